@@ -1,0 +1,3 @@
+from vgp_tui.cli import main
+
+main()

@@ -1,0 +1,26 @@
+"""The one exception type for user mistakes.
+
+Anything the user can fix (a bad preset file, an unknown remedy, a missing data set, a device that is
+not there) raises :class:`UserError` with a single line that names the thing, what was wrong and what
+is allowed. The command line prints that line and exits with status 2; the dashboard shows it as a
+notification. Everything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class UserError(Exception):
+    """A mistake the user can fix; ``str(err)`` is the whole message, one line."""
+
+    exit_code = 2
+
+
+def closest(word: str, choices: Iterable[str]) -> str:
+    """A ", did you mean 'x'?" suffix when one of ``choices`` is close to ``word``, else ""."""
+    matches = difflib.get_close_matches(word, list(choices), n=2, cutoff=0.6)
+    if not matches:
+        return ""
+    return "; did you mean " + " or ".join(f"'{m}'" for m in matches) + "?"

@@ -1,0 +1,257 @@
+"""Presets: TOML files that describe a scenario, validated into a :class:`Scenario`.
+
+A preset names a model family and its settings, a data kind and its settings, the training settings,
+the remedies that apply with their starting values, and a "what you should see" text citing the paper
+it reproduces. Built-in presets ship in ``vgp_tui/presets``; users add their own by passing a path, or
+by putting ``NAME.toml`` in the user preset folder (``$VGP_TUI_PRESETS`` or
+``~/.config/vgp-tui/presets``).
+
+Every mistake in a file becomes one UserError line naming the file, the key and what is allowed. This
+module imports no torch, so listing presets stays fast.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from dataclasses import MISSING, dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from vgp_tui.data.specs import DATA_SPECS
+from vgp_tui.engine.remedies import REMEDIES, RemedyValue
+from vgp_tui.errors import UserError, closest
+from vgp_tui.models.configs import FAMILY_CONFIGS
+
+DEFAULT_PRESET = "deep-sigmoid"
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """How a run trains: batch size, default length, and how often to sample the costlier views."""
+
+    batch_size: int = field(default=128, metadata={"min": 1, "max": 1_000_000})
+    steps: int = field(default=0, metadata={"min": 0, "max": 10**12})
+    """Optimizer steps per run; 0 trains until stopped."""
+    time_every: int = field(default=10, metadata={"min": 1, "max": 10**6})
+    """Measure the per-time-step gradient view every this many steps (recurrent presets)."""
+    stats_every: int = field(default=10, metadata={"min": 1, "max": 10**6})
+    """Measure dead/saturated unit fractions every this many steps."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated preset."""
+
+    name: str
+    title: str
+    summary: str
+    """One line: what the preset shows."""
+    expect: str
+    """What you should see, citing the paper it reproduces."""
+    source: str
+    """Where it was read from (a path or ``built-in``), for messages."""
+    family: str
+    model: Any
+    """The family's config dataclass (``vgp_tui.models.configs``)."""
+    data_kind: str
+    data: Any
+    """The data kind's spec dataclass (``vgp_tui.data.specs``)."""
+    train: TrainSpec
+    remedies: dict[str, RemedyValue]
+    """Starting values of every remedy that applies, in registry order."""
+    seed: int = 0
+    synthetic: bool = False
+    """Use the labelled synthetic stand-in instead of the real data set."""
+
+
+_TOP_KEYS = {"name", "title", "summary", "expect", "seed", "model", "data", "train", "remedies"}
+
+
+def user_preset_dir() -> Path:
+    env = os.environ.get("VGP_TUI_PRESETS")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "vgp-tui" / "presets"
+
+
+def builtin_names() -> list[str]:
+    files = resources.files("vgp_tui.presets")
+    return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".toml"))
+
+
+def available_names() -> list[str]:
+    """Built-in preset names followed by the user's own (a user file may shadow a built-in)."""
+    names = builtin_names()
+    folder = user_preset_dir()
+    if folder.is_dir():
+        names += sorted(p.stem for p in folder.glob("*.toml") if p.stem not in names)
+    return names
+
+
+def load_preset(name_or_path: str) -> Scenario:
+    """Load a preset by name (user folder first, then built-in) or by path to a TOML file."""
+    looks_like_path = name_or_path.endswith(".toml") or os.sep in name_or_path or "/" in name_or_path
+    if looks_like_path:
+        path = Path(name_or_path).expanduser()
+        if not path.is_file():
+            raise UserError(f"preset file '{name_or_path}' does not exist")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"{path}: cannot read preset file ({exc.__class__.__name__})") from None
+        return parse_preset(text, str(path), default_name=path.stem)
+    user_file = user_preset_dir() / f"{name_or_path}.toml"
+    if user_file.is_file():
+        return load_preset(str(user_file))
+    resource = resources.files("vgp_tui.presets") / f"{name_or_path}.toml"
+    if not resource.is_file():
+        names = available_names()
+        raise UserError(
+            f"unknown preset '{name_or_path}'; available: {', '.join(names)}" + closest(name_or_path, names)
+        )
+    return parse_preset(resource.read_text(encoding="utf-8"), f"built-in preset {name_or_path}", name_or_path)
+
+
+def parse_preset(text: str, source: str, default_name: str = "custom") -> Scenario:
+    """Validate TOML ``text`` into a Scenario; ``source`` names it in error messages."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{source}: not valid TOML ({exc})") from None
+    _reject_unknown(doc, _TOP_KEYS, source, "")
+    name = _text(doc, "name", source, default_name)
+    model_table = _table(doc, "model", source)
+    data_table = _table(doc, "data", source)
+    family = _choice(model_table, "family", FAMILY_CONFIGS, source, "[model]")
+    data_kind = _choice(data_table, "kind", DATA_SPECS, source, "[data]")
+    synthetic = data_table.get("synthetic", False)
+    if not isinstance(synthetic, bool):
+        raise UserError(f"{source}: [data] key 'synthetic' must be true or false, got {synthetic!r}")
+    model = _build(FAMILY_CONFIGS[family], model_table, source, "[model]", skip={"family"})
+    data = _build(DATA_SPECS[data_kind], data_table, source, "[data]", skip={"kind", "synthetic"})
+    train = _build(TrainSpec, _table(doc, "train", source, required=False), source, "[train]")
+    samples = getattr(data, "samples", 0)
+    if samples and train.batch_size > samples:
+        raise UserError(
+            f"{source}: [train] batch_size {train.batch_size} is larger than the data "
+            f"([data] samples = {samples}); use at most {samples}"
+        )
+    remedies = _remedies(_table(doc, "remedies", source), family, source)
+    seed = doc.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise UserError(f"{source}: key 'seed' must be a whole number >= 0, got {seed!r}")
+    return Scenario(
+        name=name,
+        title=_text(doc, "title", source, name),
+        summary=_text(doc, "summary", source, ""),
+        expect=_text(doc, "expect", source, ""),
+        source=source,
+        family=family,
+        model=model,
+        data_kind=data_kind,
+        data=data,
+        train=train,
+        remedies=remedies,
+        seed=seed,
+        synthetic=synthetic,
+    )
+
+
+def _reject_unknown(table: dict[str, Any], allowed: set[str] | list[str], source: str, where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            place = f"{where} " if where else ""
+            raise UserError(
+                f"{source}: {place}unknown key '{key}'; allowed: {', '.join(sorted(allowed))}"
+                + closest(key, allowed)
+            )
+
+
+def _table(doc: dict[str, Any], key: str, source: str, required: bool = True) -> dict[str, Any]:
+    value = doc.get(key)
+    if value is None:
+        if required:
+            raise UserError(f"{source}: missing table [{key}]")
+        return {}
+    if not isinstance(value, dict):
+        raise UserError(f"{source}: '{key}' must be a table ([{key}])")
+    return value
+
+
+def _text(doc: dict[str, Any], key: str, source: str, default: str) -> str:
+    value = doc.get(key, default)
+    if not isinstance(value, str):
+        raise UserError(f"{source}: key '{key}' must be text, got {value!r}")
+    return value.strip()
+
+
+def _choice(table: dict[str, Any], key: str, options: dict[str, Any], source: str, where: str) -> str:
+    value = table.get(key)
+    if value not in options:
+        raise UserError(
+            f"{source}: {where} key '{key}' must be one of {', '.join(options)}, got {value!r}"
+            + (closest(value, options) if isinstance(value, str) else "")
+        )
+    return value
+
+
+def _build(cls: type, table: dict[str, Any], source: str, where: str, skip: set[str] = frozenset()) -> Any:  # type: ignore[assignment]
+    """Instantiate dataclass ``cls`` from ``table``, checking names, types and bounds."""
+    known = {f.name: f for f in fields(cls)}
+    _reject_unknown({k: v for k, v in table.items() if k not in skip}, set(known), source, where)
+    values: dict[str, Any] = {}
+    for name, f in known.items():
+        if name not in table:
+            if f.default is MISSING:
+                raise UserError(f"{source}: {where} missing key '{name}'")
+            continue
+        values[name] = _check_value(table[name], f, source, f"{where} key '{name}'")
+    return cls(**values)
+
+
+def _check_value(value: Any, f: Any, source: str, label: str) -> Any:
+    kind = str(f.type)
+    low, high = f.metadata.get("min"), f.metadata.get("max")
+    span = f" from {low:g} to {high:g}" if low is not None else ""
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise UserError(f"{source}: {label} must be true or false, got {value!r}")
+        return value
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UserError(f"{source}: {label} must be a whole number{span}, got {value!r}")
+    elif kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise UserError(f"{source}: {label} must be a number{span}, got {value!r}")
+        value = float(value)
+    else:  # pragma: no cover - every config field is bool, int or float
+        raise TypeError(f"unsupported config field type {kind}")
+    if low is not None and not low <= value <= high:
+        raise UserError(f"{source}: {label} must be{span}, got {value!r}")
+    return value
+
+
+def _remedies(table: dict[str, Any], family: str, source: str) -> dict[str, RemedyValue]:
+    values: dict[str, RemedyValue] = {}
+    for name, raw in table.items():
+        remedy = REMEDIES.get(name)
+        if remedy is None:
+            raise UserError(
+                f"{source}: [remedies] unknown remedy '{name}'; known: {', '.join(REMEDIES)}"
+                + closest(name, REMEDIES)
+            )
+        if family not in remedy.families:
+            raise UserError(
+                f"{source}: [remedies] '{name}' does not apply to a {family} model; "
+                f"it applies to: {', '.join(sorted(remedy.families))}"
+            )
+        values[name] = remedy.parse(raw, f"{source}: [remedies]")
+    for required in ("lr", "optimizer"):
+        if required not in values:
+            raise UserError(f"{source}: [remedies] missing '{required}' (every preset sets it)")
+    # Registry order, so the remedies bar and run labels read the same for every preset.
+    return {name: values[name] for name in REMEDIES if name in values}
