@@ -1,3 +1,204 @@
-"""Placeholder replaced below."""
-def main():
-    pass
+"""The command line: the dashboard, the preset table, headless runs (and, later, replay and cast).
+
+Heavy modules (torch, textual) are imported inside the commands that need them, so ``--help`` and
+``presets`` answer at once. Every user mistake ends as one ``vgp-tui: error: ...`` line and exit
+status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from vgp_tui.errors import UserError
+
+_EPILOG = "Run 'vgp-tui presets' for the scenarios and 'vgp-tui COMMAND --help' for a command."
+
+
+def _fail(message: str) -> None:
+    click.echo(f"vgp-tui: error: {message}", err=True)
+    sys.exit(2)
+
+
+def training_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """The options shared by the dashboard and ``run``."""
+    options = [
+        click.option("--preset", "-p", default="deep-sigmoid", show_default=True, metavar="NAME|PATH",
+                     help="Built-in or user preset name, or a path to a preset TOML file."),
+        click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda|cuda:N|mps",
+                     help="Where to train; auto takes CUDA, then MPS, then the CPU."),
+        click.option("--seed", type=int, default=None, help="Seed for weights and batches (default: the preset's)."),
+        click.option("--remedy", "-r", "remedies", multiple=True, metavar="NAME=VALUE",
+                     help="Start with a remedy set, e.g. activation=relu; repeatable."),
+        click.option("--record", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+                     help="Write every event to FILE as JSON lines (docs/recording-format.md)."),
+        click.option("--data-dir", type=str, default=None, metavar="DIR",
+                     help="Folder holding CIFAR-10 (cifar-10-batches-py) or IMDB (aclImdb)."),
+        click.option("--synthetic", is_flag=True, help="Use the labelled synthetic stand-in instead of real data."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def build_session(preset: str, device: str, seed: int | None, remedies: tuple[str, ...], data_dir: str | None,
+                  synthetic: bool, steps: int | None = None) -> Any:
+    """Validate everything the user typed and load the data; raises UserError for any mistake."""
+    from vgp_tui.engine.remedies import parse_assignment
+    from vgp_tui.scenario import load_preset
+
+    scenario = load_preset(preset)
+    overrides: dict[str, object] = {}
+    for text in remedies:
+        name, value = parse_assignment(text)
+        overrides[name] = value
+    if data_dir is not None:
+        from pathlib import Path
+
+        if not Path(data_dir).expanduser().is_dir():
+            raise UserError(f"--data-dir '{data_dir}' does not exist or is not a folder")
+    from vgp_tui.engine.session import Session
+
+    session = Session(scenario, device=device, seed=seed, overrides=overrides, data_dir=data_dir,
+                      synthetic=synthetic, steps=steps)
+    session.load_data()
+    return session
+
+
+@click.group(invoke_without_command=True, epilog=_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@training_options
+@click.version_option(package_name="vgp-tui", prog_name="vgp-tui")
+@click.pass_context
+def cli(ctx: click.Context, preset: str, device: str, seed: int | None, remedies: tuple[str, ...],
+        record: str | None, data_dir: str | None, synthetic: bool) -> None:
+    """Watch gradients vanish or explode, layer by layer, and press a key to apply a remedy.
+
+    With no command, opens the live dashboard on the chosen preset.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from vgp_tui.dashboard import run_dashboard
+
+    session = build_session(preset, device, seed, remedies, data_dir, synthetic)
+    run_dashboard(session, record=record)
+
+
+@cli.command("presets")
+def presets_command() -> None:
+    """List the scenarios: name, model, data, remedies and what each shows."""
+    from vgp_tui.scenario import available_names, load_preset
+
+    rows = []
+    for name in available_names():
+        try:
+            s = load_preset(name)
+        except UserError as exc:
+            rows.append((name, "-", "-", "-", f"(invalid: {exc})"))
+            continue
+        rows.append((s.name, s.family, s.data_kind, ", ".join(s.remedies), s.summary))
+    headers = ("preset", "model", "data", "remedies", "what it shows")
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(4)]
+    for row in [headers, *rows]:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4])
+
+
+@cli.command("run")
+@training_options
+@click.option("--steps", type=click.IntRange(min=1), required=True, help="Optimizer steps to train.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary instead of a table.")
+def run_command(preset: str, device: str, seed: int | None, remedies: tuple[str, ...], record: str | None,
+                data_dir: str | None, synthetic: bool, steps: int, as_json: bool) -> None:
+    """Train headless for --steps steps and print the per-layer gradient summary."""
+    from vgp_tui.engine.history import History
+    from vgp_tui.engine.recording import Recorder
+    from vgp_tui.summary import summarize, summary_table
+
+    session = build_session(preset, device, seed, remedies, data_dir, synthetic, steps=steps)
+    history = History()
+    session.sinks.append(history.extend)
+    recorder = Recorder(record, session.header()) if record else None
+    if recorder is not None:
+        session.sinks.append(recorder.write)
+    stop = threading.Event()
+    progress = _Progress(steps, enabled=not as_json and sys.stderr.isatty())
+    session.sinks.append(progress.update)
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _stop_signals()}
+    interrupted = False
+    try:
+        session.run(stop, exit_when_done=True)
+    except KeyboardInterrupt:
+        interrupted = True
+        session.flush()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        progress.close()
+        if recorder is not None:
+            recorder.close()
+    summary = summarize(history, session)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        click.echo(summary_table(summary))
+    if recorder is not None and recorder.error:
+        click.echo(f"vgp-tui: warning: {recorder.error}", err=True)
+    if interrupted or stop.is_set():
+        sys.exit(130)
+    if session.state == "error":
+        sys.exit(1)
+
+
+class _Progress:
+    """A one-line progress counter on stderr (only on a terminal)."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total = total
+        self.enabled = enabled
+        self.done = 0
+
+    def update(self, events: list[Any]) -> None:
+        if not self.enabled:
+            return
+        for e in events:
+            if getattr(e, "type", "") == "step":
+                self.done = e.step
+        width = 30
+        filled = int(width * self.done / max(self.total, 1))
+        click.echo(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} steps", nl=False, err=True)
+
+    def close(self) -> None:
+        if self.enabled:
+            click.echo("", err=True)
+
+
+def _stop_signals() -> list[signal.Signals]:
+    sigs = [signal.SIGTERM]
+    if hasattr(signal, "SIGHUP"):
+        sigs.append(signal.SIGHUP)
+    return sigs
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``vgp-tui`` script and ``python -m vgp_tui``."""
+    try:
+        cli.main(args=argv, prog_name="vgp-tui", standalone_mode=False)
+    except UserError as exc:
+        _fail(str(exc))
+    except click.exceptions.NoArgsIsHelpError as exc:  # pragma: no cover - click >= 8.2
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        sys.exit(0)
+    except click.ClickException as exc:
+        _fail(f"{exc.format_message()} (see 'vgp-tui --help')")
+    except click.exceptions.Abort:
+        click.echo("", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,269 @@
+"""Pilot tests of the live dashboard: every key has its effect on the trainer, threads stay single."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from vgp_tui.dashboard import make_app
+from vgp_tui.engine.session import Session
+from vgp_tui.scenario import load_preset, parse_preset
+
+SIZE = (120, 40)
+
+
+def small_sigmoid() -> Any:
+    """deep-sigmoid at a size that steps quickly on a loaded CI machine."""
+    text = (Path(__file__).parent.parent / "presets" / "deep-sigmoid.toml").read_text()
+    return parse_preset(text.replace("depth = 20", "depth = 8").replace("width = 64", "width = 32"), "test", "deep-sigmoid")
+
+
+def new_app(scenario: Any = None, **kwargs: Any) -> Any:
+    session = Session(scenario or small_sigmoid(), device="cpu", **kwargs)
+    return make_app(session)
+
+
+async def wait_for(pilot: Any, condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.05)
+
+
+def steps(app: Any) -> int:
+    run = app.history.current
+    return run.latest.step if run is not None and run.latest is not None else 0
+
+
+async def test_first_frame_shows_every_panel_and_trains() -> None:
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: steps(app) > 20)
+        await pilot.pause(0.3)
+        for selector in ("#loss", "#flow", "#heatmap", "#diagnosis", "#remedies", "#status"):
+            assert app.query_one(selector).display
+        assert not app.query_one("#time").display  # no time view for an MLP
+        status = str(app.query_one("#status").render())
+        assert "deep-sigmoid" in status and "cpu" in status and "run 1" in status
+        assert "TRAINING" in status
+        bar = str(app.query_one("#remedies").render())
+        assert "activation" in bar and "sigmoid" in bar and "cell" not in bar
+        await pilot.press("q")
+    assert not app.training_threads
+
+
+async def test_structural_toggle_starts_a_new_run_and_keeps_a_ghost() -> None:
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: steps(app) > 5)
+        await pilot.press("a")  # sigmoid -> tanh
+        await wait_for(pilot, lambda: app.history.current.run == 2)
+        assert app.session.trainer.remedies["activation"] == "tanh"
+        assert [g.run for g in app.history.ghosts()] == [1]
+        assert "activation=tanh" in app.history.current.label
+        assert app.history.ghosts()[0].steps > 5
+        await pilot.press("q")
+
+
+async def test_live_toggle_applies_at_the_next_step_and_is_marked() -> None:
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: steps(app) > 5)
+        await pilot.press("c")  # clip off -> 1.0
+        await wait_for(pilot, lambda: any(m.kind == "remedy" for m in app.history.current.markers))
+        marker = app.history.current.markers[-1]
+        assert marker.text == "clip 1"
+        assert app.history.current.run == 1  # same run
+        await wait_for(pilot, lambda: steps(app) > marker.step + 3)
+        assert app.session.trainer.clip == 1.0
+        assert app.history.current.clip_steps >= 3
+        await pilot.press("right_square_bracket")
+        await wait_for(pilot, lambda: app.session.trainer.clip == 2.0)
+        await pilot.press("plus")
+        await wait_for(pilot, lambda: app.session.trainer.lr == pytest.approx(0.2))
+        await pilot.press("minus", "minus")
+        await wait_for(pilot, lambda: app.session.trainer.lr == pytest.approx(0.05))
+        await pilot.press("g")
+        await wait_for(pilot, lambda: app.session.trainer.accumulate == 2)
+        await pilot.press("o")
+        await wait_for(pilot, lambda: app.session.trainer.remedies["optimizer"] == "momentum")
+        assert app.history.current.run == 1
+        await pilot.press("q")
+
+
+async def test_pause_stops_the_step_counter_and_n_steps_once() -> None:
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: steps(app) > 5)
+        await pilot.press("space")
+        await wait_for(pilot, lambda: app.history.state == "paused")
+        await pilot.pause(0.3)
+        paused_at = steps(app)
+        await pilot.pause(0.5)
+        assert steps(app) == paused_at
+        assert app.session.trainer.step_count == paused_at
+        await pilot.press("n")
+        await wait_for(pilot, lambda: steps(app) == paused_at + 1)
+        await pilot.pause(0.3)
+        assert steps(app) == paused_at + 1
+        await pilot.press("space")
+        await wait_for(pilot, lambda: steps(app) > paused_at + 5)
+        await pilot.press("q")
+
+
+async def test_restart_spam_leaves_exactly_one_training_thread() -> None:
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: steps(app) > 2)
+        for _ in range(15):
+            await pilot.press("r")
+        await wait_for(pilot, lambda: app.history.current.run == 16)
+        assert len(app.training_threads) == 1
+        alive = [t for t in threading.enumerate() if t.ident in app.training_threads]
+        assert len(alive) == 1
+        await pilot.press("q")
+    await asyncio.sleep(0.5)
+    assert not app.training_threads
+
+
+async def test_vanishing_is_diagnosed_and_relu_he_change_the_diagnosis() -> None:
+    app = new_app(load_preset("deep-sigmoid"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: steps(app) > 20, timeout=40)
+        await pilot.pause(0.3)
+        text = str(app.query_one("#diagnosis").render())
+        assert "vanishing" in text and "[a]" in text
+        heat = app.history.current.series.view(100)
+        assert heat.mean[:, 2].max() < 1e-6 * heat.mean[:, -1].min()  # layer 1 row is far darker
+        await pilot.press("a", "a", "i", "i")  # sigmoid -> tanh -> relu, default -> xavier -> he
+        await wait_for(pilot, lambda: app.history.current.remedies.get("init") == "he"
+                       and app.history.current.remedies.get("activation") == "relu"
+                       and steps(app) > 20, timeout=40)
+        await pilot.pause(0.3)
+        after = str(app.query_one("#diagnosis").render())
+        assert "vanishing" not in after
+        await pilot.press("q")
+
+
+async def test_too_small_terminal_asks_to_enlarge_and_recovers() -> None:
+    app = new_app()
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.pause(0.3)
+        assert app.query_one("#too-small").display
+        assert not app.query_one("#main").display
+        assert "Please enlarge" in str(app.query_one("#too-small").render())
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause(0.3)
+        assert app.query_one("#main").display and not app.query_one("#too-small").display
+        await pilot.press("q")
+
+
+async def test_help_screen_lists_keys_and_plots_the_derivative() -> None:
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause(0.3)
+        from vgp_tui.dashboard.screens import ActivationPlot, HelpScreen
+
+        assert isinstance(app.screen, HelpScreen)
+        keys = dict(app.screen.keys)
+        assert {"activation: next value", "pause/resume", "restart", "quit"} <= set(keys.values())
+        assert "cell: next value" not in keys.values()
+        plot = app.screen.query_one(ActivationPlot)
+        assert plot.activation == "sigmoid"
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("q")
+
+
+async def test_preset_picker_switches_session_in_the_same_thread() -> None:
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: steps(app) > 2)
+        await pilot.press("p")
+        await pilot.pause(0.2)
+        from vgp_tui.dashboard.screens import PresetPicker
+
+        assert isinstance(app.screen, PresetPicker)
+        names = [name for name, _ in app.screen.presets]
+        for _ in range(names.index("rnn-clipping") - names.index("deep-sigmoid")):
+            await pilot.press("down")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.session.scenario.name == "rnn-clipping" and steps(app) > 0, timeout=40)
+        assert app.query_one("#time").display
+        assert len(app.training_threads) == 1
+        bar = str(app.query_one("#remedies").render())
+        assert "cell" in bar and "activation" not in bar
+        await pilot.press("q")
+
+
+async def test_screenshot_key_saves_an_svg(tmp_path: Path) -> None:
+    session = Session(small_sigmoid(), device="cpu")
+    app = make_app(session, screenshot_dir=str(tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: steps(app) > 2)
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.3)
+        shots = list(tmp_path.glob("*.svg"))
+        svg = shots[0].read_text() if len(shots) == 1 else ""
+        assert "Gradient" in svg and "heatmap" in svg and "deep-sigmoid" in svg
+        await pilot.press("q")
+
+
+async def test_divergence_pauses_with_a_marker_and_a_remedy_goes_on() -> None:
+    app = new_app(small_sigmoid(), overrides={"lr": "100", "optimizer": "adam", "activation": "relu"})
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.history.state == "diverged", timeout=30)
+        marker = app.history.current.markers[-1]
+        assert marker.kind == "diverged"
+        frozen = app.session.trainer.step_count
+        await pilot.pause(0.3)
+        assert app.session.trainer.step_count == frozen
+        await pilot.press("minus")  # a live remedy after divergence starts afresh with it applied
+        await wait_for(pilot, lambda: app.history.current.run == 2 and app.history.state == "training")
+        assert app.session.trainer.lr == pytest.approx(50.0)
+        await pilot.press("q")
+
+
+async def test_exception_in_training_is_shown_and_logged_and_the_app_stays_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vgp_tui.engine.trainer import Trainer
+
+    real_step = Trainer.step
+
+    def failing_step(self: Trainer) -> None:
+        if self.run == 1 and self.step_count >= 3:
+            raise RuntimeError("the data loader broke")
+        real_step(self)
+
+    monkeypatch.setattr(Trainer, "step", failing_step)
+    log = tmp_path / "vgp.log"
+    monkeypatch.setenv("VGP_TUI_LOG", str(log))
+    from vgp_tui.dashboard import _configure_logging
+
+    _configure_logging()
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.history.state == "error")
+        assert "the data loader broke" in app.history.message
+        assert "RuntimeError: the data loader broke" in log.read_text()
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.history.current.run == 2 and steps(app) > 3)
+        await pilot.press("q")
+
+
+async def test_quit_mid_training_returns_at_once() -> None:
+    app = new_app(load_preset("deep-sigmoid"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: steps(app) > 2)
+        started = time.monotonic()
+        await pilot.press("q")
+    assert time.monotonic() - started < 2.0
+    await asyncio.sleep(0.5)
+    assert not app.training_threads

@@ -1,0 +1,124 @@
+"""History: bounded multi-resolution series, runs and ghosts, markers, NaN kept."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from vgp_tui.engine.events import RemedyChanged, RunStarted, StateChanged, StepMetrics
+from vgp_tui.engine.history import FIRST_LAYER, History, MultiResolutionSeries
+
+
+def test_series_keeps_recent_steps_exact_and_merges_older_ones() -> None:
+    s = MultiResolutionSeries(channels=2, window=8)
+    for step in range(1, 101):
+        s.append(step, [step, -step])
+    view = s.view()
+    assert view.first_step[0] == 1 and view.last_step[-1] == 100
+    assert np.all(view.first_step[1:] == view.last_step[:-1] + 1)  # contiguous, no gaps, no overlap
+    # The newest buckets are single steps at full resolution.
+    assert view.last_step[-1] == view.first_step[-1] == 100
+    assert view.mean[-1, 0] == 100
+    counts = view.last_step - view.first_step + 1
+    means = view.mean[:, 0]
+    expected = (view.first_step + view.last_step) / 2
+    np.testing.assert_allclose(means, expected)
+    assert np.all(view.low[:, 0] == view.first_step)
+    assert np.all(view.high[:, 0] == view.last_step)
+    assert counts.sum() == 100
+
+
+def test_series_memory_grows_logarithmically() -> None:
+    sizes = []
+    for n in (10_000, 100_000):
+        s = MultiResolutionSeries(channels=22, window=256)
+        row = np.ones(22)
+        for step in range(n):
+            s.append(step, row)
+        sizes.append(s.nbytes())
+    # Ten times the steps costs a few more levels, not ten times the memory.
+    assert sizes[1] < 2.5 * sizes[0]
+
+
+def test_view_downsamples_to_max_points_and_keeps_the_start() -> None:
+    s = MultiResolutionSeries(channels=1, window=16)
+    for step in range(1000):
+        s.append(step, [step])
+    view = s.view(max_points=50)
+    assert len(view) <= 50
+    assert view.first_step[0] == 0 and view.last_step[-1] == 999
+    assert view.low[0, 0] == 0 and view.high[-1, 0] == 999
+
+
+def test_nan_and_inf_survive_merging() -> None:
+    s = MultiResolutionSeries(channels=1, window=4)
+    for step in range(64):
+        s.append(step, [math.nan if step == 3 else (math.inf if step == 40 else 1.0)])
+    view = s.view(max_points=4)
+    assert math.isnan(view.mean[0, 0])
+    assert any(math.isinf(v) or math.isnan(v) for v in view.high[:, 0])
+
+
+def _run(n: int, remedies: dict, t: float = 0.0) -> RunStarted:
+    return RunStarted(run=n, t=t, preset="p", layers=("a", "b"), remedies=remedies, seed=0)
+
+
+def _step(run: int, step: int, norms=(1.0, 2.0), loss=1.0, clipped=None) -> StepMetrics:
+    return StepMetrics(run=run, step=step, t=step * 0.01, loss=loss, grad_norm=norms, total_norm=3.0, clipped=clipped)
+
+
+def test_runs_ghosts_labels_and_markers() -> None:
+    h = History()
+    h.add(_run(1, {"activation": "sigmoid", "init": "default", "lr": 0.1}))
+    h.extend(_step(1, k) for k in range(1, 11))
+    h.add(RemedyChanged(1, 11, 0.2, "lr", 0.1, 0.2, structural=False))
+    h.add(RemedyChanged(1, 11, 0.2, "activation", "sigmoid", "relu", structural=True))
+    h.add(_run(2, {"activation": "relu", "init": "default", "lr": 0.2}))
+    h.add(_step(2, 1))
+    assert h.current.run == 2
+    assert [g.run for g in h.ghosts()] == [1]
+    assert h.current.label == "run 2: activation=relu"
+    assert h.ghosts()[0].label == "run 1: activation=sigmoid init=default"
+    assert [(m.step, m.text) for m in h.ghosts()[0].markers] == [(11, "lr 0.2")]
+    assert h.ghosts()[0].steps == 10
+
+
+def test_old_runs_are_forgotten_beyond_the_limit() -> None:
+    h = History(max_runs=3)
+    for n in range(1, 6):
+        h.add(_run(n, {"lr": 0.1 * n}))
+        h.add(_step(n, 1))
+    assert sorted(h.runs) == [3, 4, 5]
+
+
+def test_state_and_divergence_marker() -> None:
+    h = History()
+    h.add(_run(1, {}))
+    h.add(_step(1, 1, norms=(math.nan, 1.0), loss=math.nan))
+    h.add(StateChanged(1, 1, 0.5, "diverged", "diverged at step 1"))
+    assert h.state == "diverged"
+    assert h.current.markers[-1].kind == "diverged"
+    view = h.current.series.view()
+    assert math.isnan(view.mean[0, FIRST_LAYER])
+
+
+def test_clip_counts() -> None:
+    h = History()
+    h.add(_run(1, {"clip": 1.0}))
+    h.extend([_step(1, 1, clipped=True), _step(1, 2, clipped=False), _step(1, 3, clipped=True)])
+    assert (h.current.clip_steps, h.current.clipped_steps) == (3, 2)
+
+
+def test_step_with_wrong_layer_count_is_ignored() -> None:
+    h = History()
+    h.add(_run(1, {}))
+    h.add(_step(1, 1, norms=(1.0,)))
+    assert h.current.steps == 0
+
+
+@pytest.mark.parametrize("window", [1, 3])
+def test_window_must_be_even(window: int) -> None:
+    with pytest.raises(ValueError):
+        MultiResolutionSeries(1, window)

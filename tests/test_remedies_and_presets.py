@@ -1,0 +1,153 @@
+"""The remedy registry and preset validation: every mistake is one clear line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vgp_tui.engine.remedies import REMEDIES, apply_overrides, get_remedy, parse_assignment
+from vgp_tui.errors import UserError
+from vgp_tui.scenario import builtin_names, load_preset, parse_preset
+
+GOOD = Path(__file__).parent.parent / "presets" / "deep-sigmoid.toml"
+
+
+def test_registry_keys_are_unique_and_every_builtin_preset_loads() -> None:
+    keys = [r.key for r in REMEDIES.values()]
+    assert len(keys) == len(set(keys))
+    assert builtin_names() == ["deep-relu", "deep-sigmoid", "resnet-cifar10", "rnn-clipping", "sentiment-lstm"]
+    for name in builtin_names():
+        scenario = load_preset(name)
+        assert scenario.name == name
+        assert scenario.expect and scenario.summary
+        for remedy in scenario.remedies:
+            assert scenario.family in REMEDIES[remedy].families
+
+
+def test_presets_cite_their_papers() -> None:
+    cites = {
+        "deep-sigmoid": "Glorot & Bengio (2010)",
+        "deep-relu": "He et al. (2015)",
+        "rnn-clipping": "Pascanu",
+        "sentiment-lstm": "Hochreiter & Schmidhuber (1997)",
+        "resnet-cifar10": "He et al. (2016)",
+    }
+    for name, cite in cites.items():
+        assert cite in load_preset(name).expect
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "expected"),
+    [
+        ("activation", "ReLU", "relu"),
+        ("batchnorm", "on", True),
+        ("batchnorm", False, False),
+        ("clip", "off", None),
+        ("clip", "0", None),
+        ("clip", "0.5", 0.5),
+        ("lr", 1, 1.0),
+        ("accumulate", "4", 4),
+    ],
+)
+def test_parse_values(name: str, raw: object, expected: object) -> None:
+    assert REMEDIES[name].parse(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "message"),
+    [
+        ("activation", "relu6", "allowed: sigmoid, tanh, relu"),
+        ("activation", "rellu", "did you mean 'relu'"),
+        ("lr", "-1", "allowed: a number > 0"),
+        ("lr", "nan", "allowed"),
+        ("clip", "-1", "allowed: off or a number > 0"),
+        ("accumulate", "2.5", "whole number"),
+        ("accumulate", "0", "whole number"),
+        ("batchnorm", "maybe", "on or off"),
+    ],
+)
+def test_bad_values(name: str, raw: object, message: str) -> None:
+    with pytest.raises(UserError, match=message) as info:
+        REMEDIES[name].parse(raw)
+    assert "\n" not in str(info.value)
+
+
+def test_key_actions() -> None:
+    assert REMEDIES["activation"].next_value("sigmoid") == "tanh"
+    assert REMEDIES["activation"].next_value("relu") == "sigmoid"
+    assert REMEDIES["batchnorm"].next_value(False) is True
+    assert REMEDIES["clip"].next_value(None) == 1.0
+    assert REMEDIES["clip"].next_value(2.0) is None
+    assert REMEDIES["accumulate"].next_value(8) == 16
+    assert REMEDIES["accumulate"].next_value(16) == 1
+    assert REMEDIES["clip"].scaled(1.0, 0.5) == 0.5
+    assert REMEDIES["lr"].scaled(0.1, 2) == 0.2
+
+
+def test_unknown_remedy_suggests() -> None:
+    with pytest.raises(UserError, match="did you mean 'activation'"):
+        get_remedy("activaton")
+
+
+def test_overrides_only_for_remedies_that_apply() -> None:
+    scenario = load_preset("rnn-clipping")
+    with pytest.raises(UserError, match="'activation' does not apply to preset 'rnn-clipping'"):
+        apply_overrides(scenario.remedies, {"activation": "relu"}, scenario.name)
+    assert apply_overrides(scenario.remedies, {"cell": "lstm"}, scenario.name)["cell"] == "lstm"
+
+
+@pytest.mark.parametrize("text", ["activation", "=relu", "activation="])
+def test_bad_assignment(text: str) -> None:
+    with pytest.raises(UserError, match="NAME=VALUE"):
+        parse_assignment(text)
+
+
+def _edit(old: str, new: str) -> str:
+    text = GOOD.read_text()
+    assert old in text
+    return text.replace(old, new)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("this is = = not toml", "not valid TOML"),
+        (_edit("depth = 20", "depth = 0"), r"\[model\] key 'depth' must be from 1 to 500, got 0"),
+        (_edit("depth = 20", 'depth = "deep"'), r"\[model\] key 'depth' must be a whole number"),
+        (_edit("depth = 20", "dept = 20"), r"\[model\] unknown key 'dept'.*did you mean 'depth'"),
+        (_edit("lr = 0.1", "lr = -0.1"), "remedy 'lr' cannot be -0.1"),
+        (_edit("batch_size = 128", "batch_size = 100000"), "batch_size 100000 is larger than the data"),
+        (_edit('family = "mlp"', 'family = "transformer"'), "key 'family' must be one of mlp, sequence, resnet, sentiment"),
+        (_edit('kind = "spirals"', 'kind = "mnist"'), "key 'kind' must be one of"),
+        (_edit('activation = "sigmoid"', 'cell = "lstm"'), "'cell' does not apply to a mlp model"),
+        (_edit('activation = "sigmoid"', 'actvation = "relu"'), "unknown remedy 'actvation'"),
+        (_edit("seed = 0", "seed = -1"), "key 'seed' must be a whole number >= 0"),
+        (_edit("noise = 0.1", "noise = inf"), "key 'noise' must be a number"),
+        (_edit("seed = 0", "colour = 1"), "unknown key 'colour'"),
+        (_edit('lr = 0.1', ''), "missing 'lr'"),
+    ],
+)
+def test_bad_preset_files(text: str, message: str) -> None:
+    with pytest.raises(UserError, match=message) as info:
+        parse_preset(text, "my.toml")
+    assert str(info.value).startswith("my.toml: ")
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_preset_name_suggests() -> None:
+    with pytest.raises(UserError, match="did you mean 'deep-sigmoid'"):
+        load_preset("deep-sigmod")
+
+
+def test_user_preset_by_path_and_from_user_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    mine = tmp_path / "shallow.toml"
+    mine.write_text(_edit("depth = 20", "depth = 3").replace('name = "deep-sigmoid"', 'name = "shallow"'))
+    assert load_preset(str(mine)).model.depth == 3
+    monkeypatch.setenv("VGP_TUI_PRESETS", str(tmp_path))
+    assert load_preset("shallow").model.depth == 3
+    from vgp_tui.scenario import available_names
+
+    assert "shallow" in available_names()
+    with pytest.raises(UserError, match="does not exist"):
+        load_preset(str(tmp_path / "missing.toml"))

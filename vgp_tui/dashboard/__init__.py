@@ -1,0 +1,51 @@
+"""The Textual dashboard (the only part of vgp-tui that imports Textual)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+
+def log_path() -> Path:
+    """Where the dashboard writes its log (tracebacks of training faults go here, not on screen)."""
+    env = os.environ.get("VGP_TUI_LOG")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "vgp-tui" / "vgp-tui.log"
+
+
+def make_app(session: Any, record: str | None = None, screenshot_dir: str = ".") -> Any:
+    """Build the dashboard for ``session`` (the command line and the tests both call this)."""
+    from vgp_tui.dashboard.app import VgpApp
+    from vgp_tui.engine.recording import Recorder
+
+    recorder = Recorder(record, session.header()) if record else None
+    return VgpApp(session, recorder=recorder, screenshot_dir=screenshot_dir)
+
+
+def _configure_logging() -> None:
+    path = log_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
+    except OSError:
+        handler = logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("vgp_tui")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+def run_dashboard(session: Any, record: str | None = None) -> None:
+    """Open the dashboard and block until the user quits; the recording is closed on the way out."""
+    _configure_logging()
+    app = make_app(session, record)
+    try:
+        app.run()
+    finally:
+        app.stop_training()
+        if app.recorder is not None:
+            app.recorder.close()

@@ -1,0 +1,99 @@
+"""Screens over the dashboard: help (every key, and the activation function's derivative) and the preset picker."""
+
+from __future__ import annotations
+
+import math
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Label, OptionList, Static
+from textual.widgets.option_list import Option
+from textual_plotext import PlotextPlot
+
+ACTIVATIONS = {
+    "sigmoid": (lambda x: 1 / (1 + math.exp(-x)), lambda x: (s := 1 / (1 + math.exp(-x))) * (1 - s)),
+    "tanh": (math.tanh, lambda x: 1 - math.tanh(x) ** 2),
+    "relu": (lambda x: max(0.0, x), lambda x: 1.0 if x > 0 else 0.0),
+}
+ACTIVATION_NOTES = {
+    "sigmoid": "sigmoid'(x) = s(1-s) is at most 0.25: every sigmoid layer shrinks the gradient at least 4x",
+    "tanh": "tanh'(x) = 1-tanh² is at most 1 and near 0 once |x| > 2: saturated units pass no gradient",
+    "relu": "relu'(x) is 0 or 1: the gradient passes unshrunk through active units, and not at all through dead ones",
+}
+
+
+class ActivationPlot(PlotextPlot):
+    """The activation function and its derivative, as the lesson's first two pictures draw them."""
+
+    def __init__(self, activation: str, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.activation = activation
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        f, df = ACTIVATIONS[self.activation]
+        xs = [x / 10 for x in range(-60, 61)]
+        self.plt.plot(xs, [f(x) for x in xs], label=f"{self.activation}(x)", color="cyan", marker="braille")
+        self.plt.plot(xs, [df(x) for x in xs], label=f"{self.activation}'(x)", color="orange", marker="braille")
+        self.plt.title(f"{self.activation} and its derivative")
+        self.border_title = "Activation"
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key, and a picture of the current activation's derivative."""
+
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
+
+    def __init__(self, keys: list[tuple[str, str]], activation: str | None) -> None:
+        super().__init__()
+        self.keys = keys
+        self.activation = activation
+
+    def compose(self) -> ComposeResult:
+        table = Table(box=None, show_header=False, padding=(0, 1))
+        table.add_column(style="bold reverse", justify="center")
+        table.add_column()
+        for key, description in self.keys:
+            table.add_row(key, description)
+        with Vertical(id="help-box"):
+            yield Label("vgp-tui keys · press escape to close", id="help-title")
+            with Horizontal():
+                yield Static(table, id="help-keys")
+                with Vertical(id="help-activation"):
+                    for name in (self.activation,) if self.activation else ("sigmoid", "relu"):
+                        yield ActivationPlot(name)
+                        yield Static(Text(ACTIVATION_NOTES[name], style="italic"), classes="note")
+
+
+class PresetPicker(ModalScreen[str | None]):
+    """Choose another preset; the dashboard starts it from run 1."""
+
+    BINDINGS = [Binding("escape", "dismiss_none", "cancel")]
+
+    def __init__(self, presets: list[tuple[str, str]], current: str) -> None:
+        super().__init__()
+        self.presets = presets
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        options = [Option(Text.assemble((name, "bold"), "  ", (summary, "dim")), id=name) for name, summary in self.presets]
+        with Vertical(id="picker-box"):
+            yield Label("Choose a preset (enter) · escape to cancel", id="picker-title")
+            yield OptionList(*options, id="picker-list")
+
+    def on_mount(self) -> None:
+        picker = self.query_one(OptionList)
+        names = [name for name, _ in self.presets]
+        if self.current in names:
+            picker.highlighted = names.index(self.current)
+        picker.focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)

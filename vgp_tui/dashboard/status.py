@@ -1,0 +1,49 @@
+"""The status line: preset, device, run, step, speed, probe cost, elapsed time and a state badge."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from vgp_tui.engine.history import History
+
+BADGE_STYLES = {
+    "training": "bold black on green",
+    "paused": "bold black on yellow",
+    "finished": "bold black on cyan",
+    "diverged": "bold white on red",
+    "error": "bold white on red",
+    "replay": "bold black on magenta",
+}
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def _thousands(n: int) -> str:
+    return f"{n:,}".replace(",", " ")
+
+
+class StatusLine(Static):
+    """One line at the top; redrawn on every tick (the clock moves even when training is paused)."""
+
+    def show(self, history: History, preset: str, device: str, data_label: str) -> None:
+        run = history.current
+        latest = run.latest if run else None
+        text = Text(no_wrap=True, overflow="ellipsis")
+        state = history.state
+        text.append(f" {state.upper()} ", style=BADGE_STYLES.get(state, "reverse"))
+        text.append(f" {preset}", style="bold")
+        text.append(f" · {device}")
+        if run is not None:
+            text.append(f" · run {run.run}")
+            text.append(f" · step {_thousands(latest.step if latest else 0)}")
+        if latest is not None and latest.step_ms > 0:
+            text.append(f" · {1000.0 / latest.step_ms:,.0f} steps/s".replace(",", " "))
+            text.append(f" · probe {100.0 * latest.probe_ms / latest.step_ms:.1f}%")
+        text.append(f" · {_clock(history.elapsed)}")
+        if data_label:
+            text.append(f" · {data_label}", style="dim")
+        self.update(text)

@@ -1,0 +1,46 @@
+"""How far back in time the gradient reaches: |dL/dh_t| per time step, for recurrent presets.
+
+The current run's latest measurement is drawn with the previous run's beside it, so switching the
+cell from rnn to lstm shows the difference at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from textual_plotext import PlotextPlot
+
+from vgp_tui.engine.history import History
+
+
+class TimeGradientPlot(PlotextPlot):
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.border_title = "Gradient through time"
+
+    def show(self, history: History) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        current = history.current
+        label = current.time_view if current else None
+        self.border_title = f"|{label}| per time step" if label else "Gradient through time"
+        drawn = False
+        runs = [r for r in history.ghosts()[-1:] if r.latest_time_grad is not None and r.time_view]
+        if current is not None and current.latest_time_grad is not None:
+            runs.append(current)
+        for run in runs:
+            values = np.asarray(run.latest_time_grad, dtype=float)
+            t = np.arange(1, len(values) + 1)
+            keep = np.isfinite(values) & (values > 0)
+            if keep.sum() < 1:
+                continue
+            color = "green" if run is current else "gray"
+            cell = run.remedies.get("cell", "")
+            plt.plot(t[keep].tolist(), values[keep].tolist(), color=color, label=f"run {run.run} {cell}", marker="braille")
+            drawn = True
+        if drawn:
+            plt.yscale("log")
+            plt.xlabel("time step t")
+        else:
+            plt.title("measured every few steps…")
+        self.refresh()

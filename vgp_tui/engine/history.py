@@ -1,0 +1,295 @@
+"""History: what the dashboard draws, kept in bounded memory however long training runs.
+
+Each run keeps its loss, total gradient norm and per-layer gradient norms in a
+:class:`MultiResolutionSeries`: the most recent steps at full resolution, older steps merged in pairs
+level by level (min, max and mean per bucket), so memory grows with the logarithm of the run length
+and a plot of the whole run can always be drawn from it. The History is fed events (live or
+replayed, it cannot tell) and is read by one thread: the dashboard drains an event queue into it on
+its timer, the headless runner feeds it directly, so it needs no lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vgp_tui.engine.events import (
+    Event,
+    KeyPressed,
+    RemedyChanged,
+    RunStarted,
+    SessionHeader,
+    StateChanged,
+    StepMetrics,
+)
+from vgp_tui.engine.remedies import REMEDIES, RemedyValue, differences
+
+
+@dataclass
+class SeriesView:
+    """A downsampled picture of a series: one row per bucket, oldest first."""
+
+    first_step: np.ndarray
+    """First step of each bucket (int64, shape (n,))."""
+    last_step: np.ndarray
+    """Last step of each bucket (int64, shape (n,))."""
+    low: np.ndarray
+    """Minimum per bucket and channel (float, shape (n, channels)); NaN if any value was NaN."""
+    high: np.ndarray
+    """Maximum per bucket and channel."""
+    mean: np.ndarray
+    """Mean per bucket and channel; NaN or inf if any value was."""
+
+    def __len__(self) -> int:
+        return len(self.first_step)
+
+
+class _Level:
+    """Buckets of one resolution, stored in preallocated arrays (oldest first)."""
+
+    def __init__(self, capacity: int, channels: int) -> None:
+        self.size = 0
+        self.first = np.empty(capacity, np.int64)
+        self.last = np.empty(capacity, np.int64)
+        self.count = np.empty(capacity, np.int64)
+        self.low = np.empty((capacity, channels), np.float32)
+        self.high = np.empty((capacity, channels), np.float32)
+        self.total = np.empty((capacity, channels), np.float64)
+        """Sum of the values (the mean is total / count); float64 so long sums stay exact enough."""
+
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.first, self.last, self.count, self.low, self.high, self.total))
+
+
+class MultiResolutionSeries:
+    """Fixed-width rows appended step by step; recent rows exact, older rows merged in pairs.
+
+    Level 0 holds single steps. When a level holds ``2 * window`` buckets, its oldest ``window``
+    buckets are merged pairwise into the next level. Every level therefore holds at most
+    ``2 * window`` buckets, and a run of N steps needs about log2(N / window) levels.
+    """
+
+    def __init__(self, channels: int, window: int = 1024) -> None:
+        if window < 2 or window % 2:
+            raise ValueError("window must be an even number >= 2")
+        self.channels = channels
+        self.window = window
+        self.levels: list[_Level] = [_Level(2 * window, channels)]
+        self.steps = 0
+
+    def append(self, step: int, values: np.ndarray | list[float]) -> None:
+        """Add the row for ``step`` (steps must increase)."""
+        level = self.levels[0]
+        i = level.size
+        row = np.asarray(values, dtype=np.float64)
+        level.first[i] = level.last[i] = step
+        level.count[i] = 1
+        level.low[i] = level.high[i] = row
+        level.total[i] = row
+        level.size += 1
+        self.steps += 1
+        if level.size == 2 * self.window:
+            self._cascade(0)
+
+    def _cascade(self, k: int) -> None:
+        src = self.levels[k]
+        if k + 1 == len(self.levels):
+            self.levels.append(_Level(2 * self.window, self.channels))
+        dst = self.levels[k + 1]
+        w = self.window
+        a, b = slice(0, w, 2), slice(1, w, 2)
+        n = w // 2
+        j = dst.size
+        dst.first[j : j + n] = src.first[a]
+        dst.last[j : j + n] = src.last[b]
+        dst.count[j : j + n] = src.count[a] + src.count[b]
+        # np.minimum/maximum propagate NaN: a bucket that saw a NaN shows it at every resolution.
+        dst.low[j : j + n] = np.minimum(src.low[a], src.low[b])
+        dst.high[j : j + n] = np.maximum(src.high[a], src.high[b])
+        dst.total[j : j + n] = src.total[a] + src.total[b]
+        dst.size += n
+        for arr in (src.first, src.last, src.count, src.low, src.high, src.total):
+            arr[: src.size - w] = arr[w : src.size]
+        src.size -= w
+        if dst.size == 2 * self.window:
+            self._cascade(k + 1)
+
+    def nbytes(self) -> int:
+        return sum(level.nbytes() for level in self.levels)
+
+    def view(self, max_points: int | None = None) -> SeriesView:
+        """All buckets, oldest first, merged down to at most ``max_points`` rows of equal step span."""
+        parts = [lv for lv in reversed(self.levels) if lv.size]
+        if not parts:
+            empty = np.empty((0, self.channels))
+            return SeriesView(np.empty(0, np.int64), np.empty(0, np.int64), empty, empty, empty)
+        first = np.concatenate([lv.first[: lv.size] for lv in parts])
+        last = np.concatenate([lv.last[: lv.size] for lv in parts])
+        count = np.concatenate([lv.count[: lv.size] for lv in parts])
+        low = np.concatenate([lv.low[: lv.size] for lv in parts])
+        high = np.concatenate([lv.high[: lv.size] for lv in parts])
+        total = np.concatenate([lv.total[: lv.size] for lv in parts])
+        if max_points is not None and len(first) > max_points > 0:
+            edges = np.linspace(first[0], last[-1] + 1, max_points + 1)
+            group = np.searchsorted(edges, first, side="right") - 1
+            starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+            first = first[starts]
+            last = np.r_[last[starts[1:] - 1], last[-1]]
+            low = np.minimum.reduceat(low, starts, axis=0)
+            high = np.maximum.reduceat(high, starts, axis=0)
+            total = np.add.reduceat(total, starts, axis=0)
+            count = np.add.reduceat(count, starts)
+        with np.errstate(invalid="ignore"):
+            mean = total / count[:, None]
+        return SeriesView(first, last, low.astype(np.float64), high.astype(np.float64), mean)
+
+
+LOSS, TOTAL = 0, 1
+"""Channel indices of a run's series; per-layer gradient norms follow from channel 2."""
+FIRST_LAYER = 2
+
+
+@dataclass
+class Marker:
+    """Something that happened at a step: a live remedy change, a divergence, an error."""
+
+    step: int
+    kind: str
+    """remedy, diverged, error, paused, resumed, key."""
+    text: str
+
+
+@dataclass
+class RunHistory:
+    """Everything the dashboard needs about one run."""
+
+    run: int
+    layers: tuple[str, ...]
+    remedies: dict[str, RemedyValue]
+    reason: str
+    time_view: str | None
+    stats: str | None
+    label: str
+    series: MultiResolutionSeries
+    markers: list[Marker] = field(default_factory=list)
+    latest: StepMetrics | None = None
+    first: StepMetrics | None = None
+    latest_time_grad: tuple[float, ...] | None = None
+    latest_layer_stats: tuple[float, ...] | None = None
+    clip_steps: int = 0
+    """Steps taken with clipping on."""
+    clipped_steps: int = 0
+    """Of those, steps where clipping scaled the gradient down."""
+
+    @property
+    def steps(self) -> int:
+        return self.series.steps
+
+
+class History:
+    """All runs of a session, fed with events, read by the dashboard and the headless summary."""
+
+    def __init__(self, window: int = 1024, max_runs: int = 8) -> None:
+        self.window = window
+        self.max_runs = max_runs
+        """Runs kept (the current one and its most recent ghosts); older runs are forgotten."""
+        self.header: SessionHeader | None = None
+        self.runs: dict[int, RunHistory] = {}
+        self.state = "training"
+        self.message = ""
+        self.version = 0
+        """Increases whenever anything changes, so a reader can skip redrawing."""
+        self.keys: list[KeyPressed] = []
+        self.remedy_changes: list[RemedyChanged] = []
+        self.elapsed = 0.0
+        """Seconds since the session started, as of the latest event."""
+
+    @property
+    def current(self) -> RunHistory | None:
+        return self.runs[max(self.runs)] if self.runs else None
+
+    def ghosts(self) -> list[RunHistory]:
+        """Earlier runs, oldest first."""
+        current = self.current
+        return [r for r in self.runs.values() if r is not current]
+
+    def extend(self, events: Iterable[Event]) -> None:
+        for event in events:
+            self.add(event)
+
+    def add(self, event: Event) -> None:
+        self.version += 1
+        t = getattr(event, "t", None)
+        if t is not None:
+            self.elapsed = max(self.elapsed, t)
+        if isinstance(event, StepMetrics):
+            self._add_step(event)
+        elif isinstance(event, RunStarted):
+            self._add_run(event)
+        elif isinstance(event, RemedyChanged):
+            self.remedy_changes.append(event)
+            run = self.runs.get(event.run)
+            if run is not None and not event.structural:
+                remedy = REMEDIES.get(event.name)
+                text = f"{event.name} {remedy.format(event.new) if remedy else event.new}"
+                run.markers.append(Marker(event.step, "remedy", text))
+                run.remedies[event.name] = event.new
+        elif isinstance(event, StateChanged):
+            self.state = event.state
+            self.message = event.message
+            run = self.runs.get(event.run)
+            if run is not None and event.state in ("diverged", "error"):
+                run.markers.append(Marker(event.step, event.state, event.message))
+        elif isinstance(event, KeyPressed):
+            self.keys.append(event)
+            del self.keys[:-100]
+        elif isinstance(event, SessionHeader):
+            self.header = event
+
+    def _add_run(self, event: RunStarted) -> None:
+        previous = self.current
+        label = _run_label(event.remedies, previous.remedies if previous else None, event.run)
+        self.runs[event.run] = RunHistory(
+            run=event.run,
+            layers=event.layers,
+            remedies=dict(event.remedies),
+            reason=event.reason,
+            time_view=event.time_view,
+            stats=event.stats,
+            label=label,
+            series=MultiResolutionSeries(FIRST_LAYER + len(event.layers), self.window),
+        )
+        while len(self.runs) > self.max_runs:
+            del self.runs[min(self.runs)]
+        self.state = "training"
+        self.message = ""
+
+    def _add_step(self, event: StepMetrics) -> None:
+        run = self.runs.get(event.run)
+        if run is None or len(event.grad_norm) != len(run.layers):
+            return  # a step of a forgotten run, or a malformed one: nothing to draw it against
+        run.series.append(event.step, [event.loss, event.total_norm, *event.grad_norm])
+        if run.first is None:
+            run.first = event
+        if event.clipped is not None:
+            run.clip_steps += 1
+            run.clipped_steps += event.clipped
+        run.latest = event
+        if event.time_grad is not None:
+            run.latest_time_grad = event.time_grad
+        if event.layer_stats is not None:
+            run.latest_layer_stats = event.layer_stats
+
+    def nbytes(self) -> int:
+        """Bytes held by the series arrays of all runs (the part that grows with run length)."""
+        return sum(r.series.nbytes() for r in self.runs.values())
+
+
+def _run_label(remedies: dict[str, RemedyValue], previous: dict[str, RemedyValue] | None, run: int) -> str:
+    """``run 2: activation=relu`` — the remedies that differ from the run before, or all structural ones."""
+    changed = differences(previous, remedies) if previous else {}
+    shown = changed or {n: v for n, v in remedies.items() if REMEDIES[n].structural}
+    text = " ".join(f"{n}={REMEDIES[n].format(v)}" for n, v in shown.items())
+    return f"run {run}: {text}" if text else f"run {run}"

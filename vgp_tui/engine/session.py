@@ -1,0 +1,278 @@
+"""Session: owns the training of one preset, run after run, and turns commands into events.
+
+The session is the only code that touches the trainer. Other threads talk to it through
+:meth:`Session.send` (a queue drained between steps) and hear from it through sinks: callables that
+receive lists of events (a History, a Recorder, a queue feeding the dashboard). :meth:`Session.run` is
+a plain blocking loop, so it runs the same in a Textual thread worker, a ``threading.Thread``, the
+headless command line or a test.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import platform
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from vgp_tui.engine.commands import Command, NoteKey, Pause, Restart, Resume, SetRemedy, StepOnce, Stop
+from vgp_tui.engine.events import Event, KeyPressed, RemedyChanged, RunStarted, SessionHeader, StateChanged, StepMetrics
+from vgp_tui.engine.remedies import REMEDIES, RemedyValue, apply_overrides
+from vgp_tui.errors import UserError
+
+log = logging.getLogger("vgp_tui")
+
+Sink = Callable[[list[Event]], Any]
+
+
+class Session:
+    """Training of one scenario with remedies that change run by run.
+
+    Args:
+        scenario: the validated preset.
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+        seed: overrides the preset's seed.
+        overrides: remedy values (``{"activation": "relu"}``) applied over the preset's.
+        data_dir: where the real data sets live (CIFAR-10, IMDB).
+        synthetic: use the labelled synthetic stand-in instead of a real data set.
+        steps: optimizer steps per run (overrides the preset's; 0 = until stopped).
+        sinks: receivers of event lists.
+        flush_seconds: how often measurements are copied off the device and sent to the sinks.
+    """
+
+    def __init__(
+        self,
+        scenario: Any,
+        *,
+        device: str = "auto",
+        seed: int | None = None,
+        overrides: Mapping[str, object] | None = None,
+        data_dir: str | None = None,
+        synthetic: bool = False,
+        steps: int | None = None,
+        sinks: Iterable[Sink] = (),
+        flush_seconds: float = 0.1,
+    ) -> None:
+        from vgp_tui.engine.devices import resolve_device
+
+        self.scenario = scenario
+        self.device = resolve_device(device)
+        self.seed = scenario.seed if seed is None else seed
+        self.remedies: dict[str, RemedyValue] = apply_overrides(scenario.remedies, overrides or {}, scenario.name)
+        self.data_dir = data_dir
+        self.synthetic = synthetic or scenario.synthetic
+        self.steps = scenario.train.steps if steps is None else steps
+        self.sinks: list[Sink] = list(sinks)
+        self.flush_seconds = flush_seconds
+        self.commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self.state = "training"
+        self.run_number = 0
+        self.trainer: Any = None
+        self.data: Any = None
+        self.t0 = time.perf_counter()
+        self._last_flush = self.t0
+
+    # -- set-up -------------------------------------------------------------------------------------
+    def header(self) -> SessionHeader:
+        import torch
+
+        from vgp_tui import __version__
+
+        return SessionHeader(
+            preset=self.scenario.name,
+            device=self.device,
+            started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            versions={"vgp_tui": __version__, "torch": torch.__version__, "python": platform.python_version()},
+        )
+
+    def load_data(self) -> None:
+        """Load the data set onto the device (raises UserError when it cannot be had)."""
+        if self.data is not None:
+            return
+        from dataclasses import replace
+
+        from vgp_tui.data import load_dataset
+
+        data = load_dataset(
+            self.scenario.data_kind,
+            self.scenario.data,
+            data_dir=self.data_dir,
+            synthetic=self.synthetic,
+            seed=self.seed,
+        )
+        if self.scenario.train.batch_size > len(data.x):
+            raise UserError(
+                f"{self.scenario.source}: [train] batch_size {self.scenario.train.batch_size} is larger "
+                f"than the data ({len(data.x)} examples in {data.label})"
+            )
+        self.data = replace(data, x=data.x.to(self.device), y=data.y.to(self.device))
+
+    @property
+    def data_label(self) -> str:
+        return self.data.label if self.data is not None else ""
+
+    def start_run(self, reason: str = "start") -> None:
+        """Build a fresh model from the seed with the current remedies and announce the run."""
+        from vgp_tui.engine.trainer import Trainer
+
+        self.load_data()
+        self.run_number += 1
+        self.trainer = Trainer(self.scenario, self.remedies, self.data, self.device, self.run_number, self.seed, self.t0)
+        self.state = "training"
+        self._emit(
+            [
+                RunStarted(
+                    run=self.run_number,
+                    t=self._now(),
+                    preset=self.scenario.name,
+                    layers=self.trainer.probe.layer_names,
+                    remedies=dict(self.remedies),
+                    seed=self.seed,
+                    reason=reason,
+                    time_view=self.trainer.time_view,
+                    stats=self.trainer.stats_label,
+                    params=self.trainer.params,
+                )
+            ]
+        )
+
+    # -- the thread-safe side -----------------------------------------------------------------------
+    def send(self, command: Command) -> None:
+        """Queue a command for the training thread (safe from any thread)."""
+        self.commands.put(command)
+
+    # -- the training thread ------------------------------------------------------------------------
+    def run(self, stop: threading.Event | None = None, exit_when_done: bool = False) -> None:
+        """Train until stopped (``Stop`` command or ``stop`` set), or until done if ``exit_when_done``."""
+        stop = stop or threading.Event()
+        if self.trainer is None:
+            self.start_run()
+        while not stop.is_set():
+            if not self._apply_commands(block=self.state != "training"):
+                break
+            if self.state == "training":
+                self._step()
+                if self.steps and self.trainer.step_count >= self.steps:
+                    self.flush()
+                    if self.state == "training":
+                        self._set_state("finished", f"run {self.run_number} finished {self.steps} steps")
+                    if exit_when_done:
+                        break
+            if time.perf_counter() - self._last_flush >= self.flush_seconds:
+                self.flush()
+            if exit_when_done and self.state in ("diverged", "error"):
+                break
+        self.flush()
+
+    def _step(self) -> None:
+        try:
+            self.trainer.step()
+        except Exception as exc:  # noqa: BLE001 - any fault in user-visible training is reported, not fatal
+            self.flush()
+            log.exception("training step failed (run %s, step %s)", self.run_number, self.trainer.step_count + 1)
+            self._set_state("error", describe_failure(exc, self.device))
+
+    def flush(self) -> None:
+        """Send all measured steps to the sinks; pauses the run if one of them diverged."""
+        self._last_flush = time.perf_counter()
+        if self.trainer is None or not self.trainer.pending:
+            return
+        events = self.trainer.flush()
+        self._emit(events)
+        if self.state == "training":
+            bad = next((e for e in events if not _finite(e)), None)
+            if bad is not None:
+                self._set_state("diverged", _divergence_message(bad), step=bad.step)
+
+    def _apply_commands(self, block: bool) -> bool:
+        """Apply queued commands; False when told to stop. Waits briefly for one when ``block``."""
+        try:
+            command = self.commands.get(timeout=0.05) if block else self.commands.get_nowait()
+        except queue.Empty:
+            return True
+        while True:
+            if isinstance(command, Stop):
+                return False
+            self._apply(command)
+            try:
+                command = self.commands.get_nowait()
+            except queue.Empty:
+                return True
+
+    def _apply(self, command: Command) -> None:
+        step = self.trainer.step_count if self.trainer else 0
+        if isinstance(command, Pause):
+            if self.state == "training":
+                self.flush()
+                self._set_state("paused")
+        elif isinstance(command, Resume):
+            if self.state == "paused":
+                self._set_state("training")
+            elif self.state in ("diverged", "error", "finished"):
+                self.start_run("restart")
+        elif isinstance(command, StepOnce):
+            if self.state in ("paused", "finished"):
+                self._step()
+                self.flush()
+        elif isinstance(command, Restart):
+            self.flush()
+            self.start_run("restart")
+        elif isinstance(command, SetRemedy):
+            self._set_remedy(command.name, command.value, step)
+        elif isinstance(command, NoteKey):
+            self._emit([KeyPressed(self.run_number, step, self._now(), command.key, command.action)])
+
+    def _set_remedy(self, name: str, value: RemedyValue, step: int) -> None:
+        remedy = REMEDIES.get(name)
+        if remedy is None or name not in self.remedies:
+            log.warning("ignored remedy %s: it does not apply to %s", name, self.scenario.name)
+            return
+        old = self.remedies[name]
+        if old == value:
+            return
+        self.flush()
+        self.remedies[name] = value
+        # A live change takes effect at the next step, which is where it is marked.
+        marked_at = step if remedy.structural else step + 1
+        self._emit([RemedyChanged(self.run_number, marked_at, self._now(), name, old, value, remedy.structural)])
+        if remedy.structural or self.state in ("diverged", "error"):
+            # Non-finite weights cannot be rescued by a live change: start afresh with it applied.
+            self.start_run("remedy")
+        else:
+            self.trainer.set_live(name, value)
+
+    def _set_state(self, state: str, message: str = "", step: int | None = None) -> None:
+        self.state = state
+        if step is None:
+            step = self.trainer.step_count if self.trainer else 0
+        self._emit([StateChanged(self.run_number, step, self._now(), state, message)])
+
+    def _emit(self, events: list[Event]) -> None:
+        for sink in self.sinks:
+            sink(events)
+
+    def _now(self) -> float:
+        return time.perf_counter() - self.t0
+
+
+def _finite(event: StepMetrics) -> bool:
+    return math.isfinite(event.loss) and math.isfinite(event.total_norm)
+
+
+def _divergence_message(event: StepMetrics) -> str:
+    return (
+        f"diverged at step {event.step}: loss {event.loss:g}, total gradient norm {event.total_norm:g}; "
+        "the run is paused"
+    )
+
+
+def describe_failure(exc: BaseException, device: str) -> str:
+    """One line for the user about a failed training step, with a hint where there is one."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+    if "out of memory" in text.lower():
+        return f"out of memory on {device}: lower [train] batch_size or the model's width in the preset"
+    return f"training failed: {exc.__class__.__name__}: {text} (details in the log)"
