@@ -1,0 +1,203 @@
+"""The diagnosis line: verdicts read from a History fed with real events, and hints that fit the run."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pytest
+
+from vgp_tui.diagnosis import Diagnosis, diagnose, format_number
+from vgp_tui.engine.events import RunStarted, StateChanged, StepMetrics
+from vgp_tui.engine.history import History
+
+MLP = {
+    "activation": "sigmoid",
+    "init": "default",
+    "batchnorm": False,
+    "skip": False,
+    "clip": None,
+    "accumulate": 1,
+    "lr": 0.1,
+    "optimizer": "sgd",
+}
+RNN = {"cell": "rnn", "init": "poor", "clip": None, "accumulate": 1, "lr": 0.05, "optimizer": "sgd"}
+LAYERS = tuple(f"fc{i}" for i in range(9)) + ("head",)
+
+
+def feed(
+    norms: np.ndarray | list[list[float]],
+    remedies: dict | None = None,
+    layers: tuple[str, ...] = LAYERS,
+    total: list[float] | None = None,
+    stats: str | None = None,
+    layer_stats: tuple[float, ...] | None = None,
+    time_view: str | None = None,
+    time_grad: tuple[float, ...] | None = None,
+) -> History:
+    """A History with one run whose steps have these per-layer norms (one row per step)."""
+    history = History(window=64)
+    history.add(
+        RunStarted(
+            run=1, t=0.0, preset="test", layers=layers, remedies=dict(remedies or MLP), seed=0,
+            stats=stats, time_view=time_view,
+        )
+    )
+    for i, row in enumerate(norms):
+        row = [float(v) for v in row]
+        last = i == len(norms) - 1
+        history.add(
+            StepMetrics(
+                run=1, step=i + 1, t=0.01 * i, loss=1.0, grad_norm=tuple(row),
+                total_norm=total[i] if total is not None else math.sqrt(sum(v * v for v in row)),
+                layer_stats=layer_stats if last else None,
+                time_grad=time_grad if last else None,
+            )
+        )
+    return history
+
+
+def flow(first: float, last: float, steps: int = 200, layers: int = len(LAYERS), seed: int = 0) -> np.ndarray:
+    """Norms growing geometrically from ``first`` (input side) to ``last``, with a little noise."""
+    rng = np.random.default_rng(seed)
+    base = np.geomspace(first, last, layers)
+    return base * np.exp(0.1 * rng.standard_normal((steps, layers)))
+
+
+def verdict(history: History) -> Diagnosis:
+    return diagnose(history.current, history.state, history.message)
+
+
+def test_vanishing_names_the_layers_the_size_and_the_remedies_that_apply() -> None:
+    d = verdict(feed(flow(1e-10, 0.1)))
+    assert d.kind == "vanishing"
+    assert "layer 1 (fc0)" in d.text.lower() and "layer 10's (head)" in d.text
+    assert "9 orders of magnitude" in d.text
+    assert "1e-9" in d.text  # the ratio, two significant digits at most
+    assert d.hints == ("[a] relu", "[i] init he", "[b] batchnorm", "[s] skip")
+    assert d.text.endswith("Try [a] relu, [i] init he, [b] batchnorm, [s] skip.")
+
+
+def test_vanishing_hints_skip_remedies_already_applied_or_not_offered() -> None:
+    remedies = {**MLP, "activation": "relu", "init": "he", "skip": True}
+    del remedies["batchnorm"]  # a preset without batch norm: never suggested
+    d = verdict(feed(flow(1e-10, 0.1), remedies))
+    assert d.kind == "vanishing"
+    assert not any(h.startswith(("[a]", "[i]", "[s]", "[b]")) for h in d.hints)
+    assert "[a]" not in d.text
+
+
+def test_the_verdict_reads_the_recent_median_not_one_step() -> None:
+    norms = flow(0.05, 0.1, steps=100)
+    norms[-1, 0] = 1e-12  # one odd step does not make it vanish
+    assert verdict(feed(norms)).kind == "healthy"
+    norms[-60:, 0] = 1e-12  # a sustained drop does
+    assert verdict(feed(norms)).kind == "vanishing"
+
+
+def test_exploding_by_ratio_suggests_clip_lower_lr_and_init() -> None:
+    remedies = {**MLP, "activation": "relu", "init": "poor"}
+    d = verdict(feed(flow(1e6, 1.0), remedies))
+    assert d.kind == "exploding"
+    assert "6 orders of magnitude more" in d.text
+    assert d.hints == ("[c] clip", "[-] lower lr", "[i] init he")
+
+
+def test_exploding_spike_in_the_total_norm() -> None:
+    norms = flow(0.5, 1.0, steps=100)
+    total = [1.0] * 100
+    total[90] = 5e3
+    d = verdict(feed(norms, {**MLP, "clip": 1.0}, total=total))
+    assert d.kind == "exploding"
+    assert "spiked to 5e3 at step 91" in d.text
+    assert "[c]" not in d.text  # clipping is already on
+
+
+def test_non_finite_gradient_is_exploding_and_names_the_layer() -> None:
+    norms = flow(0.5, 1.0, steps=30)
+    norms[-3, 4] = math.nan
+    d = verdict(feed(norms))
+    assert d.kind == "exploding"
+    assert "step 28" in d.text and "layer 5 (fc4)" in d.text and "NaN" in d.text
+
+
+def test_healthy_flow() -> None:
+    d = verdict(feed(flow(0.3, 1.0)))
+    assert d.kind == "healthy"
+    assert re.search(r"reaches layer 1 \(fc0\) at 0\.3\d?x of layer 10's \(head\): healthy flow", d.text)
+    assert d.hints == ()
+
+
+def test_dead_relu_units_from_layer_stats() -> None:
+    remedies = {**MLP, "activation": "relu", "init": "poor"}
+    stats = (0.1, 0.2, 0.85, 0.3, 0.1, 0.1, 0.1, 0.1, 0.1)
+    d = verdict(feed(flow(0.05, 1.0), remedies, stats="dead ReLU fraction", layer_stats=stats))
+    assert d.kind == "dead"
+    assert "85% of the units after layer 3 (fc2) output 0" in d.text and d.text.startswith("Dead ReLUs")
+    assert "[i] init he" in d.hints and not any(h.startswith("[a]") for h in d.hints)
+    # Below half dead it is not called out.
+    calm = verdict(feed(flow(0.05, 1.0), remedies, stats="dead ReLU fraction", layer_stats=(0.4,) * 9))
+    assert calm.kind == "healthy"
+
+
+def test_saturated_units_from_layer_stats() -> None:
+    stats = (0.9,) + (0.1,) * 8
+    d = verdict(feed(flow(1e-4, 1.0), stats="saturated fraction", layer_stats=stats))
+    assert d.kind == "saturated"
+    assert d.text.startswith("Saturated: 90% of the units after layer 1 (fc0)")
+    assert "[a] relu" in d.hints
+
+
+def test_diverged_and_error_states_show_the_message() -> None:
+    history = feed(flow(0.3, 1.0, steps=10))
+    history.add(StateChanged(1, 10, 1.0, "diverged", "loss became NaN at step 10"))
+    d = verdict(history)
+    assert d.kind == "diverged"
+    assert d.text.startswith("loss became NaN at step 10")
+    assert "[c] clip" in d.hints
+    assert "at step 10. Try [c] clip" in d.text  # the message becomes a sentence before the hints
+    e = diagnose(history.current, "error", "CUDA out of memory")
+    assert (e.kind, e.text, e.hints) == ("error", "CUDA out of memory", ())
+
+
+def test_waiting_before_the_first_step() -> None:
+    assert diagnose(None).kind == "waiting"
+    empty = feed([])
+    assert verdict(empty).kind == "waiting"
+
+
+def test_recurrent_run_says_how_far_back_in_time_the_gradient_reaches() -> None:
+    time_grad = tuple(np.geomspace(1e-8, 1.0, 50))
+    history = feed(
+        flow(0.5, 1.0, layers=2), RNN, layers=("rnn", "head"), time_view="dL/dh_t", time_grad=time_grad
+    )
+    d = verdict(history)
+    assert d.kind == "vanishing"
+    assert "Back through time, the first of 50 steps gets 1e-8 of the last step's gradient: vanishing" in d.text
+    assert "[l] lstm" in d.hints and not any(h.startswith("[a]") for h in d.hints)
+    lstm = feed(
+        flow(0.5, 1.0, layers=2), {**RNN, "cell": "lstm"}, layers=("rnn", "head"),
+        time_view="dL/dh_t", time_grad=tuple(np.geomspace(0.2, 1.0, 50)),
+    )
+    d = verdict(lstm)
+    assert d.kind == "healthy" and "gets 0.2 of the last step's gradient: it reaches back" in d.text
+
+
+def test_layers_named_by_number_are_not_named_twice() -> None:
+    layers = tuple(f"layer{i}" for i in range(1, 11))
+    d = verdict(feed(flow(1e-10, 0.1), layers=layers))
+    assert d.text.startswith("Layer1 receives 1e-9 of layer10's gradient")
+
+
+def test_zero_gradient_everywhere_is_not_called_healthy() -> None:
+    d = verdict(feed(np.zeros((20, len(LAYERS)))))
+    assert d.kind == "vanishing"
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(3e-11, "3e-11"), (0.25, "0.25"), (0.3, "0.3"), (12.0, "12"), (4.56e4, "4.6e4"), (0.0042, "4.2e-3"), (1.0, "1")],
+)
+def test_numbers_have_two_significant_digits(value: float, text: str) -> None:
+    assert format_number(value) == text

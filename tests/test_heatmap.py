@@ -1,0 +1,273 @@
+"""The gradient heatmap: colour mapping on a log scale, and what the widget draws inside a real App."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from textual.app import App, ComposeResult
+
+from vgp_tui.dashboard.colors import (
+    INF,
+    LEVELS,
+    NAN,
+    VIRIDIS_STOPS,
+    ZERO,
+    cell_codes,
+    colormap,
+    decade_ticks,
+    format_decade,
+    log_norms,
+    scale_range,
+)
+from vgp_tui.dashboard.heatmap import (
+    INF_GLYPH,
+    NAN_GLYPH,
+    SHADES,
+    ZERO_GLYPH,
+    GradientHeatmap,
+    merge_layers,
+    resample,
+)
+from vgp_tui.engine.history import FIRST_LAYER, Marker, MultiResolutionSeries, SeriesView
+
+# -- pure mapping -------------------------------------------------------------------------------------
+
+
+def test_norms_map_to_levels_on_a_log_scale_with_special_codes() -> None:
+    logs = log_norms(np.array([1e-12, 1e-6, 1.0, 0.0, math.nan, math.inf, -1.0]))
+    codes = cell_codes(logs, -12.0, 0.0)
+    assert codes.tolist() == [0, LEVELS // 2, LEVELS - 1, ZERO, NAN, INF, NAN]
+    # Out-of-range values clamp to the ends rather than wrapping or failing.
+    assert cell_codes(np.array([-20.0, 5.0]), -12.0, 0.0).tolist() == [0, LEVELS - 1]
+
+
+def test_colormap_runs_from_dark_to_light_through_its_stops() -> None:
+    ends = colormap(np.array([0.0, 1.0]))
+    np.testing.assert_allclose(ends, VIRIDIS_STOPS[[0, -1]])
+    lightness = colormap(np.linspace(0, 1, 32)) @ np.array([0.299, 0.587, 0.114])
+    assert np.all(np.diff(lightness) > 0)  # monotonic: reads in grey too
+
+
+def test_scale_range_is_whole_decades_and_at_least_two_wide() -> None:
+    assert scale_range(log_norms(np.array([1e-12, 3e-5, 0.1]))) == (-12.0, -1.0)
+    low, high = scale_range(np.array([-3.4, -3.2]))
+    assert high - low >= 2 and low <= -3.4 and high >= -3.2
+    assert scale_range(np.array([math.nan, -math.inf, math.inf])) == (-2.0, 0.0)
+    # Rounding noise in a logarithm does not push the scale a decade further out.
+    assert scale_range(np.array([-12.000000000000002, -0.9999999999999998])) == (-12.0, -1.0)
+
+
+def test_decade_ticks_label_both_ends_with_at_most_five() -> None:
+    assert decade_ticks(-12, -1)[0] == -12 and decade_ticks(-12, -1)[-1] == -1
+    assert 3 <= len(decade_ticks(-12, -1)) <= 5
+    assert decade_ticks(-2, 0) == [-2, -1, 0]
+    assert format_decade(-12) == "1e-12" and format_decade(0) == "1e+0"
+
+
+def _view(values: np.ndarray, steps: np.ndarray | None = None) -> SeriesView:
+    """A SeriesView of single-step buckets with per-layer ``values`` (steps x layers)."""
+    n = len(values)
+    steps = np.arange(1, n + 1) if steps is None else steps
+    rows = np.concatenate([np.ones((n, FIRST_LAYER)), values], axis=1) if n else np.empty((0, FIRST_LAYER + values.shape[1]))
+    return SeriesView(steps, steps.copy(), rows, rows, rows)
+
+
+def test_resample_merges_a_long_view_by_step_span_and_stretches_a_short_one() -> None:
+    values = np.arange(1000, dtype=float)[:, None]
+    merged, first, last = resample(_view(values), values, 10)
+    assert merged.shape == (10, 1)
+    assert first[0] == 1 and last[-1] == 1000
+    np.testing.assert_allclose(merged[:, 0], np.arange(10) * 100 + 49.5)  # bucket means
+    short = np.array([[1.0], [2.0]])
+    stretched, first, _ = resample(_view(short), short, 6)
+    assert stretched[:, 0].tolist() == [1, 1, 1, 2, 2, 2] and first.tolist() == [1, 1, 1, 2, 2, 2]
+
+
+def test_merge_layers_takes_the_max_and_never_hides_nan() -> None:
+    logs = np.array([[-5.0, -3.0, -9.0, math.nan]])
+    merged, labels = merge_layers(logs, ("fc8", "fc9", "fc10", "fc11"), 2)
+    assert merged[0, 0] == -3.0 and math.isnan(merged[1, 0])
+    assert labels == ["fc8–9", "fc10–11"]
+
+
+# -- the widget in an app -------------------------------------------------------------------------------
+
+
+class HeatmapApp(App[None]):
+    CSS = "GradientHeatmap { height: 1fr; }"
+
+    def compose(self) -> ComposeResult:
+        yield GradientHeatmap()
+
+
+def _lines(heatmap: GradientHeatmap) -> list[str]:
+    return [heatmap.render_line(y).text for y in range(heatmap.size.height)]
+
+
+def _grid(line: str, label: str) -> str:
+    """The cells right of a row's label."""
+    return line[line.index(label) + len(label) + 1 :]
+
+
+def _row(lines: list[str], label: str) -> str:
+    """The first line labelled ``label`` (a layer may span several lines; the first has the label)."""
+    return next(line for line in lines if f" {label} " in f" {line} ")
+
+
+LAYERS = ("fc0", "fc1", "fc2", "head")
+
+
+async def test_labels_mark_the_input_and_output_sides() -> None:
+    app = HeatmapApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        heatmap = app.query_one(GradientHeatmap)
+        heatmap.show(LAYERS, _view(np.full((50, 4), 0.1)))
+        await pilot.pause()
+        lines = _lines(heatmap)
+        assert lines[0].lstrip().startswith("in") and "fc0" in lines[0]
+        order = [lines.index(_row(lines, name)) for name in LAYERS]
+        assert order == sorted(order)  # input side at the top
+        assert _row(lines, "head").lstrip().startswith("out")
+        assert heatmap.border_title == "Gradient heatmap · log10 |g| per layer"
+        assert "fc0" in app.export_screenshot()
+
+
+async def test_nan_inf_and_zero_cells_are_marked_where_they_happened() -> None:
+    n = 40
+    values = np.full((n, 4), 0.01)
+    values[0, 1] = math.nan  # first step, fc1
+    values[n // 2, 1] = math.nan  # middle step, fc1
+    values[n - 1, 2] = math.inf  # last step, fc2
+    values[:, 3] = 0.0  # head: a dead layer
+    app = HeatmapApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        heatmap = app.query_one(GradientHeatmap)
+        heatmap.show(LAYERS, _view(values))
+        await pilot.pause()
+        lines = _lines(heatmap)
+        fc1 = _grid(_row(lines, "fc1"), "fc1")
+        columns = len(fc1)
+        expected = {c for c in range(columns) if (c * n) // columns in (0, n // 2)}
+        assert {c for c, ch in enumerate(fc1) if ch == NAN_GLYPH} == expected
+        fc2 = _grid(_row(lines, "fc2"), "fc2")
+        assert fc2.rstrip().endswith(INF_GLYPH) and fc2.count(INF_GLYPH) == len([c for c in range(columns) if (c * n) // columns == n - 1])
+        assert set(_grid(_row(lines, "head"), "head")) == {ZERO_GLYPH}
+        assert NAN_GLYPH not in _row(lines, "fc0") + _row(lines, "fc2") + _row(lines, "head")
+        assert "NaN" in lines[-1] or any("NaN" in line for line in lines)  # the legend names it
+
+
+async def test_scale_numbers_match_the_data_range_in_decades() -> None:
+    values = np.tile(np.geomspace(1e-12, 1e-1, 4), (30, 1))
+    app = HeatmapApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        heatmap = app.query_one(GradientHeatmap)
+        heatmap.show(LAYERS, _view(values))
+        await pilot.pause()
+        scale = next(line for line in _lines(heatmap) if "|g|" in line)
+        assert "1e-12" in scale and "1e-1" in scale
+        assert "1e-13" not in scale and "1e+0" not in scale
+        labels = [word for word in scale.split() if word.startswith("1e")]
+        assert 3 <= len(labels) <= 5
+
+
+async def test_a_long_view_is_downsampled_to_fit_and_the_step_axis_spans_it() -> None:
+    series = MultiResolutionSeries(FIRST_LAYER + 4, window=64)
+    for step in range(1, 5001):
+        series.append(step, [1.0, 1.0, 1e-6, 1e-4, 1e-2, 1.0])
+    app = HeatmapApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        heatmap = app.query_one(GradientHeatmap)
+        heatmap.show(LAYERS, series.view())  # every bucket: far more than the width
+        await pilot.pause()
+        lines = _lines(heatmap)
+        assert all(len(line) == heatmap.size.width for line in lines)
+        axis = next(line for line in lines if "step" in line)
+        assert axis.split()[1] == "1" and axis.rstrip().endswith("5 000")
+        # Quietest layer at the top in the darkest level, loudest at the bottom in the brightest.
+        top = heatmap.render_line(lines.index(_row(lines, "fc0")))
+        bottom = heatmap.render_line(lines.index(_row(lines, "head")))
+        assert top._segments[-1].style.bgcolor != bottom._segments[-1].style.bgcolor
+
+
+async def test_many_layers_merge_into_labelled_ranges() -> None:
+    layers = tuple(f"fc{i}" for i in range(40))
+    values = np.tile(np.geomspace(1e-9, 1.0, 40), (20, 1))
+    app = HeatmapApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        heatmap = app.query_one(GradientHeatmap)
+        heatmap.show(layers, _view(values))
+        await pilot.pause()
+        lines = _lines(heatmap)
+        assert "fc0–" in lines[0] and "–39" in lines[heatmap.size.height - 3]
+        assert sum("–" in line for line in lines) == heatmap.size.height - 2  # every row is a range
+
+
+@pytest.mark.parametrize("steps", [40, 1000])
+async def test_markers_sit_at_their_steps(steps: int) -> None:
+    values = np.full((steps, 4), 0.5)
+    marker = steps // 2
+    app = HeatmapApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        heatmap = app.query_one(GradientHeatmap)
+        heatmap.show(LAYERS, _view(values), markers=[Marker(marker, "remedy", "clip 1"), Marker(5000, "remedy", "later")])
+        await pilot.pause()
+        axis = next(line for line in _lines(heatmap) if "step" in line)
+        grid = _grid(axis, "step")
+        columns = len(grid)
+        if steps < columns:  # stretched: each step spans a few columns; the marker is on the first
+            expected = next(c for c in range(columns) if (c * steps) // columns == marker - 1)
+        else:  # merged: the column whose share of the steps holds the marker's step
+            expected = int((marker - 1) / steps * columns)
+        assert grid.index("↑clip 1") == expected
+        assert "later" not in axis  # outside the view: not drawn
+
+
+async def test_no_color_shades_cells_with_glyphs() -> None:
+    values = np.tile(np.geomspace(1e-8, 1.0, 4), (30, 1))
+    app = HeatmapApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.no_color = True
+        heatmap = app.query_one(GradientHeatmap)
+        heatmap.show(LAYERS, _view(values))
+        await pilot.pause()
+        lines = _lines(heatmap)
+        assert set(_grid(_row(lines, "head"), "head")) == {SHADES[-1]}
+        assert set(_grid(_row(lines, "fc0"), "fc0")) == {SHADES[0]}
+        scale = next(line for line in lines if "|g|" in line)
+        assert "1e-8 ▕" in scale and "▏ 1e+0" in scale
+
+
+@pytest.mark.parametrize(
+    ("layers", "values"),
+    [
+        (LAYERS, np.empty((0, 4))),  # no step yet
+        (LAYERS, np.full((1, 4), 0.5)),  # one step
+        (("only",), np.full((10, 1), 0.5)),  # one layer
+        (LAYERS, np.full((10, 4), math.nan)),  # nothing finite
+        ((), np.empty((10, 0))),  # no layers
+    ],
+)
+@pytest.mark.parametrize("size", [(80, 24), (12, 5), (3, 3), (80, 3)])
+async def test_edge_cases_render_without_crashing(layers: tuple[str, ...], values: np.ndarray, size: tuple[int, int]) -> None:
+    app = HeatmapApp()
+    async with app.run_test(size=size) as pilot:
+        heatmap = app.query_one(GradientHeatmap)
+        heatmap.show(layers, _view(values))
+        await pilot.pause()
+        lines = _lines(heatmap)
+        assert all(len(line) == heatmap.size.width for line in lines)
+        if size == (80, 24) and len(values) == 0 and layers:
+            assert any("waiting" in line for line in lines)
+        if size == (80, 24) and layers and np.isnan(values).all() and len(values):
+            assert any(NAN_GLYPH in line for line in lines)
+
+
+@pytest.mark.parametrize(("width", "height"), [(1, 1), (5, 1), (30, 1), (30, 2), (8, 30), (200, 60)])
+def test_render_fits_any_size(width: int, height: int) -> None:
+    heatmap = GradientHeatmap()
+    heatmap.show(tuple(f"layer{i}.conv" for i in range(30)), _view(np.geomspace(1e-6, 1, 30)[None, :].repeat(7, 0)))
+    strips = heatmap.render_strips(width, height)
+    assert len(strips) == height
+    assert all(strip.cell_length == width for strip in strips)

@@ -1,0 +1,340 @@
+"""Diagnosis: what the gradient numbers of a run say, in plain words, and which key to try.
+
+Pure logic over a :class:`~vgp_tui.engine.history.RunHistory` (no Textual, no torch), so the dashboard's
+diagnosis line, the headless summary and the tests all read the same verdict. It looks at recent
+steps (the median of the last :data:`RECENT` full-resolution steps) rather than the latest one, so a
+single noisy step does not flip the verdict, and it names only remedies the run can still apply.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from vgp_tui.engine.history import FIRST_LAYER, TOTAL, RunHistory
+from vgp_tui.engine.remedies import RemedyValue
+
+RECENT = 50
+"""Steps (at full resolution) whose median the diagnosis reads."""
+VANISHING = 1e-3
+"""First-layer / last-layer gradient ratio below which the gradient is said to vanish."""
+EXPLODING = 1e3
+"""Ratio above which it is said to explode."""
+HEALTHY = (1e-2, 1e2)
+"""Ratios inside this band are called healthy; between it and the thresholds above, weakening/growing."""
+SPIKE = 100.0
+"""A recent total norm this many times its recent median is an explosion."""
+UNIT_FRACTION = 0.5
+"""Fraction of dead (or saturated) units in a layer above which the diagnosis calls it out."""
+
+_NUMBERED = re.compile(r"layer[ _]?\d+", re.IGNORECASE)
+
+KINDS = ("waiting", "error", "diverged", "exploding", "dead", "saturated", "vanishing", "healthy")
+"""Every ``Diagnosis.kind``, most urgent first."""
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """A verdict on the current run."""
+
+    kind: str
+    """One of :data:`KINDS`."""
+    text: str
+    """One or two sentences for the user, ending with the keys to try when there are any."""
+    hints: tuple[str, ...] = ()
+    """The remedies to try, as ``"[a] relu"``: only ones that apply to this run and are not yet applied."""
+
+
+def format_number(x: float) -> str:
+    """Two significant digits, short: ``3e-11``, ``0.25``, ``12``, ``4.5e4``, ``nan``."""
+    if not math.isfinite(x):
+        return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+    if x == 0:
+        return "0"
+    if 1e-2 <= abs(x) < 1e3:
+        text = f"{float(f'{x:.2g}'):f}".rstrip("0").rstrip(".")
+        return text
+    mantissa, _, exponent = f"{x:.1e}".partition("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def diagnose(run: RunHistory | None, state: str = "training", message: str = "") -> Diagnosis:
+    """The verdict on ``run`` given the session's ``state`` (and its ``message``, for diverged/error)."""
+    if state == "error":
+        return Diagnosis("error", message or "Training stopped with an error.")
+    remedies = run.remedies if run is not None else {}
+    if state == "diverged":
+        hints = _exploding_hints(remedies)
+        text = message or "Training diverged: the loss or the gradient is no longer a finite number."
+        return Diagnosis("diverged", _with_hints(text, hints), hints)
+    if run is None or run.steps == 0:
+        return Diagnosis("waiting", "Waiting for the first training step…")
+    return _Reader(run).diagnose()
+
+
+class _Reader:
+    """The recent numbers of one run and the sentences built from them."""
+
+    def __init__(self, run: RunHistory) -> None:
+        self.run = run
+        self.remedies = run.remedies
+        level = run.series.levels[0]
+        start = max(0, level.size - RECENT)
+        # Level 0 holds single steps (count 1), so its running sums are the values themselves.
+        self.steps = level.first[start : level.size].copy()
+        self.rows = level.total[start : level.size].astype(np.float64)
+        self.layers = self.rows[:, FIRST_LAYER : FIRST_LAYER + len(run.layers)]
+        self.total = self.rows[:, TOTAL]
+        with np.errstate(invalid="ignore"):
+            finite = np.where(np.isfinite(self.layers), self.layers, np.nan)
+            self.median = _nanmedian(finite)
+        self.n = len(run.layers)
+
+    # -- naming -------------------------------------------------------------------------------------
+    def layer(self, i: int) -> str:
+        """``layer 3 (fc2)``: 1-based, input side first, with the layer's name."""
+        if not 0 <= i < self.n:
+            return f"layer {i + 1}"
+        name = self.run.layers[i]
+        if _NUMBERED.fullmatch(name):
+            return name  # already a layer number: "layer 1 (layer1)" would say it twice
+        return f"layer {i + 1} ({name})"
+
+    def last_layers(self) -> str:
+        """``layer 20's (head)``: the output-side layer, possessive."""
+        name = self.run.layers[-1]
+        return f"{name}'s" if _NUMBERED.fullmatch(name) else f"layer {self.n}'s ({name})"
+
+    # -- verdict ------------------------------------------------------------------------------------
+    def diagnose(self) -> Diagnosis:
+        if self.n == 0:
+            return Diagnosis("healthy", "This model reports no layers to compare.")
+        time_kind, time_text = self.time_view()
+        verdict = (
+            self.non_finite()
+            or self.spike()
+            or self.flow("exploding")
+            or self.units("dead")
+            or self.units("saturated")
+            or self.flow("vanishing")
+        )
+        if verdict is None and time_kind is not None:
+            # The layers look fine but the gradient fades (or grows) back through time: that is the
+            # recurrent net's problem, and what the remedies act on.
+            hints = self.hints(time_kind)
+            return Diagnosis(time_kind, _with_hints(time_text, hints), hints)
+        if verdict is None:
+            verdict = self.healthy()
+        kind, text = verdict
+        if time_text:
+            text = f"{text} {time_text}"
+        hints = self.hints(kind)
+        return Diagnosis(kind, _with_hints(text, hints), hints)
+
+    def non_finite(self) -> tuple[str, str] | None:
+        bad_rows = ~np.all(np.isfinite(self.rows[:, TOTAL : FIRST_LAYER + self.n]), axis=1)
+        if not bad_rows.any():
+            return None
+        row = int(np.flatnonzero(bad_rows)[-1])
+        step = int(self.steps[row])
+        values = self.layers[row]
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            nans = int(np.isnan(values[bad]).sum())
+            what = "NaN" if nans == bad.size else ("infinite" if nans == 0 else "NaN or infinite")
+            where = self.layer(int(bad[0]))
+            more = f" and {bad.size - 1} more layer{'s' if bad.size > 2 else ''}" if bad.size > 1 else ""
+            text = f"At step {step} the gradient of {where}{more} became {what}: exploding."
+        else:
+            text = f"At step {step} the total gradient norm became {format_number(float(self.total[row]))}: exploding."
+        return "exploding", text
+
+    def spike(self) -> tuple[str, str] | None:
+        total = self.total[np.isfinite(self.total)]
+        if total.size < 3:
+            return None
+        median = float(np.median(total))
+        peak = float(total.max())
+        if median <= 0 or peak <= SPIKE * median:
+            return None
+        step = int(self.steps[np.isfinite(self.total)][int(np.argmax(total))])
+        return "exploding", (
+            f"The total gradient norm spiked to {format_number(peak)} at step {step}, "
+            f"{format_number(peak / median)}x its recent median: exploding."
+        )
+
+    def ratio(self) -> float | None:
+        first, last = float(self.median[0]), float(self.median[-1])
+        if not (math.isfinite(first) and math.isfinite(last)) or last <= 0:
+            return None
+        return first / last
+
+    def flow_sentence(self) -> str:
+        """``Layer 1 (fc0) receives 3e-11 of layer 20's (head) gradient``; empty when not measurable."""
+        ratio = self.ratio()
+        if ratio is None:
+            return ""
+        if self.n == 1:
+            return f"The only layer, {self.layer(0)}, gets a gradient of {format_number(float(self.median[0]))}"
+        last = self.last_layers()
+        share = f"{format_number(ratio)} of" if ratio < 1 else f"{format_number(ratio)} times"
+        return _sentence(f"{self.layer(0)} receives {share} {last} gradient")
+
+    def flow(self, kind: str) -> tuple[str, str] | None:
+        ratio = self.ratio()
+        if ratio is None or self.n < 2:
+            return None
+        if kind == "exploding" and ratio > EXPLODING:
+            orders = round(math.log10(ratio))
+            return kind, f"{self.flow_sentence()}, {orders} orders of magnitude more: exploding."
+        if kind == "vanishing" and ratio < VANISHING:
+            if ratio == 0:
+                return kind, f"{self.flow_sentence()}: nothing reaches the input side: vanishing."
+            orders = round(-math.log10(ratio))
+            return kind, f"{self.flow_sentence()}, {orders} orders of magnitude less: vanishing."
+        return None
+
+    def units(self, kind: str) -> tuple[str, str] | None:
+        label = (self.run.stats or "").lower()
+        stats = self.run.latest_layer_stats
+        if not stats or not label:
+            return None
+        says_dead, says_saturated = "dead" in label, "saturat" in label
+        if says_dead and says_saturated:
+            # A label covering both: which one it is depends on the non-linearity.
+            says_dead = self.remedies.get("activation") == "relu"
+            says_saturated = not says_dead
+        if (kind == "dead" and not says_dead) or (kind == "saturated" and not says_saturated):
+            return None
+        values = np.asarray(stats, dtype=np.float64)
+        values = np.where(np.isfinite(values), values, -1.0)
+        worst = int(np.argmax(values))
+        fraction = float(values[worst])
+        if fraction <= UNIT_FRACTION:
+            return None
+        count = int(np.sum(values > UNIT_FRACTION))
+        others = f" (and {count - 1} more layer{'s' if count > 2 else ''} over half)" if count > 1 else ""
+        if kind == "dead":
+            text = (
+                f"Dead ReLUs: {fraction:.0%} of the units after {self.layer(worst)}{others} output 0 for "
+                f"every input, so no gradient passes through them."
+            )
+        else:
+            text = (
+                f"Saturated: {fraction:.0%} of the units after {self.layer(worst)}{others} sit where the "
+                f"activation is flat, so the gradient fades through them."
+            )
+        return kind, text
+
+    def healthy(self) -> tuple[str, str]:
+        ratio = self.ratio()
+        if ratio is None:
+            if np.all(self.median == 0):
+                return "vanishing", "Every layer's gradient is exactly 0, so nothing learns: vanishing."
+            return "healthy", "Not enough finite gradient norms yet to compare the layers."
+        if self.n == 1:
+            return "healthy", f"{self.flow_sentence()}."
+        last = self.last_layers()
+        start = f"Gradient reaches {self.layer(0)} at {format_number(ratio)}x of {last}"
+        if HEALTHY[0] <= ratio <= HEALTHY[1]:
+            return "healthy", f"{start}: healthy flow."
+        if ratio < HEALTHY[0]:
+            return "healthy", f"{start}: weakening, but not yet vanishing."
+        return "healthy", f"{start}: growing, but not yet exploding."
+
+    def time_view(self) -> tuple[str | None, str]:
+        """The back-propagation-through-time sentence, and the kind it implies on its own."""
+        grads = self.run.latest_time_grad
+        if not grads or len(grads) < 2:
+            return None, ""
+        first, last = float(grads[0]), float(grads[-1])
+        if not (math.isfinite(first) and math.isfinite(last)) or last <= 0:
+            return None, ""
+        ratio = first / last
+        share = f"{format_number(ratio)} of" if ratio < 1 else f"{format_number(ratio)} times"
+        text = f"Back through time, the first of {len(grads)} steps gets {share} the last step's gradient"
+        if ratio < VANISHING:
+            return "vanishing", f"{text}: vanishing."
+        if ratio > EXPLODING:
+            return "exploding", f"{text}: exploding."
+        return None, f"{text}: it reaches back."
+
+    # -- hints --------------------------------------------------------------------------------------
+    def hints(self, kind: str) -> tuple[str, ...]:
+        if kind == "exploding":
+            return _exploding_hints(self.remedies)
+        if kind in ("vanishing", "saturated"):
+            return _vanishing_hints(self.remedies)
+        if kind == "dead":
+            return _dead_hints(self.remedies)
+        return ()
+
+
+def _nanmedian(values: np.ndarray) -> np.ndarray:
+    """Per-column median ignoring NaN; NaN for columns without a finite value (no warning)."""
+    out = np.full(values.shape[1], np.nan)
+    for j in range(values.shape[1]):
+        column = values[:, j]
+        column = column[~np.isnan(column)]
+        if column.size:
+            out[j] = np.median(column)
+    return out
+
+
+def _exploding_hints(remedies: dict[str, RemedyValue]) -> tuple[str, ...]:
+    hints = []
+    if "clip" in remedies and remedies["clip"] is None:
+        hints.append("[c] clip")
+    if remedies.get("cell") == "rnn":
+        hints.append("[l] lstm")
+    if "lr" in remedies:
+        hints.append("[-] lower lr")
+    if "init" in remedies and remedies["init"] in ("poor", "default"):
+        # Xavier suits tanh and sigmoid (recurrent cells are tanh), He suits ReLU.
+        good = "he" if remedies.get("activation") == "relu" else "xavier"
+        hints.append(f"[i] init {good}")
+    return tuple(hints)
+
+
+def _vanishing_hints(remedies: dict[str, RemedyValue]) -> tuple[str, ...]:
+    hints = []
+    if remedies.get("cell") == "rnn":
+        hints.append("[l] lstm")  # the remedy made for gradients fading back through time
+    if "activation" in remedies and remedies["activation"] != "relu":
+        hints.append("[a] relu")
+    if "init" in remedies and remedies["init"] != "he":
+        hints.append("[i] init he")
+    if remedies.get("batchnorm") is False:
+        hints.append("[b] batchnorm")
+    if remedies.get("skip") is False:
+        hints.append("[s] skip")
+    return tuple(hints)
+
+
+def _dead_hints(remedies: dict[str, RemedyValue]) -> tuple[str, ...]:
+    hints = []
+    if "init" in remedies and remedies["init"] != "he":
+        hints.append("[i] init he")
+    if "lr" in remedies:
+        hints.append("[-] lower lr")
+    if remedies.get("batchnorm") is False:
+        hints.append("[b] batchnorm")
+    if remedies.get("skip") is False:
+        hints.append("[s] skip")
+    return tuple(hints)
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _with_hints(text: str, hints: tuple[str, ...]) -> str:
+    if not hints:
+        return text
+    if not text.rstrip().endswith((".", "!", "?")):
+        text = text.rstrip() + "."
+    return f"{text} Try {', '.join(hints)}."
