@@ -218,7 +218,7 @@ async def test_screenshot_key_saves_an_svg(tmp_path: Path) -> None:
 
 
 async def test_divergence_pauses_with_a_marker_and_a_remedy_goes_on() -> None:
-    app = new_app(small_sigmoid(), overrides={"lr": "100", "optimizer": "adam", "activation": "relu"})
+    app = new_app(small_sigmoid(), overrides={"lr": "100", "activation": "relu"})
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.history.state == "diverged", timeout=30)
         marker = app.history.current.markers[-1]

@@ -1,0 +1,211 @@
+"""The engine end to end: probe equals autograd for every family, remedies, accumulation, recording."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from vgp_tui.engine.commands import Pause, Restart, SetRemedy, StepOnce, Stop
+from vgp_tui.engine.events import RemedyChanged, RunStarted, StateChanged, StepMetrics, to_record
+from vgp_tui.engine.history import History
+from vgp_tui.engine.recording import Recorder, read_recording
+from vgp_tui.engine.session import Session
+from vgp_tui.scenario import builtin_names, load_preset, parse_preset
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Small versions of the presets, so every family steps quickly on two CPU cores.
+SHRINK = {
+    "deep-sigmoid": [("depth = 20", "depth = 6"), ("width = 64", "width = 16")],
+    "deep-relu": [("depth = 20", "depth = 6"), ("width = 64", "width = 16")],
+    "rnn-clipping": [("hidden = 64", "hidden = 16"), ("length = 50", "length = 12"), ("samples = 4096", "samples = 256")],
+    "resnet-cifar10": [("width = 0.25", "width = 0.0625"), ("samples = 0", "samples = 128"), ("batch_size = 64", "batch_size = 8")],
+    "sentiment-lstm": [("embed = 64", "embed = 8"), ("hidden = 64", "hidden = 8"), ("length = 200", "length = 16"),
+                       ("samples = 0", "samples = 256"), ("batch_size = 64", "batch_size = 16")],
+}
+
+
+def small(name: str) -> Any:
+    text = (ROOT / "presets" / f"{name}.toml").read_text()
+    for old, new in SHRINK[name]:
+        assert old in text, (name, old)
+        text = text.replace(old, new)
+    return parse_preset(text, f"small {name}", name)
+
+
+def session(name: str, **kwargs: Any) -> Session:
+    kwargs.setdefault("synthetic", True)
+    return Session(small(name), device="cpu", **kwargs)
+
+
+@pytest.mark.parametrize("name", sorted(SHRINK))
+def test_probe_equals_plain_autograd_for_every_family(name: str) -> None:
+    s = session(name)
+    s.start_run()
+    trainer = s.trainer
+    model = trainer.model
+    x, y = trainer._batch()
+    trainer._loss(model(x), y).backward()
+    layer, total = trainer.probe.measure()
+    groups = model.layer_groups()
+    assert trainer.probe.layer_names == tuple(n for n, _ in groups)
+    grouped = {id(p) for _, ps in groups for p in ps}
+    assert grouped == {id(p) for p in model.parameters() if p.requires_grad}
+    for value, (layer_name, params) in zip(layer.tolist(), groups):
+        expected = math.sqrt(sum(p.grad.norm().item() ** 2 for p in params if p.grad is not None))
+        assert value == pytest.approx(expected, rel=1e-4, abs=1e-30), layer_name
+    every = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+    assert total.item() == pytest.approx(every.norm().item(), rel=1e-4)
+
+
+@pytest.mark.parametrize("name", sorted(SHRINK))
+def test_every_preset_runs_headless_and_its_recording_parses_back(name: str, tmp_path: Path) -> None:
+    s = session(name, steps=3)
+    history = History()
+    path = tmp_path / f"{name}.jsonl"
+    recorder = Recorder(path, s.header())
+    seen: list[Any] = []
+    s.sinks += [history.extend, recorder.write, seen.extend]
+    s.run(exit_when_done=True)
+    recorder.close()
+    assert s.state == "finished"
+    steps = [e for e in seen if isinstance(e, StepMetrics)]
+    assert [e.step for e in steps] == [1, 2, 3]
+    assert all(len(e.grad_norm) == len(history.current.layers) for e in steps)
+    assert all(math.isfinite(e.loss) for e in steps)
+    result = read_recording(path)
+    assert result.warning is None and result.header.preset == name
+    assert [to_record(e) for e in result.events] == [to_record(e) for e in seen]
+
+
+def test_recurrent_presets_report_the_time_view() -> None:
+    for name, label in (("rnn-clipping", "dL/dh_t"), ("sentiment-lstm", "dL/dx_t")):
+        s = session(name, steps=10)
+        seen: list[Any] = []
+        s.sinks.append(seen.extend)
+        s.run(exit_when_done=True)
+        run = next(e for e in seen if isinstance(e, RunStarted))
+        assert run.time_view == label
+        sampled = [e for e in seen if isinstance(e, StepMetrics) and e.time_grad is not None]
+        assert [e.step for e in sampled] == [10]  # sampled every [train] time_every = 10 steps
+        length = small(name).data.length
+        assert len(sampled[0].time_grad) == length
+
+
+def test_same_seed_same_run_and_remedies_differ_only_in_themselves() -> None:
+    def first_losses(**kw: Any) -> list[float]:
+        s = session("deep-sigmoid", steps=5, **kw)
+        seen: list[Any] = []
+        s.sinks.append(seen.extend)
+        s.run(exit_when_done=True)
+        return [e.loss for e in seen if isinstance(e, StepMetrics)]
+
+    assert first_losses() == first_losses()
+    assert first_losses() != first_losses(overrides={"activation": "relu"})
+
+
+def test_structural_remedy_starts_a_new_run_live_remedy_applies_at_next_step() -> None:
+    s = session("deep-sigmoid")
+    seen: list[Any] = []
+    s.sinks.append(seen.extend)
+    s.start_run()
+    for _ in range(3):
+        s.trainer.step()
+    s.send(SetRemedy("lr", 0.5))
+    s.send(SetRemedy("skip", True))
+    s.send(Pause())
+    s._apply_commands(block=False)
+    lr_change = next(e for e in seen if isinstance(e, RemedyChanged) and e.name == "lr")
+    assert lr_change.step == 4 and not lr_change.structural
+    runs = [e for e in seen if isinstance(e, RunStarted)]
+    assert [r.run for r in runs] == [1, 2] and runs[1].remedies["skip"] is True and runs[1].reason == "remedy"
+    assert s.trainer.lr == 0.5  # the new run keeps the live value too
+    s.send(StepOnce())
+    s._apply_commands(block=False)
+    step = [e for e in seen if isinstance(e, StepMetrics)][-1]
+    assert (step.run, step.step, step.lr) == (2, 1, 0.5)
+    s.send(Restart())
+    s._apply_commands(block=False)
+    assert [e.run for e in seen if isinstance(e, RunStarted)] == [1, 2, 3]
+
+
+def _capture_optimizer_grads(s: Session, norms: list[float]) -> None:
+    """Record the total gradient norm the optimizer actually sees at each step."""
+    optimizer = s.trainer.optimizer
+    real_step = optimizer.step
+
+    def step(*args: Any, **kwargs: Any) -> Any:
+        grads = [p.grad.flatten() for p in s.trainer.model.parameters() if p.grad is not None]
+        norms.append(torch.cat(grads).norm().item())
+        return real_step(*args, **kwargs)
+
+    optimizer.step = step  # type: ignore[method-assign]
+
+
+def test_accumulation_measures_the_gradient_the_optimizer_uses() -> None:
+    s = session("deep-sigmoid", overrides={"accumulate": 4})
+    seen: list[Any] = []
+    s.sinks.append(seen.extend)
+    s.start_run()
+    used: list[float] = []
+    _capture_optimizer_grads(s, used)
+    for _ in range(5):
+        s.trainer.step()
+    s.flush()
+    reported = [e.total_norm for e in seen if isinstance(e, StepMetrics)]
+    assert reported == pytest.approx(used, rel=1e-5)
+
+
+def test_clipping_bounds_the_applied_norm_and_reports_the_norm_before() -> None:
+    s = session("rnn-clipping", overrides={"clip": 0.01})
+    seen: list[Any] = []
+    s.sinks.append(seen.extend)
+    s.start_run()
+    applied: list[float] = []
+    _capture_optimizer_grads(s, applied)
+    for _ in range(20):
+        s.trainer.step()
+    s.flush()
+    steps = [e for e in seen if isinstance(e, StepMetrics)]
+    assert max(applied) <= 0.01 * (1 + 1e-4)
+    assert all(e.clipped is (e.total_norm > 0.01) for e in steps)
+    assert max(e.total_norm for e in steps) > 0.01  # the reported norm is the one before clipping
+
+
+def test_rnn_without_clipping_spikes_and_clipping_bounds_it() -> None:
+    """The rnn-clipping preset at full size: the total norm spans orders of magnitude."""
+    s = Session(load_preset("rnn-clipping"), device="cpu", steps=150)
+    seen: list[Any] = []
+    s.sinks.append(seen.extend)
+    s.run(exit_when_done=True)
+    totals = [e.total_norm for e in seen if isinstance(e, StepMetrics)]
+    finite = sorted(t for t in totals if math.isfinite(t))
+    median = finite[len(finite) // 2]
+    assert len(finite) < len(totals) or max(finite) > 100 * median
+
+
+def test_divergence_pauses_and_is_reported() -> None:
+    s = session("deep-relu", overrides={"lr": 100.0}, steps=300)
+    seen: list[Any] = []
+    s.sinks.append(seen.extend)
+    s.run(exit_when_done=True)
+    assert s.state == "diverged"
+    state = [e for e in seen if isinstance(e, StateChanged)][-1]
+    first_bad = next(e for e in seen if isinstance(e, StepMetrics) and not e.finite)
+    assert state.state == "diverged" and state.step == first_bad.step
+    assert f"step {first_bad.step}" in state.message
+
+
+def test_stop_command_ends_the_loop() -> None:
+    s = session("deep-sigmoid")
+    s.send(Stop())
+    s.run()  # returns instead of training forever
+    assert s.run_number == 1
+
+
+def test_builtin_presets_are_all_covered() -> None:
+    assert sorted(SHRINK) == builtin_names()
