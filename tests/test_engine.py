@@ -176,16 +176,30 @@ def test_clipping_bounds_the_applied_norm_and_reports_the_norm_before() -> None:
     assert max(e.total_norm for e in steps) > 0.01  # the reported norm is the one before clipping
 
 
-def test_rnn_without_clipping_spikes_and_clipping_bounds_it() -> None:
-    """The rnn-clipping preset at full size: the total norm spans orders of magnitude."""
-    s = Session(load_preset("rnn-clipping"), device="cpu", steps=150)
-    seen: list[Any] = []
-    s.sinks.append(seen.extend)
-    s.run(exit_when_done=True)
-    totals = [e.total_norm for e in seen if isinstance(e, StepMetrics)]
-    finite = sorted(t for t in totals if math.isfinite(t))
-    median = finite[len(finite) // 2]
-    assert len(finite) < len(totals) or max(finite) > 100 * median
+def test_rnn_without_clipping_explodes_and_clipping_bounds_it() -> None:
+    """The rnn-clipping preset at full size: Pascanu et al.'s exploding gradient, and its cure."""
+
+    def run(steps: int, **overrides: Any) -> tuple[Session, list[StepMetrics], list[float]]:
+        s = Session(load_preset("rnn-clipping"), device="cpu", steps=steps, overrides=overrides)
+        seen: list[Any] = []
+        s.sinks.append(seen.extend)
+        s.start_run()
+        applied: list[float] = []
+        _capture_optimizer_grads(s, applied)
+        s.run(exit_when_done=True)
+        return s, [e for e in seen if isinstance(e, StepMetrics)], applied
+
+    plain, steps, _ = run(150)
+    assert plain.state == "diverged"
+    finite = sorted(e.total_norm for e in steps if math.isfinite(e.total_norm))
+    assert finite[-1] > 1e6 * finite[0]  # the norm grows by orders of magnitude before it overflows
+
+    clipped, steps, applied = run(500, clip=1.0)
+    assert clipped.state == "finished" and len(steps) == 500
+    totals = sorted(e.total_norm for e in steps)
+    assert totals[-1] > 100 * totals[0]  # norms spanning orders of magnitude are still measured...
+    assert max(applied) <= 1.0 + 1e-4  # ...but the optimizer never sees a norm above the threshold
+    assert all(math.isfinite(e.loss) for e in steps)
 
 
 def test_divergence_pauses_and_is_reported() -> None:

@@ -17,14 +17,14 @@ def log_path() -> Path:
     return Path(base) / "vgp-tui" / "vgp-tui.log"
 
 
-def make_app(session: Any, record: str | None = None, screenshot_dir: str = ".") -> Any:
+def make_app(session: Any, record: str | None = None, screenshot_dir: str = ".", train: bool = True) -> Any:
     """Build the dashboard for ``session`` (the command line and the tests both call this)."""
     from vgp_tui.dashboard.app import VgpApp
     from vgp_tui.engine.recording import Recorder
 
     recorder = Recorder(record, session.header()) if record else None
     _leave_a_core_for_the_screen(session.device)
-    return VgpApp(session, recorder=recorder, screenshot_dir=screenshot_dir)
+    return VgpApp(session, recorder=recorder, screenshot_dir=screenshot_dir, train=train)
 
 
 def _leave_a_core_for_the_screen(device: str) -> None:

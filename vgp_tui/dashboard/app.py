@@ -17,7 +17,7 @@ from typing import Any
 
 from rich.text import Text
 from textual import events, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Static
@@ -79,8 +79,10 @@ class VgpApp(App[None]):
         Binding("q", "quit", "quit"),
     ]
 
-    def __init__(self, session: Any, recorder: Any = None, screenshot_dir: str | Path = ".") -> None:
+    def __init__(self, session: Any, recorder: Any = None, screenshot_dir: str | Path = ".", train: bool = True) -> None:
         super().__init__()
+        self.autostart = train
+        """False shows only what is put on the feed (tests and pictures from recorded events)."""
         self.session = session
         self.recorder = recorder
         self.screenshot_dir = Path(screenshot_dir)
@@ -116,7 +118,8 @@ class VgpApp(App[None]):
         self._apply_session_layout()
         self._check_size()
         self.set_interval(REFRESH_SECONDS, self.refresh_panels)
-        self.train()
+        if self.autostart:
+            self.train()
 
     def _apply_session_layout(self) -> None:
         recurrent = self.session.scenario.family in ("sequence", "sentiment")
@@ -218,6 +221,17 @@ class VgpApp(App[None]):
         widget.set_class(result.kind in ("dead", "saturated"), "warn")
         widget.update(Text(result.text))  # plain text: "[a]" is a key, not markup
 
+    def get_system_commands(self, screen: Any) -> Any:
+        """Every key's action in the command palette too (ctrl+p), after Textual's own commands."""
+        yield from super().get_system_commands(screen)
+        for binding in self._visible_bindings():
+            action = binding.action
+            yield SystemCommand(
+                f"{binding.description} ({self.get_key_display(binding)})",
+                f"same as pressing {self.get_key_display(binding)}",
+                lambda action=action: self.call_later(self.run_action, action),  # type: ignore[misc]
+            )
+
     # -- actions --------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("toggle_remedy", "scale_remedy") and parameters:
@@ -276,7 +290,7 @@ class VgpApp(App[None]):
         plot.show(self.history)
 
     def action_help(self) -> None:
-        keys = [(b.key_display or b.key, b.description) for b in self._visible_bindings()]
+        keys = [(self.get_key_display(b), b.description) for b in self._visible_bindings()]
         activation = self.remedies.get("activation")
         self.push_screen(HelpScreen(keys, str(activation) if activation else None))
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from rich.text import Text
 from textual.widgets import Static
 
+from vgp_tui.dashboard.heatmap import merge_layers
 from vgp_tui.engine.history import RunHistory
 
 BLOCKS = " ▏▎▍▌▋▊▉█"
@@ -44,19 +46,16 @@ class GradientFlow(Static):
         if run is None or run.latest is None:
             self.update("waiting…")
             return
-        norms = run.latest.grad_norm
         rows = max(self.size.height, 1)
-        names = list(run.layers)
-        values = list(norms)
-        if len(values) > rows:  # merge neighbouring layers, keeping each group's largest norm
-            size = math.ceil(len(values) / rows)
-            names = [f"{names[i]}…" for i in range(0, len(values), size)]
-            values = [max(values[i : i + size], key=lambda v: (math.isnan(v), v)) for i in range(0, len(values), size)]
+        # Merged the way the heatmap merges its rows (largest norm wins, NaN over Inf over numbers),
+        # so both panels label the same layers alike.
+        merged, names = merge_layers(np.asarray([run.latest.grad_norm], dtype=float), run.layers, rows)
+        values = merged[:, 0].tolist()
         logs = [math.log10(v) for v in values if math.isfinite(v) and v > 0]
         low = min(logs) if logs else -1.0
         high = max(logs) if logs else 0.0
         low = min(low, high - 1.0)
-        label_width = min(max(len(n) for n in names), 10)
+        label_width = min(max(len(n) for n in names), 14)
         bar_width = max(self.size.width - label_width - 8, 3)
         text = Text(no_wrap=True, overflow="crop")
         for i, (name, value) in enumerate(zip(names, values)):

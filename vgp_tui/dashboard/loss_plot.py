@@ -7,7 +7,8 @@ import math
 import numpy as np
 from textual_plotext import PlotextPlot
 
-from vgp_tui.engine.history import LOSS, History
+from vgp_tui.engine.history import LOSS, History, RunHistory
+from vgp_tui.engine.remedies import REMEDIES, differences
 
 GHOST_COLORS = ("gray", "magenta", "cyan", "yellow", "blue", "red", "white")
 
@@ -28,19 +29,24 @@ class LossPlot(PlotextPlot):
         plt.clear_data()
         plt.clear_figure()
         width = max(self.size.width - 12, 10)
+        self._span: tuple[tuple[float, float], tuple[float, float]] | None = None
         current = history.current
         if current is None or current.steps == 0:
             plt.title("waiting for the first steps…")
             self.refresh()
             return
+        label_width = max(12, self.size.width // 2 - 6)
         for i, ghost in enumerate(reversed(history.ghosts())):
-            self._line(ghost, width, GHOST_COLORS[i % len(GHOST_COLORS)], ghost.label)
-        self._line(current, width, "green", f"{current.label} (now)")
+            self._line(ghost, width, GHOST_COLORS[i % len(GHOST_COLORS)], ghost_label(ghost, current)[:label_width])
+        self._line(current, width, "green", f"run {current.run} (now)")
         for marker in current.markers:
             plt.vline(marker.step, "red" if marker.kind in ("diverged", "error") else "orange")
         plt.yscale("log" if self.log_scale else "linear")
-        plt.xlabel("step")
-        self.border_title = f"Loss · {'log' if self.log_scale else 'linear'} axis [y]"
+        if self._span is not None:
+            (x0, x1), (y0, y1) = self._span
+            plt.xticks(*step_ticks(x0, x1))
+            plt.yticks(*value_ticks(y0, y1, self.log_scale))
+        self.border_title = f"Loss · {'log' if self.log_scale else 'linear'} axis (y toggles)"
         self.refresh()
 
     def _line(self, run: object, width: int, color: str, label: str) -> None:
@@ -50,8 +56,45 @@ class LossPlot(PlotextPlot):
         keep = np.isfinite(loss) & ((loss > 0) if self.log_scale else True)
         if not keep.any():
             return
-        self.plt.plot(steps[keep].tolist(), loss[keep].tolist(), color=color, label=label, marker="braille")
+        xs, ys = steps[keep], loss[keep]
+        self.plt.plot(xs.tolist(), ys.tolist(), color=color, label=label, marker="braille")
+        span = ((float(xs.min()), float(xs.max())), (float(ys.min()), float(ys.max())))
+        if self._span is not None:
+            (a, b), (c, d) = self._span
+            span = ((min(a, span[0][0]), max(b, span[0][1])), (min(c, span[1][0]), max(d, span[1][1])))
+        self._span = span
 
 
-def finite_or_none(x: float) -> float | None:
-    return x if math.isfinite(x) else None
+def ghost_label(ghost: RunHistory, current: RunHistory) -> str:
+    """``run 1: activation=sigmoid init=default``: what the earlier run had that the current one has not."""
+    changed = differences(current.remedies, ghost.remedies)
+    text = " ".join(f"{n}={REMEDIES[n].format(v)}" for n, v in changed.items())
+    return f"run {ghost.run}: {text}" if text else f"run {ghost.run}: same remedies"
+
+
+def step_ticks(first: float, last: float, count: int = 5) -> tuple[list[float], list[str]]:
+    """Whole-number step ticks (plotext would label steps 18.0, 302.2, ...)."""
+    if last <= first:
+        return [first], [f"{int(first)}"]
+    ticks = sorted({round(v) for v in np.linspace(first, last, count)})
+    return [float(t) for t in ticks], [f"{t:,}".replace(",", " ") for t in ticks]
+
+
+def value_ticks(low: float, high: float, log: bool, count: int = 4) -> tuple[list[float], list[str]]:
+    """Short y labels: decades (1e-3) on a log axis that spans them, else three significant digits."""
+    if log and low > 0 and math.log10(high) - math.log10(low) >= 2:
+        a, b = math.floor(math.log10(low)), math.ceil(math.log10(high))
+        step = max(1, math.ceil((b - a) / count))
+        decades = list(range(a, b + 1, step))
+        return [10.0**k for k in decades], [f"1e{k}" for k in decades]
+    if high <= low:
+        return [low], [f"{low:.3g}"]
+    if log and low > 0:
+        values = np.logspace(math.log10(low), math.log10(high), count)
+    else:
+        values = np.linspace(low, high, count)
+    for digits in range(3, 9):  # enough digits that neighbouring labels differ
+        labels = [f"{v:.{digits}g}" for v in values]
+        if len(set(labels)) == len(labels):
+            break
+    return values.tolist(), labels

@@ -14,13 +14,31 @@ KEY_LABELS = {"lr": "+/-", "clip": "c [ ]"}
 
 
 class RemediesBar(Static):
+    """Items are packed whole into lines: a remedy never breaks between its key and its value."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self._values: dict[str, RemedyValue] = {}
+
     def show(self, values: Mapping[str, RemedyValue]) -> None:
-        text = Text(overflow="fold")
+        self._values = dict(values)
+        width = self.size.width or 200
+        text = Text(no_wrap=True, overflow="ellipsis")
+        used = 0
         for name, value in values.items():
             remedy = REMEDIES[name]
-            key = KEY_LABELS.get(name, remedy.key)
-            text.append(f" {key} ", style="bold reverse")
-            text.append(f" {name} ", style="dim")
-            text.append(remedy.format(value), style="bold")
-            text.append("   ")
+            item = Text.assemble(
+                (f" {KEY_LABELS.get(name, remedy.key)} ", "bold reverse"),
+                (f" {name} ", "dim"),
+                (remedy.format(value), "bold"),
+                "  ",
+            )
+            if used and used + item.cell_len > width:
+                text.append("\n")
+                used = 0
+            text.append_text(item)
+            used += item.cell_len
         self.update(text)
+
+    def on_resize(self) -> None:
+        self.show(self._values)

@@ -55,7 +55,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         table = Table(box=None, show_header=False, padding=(0, 1))
-        table.add_column(style="bold reverse", justify="center")
+        table.add_column(style="bold cyan", justify="right")
         table.add_column()
         for key, description in self.keys:
             table.add_row(key, description)

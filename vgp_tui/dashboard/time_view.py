@@ -43,4 +43,7 @@ class TimeGradientPlot(PlotextPlot):
             plt.xlabel("time step t")
         else:
             plt.title("measured every few steps…")
+            plt.frame(False)
+            plt.xaxes(False)
+            plt.yaxes(False)
         self.refresh()

@@ -1,0 +1,55 @@
+"""Pictures of the whole dashboard, drawn from a recorded session so they are the same every time.
+
+The fixture tests/fixtures/deep-sigmoid.jsonl holds 300 steps of deep-sigmoid (clip switched on at
+step 151), then a run with relu and He init. The app does not train here: the recorded events go
+through the same feed the training thread uses. Update the pictures only with the pinned test
+environment (`pip install -e '.[test]'` pins textual, textual-plotext, plotext and rich):
+`pytest tests/test_snapshots.py --snapshot-update`, then look at them before committing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vgp_tui.dashboard import make_app
+from vgp_tui.engine.recording import read_recording
+from vgp_tui.engine.session import Session
+from vgp_tui.scenario import load_preset
+
+FIXTURE = Path(__file__).parent / "fixtures" / "deep-sigmoid.jsonl"
+
+
+def recorded_app() -> Any:
+    session = Session(load_preset("deep-sigmoid"), device="cpu")
+    return make_app(session, train=False)
+
+
+async def feed_recording(pilot: Any) -> None:
+    result = read_recording(FIXTURE)
+    assert result.warning is None
+    pilot.app.feed.put(result.events)
+    await pilot.pause()
+    pilot.app.refresh_panels()
+    await pilot.pause()
+
+
+class TestDashboardPictures:
+    """The dashboard fed from the recorded fixture, at the smallest and a common terminal size."""
+
+    @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+    def test_dashboard(self, snap_compare: Any, size: tuple[int, int]) -> None:
+        assert snap_compare(recorded_app(), terminal_size=size, run_before=feed_recording)
+
+    def test_help_screen(self, snap_compare: Any) -> None:
+        async def open_help(pilot: Any) -> None:
+            await feed_recording(pilot)
+            await pilot.press("question_mark")
+            await pilot.pause()
+
+        assert snap_compare(recorded_app(), terminal_size=(120, 40), run_before=open_help)
+
+    def test_too_small(self, snap_compare: Any) -> None:
+        assert snap_compare(recorded_app(), terminal_size=(60, 20), run_before=feed_recording)
