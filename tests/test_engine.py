@@ -12,7 +12,7 @@ import torch
 from vgp_tui.engine.commands import Pause, Restart, SetRemedy, StepOnce, Stop
 from vgp_tui.engine.events import RemedyChanged, RunStarted, StateChanged, StepMetrics, to_record
 from vgp_tui.engine.history import History
-from vgp_tui.engine.recording import Recorder, read_recording
+from vgp_tui.engine.recording import RecordingWriter, read_recording
 from vgp_tui.engine.session import Session
 from vgp_tui.scenario import builtin_names, load_preset, parse_preset
 
@@ -67,7 +67,7 @@ def test_every_preset_runs_headless_and_its_recording_parses_back(name: str, tmp
     s = session(name, steps=3)
     history = History()
     path = tmp_path / f"{name}.jsonl"
-    recorder = Recorder(path, s.header())
+    recorder = RecordingWriter(path, s.header())
     seen: list[Any] = []
     s.sinks += [history.extend, recorder.write, seen.extend]
     s.run(exit_when_done=True)

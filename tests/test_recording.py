@@ -19,7 +19,7 @@ from vgp_tui.engine.events import (
     from_record,
     to_record,
 )
-from vgp_tui.engine.recording import Recorder, RecordingError, RecordingReader, read_recording
+from vgp_tui.engine.recording import RecordingWriter, RecordingError, RecordingReader, read_recording
 
 HEADER = SessionHeader(preset="deep-sigmoid", device="cpu", started="2026-01-01T00:00:00+00:00", versions={"torch": "x"})
 EVENTS = [
@@ -45,7 +45,7 @@ def test_every_event_round_trips_through_json_including_nan_and_inf() -> None:
 
 def test_file_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
-    with Recorder(path, HEADER) as rec:
+    with RecordingWriter(path, HEADER) as rec:
         rec.write(EVENTS)
     lines = path.read_text().splitlines()
     first = json.loads(lines[0])
@@ -59,7 +59,7 @@ def test_file_round_trip(tmp_path: Path) -> None:
 
 def test_truncated_file_replays_up_to_the_last_whole_line(tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
-    with Recorder(path, HEADER) as rec:
+    with RecordingWriter(path, HEADER) as rec:
         rec.write(EVENTS)
     data = path.read_bytes()
     path.write_bytes(data[: data.rindex(b"\n", 0, len(data) - 1) + 10])  # cut the last line short
@@ -70,7 +70,7 @@ def test_truncated_file_replays_up_to_the_last_whole_line(tmp_path: Path) -> Non
 
 def test_corrupt_line_stops_with_warning_naming_it(tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
-    with Recorder(path, HEADER) as rec:
+    with RecordingWriter(path, HEADER) as rec:
         rec.write(EVENTS[:2])
     with open(path, "a") as f:
         f.write('{"type": "step", "run": "one"}\n')
@@ -104,7 +104,7 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_incremental_reader_sees_appended_lines_and_waits_for_partial_ones(tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
-    rec = Recorder(path, HEADER, flush_seconds=0)
+    rec = RecordingWriter(path, HEADER, flush_seconds=0)
     reader = RecordingReader(path)
     assert list(reader.read_available()) == []
     rec.write(EVENTS[:2])
@@ -125,4 +125,4 @@ def test_unwritable_path_is_a_user_error(tmp_path: Path) -> None:
     from vgp_tui.errors import UserError
 
     with pytest.raises(UserError, match="cannot write recording"):
-        Recorder(tmp_path / "no" / "such" / "dir" / "r.jsonl", HEADER)
+        RecordingWriter(tmp_path / "no" / "such" / "dir" / "r.jsonl", HEADER)

@@ -116,13 +116,13 @@ def run_command(preset: str, device: str, seed: int | None, remedies: tuple[str,
                 data_dir: str | None, synthetic: bool, steps: int, as_json: bool) -> None:
     """Train headless for --steps steps and print the per-layer gradient summary."""
     from vgp_tui.engine.history import History
-    from vgp_tui.engine.recording import Recorder
+    from vgp_tui.engine.recording import RecordingWriter
     from vgp_tui.summary import summarize, summary_table
 
     session = build_session(preset, device, seed, remedies, data_dir, synthetic, steps=steps)
     history = History()
     session.sinks.append(history.extend)
-    recorder = Recorder(record, session.header()) if record else None
+    recorder = RecordingWriter(record, session.header()) if record else None
     if recorder is not None:
         session.sinks.append(recorder.write)
     stop = threading.Event()

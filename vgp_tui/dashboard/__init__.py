@@ -20,9 +20,9 @@ def log_path() -> Path:
 def make_app(session: Any, record: str | None = None, screenshot_dir: str = ".", train: bool = True) -> Any:
     """Build the dashboard for ``session`` (the command line and the tests both call this)."""
     from vgp_tui.dashboard.app import VgpApp
-    from vgp_tui.engine.recording import Recorder
+    from vgp_tui.engine.recording import RecordingWriter
 
-    recorder = Recorder(record, session.header()) if record else None
+    recorder = RecordingWriter(record, session.header()) if record else None
     _leave_a_core_for_the_screen(session.device)
     return VgpApp(session, recorder=recorder, screenshot_dir=screenshot_dir, train=train)
 

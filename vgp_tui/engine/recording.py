@@ -31,7 +31,7 @@ class RecordingError(UserError):
     """The file is not a recording this version can read (the message says why, in one line)."""
 
 
-class Recorder:
+class RecordingWriter:
     """Writes events to ``path`` as JSON lines; use as a sink (``recorder.write(events)``)."""
 
     def __init__(self, path: str | Path, header: SessionHeader | None = None, flush_seconds: float = 0.5) -> None:
@@ -91,7 +91,7 @@ class Recorder:
             pass
         self._file = None
 
-    def __enter__(self) -> Recorder:
+    def __enter__(self) -> RecordingWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:

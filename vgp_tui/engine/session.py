@@ -2,7 +2,7 @@
 
 The session is the only code that touches the trainer. Other threads talk to it through
 :meth:`Session.send` (a queue drained between steps) and hear from it through sinks: callables that
-receive lists of events (a History, a Recorder, a queue feeding the dashboard). :meth:`Session.run` is
+receive lists of events (a History, a RecordingWriter, a queue feeding the dashboard). :meth:`Session.run` is
 a plain blocking loop, so it runs the same in a Textual thread worker, a ``threading.Thread``, the
 headless command line or a test.
 """
