@@ -154,6 +154,71 @@ def run_command(preset: str, device: str, seed: int | None, remedies: tuple[str,
         sys.exit(1)
 
 
+@cli.command("replay")
+@click.argument("file", type=str)
+@click.option("--speed", type=click.FloatRange(min=1 / 64, max=1024), default=1.0, show_default=True,
+              help="Recording seconds per second of playback.")
+@click.option("--follow", is_flag=True, help="Keep showing what another process appends to FILE (like tail -f).")
+@click.option("--screenshot-at", type=click.IntRange(min=1), default=None, metavar="STEP",
+              help="Write one SVG frame at STEP (of the last run reaching it) to -o, then exit.")
+@click.option("-o", "--output", type=str, default=None, metavar="OUT.svg", help="Where --screenshot-at writes.")
+@click.option("--size", default="120x40", show_default=True, metavar="COLSxROWS", help="Frame size for --screenshot-at.")
+@click.option("--exit-at-end", is_flag=True, hidden=True, help="Quit a second after the last record (for cast).")
+def replay_command(file: str, speed: float, follow: bool, screenshot_at: int | None, output: str | None,
+                   size: str, exit_at_end: bool) -> None:
+    """Show a recording in the dashboard: space pauses, left/right seek, < and > change speed."""
+    from vgp_tui.dashboard import make_replay_app, run_replay
+
+    if screenshot_at is not None and not output:
+        raise UserError("--screenshot-at needs -o OUT.svg (where to write the frame)")
+    if output and screenshot_at is None:
+        raise UserError("-o is for --screenshot-at STEP; without it the replay is shown on screen")
+    if screenshot_at is not None and follow:
+        raise UserError("--screenshot-at and --follow do not go together")
+    columns, rows = parse_size(size)
+    app = make_replay_app(file, speed=speed, follow=follow, exit_at_end=exit_at_end,
+                          screenshot_at=screenshot_at, screenshot_to=output)
+    if screenshot_at is None:
+        run_replay(app)
+        return
+    from pathlib import Path
+
+    target = Path(output).expanduser()  # type: ignore[arg-type]
+    if not target.parent.is_dir():
+        raise UserError(f"-o {output}: folder '{target.parent}' does not exist")
+    app.run(headless=True, size=(columns, rows))
+    app.session.close()
+    if not target.is_file():
+        raise UserError(f"no frame was written to {output}")
+    click.echo(f"wrote {target}")
+
+
+@cli.command("cast")
+@click.argument("file", type=str)
+@click.option("-o", "--output", required=True, metavar="OUT.cast", help="asciicast v2 file to write.")
+@click.option("--size", default="120x40", show_default=True, metavar="COLSxROWS", help="Terminal size of the cast.")
+@click.option("--speed", type=click.FloatRange(min=1 / 64, max=1024), default=1.0, show_default=True,
+              help="Recording seconds per second of the cast.")
+def cast_command(file: str, output: str, size: str, speed: float) -> None:
+    """Turn a recording into an asciicast (asciinema play OUT.cast, or agg OUT.cast demo.gif)."""
+    from vgp_tui.cast import record_cast
+
+    columns, rows = parse_size(size)
+    count = record_cast(file, output, columns, rows, speed)
+    click.echo(f"wrote {output}: {columns}x{rows}, {count} frames")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``120x40`` as (120, 40); the dashboard needs at least 80x24."""
+    cols, sep, rows = text.lower().partition("x")
+    if not sep or not cols.isdigit() or not rows.isdigit():
+        raise UserError(f"--size must look like 120x40 (columns x rows), got '{text}'")
+    size = int(cols), int(rows)
+    if size[0] < 80 or size[1] < 24 or size[0] > 1000 or size[1] > 500:
+        raise UserError(f"--size {text}: the dashboard needs at least 80x24 (and at most 1000x500)")
+    return size
+
+
 class _Progress:
     """A one-line progress counter on stderr (only on a terminal)."""
 

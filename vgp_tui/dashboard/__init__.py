@@ -54,6 +54,27 @@ def _configure_logging() -> None:
     logger.setLevel(logging.INFO)
 
 
+def make_replay_app(path: str, speed: float = 1.0, follow: bool = False, exit_at_end: bool = False,
+                    screenshot_at: int | None = None, screenshot_to: str | None = None) -> Any:
+    """The dashboard playing a recording (the ``replay`` command, ``cast`` and the tests call this)."""
+    from vgp_tui.dashboard.app import VgpApp
+    from vgp_tui.replay import ReplaySource
+
+    source = ReplaySource(path, speed=speed, follow=follow, until_step=screenshot_at)
+    app = VgpApp(source, replay=True, exit_at_end=exit_at_end, screenshot_to=screenshot_to)
+    return app
+
+
+def run_replay(app: Any) -> None:
+    """Show a replay app until the user quits (or the replay ends it)."""
+    _configure_logging()
+    try:
+        app.run()
+    finally:
+        app.stop_training()
+        app.session.close()
+
+
 def run_dashboard(session: Any, record: str | None = None) -> None:
     """Open the dashboard and block until the user quits; the recording is closed on the way out."""
     _configure_logging()

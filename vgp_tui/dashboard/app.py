@@ -32,10 +32,11 @@ from vgp_tui.dashboard.status import StatusLine
 from vgp_tui.dashboard.time_view import TimeGradientPlot
 from vgp_tui.diagnosis import diagnose
 from vgp_tui.engine.commands import NoteKey, Pause, Restart, Resume, SetRemedy, StepOnce, Stop
-from vgp_tui.engine.events import RemedyChanged, RunStarted, StateChanged
+from vgp_tui.engine.events import KeyPressed, RemedyChanged, RunStarted, StateChanged
 from vgp_tui.engine.history import History
 from vgp_tui.engine.remedies import REMEDIES, RemedyValue
 from vgp_tui.errors import UserError
+from vgp_tui.replay import MAX_SPEED, MIN_SPEED, Rewind, Seek, SetSpeed, StopReplay, TogglePause
 
 log = logging.getLogger("vgp_tui")
 
@@ -43,6 +44,10 @@ MIN_WIDTH, MIN_HEIGHT = 80, 24
 REFRESH_SECONDS = 0.125
 
 _KEY_NAMES = {"+": "plus", "-": "minus", "[": "left_square_bracket", "]": "right_square_bracket"}
+
+
+_LIVE_ONLY = {"toggle_remedy", "scale_remedy", "step_once", "restart", "pick_preset"}
+_REPLAY_ONLY = {"seek", "speed"}
 
 
 def _remedy_bindings() -> list[Binding]:
@@ -71,6 +76,10 @@ class VgpApp(App[None]):
         *_remedy_bindings(),
         Binding("space", "toggle_pause", "pause/resume"),
         Binding("n", "step_once", "one step"),
+        Binding("left", "seek(-10)", "back 10 s"),
+        Binding("right", "seek(10)", "on 10 s"),
+        Binding("less_than_sign", "speed(0.5)", "slower"),
+        Binding("greater_than_sign", "speed(2)", "faster"),
         Binding("r", "restart", "restart"),
         Binding("p", "pick_preset", "preset"),
         Binding("y", "toggle_log", "log/lin"),
@@ -79,16 +88,32 @@ class VgpApp(App[None]):
         Binding("q", "quit", "quit"),
     ]
 
-    def __init__(self, session: Any, recorder: Any = None, screenshot_dir: str | Path = ".", train: bool = True) -> None:
+    def __init__(
+        self,
+        session: Any,
+        recorder: Any = None,
+        screenshot_dir: str | Path = ".",
+        train: bool = True,
+        replay: bool = False,
+        exit_at_end: bool = False,
+        screenshot_to: str | Path | None = None,
+    ) -> None:
         super().__init__()
         self.autostart = train
         """False shows only what is put on the feed (tests and pictures from recorded events)."""
+        self.replay = replay
+        """The source is a ReplaySource: remedies cannot change, space/arrows/<> control playback."""
+        self.exit_at_end = exit_at_end
+        self.screenshot_to = Path(screenshot_to) if screenshot_to else None
+        """Save one SVG here once the replay has fed everything it was asked to, then quit."""
+        self._ending = False
+        self._warned = False
         self.session = session
         self.recorder = recorder
         self.screenshot_dir = Path(screenshot_dir)
         self.history = History()
         self.feed = EventFeed()
-        self.remedies: dict[str, RemedyValue] = dict(session.remedies)
+        self.remedies: dict[str, RemedyValue] = session.initial_remedies()
         """The remedy values as the user last set them (the trainer catches up at its next step)."""
         self._quit = threading.Event()
         self._next_session: Any = None
@@ -122,8 +147,8 @@ class VgpApp(App[None]):
             self.train()
 
     def _apply_session_layout(self) -> None:
-        recurrent = self.session.scenario.family in ("sequence", "sentiment")
-        self.query_one("#time").display = recurrent
+        run = self.history.current
+        self.query_one("#time").display = bool(run and run.time_view)
         self.query_one(RemediesBar).show(self.remedies)
         self.refresh_bindings()
 
@@ -177,15 +202,19 @@ class VgpApp(App[None]):
         for item in self.feed.drain():
             if isinstance(item, NewSession):
                 self.history = History()
-                self.remedies = dict(item.session.remedies)
+                self.remedies = item.session.initial_remedies()
                 self._apply_session_layout()
+            elif isinstance(item, Rewind):
+                self.history = History()
             elif isinstance(item, Notice):
                 self.notify(item.text, severity=item.severity, timeout=8)  # type: ignore[arg-type]
             else:
                 self.history.add(item)
                 self._react(item)
         history = self.history
-        self.query_one(StatusLine).show(history, self.session.scenario.name, self.session.device, self.session.data_label)
+        self.query_one(StatusLine).show(history, self.session.name, self.session.device, self.session.data_label, self._mode())
+        if self.replay:
+            self._replay_housekeeping()
         if history.version == self._drawn_version or not self.query_one("#main").display:
             return
         self._drawn_version = history.version
@@ -205,6 +234,9 @@ class VgpApp(App[None]):
         if isinstance(event, RunStarted):
             self.remedies.update(event.remedies)
             self.query_one(RemediesBar).show(self.remedies)
+            self.query_one("#time").display = bool(event.time_view)
+        elif isinstance(event, KeyPressed) and self.replay:
+            self.notify(f"{event.key} · {event.action}", title=f"recorded key, step {event.step}", timeout=3)
         elif isinstance(event, RemedyChanged):
             self.remedies[event.name] = event.new
             self.query_one(RemediesBar).show(self.remedies)
@@ -234,6 +266,10 @@ class VgpApp(App[None]):
 
     # -- actions --------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in _LIVE_ONLY and self.replay:
+            return False  # a recording cannot be changed, only watched
+        if action in _REPLAY_ONLY:
+            return self.replay
         if action in ("toggle_remedy", "scale_remedy") and parameters:
             return parameters[0] in self.remedies  # remedies the preset does not take are hidden
         return True
@@ -266,6 +302,10 @@ class VgpApp(App[None]):
             self.notify(f"{name} → {remedy.format(value)}: applies at the next step")
 
     def action_toggle_pause(self) -> None:
+        if self.replay:
+            self.session.send(TogglePause())
+            self.notify("replay paused" if not self.session.paused else "replay resumed", timeout=2)
+            return
         state = self.history.state
         if state == "training":
             self._send(Pause(), "space", "pause")
@@ -273,6 +313,45 @@ class VgpApp(App[None]):
         else:
             self._send(Resume(), "space", "resume")
             self.notify("resumed" if state == "paused" else "a fresh run starts")
+
+    def action_seek(self, seconds: float) -> None:
+        self.session.send(Seek(seconds * max(1.0, self.session.speed)))
+
+    def action_speed(self, factor: float) -> None:
+        self.session.send(SetSpeed(factor))
+        self.notify(f"speed ×{min(MAX_SPEED, max(MIN_SPEED, self.session.speed * factor)):g}", timeout=2)
+
+    def _mode(self) -> str:
+        if not self.replay:
+            return ""
+        source = self.session
+        if source.until_step is not None:
+            return "replay"
+        if source.follow and source.position >= len(source.events):
+            return "following"
+        if source.ended:
+            return "replay ended"
+        return f"replay ×{source.speed:g}" + (" paused" if source.paused else "")
+
+    def _replay_housekeeping(self) -> None:
+        """Say what was wrong with the file; quit or take the screenshot once the replay is done."""
+        warning = self.session.warning
+        if warning and not self._warned:
+            self._warned = True
+            self.notify(warning, severity="warning", timeout=10)
+        if self._ending or not self.session.ended:
+            return
+        if self.screenshot_to is not None:
+            self._ending = True
+            self.call_after_refresh(self._final_screenshot)
+        elif self.exit_at_end:
+            self._ending = True
+            self.set_timer(1.0, self.exit)
+
+    def _final_screenshot(self) -> None:
+        assert self.screenshot_to is not None
+        self.save_screenshot(filename=self.screenshot_to.name, path=str(self.screenshot_to.parent))
+        self.exit()
 
     def action_step_once(self) -> None:
         if self.history.state == "training":
@@ -313,10 +392,10 @@ class VgpApp(App[None]):
                 presets.append((name, load_preset(name).summary))
             except UserError as exc:
                 presets.append((name, f"(invalid: {exc})"))
-        self.push_screen(PresetPicker(presets, self.session.scenario.name), self._switch_preset)
+        self.push_screen(PresetPicker(presets, self.session.name), self._switch_preset)
 
     def _switch_preset(self, name: str | None) -> None:
-        if not name or name == self.session.scenario.name:
+        if not name or name == self.session.name:
             return
         from vgp_tui.engine.session import Session
         from vgp_tui.scenario import load_preset
@@ -335,7 +414,7 @@ class VgpApp(App[None]):
         self.notify(f"switching to {name}…")
 
     def action_screenshot(self) -> None:
-        name = f"vgp-tui-{self.session.scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}.svg"
+        name = f"vgp-tui-{self.session.name}-{time.strftime('%Y%m%d-%H%M%S')}.svg"
         try:
             path = self.save_screenshot(filename=name, path=str(self.screenshot_dir))
         except OSError as exc:
@@ -349,7 +428,7 @@ class VgpApp(App[None]):
 
     def stop_training(self) -> None:
         self._quit.set()
-        self.session.send(Stop())
+        self.session.send(StopReplay() if self.replay else Stop())
 
     def on_unmount(self) -> None:
         self.stop_training()

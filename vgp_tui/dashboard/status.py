@@ -29,11 +29,13 @@ def _thousands(n: int) -> str:
 class StatusLine(Static):
     """One line at the top; redrawn on every tick (the clock moves even when training is paused)."""
 
-    def show(self, history: History, preset: str, device: str, data_label: str) -> None:
+    def show(self, history: History, preset: str, device: str, data_label: str, mode: str = "") -> None:
         run = history.current
         latest = run.latest if run else None
         text = Text(no_wrap=True, overflow="ellipsis")
         state = history.state
+        if mode:
+            text.append(f" {mode.upper()} ", style=BADGE_STYLES["replay"])
         text.append(f" {state.upper()} ", style=BADGE_STYLES.get(state, "reverse"))
         text.append(f" {preset}", style="bold")
         text.append(f" · {device}")

@@ -112,6 +112,13 @@ class Session:
         self.data = replace(data, x=data.x.to(self.device), y=data.y.to(self.device))
 
     @property
+    def name(self) -> str:
+        return self.scenario.name
+
+    def initial_remedies(self) -> dict[str, RemedyValue]:
+        return dict(self.remedies)
+
+    @property
     def data_label(self) -> str:
         return self.data.label if self.data is not None else ""
 
