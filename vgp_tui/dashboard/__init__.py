@@ -73,6 +73,8 @@ def run_replay(app: Any) -> None:
     finally:
         app.stop_training()
         app.session.close()
+    if app.return_code:
+        raise SystemExit(app.return_code)
 
 
 def run_dashboard(session: Any, record: str | None = None) -> None:
@@ -83,5 +85,17 @@ def run_dashboard(session: Any, record: str | None = None) -> None:
         app.run()
     finally:
         app.stop_training()
+        _wait_for_training(app)
         if app.recorder is not None:
             app.recorder.close()
+    if app.return_code:
+        raise SystemExit(app.return_code)
+
+
+def _wait_for_training(app: Any, seconds: float = 5.0) -> None:
+    """Let the training thread finish its step and flush, so the recording ends with its last records."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while app.training_threads and time.monotonic() < deadline:
+        time.sleep(0.01)

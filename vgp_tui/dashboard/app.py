@@ -9,7 +9,9 @@ touches a model or an optimizer.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 import threading
 import time
 from pathlib import Path
@@ -86,6 +88,7 @@ class VgpApp(App[None]):
         Binding("question_mark", "help", "help"),
         Binding("ctrl+s", "screenshot", "screenshot", show=False),
         Binding("q", "quit", "quit"),
+        Binding("ctrl+c", "quit", "quit", show=False, priority=True),
     ]
 
     def __init__(
@@ -140,6 +143,7 @@ class VgpApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._handle_signals()
         self._apply_session_layout()
         self._check_size()
         self.set_interval(REFRESH_SECONDS, self.refresh_panels)
@@ -151,6 +155,22 @@ class VgpApp(App[None]):
         self.query_one("#time").display = bool(run and run.time_view)
         self.query_one(RemediesBar).show(self.remedies)
         self.refresh_bindings()
+
+    def _handle_signals(self) -> None:
+        """SIGTERM and SIGHUP (an SSH drop) quit like q does: training stops, the terminal is
+        restored and the recording is closed with its last records."""
+        try:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+                if sig is not None:
+                    loop.add_signal_handler(sig, self._quit_on_signal, sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or not Unix
+            pass
+
+    def _quit_on_signal(self, sig: int) -> None:
+        log.info("quitting on signal %s", sig)
+        self.stop_training()
+        self.exit(return_code=128 + sig)
 
     def on_resize(self, event: events.Resize) -> None:
         self._check_size(event.size.width, event.size.height)

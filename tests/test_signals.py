@@ -1,0 +1,109 @@
+"""The dashboard in a real pseudo-terminal: Ctrl+C, SIGTERM and SIGHUP quit cleanly, restore the
+terminal and close the recording with its last records."""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import struct
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from vgp_tui.engine.events import StepMetrics
+from vgp_tui.engine.recording import read_recording
+
+ROOT = Path(__file__).resolve().parent.parent
+RESTORE = b"\x1b[?1049l"  # leave the alternate screen: the shell's screen is back
+
+
+def _small_preset(tmp_path: Path) -> Path:
+    text = (ROOT / "presets" / "deep-sigmoid.toml").read_text()
+    path = tmp_path / "small.toml"
+    path.write_text(text.replace("depth = 20", "depth = 6").replace("width = 64", "width = 16"))
+    return path
+
+
+def _start(tmp_path: Path, record: Path) -> tuple[int, int]:
+    import fcntl
+    import pty
+    import termios
+
+    argv = [sys.executable, "-m", "vgp_tui", "--preset", str(_small_preset(tmp_path)), "--record", str(record)]
+    env = dict(os.environ, TERM="xterm-256color")
+    pid, fd = pty.fork()
+    if pid == 0:
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+        os.execve(sys.executable, argv, env)
+    return pid, fd
+
+
+def _read(fd: int, seconds: float) -> bytes:
+    out = b""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        ready, _, _ = select.select([fd], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+    return out
+
+
+def _wait_for_steps(fd: int, record: Path, seconds: float = 60) -> bytes:
+    out = b""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        out += _read(fd, 0.3)
+        if record.exists() and record.read_text().count('"type":"step"') > 20:
+            return out
+    raise AssertionError("the dashboard never recorded steps")
+
+
+def _wait_exit(pid: int, seconds: float) -> int:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    raise AssertionError("the dashboard did not quit in time")
+
+
+@pytest.mark.parametrize("how", ["ctrl+c", "SIGTERM", "SIGHUP"])
+def test_quit_restores_the_terminal_and_closes_the_recording(tmp_path: Path, how: str) -> None:
+    record = tmp_path / "run.jsonl"
+    pid, fd = _start(tmp_path, record)
+    try:
+        out = _wait_for_steps(fd, record)
+        if how == "ctrl+c":
+            os.write(fd, b"\x03")
+        else:
+            os.kill(pid, getattr(signal, how))
+        code_holder: list[int] = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not code_holder:
+            out += _read(fd, 0.2)
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                code_holder.append(os.waitstatus_to_exitcode(status))
+        if not code_holder:
+            code_holder.append(_wait_exit(pid, 1))
+    finally:
+        os.close(fd)
+    code = code_holder[0]
+    expected = {"ctrl+c": 0, "SIGTERM": 128 + signal.SIGTERM, "SIGHUP": 128 + signal.SIGHUP}[how]
+    assert code == expected
+    assert RESTORE in out
+    result = read_recording(record)
+    assert result.warning is None  # every line whole: closed, not cut off
+    steps = [e.step for e in result.events if isinstance(e, StepMetrics)]
+    assert steps == list(range(1, len(steps) + 1)) and len(steps) > 20
