@@ -97,3 +97,27 @@ def test_table_output_and_recording(tmp_path: Path) -> None:
     assert result.warning is None
     steps = [e for e in result.events if e.type == "step"]
     assert [e.step for e in steps] == list(range(1, 21))
+
+
+def test_data_dir_that_holds_something_else(tmp_path: Path) -> None:
+    (tmp_path / "holiday.jpg").write_bytes(b"not a data set")
+    done = vgp("run", "--preset", "resnet-cifar10", "--steps", "1", "--data-dir", str(tmp_path))
+    _one_error_line(done, str(tmp_path), "--synthetic")
+    done = vgp("run", "--preset", "sentiment-lstm", "--steps", "1", "--data-dir", str(tmp_path))
+    _one_error_line(done, str(tmp_path), "aclImdb")
+
+
+def test_missing_dataset_offline_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No copy in the cache and no network: one line naming the folder, the download and --synthetic."""
+    env_cache = tmp_path / "cache"
+    done = subprocess.run(
+        [sys.executable, "-c",
+         "import urllib.request, sys\n"
+         "def refuse(*a, **k): raise OSError('network is unreachable')\n"
+         "urllib.request.urlopen = refuse\n"
+         "from vgp_tui.cli import main\n"
+         "sys.argv = ['vgp-tui', 'run', '--preset', 'resnet-cifar10', '--steps', '1']\n"
+         "main()\n"],
+        capture_output=True, text=True, env={**__import__("os").environ, "VGP_TUI_DATA": str(env_cache)}, timeout=120,
+    )
+    _one_error_line(done, "CIFAR-10", "--synthetic", str(env_cache))

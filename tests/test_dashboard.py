@@ -283,3 +283,59 @@ async def test_every_key_is_in_the_command_palette() -> None:
         command.callback()
         await wait_for(pilot, lambda: app.history.state == "paused")
         await pilot.press("q")
+
+
+async def test_a_full_disk_stops_the_recording_not_the_training() -> None:
+    session = Session(small_sigmoid(), device="cpu")
+    app = make_app(session, record="/dev/full")  # every write fails with "No space left on device"
+    shown: list[str] = []
+    async with app.run_test(size=SIZE) as pilot:
+        real_notify = app.notify
+        app.notify = lambda message, *a, **k: (shown.append(str(message)), real_notify(message, *a, **k))  # type: ignore[method-assign]
+        await wait_for(pilot, lambda: steps(app) > 50)
+        assert app.recorder.error and "No space left on device" in app.recorder.error
+        assert any("training goes on without recording" in m for m in shown)
+        before = steps(app)
+        await wait_for(pilot, lambda: steps(app) > before + 20)
+        await pilot.press("q")
+
+
+async def test_out_of_memory_is_reported_with_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from vgp_tui.engine.trainer import Trainer
+
+    def out_of_memory(self: Trainer) -> None:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(Trainer, "step", out_of_memory)
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.history.state == "error")
+        assert "out of memory" in app.history.message and "batch_size" in app.history.message
+        assert "ERROR" in str(app.query_one("#status").render())
+        await pilot.press("q")
+
+
+@pytest.mark.parametrize("size", [(40, 10), (79, 24), (80, 23)])
+async def test_smaller_than_80x24_asks_to_enlarge(size: tuple[int, int]) -> None:
+    app = new_app()
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause(0.2)
+        assert app.query_one("#too-small").display and not app.query_one("#main").display
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.3)
+        assert app.query_one("#main").display
+        await pilot.press("q")
+
+
+async def test_no_color_draws_the_heatmap_in_shades(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: steps(app) > 20)
+        await pilot.pause(0.3)
+        assert app.no_color
+        text = "".join(strip.text for strip in app.query_one("#heatmap").render_lines(app.query_one("#heatmap").region.reset_offset))
+        assert any(shade in text for shade in "░▒▓█")
+        await pilot.press("q")

@@ -107,3 +107,26 @@ def test_quit_restores_the_terminal_and_closes_the_recording(tmp_path: Path, how
     assert result.warning is None  # every line whole: closed, not cut off
     steps = [e.step for e in result.events if isinstance(e, StepMetrics)]
     assert steps == list(range(1, len(steps) + 1)) and len(steps) > 20
+
+
+def test_dumb_terminal_without_colour_still_works(tmp_path: Path) -> None:
+    import fcntl
+    import pty
+    import termios
+
+    record = tmp_path / "run.jsonl"
+    argv = [sys.executable, "-m", "vgp_tui", "--preset", str(_small_preset(tmp_path)), "--record", str(record)]
+    env = dict(os.environ, TERM="dumb", NO_COLOR="1")
+    pid, fd = pty.fork()
+    if pid == 0:
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        os.execve(sys.executable, argv, env)
+    try:
+        out = _wait_for_steps(fd, record)
+        os.write(fd, b"q")
+        out += _read(fd, 3)
+        code = _wait_exit(pid, 10)
+    finally:
+        os.close(fd)
+    assert code == 0
+    assert b"Gradient" in out and b"Traceback" not in out

@@ -111,6 +111,7 @@ class VgpApp(App[None]):
         """Save one SVG here once the replay has fed everything it was asked to, then quit."""
         self._ending = False
         self._warned = False
+        self._recording_error_shown = False
         self.session = session
         self.recorder = recorder
         self.screenshot_dir = Path(screenshot_dir)
@@ -231,6 +232,7 @@ class VgpApp(App[None]):
             else:
                 self.history.add(item)
                 self._react(item)
+        self._report_recording_trouble()
         history = self.history
         self.query_one(StatusLine).show(history, self.session.name, self.session.device, self.session.data_label, self._mode())
         if self.replay:
@@ -248,6 +250,13 @@ class VgpApp(App[None]):
         if self.query_one("#time").display:
             self.query_one(TimeGradientPlot).show(history)
         self._show_diagnosis()
+
+    def _report_recording_trouble(self) -> None:
+        """A full disk or a vanished file stops the recording, never the training or the screen."""
+        recorder = self.recorder
+        if recorder is not None and recorder.error and not self._recording_error_shown:
+            self._recording_error_shown = True
+            self.notify(f"{recorder.error}; training goes on without recording", severity="error", timeout=15)
 
     def _react(self, event: Any) -> None:
         """Events that deserve a toast or change the remedies bar."""
