@@ -174,14 +174,14 @@ def test_recurrent_run_says_how_far_back_in_time_the_gradient_reaches() -> None:
     )
     d = verdict(history)
     assert d.kind == "vanishing"
-    assert "Back through time, the first of 50 steps gets 1e-8 of the last step's gradient: vanishing" in d.text
+    assert "Back through time, step 1 of 50 gets 1e-8 of the gradient at step 50: vanishing" in d.text
     assert "[l] lstm" in d.hints and not any(h.startswith("[a]") for h in d.hints)
     lstm = feed(
         flow(0.5, 1.0, layers=2), {**RNN, "cell": "lstm"}, layers=("rnn", "head"),
         time_view="dL/dh_t", time_grad=tuple(np.geomspace(0.2, 1.0, 50)),
     )
     d = verdict(lstm)
-    assert d.kind == "healthy" and "gets 0.2 of the last step's gradient: it reaches back" in d.text
+    assert d.kind == "healthy" and "step 1 of 50 gets 0.2 of the gradient at step 50: it reaches back" in d.text
 
 
 def test_layers_named_by_number_are_not_named_twice() -> None:
@@ -201,3 +201,12 @@ def test_zero_gradient_everywhere_is_not_called_healthy() -> None:
 )
 def test_numbers_have_two_significant_digits(value: float, text: str) -> None:
     assert format_number(value) == text
+
+
+def test_bidirectional_time_view_finds_the_starved_middle() -> None:
+    """Both ends of a bidirectional layer get gradient; the diagnosis must see the middle die."""
+    middle_dies = tuple(np.r_[np.geomspace(1.0, 1e-12, 25), np.geomspace(1e-12, 1.0, 25)])
+    run = feed(flow(0.5, 1.0, layers=2), {**RNN}, layers=("rnn", "head"), time_view="dL/dx_t", time_grad=middle_dies)
+    d = verdict(run)
+    assert d.kind == "vanishing"
+    assert "step 25 of 50 gets 1e-12 of the gradient at step 1" in d.text

@@ -122,3 +122,18 @@ def test_step_with_wrong_layer_count_is_ignored() -> None:
 def test_window_must_be_even(window: int) -> None:
     with pytest.raises(ValueError):
         MultiResolutionSeries(1, window)
+
+
+def test_ghost_label_uses_the_remedies_each_run_started_with() -> None:
+    from vgp_tui.dashboard.loss_plot import ghost_label
+
+    h = History()
+    h.add(_run(1, {"clip": None, "lr": 0.1}))
+    h.add(_step(1, 1))
+    # A live change that ends the run (after divergence) is marked on run 1 ...
+    h.add(RemedyChanged(1, 2, 0.2, "clip", None, 1.0, structural=False))
+    h.add(_run(2, {"clip": 1.0, "lr": 0.1}))
+    ghost = h.ghosts()[0]
+    assert ghost.remedies["clip"] == 1.0 and ghost.markers[-1].text == "clip 1"
+    # ... but the ghost is still told apart by what it started with.
+    assert ghost_label(ghost, h.current) == "run 1: clip=off"

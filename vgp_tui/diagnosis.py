@@ -247,20 +247,30 @@ class _Reader:
         return "healthy", f"{start}: growing, but not yet exploding."
 
     def time_view(self) -> tuple[str | None, str]:
-        """The back-propagation-through-time sentence, and the kind it implies on its own."""
+        """The back-propagation-through-time sentence, and the kind it implies on its own.
+
+        The weakest time step is compared with the strongest rather than the first with the last:
+        a bidirectional layer feeds both ends, so its gradient dies in the middle of the sequence.
+        """
         grads = self.run.latest_time_grad
         if not grads or len(grads) < 2:
             return None, ""
-        first, last = float(grads[0]), float(grads[-1])
-        if not (math.isfinite(first) and math.isfinite(last)) or last <= 0:
+        values = [float(g) for g in grads]
+        if not all(math.isfinite(v) for v in values) or max(values) <= 0:
             return None, ""
-        ratio = first / last
-        share = f"{format_number(ratio)} of" if ratio < 1 else f"{format_number(ratio)} times"
-        text = f"Back through time, the first of {len(grads)} steps gets {share} the last step's gradient"
+        first, last = values[0], values[-1]
+        if last > 0 and first / last > EXPLODING:
+            share = f"{format_number(first / last)} times"
+            return "exploding", f"Back through time, step 1 of {len(values)} gets {share} the last step's gradient: exploding."
+        weakest = min(range(len(values)), key=values.__getitem__)
+        strongest = max(range(len(values)), key=values.__getitem__)
+        ratio = values[weakest] / values[strongest]
+        text = (
+            f"Back through time, step {weakest + 1} of {len(values)} gets {format_number(ratio)} of the "
+            f"gradient at step {strongest + 1}"
+        )
         if ratio < VANISHING:
             return "vanishing", f"{text}: vanishing."
-        if ratio > EXPLODING:
-            return "exploding", f"{text}: exploding."
         return None, f"{text}: it reaches back."
 
     # -- hints --------------------------------------------------------------------------------------

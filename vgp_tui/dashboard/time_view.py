@@ -6,9 +6,12 @@ cell from rnn to lstm shows the difference at once.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from textual_plotext import PlotextPlot
 
+from vgp_tui.dashboard.ticks import step_ticks, value_ticks
 from vgp_tui.engine.history import History
 
 
@@ -25,6 +28,7 @@ class TimeGradientPlot(PlotextPlot):
         label = current.time_view if current else None
         self.border_title = f"|{label}| per time step" if label else "Gradient through time"
         drawn = False
+        low, high = math.inf, -math.inf
         runs = [r for r in history.ghosts()[-1:] if r.latest_time_grad is not None and r.time_view]
         if current is not None and current.latest_time_grad is not None:
             runs.append(current)
@@ -38,8 +42,12 @@ class TimeGradientPlot(PlotextPlot):
             cell = run.remedies.get("cell", "")
             plt.plot(t[keep].tolist(), values[keep].tolist(), color=color, label=f"run {run.run} {cell}", marker="braille")
             drawn = True
+            low, high = min(low, float(values[keep].min())), max(high, float(values[keep].max()))
+            length = len(values)
         if drawn:
             plt.yscale("log")
+            plt.xticks(*step_ticks(1, length, 4))
+            plt.yticks(*value_ticks(low, high, log=True, count=3))
             plt.xlabel("time step t")
         else:
             plt.title("measured every few steps…")

@@ -168,6 +168,7 @@ class RunHistory:
     run: int
     layers: tuple[str, ...]
     remedies: dict[str, RemedyValue]
+    """Current values: live changes during the run update these (and leave a marker)."""
     reason: str
     time_view: str | None
     stats: str | None
@@ -178,6 +179,8 @@ class RunHistory:
     first: StepMetrics | None = None
     latest_time_grad: tuple[float, ...] | None = None
     latest_layer_stats: tuple[float, ...] | None = None
+    started_with: dict[str, RemedyValue] = field(default_factory=dict)
+    """The remedies the run started with (what tells it apart from the other runs)."""
     clip_steps: int = 0
     """Steps taken with clipping on."""
     clipped_steps: int = 0
@@ -260,6 +263,7 @@ class History:
             stats=event.stats,
             label=label,
             series=MultiResolutionSeries(FIRST_LAYER + len(event.layers), self.window),
+            started_with=dict(event.remedies),
         )
         while len(self.runs) > self.max_runs:
             del self.runs[min(self.runs)]
