@@ -122,6 +122,7 @@ class VgpApp(App[None]):
         self._quit = threading.Event()
         self._next_session: Any = None
         self._drawn_version = -1
+        self._drawn: dict[str, object] = {}
         self.training_threads: set[int] = set()
         """Idents of threads inside the training loop right now (exactly one while the app runs)."""
         session.sinks.append(self.feed.put)
@@ -175,6 +176,8 @@ class VgpApp(App[None]):
 
     def on_resize(self, event: events.Resize) -> None:
         self._check_size(event.size.width, event.size.height)
+        self._drawn.clear()  # every panel is redrawn for its new size
+        self._drawn_version = -1
 
     def _check_size(self, width: int | None = None, height: int | None = None) -> None:
         if width is None or height is None:
@@ -223,10 +226,12 @@ class VgpApp(App[None]):
         for item in self.feed.drain():
             if isinstance(item, NewSession):
                 self.history = History()
+                self._drawn.clear()
                 self.remedies = item.session.initial_remedies()
                 self._apply_session_layout()
             elif isinstance(item, Rewind):
                 self.history = History()
+                self._drawn.clear()
             elif isinstance(item, Notice):
                 self.notify(item.text, severity=item.severity, timeout=8)  # type: ignore[arg-type]
             else:
@@ -241,15 +246,28 @@ class VgpApp(App[None]):
             return
         self._drawn_version = history.version
         run = history.current
-        self.query_one(LossPlot).show(history)
-        self.query_one(GradientFlow).show(run)
-        if run is not None:
+        # Each panel is redrawn only when what it shows has changed since it was last drawn.
+        runs_key = tuple((r.run, r.steps, len(r.markers)) for r in history.runs.values())
+        if self._redraw("loss", (runs_key, self.query_one(LossPlot).log_scale)):
+            self.query_one(LossPlot).show(history)
+        latest = run.latest if run else None
+        if self._redraw("flow", (run.run if run else 0, latest.step if latest else 0)):
+            self.query_one(GradientFlow).show(run)
+        if run is not None and self._redraw("heatmap", (run.run, run.steps, len(run.markers))):
             heatmap = self.query_one(GradientHeatmap)
             width = max(heatmap.size.width - 12, 8)
             heatmap.show(run.layers, run.series.view(width), markers=run.markers)
-        if self.query_one("#time").display:
+        time_key = tuple(id(r.latest_time_grad) for r in history.runs.values())
+        if self.query_one("#time").display and self._redraw("time", time_key):
             self.query_one(TimeGradientPlot).show(history)
         self._show_diagnosis()
+
+    def _redraw(self, panel: str, key: object) -> bool:
+        """True (and remember ``key``) when ``panel``'s data differs from what it last drew."""
+        if self._drawn.get(panel) == key:
+            return False
+        self._drawn[panel] = key
+        return True
 
     def _report_recording_trouble(self) -> None:
         """A full disk or a vanished file stops the recording, never the training or the screen."""
@@ -396,6 +414,7 @@ class VgpApp(App[None]):
         plot = self.query_one(LossPlot)
         plot.log_scale = not plot.log_scale
         plot.show(self.history)
+        self._drawn["loss"] = None
 
     def action_help(self) -> None:
         keys = [(self.get_key_display(b), b.description) for b in self._visible_bindings()]
