@@ -339,3 +339,30 @@ async def test_no_color_draws_the_heatmap_in_shades(monkeypatch: pytest.MonkeyPa
         text = "".join(strip.text for strip in app.query_one("#heatmap").render_lines(app.query_one("#heatmap").region.reset_offset))
         assert any(shade in text for shade in "░▒▓█")
         await pilot.press("q")
+
+
+async def test_a_broken_user_preset_is_a_notification_not_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "presets"
+    folder.mkdir()
+    (folder / "aaa-broken.toml").write_text("name = 'aaa-broken'\n[model\n")
+    monkeypatch.setenv("VGP_TUI_PRESETS", str(folder))
+    app = new_app()
+    shown: list[str] = []
+    async with app.run_test(size=SIZE) as pilot:
+        real_notify = app.notify
+        app.notify = lambda message, *a, **k: (shown.append(str(message)), real_notify(message, *a, **k))  # type: ignore[method-assign]
+        await wait_for(pilot, lambda: steps(app) > 2)
+        await pilot.press("p")
+        await pilot.pause(0.2)
+        names = [name for name, _ in app.screen.presets]
+        assert "aaa-broken" in names and "invalid" in dict(app.screen.presets)["aaa-broken"]
+        moves = names.index("aaa-broken") - names.index("deep-sigmoid")  # user presets follow the built-ins
+        assert moves > 0
+        for _ in range(moves):
+            await pilot.press("down")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any("not valid TOML" in m for m in shown))
+        assert app.session.name == "deep-sigmoid"
+        before = steps(app)
+        await wait_for(pilot, lambda: steps(app) > before + 5)  # still training the old preset
+        await pilot.press("q")
