@@ -225,3 +225,18 @@ def test_cast_of_a_bad_file_is_one_line(tmp_path: Path) -> None:
     bad.write_text("{}\n")
     done = _vgp("cast", str(bad), "-o", str(tmp_path / "x.cast"))
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_recording_with_a_remedy_this_version_does_not_know_still_replays(tmp_path: Path) -> None:
+    lines = []
+    for line in FIXTURE.read_text().splitlines():
+        record = json.loads(line)
+        if record["type"] == "run":
+            record["remedies"]["dropout_rate"] = 0.5  # written by some newer vgp-tui
+        lines.append(json.dumps(record))
+    path = tmp_path / "future.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "shot.svg"
+    done = _vgp("replay", str(path), "--screenshot-at", "50", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "dropout_rate" in out.read_text()

@@ -9,7 +9,7 @@ from textual_plotext import PlotextPlot
 
 from vgp_tui.dashboard.ticks import step_ticks, value_ticks
 from vgp_tui.engine.history import LOSS, History, RunHistory
-from vgp_tui.engine.remedies import REMEDIES, differences
+from vgp_tui.engine.remedies import describe, differences
 
 GHOST_COLORS = ("gray", "magenta", "cyan", "yellow", "blue", "red", "white")
 
@@ -69,5 +69,5 @@ class LossPlot(PlotextPlot):
 def ghost_label(ghost: RunHistory, current: RunHistory) -> str:
     """``run 1: activation=sigmoid init=default``: what the earlier run had that the current one has not."""
     changed = differences(current.started_with, ghost.started_with)
-    text = " ".join(f"{n}={REMEDIES[n].format(v)}" for n, v in changed.items())
+    text = describe(changed)
     return f"run {ghost.run}: {text}" if text else f"run {ghost.run}: same remedies"

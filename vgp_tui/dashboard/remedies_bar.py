@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from rich.text import Text
 from textual.widgets import Static
 
-from vgp_tui.engine.remedies import REMEDIES, RemedyValue
+from vgp_tui.engine.remedies import REMEDIES, RemedyValue, format_value
 
 # Keys shown for remedies whose value is changed by a pair of keys rather than one.
 KEY_LABELS = {"lr": "+/-", "clip": "c [ ]"}
@@ -26,11 +26,12 @@ class RemediesBar(Static):
         text = Text(no_wrap=True, overflow="ellipsis")
         used = 0
         for name, value in values.items():
-            remedy = REMEDIES[name]
+            remedy = REMEDIES.get(name)
+            key = KEY_LABELS.get(name, remedy.key if remedy else "·")
             item = Text.assemble(
-                (f" {KEY_LABELS.get(name, remedy.key)} ", "bold reverse"),
+                (f" {key} ", "bold reverse"),
                 (f" {name} ", "dim"),
-                (remedy.format(value), "bold"),
+                (format_value(name, value), "bold"),
                 "  ",
             )
             if used and used + item.cell_len > width:

@@ -24,7 +24,7 @@ from vgp_tui.engine.events import (
     StateChanged,
     StepMetrics,
 )
-from vgp_tui.engine.remedies import REMEDIES, RemedyValue, differences
+from vgp_tui.engine.remedies import REMEDIES, RemedyValue, describe, differences, format_value
 
 
 @dataclass
@@ -235,8 +235,7 @@ class History:
             self.remedy_changes.append(event)
             run = self.runs.get(event.run)
             if run is not None and not event.structural:
-                remedy = REMEDIES.get(event.name)
-                text = f"{event.name} {remedy.format(event.new) if remedy else event.new}"
+                text = f"{event.name} {format_value(event.name, event.new)}"
                 run.markers.append(Marker(event.step, "remedy", text))
                 run.remedies[event.name] = event.new
         elif isinstance(event, StateChanged):
@@ -294,6 +293,6 @@ class History:
 def _run_label(remedies: dict[str, RemedyValue], previous: dict[str, RemedyValue] | None, run: int) -> str:
     """``run 2: activation=relu`` — the remedies that differ from the run before, or all structural ones."""
     changed = differences(previous, remedies) if previous else {}
-    shown = changed or {n: v for n, v in remedies.items() if REMEDIES[n].structural}
-    text = " ".join(f"{n}={REMEDIES[n].format(v)}" for n, v in shown.items())
+    shown = changed or {n: v for n, v in remedies.items() if n in REMEDIES and REMEDIES[n].structural}
+    text = describe(shown)
     return f"run {run}: {text}" if text else f"run {run}"

@@ -229,9 +229,18 @@ def apply_overrides(
     return values
 
 
+def format_value(name: str, value: RemedyValue) -> str:
+    """A remedy value as the screen shows it; a name this version does not know (a recording from
+    a newer vgp-tui, say) is shown as it is rather than refused."""
+    remedy = REMEDIES.get(name)
+    if remedy is not None:
+        return remedy.format(value)
+    return "off" if value is None else str(value)
+
+
 def describe(values: Mapping[str, RemedyValue]) -> str:
     """``activation=relu init=he`` for labels and summaries."""
-    return " ".join(f"{n}={REMEDIES[n].format(v)}" for n, v in values.items())
+    return " ".join(f"{n}={format_value(n, v)}" for n, v in values.items())
 
 
 def differences(old: Mapping[str, RemedyValue], new: Mapping[str, RemedyValue]) -> dict[str, RemedyValue]:

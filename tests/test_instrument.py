@@ -1,0 +1,445 @@
+"""The public Recorder: a user's own training loop, recorded for ``vgp-tui replay --follow``."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+import vgp_tui
+from vgp_tui.engine.events import RemedyChanged, RunStarted, StateChanged, StepMetrics
+from vgp_tui.engine.instrument import Recorder
+from vgp_tui.engine.probe import GradientProbe, default_layer_groups
+from vgp_tui.engine.recording import RecordingError, RecordingReader, read_recording
+from vgp_tui.errors import UserError
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+# What the README example trains (the test below fails if the example and these drift apart).
+README_LAYERS = ("fc0", "fc1", "fc2", "fc3", "fc4", "fc5", "fc6", "fc7", "head")
+README_STEPS = 300
+
+
+def _env() -> dict[str, str]:
+    # One thread per subprocess: the test machines are small and shared.
+    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _steps(events: list) -> list[StepMetrics]:
+    return [e for e in events if isinstance(e, StepMetrics)]
+
+
+def _mlp(seed: int = 0, widths: tuple[int, ...] = (6, 8, 8, 3)) -> nn.Module:
+    torch.manual_seed(seed)
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(widths, widths[1:])):
+        layers.append(nn.Linear(a, b, bias=i != 1))  # one layer without a bias: groups of 1 and 2
+        layers.append(nn.Tanh())
+    return nn.Sequential(*layers[:-1])
+
+
+def _batch(step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(step)
+    return torch.randn(16, 6, generator=g), torch.randint(0, 3, (16,), generator=g)
+
+
+# -- (a) the README example runs and writes a readable recording ------------------------------------
+def _readme_example() -> str:
+    text = README.read_text(encoding="utf-8")
+    section = text.split("\n## Watch your own training loop\n", 1)
+    assert len(section) == 2, "README.md lacks the section '## Watch your own training loop'"
+    body = section[1].split("\n## ", 1)[0]
+    match = re.search(r"^```python\n(.*?)^```", body, flags=re.S | re.M)
+    assert match, "the README section has no ```python block"
+    return match.group(1)
+
+
+def test_readme_example_runs_and_writes_a_recording(tmp_path: Path) -> None:
+    (tmp_path / "example.py").write_text(_readme_example(), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True, timeout=180, env=_env()
+    )
+    assert done.returncode == 0, done.stderr
+    result = read_recording(tmp_path / "run.jsonl")
+    assert result.warning is None
+    assert result.header.format == "vgp-tui-recording" and result.header.device == "cpu"
+    assert result.header.versions["torch"] == torch.__version__
+    runs = [e for e in result.events if isinstance(e, RunStarted)]
+    assert len(runs) == 1 and runs[0].layers == README_LAYERS and runs[0].run == 1
+    assert runs[0].params == 16 * 32 + 32 + 7 * (32 * 32 + 32) + 32 * 2 + 2
+    steps = _steps(result.events)
+    assert [s.step for s in steps] == list(range(1, README_STEPS + 1))
+    for s in steps:
+        assert s.run == 1 and len(s.grad_norm) == len(README_LAYERS)
+        assert all(math.isfinite(v) for v in (s.loss, s.total_norm, s.t, s.step_ms, s.probe_ms, *s.grad_norm))
+        assert s.clipped is None and s.lr == 0.5
+    assert all(a.t <= b.t for a, b in zip(steps, steps[1:]))
+    # The lesson is visible: the first sigmoid layer gets orders of magnitude less than the head.
+    assert steps[0].grad_norm[0] < 1e-3 * steps[0].grad_norm[-1]
+    assert isinstance(result.events[-1], StateChanged) and result.events[-1].state == "finished"
+
+
+# -- (b) the recorded norms are plain autograd's -----------------------------------------------------
+def test_recorded_norms_equal_plain_autograd(tmp_path: Path) -> None:
+    model = _mlp()
+    groups = default_layer_groups(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    reference: list[tuple[float, list[float], float]] = []
+    path = tmp_path / "r.jsonl"
+    with Recorder(path, GradientProbe(model), lr=0.1, flush_seconds=0.0) as recorder:
+        for step in range(1, 8):
+            x, y = _batch(step)
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            layers = [math.sqrt(sum(float(p.grad.double().norm()) ** 2 for p in ps)) for _, ps in groups]
+            total = math.sqrt(sum(v * v for v in layers))
+            reference.append((float(loss.detach()), layers, total))
+            recorder.step(loss, lr=0.1 / step)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+    result = read_recording(path)
+    run = next(e for e in result.events if isinstance(e, RunStarted))
+    assert run.layers == tuple(name for name, _ in groups) == ("0", "2", "4")
+    steps = _steps(result.events)
+    assert [s.step for s in steps] == list(range(1, 8))
+    for s, (loss, layers, total) in zip(steps, reference):
+        assert s.loss == pytest.approx(loss, rel=1e-6)
+        assert s.grad_norm == pytest.approx(layers, rel=1e-5)
+        assert s.total_norm == pytest.approx(total, rel=1e-5)
+        assert s.lr == pytest.approx(0.1 / s.step)
+
+
+def test_nan_gradients_are_recorded_not_dropped(tmp_path: Path) -> None:
+    model = _mlp()
+    path = tmp_path / "r.jsonl"
+    with Recorder(path, GradientProbe(model)) as recorder:
+        x, y = _batch(1)
+        loss = nn.functional.cross_entropy(model(x), y) * float("nan")
+        loss.backward()
+        recorder.step(loss)
+    (step,) = _steps(read_recording(path).events)
+    assert math.isnan(step.loss) and math.isnan(step.total_norm) and all(math.isnan(v) for v in step.grad_norm)
+    assert step.lr == 0.0
+
+
+# -- (c) clipping is clip_grad_norm_'s ----------------------------------------------------------------
+def test_clipping_equals_clip_grad_norm(tmp_path: Path) -> None:
+    model = _mlp()
+    twin = copy.deepcopy(model)
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    twin_opt = torch.optim.SGD(twin.parameters(), lr=0.5)
+    path = tmp_path / "r.jsonl"
+    twin_totals = []
+    with Recorder(path, GradientProbe(model), flush_seconds=0.0) as recorder:
+        for step, max_norm in enumerate([0.05, 0.05, 100.0, 0.01], 1):
+            x, y = _batch(step)
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            nn.functional.cross_entropy(twin(x), y).backward()
+            recorder.step(loss, clip=max_norm)
+            twin_totals.append(float(nn.utils.clip_grad_norm_(twin.parameters(), max_norm)))
+            for p, q in zip(model.parameters(), twin.parameters()):
+                torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-8)
+            opt.step()
+            twin_opt.step()
+            opt.zero_grad(set_to_none=True)
+            twin_opt.zero_grad(set_to_none=True)
+    for p, q in zip(model.parameters(), twin.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+    steps = _steps(read_recording(path).events)
+    assert [s.clipped for s in steps] == [True, True, False, True]
+    assert [s.total_norm for s in steps] == pytest.approx(twin_totals, rel=1e-5)
+
+
+# -- (d) other ranks: no file, no measuring -----------------------------------------------------------
+def _refuse_measure(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self: GradientProbe) -> None:
+        raise AssertionError("a disabled Recorder measured the gradients")
+
+    monkeypatch.setattr(GradientProbe, "measure", refuse)
+
+
+def _one_step(recorder: Recorder, model: nn.Module) -> None:
+    x, y = _batch(1)
+    loss = nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    recorder.step(loss, clip=1.0)
+
+
+@pytest.mark.parametrize("how", ["enabled=False", "RANK=1", "torch.distributed rank 1"])
+def test_disabled_recorder_writes_nothing_and_does_not_measure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    model = _mlp()
+    probe = GradientProbe(model)
+    _refuse_measure(monkeypatch)
+    enabled: bool | None = None
+    if how == "enabled=False":
+        enabled = False
+        monkeypatch.delenv("RANK", raising=False)
+    elif how == "RANK=1":
+        monkeypatch.setenv("RANK", "1")
+    else:  # an initialised process group wins over the environment
+        monkeypatch.setenv("RANK", "0")
+        monkeypatch.setattr(torch.distributed, "is_available", lambda: True)
+        monkeypatch.setattr(torch.distributed, "is_initialized", lambda: True)
+        monkeypatch.setattr(torch.distributed, "get_rank", lambda *a, **k: 1)
+    path = tmp_path / "r.jsonl"
+    recorder = Recorder(path, probe, enabled=enabled, lr=0.1)
+    assert not recorder.enabled
+    with recorder:
+        _one_step(recorder, model)
+        recorder.log_remedy("lr", 0.1, 0.05)
+        recorder.flush()
+    recorder.close()
+    assert not path.exists()
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("rank", [None, "0"])
+def test_rank_zero_or_no_rank_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rank: str | None) -> None:
+    if rank is None:
+        monkeypatch.delenv("RANK", raising=False)
+    else:
+        monkeypatch.setenv("RANK", rank)
+    model = _mlp()
+    path = tmp_path / "r.jsonl"
+    with Recorder(path, GradientProbe(model)) as recorder:
+        assert recorder.enabled
+        _one_step(recorder, model)
+    assert len(_steps(read_recording(path).events)) == 1
+
+
+# -- (e) nothing leaves the device between flushes -----------------------------------------------------
+@contextlib.contextmanager
+def _no_host_copies(calls: dict[str, int] | None = None) -> Iterator[None]:
+    """Make every tensor-to-host conversion raise (or, given ``calls``, count them)."""
+    names = ("item", "tolist", "cpu", "numpy", "__float__", "__int__", "__bool__")
+    saved = {name: getattr(torch.Tensor, name) for name in names}
+    own = {name for name in names if name in vars(torch.Tensor)}
+
+    def guard(name: str):  # noqa: ANN202
+        original = saved[name]
+
+        def wrapper(self, *args, **kwargs):  # noqa: ANN001, ANN202
+            if calls is None:
+                raise AssertionError(f"Tensor.{name}() called inside Recorder.step")
+            calls[name] = calls.get(name, 0) + 1
+            return original(self, *args, **kwargs)
+
+        return wrapper
+
+    try:
+        for name in names:
+            setattr(torch.Tensor, name, guard(name))
+        yield
+    finally:
+        for name, original in saved.items():
+            if name in own:
+                setattr(torch.Tensor, name, original)
+            else:
+                delattr(torch.Tensor, name)  # it was inherited from the C base class
+
+
+def test_step_copies_nothing_to_the_host_until_a_flush_which_copies_once(tmp_path: Path) -> None:
+    model = _mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    path = tmp_path / "r.jsonl"
+    recorder = Recorder(path, GradientProbe(model), flush_seconds=1e9)
+    for step in range(1, 41):
+        x, y = _batch(step)
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        with _no_host_copies():
+            recorder.step(loss, clip=1.0 if step % 2 else None)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    assert len(_steps(read_recording(path).events)) == 0  # all 40 still on the device
+    calls: dict[str, int] = {}
+    with _no_host_copies(calls):
+        recorder.flush()
+    assert calls == {"tolist": 1}
+    recorder.close()
+    steps = _steps(read_recording(path).events)
+    assert [s.step for s in steps] == list(range(1, 41))
+    assert [s.clipped is None for s in steps] == [step % 2 == 0 for step in range(1, 41)]
+
+
+# -- (f) a reader following the file sees steps within about a second; a crash keeps them ---------------
+_WRITER = """
+import sys, time
+import torch
+from torch import nn
+import vgp_tui
+
+torch.manual_seed(0)
+model = nn.Sequential(nn.Linear(4, 8), nn.Sigmoid(), nn.Linear(8, 2))
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+recorder = vgp_tui.Recorder(sys.argv[1], vgp_tui.GradientProbe(model), flush_seconds=0.2)
+print(time.time(), flush=True)
+for step in range(1, 100_000):
+    x = torch.randn(8, 4)
+    loss = model(x).square().mean()
+    loss.backward()
+    recorder.step(loss)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    time.sleep(0.1)  # a slow step: 10 short lines a second take seconds to fill an 8 KiB write buffer
+"""
+
+
+def test_steps_reach_a_following_reader_within_a_second_and_survive_a_kill(tmp_path: Path) -> None:
+    path = tmp_path / "live.jsonl"
+    script = tmp_path / "writer.py"
+    script.write_text(textwrap.dedent(_WRITER), encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
+    )
+    try:
+        assert proc.stdout is not None
+        started_line = proc.stdout.readline()
+        assert started_line, proc.stderr.read() if proc.stderr else ""
+        started = float(started_line)  # wall clock at the recorder's start (its t = 0)
+        reader = None
+        deadline = time.time() + 30
+        while reader is None:
+            assert time.time() < deadline, "the header never appeared"
+            with contextlib.suppress(RecordingError):
+                reader = RecordingReader(path)
+            time.sleep(0.02)
+        latencies: list[float] = []
+        seen: list[int] = []
+        first_seen = None
+        while time.time() < deadline and (first_seen is None or time.time() - first_seen < 3.0):
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            for event in reader.read_available():
+                if isinstance(event, StepMetrics):
+                    now = time.time()
+                    first_seen = first_seen or now
+                    seen.append(event.step)
+                    latencies.append(now - (started + event.t))
+            time.sleep(0.05)
+        reader.close()
+        assert len(seen) >= 10, f"only {len(seen)} steps reached the file in 3 s"
+        assert seen == list(range(1, len(seen) + 1))
+        # flush_seconds=0.2 and 0.1 s steps: each step reaches the file within ~0.3 s. Without the
+        # recorder's flushing only the full write buffer would reach it, after about 3 s.
+        assert max(latencies) < 1.0, f"steps reached the reader up to {max(latencies):.2f} s late"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    result = read_recording(path)  # what the kill left: every whole line, steps from 1 without gaps
+    assert result.warning is None or "is cut off" in result.warning
+    steps = [s.step for s in _steps(result.events)]
+    assert steps == list(range(1, len(steps) + 1)) and len(steps) >= len(seen)
+
+
+# -- closing: with-block, atexit, errors ----------------------------------------------------------------
+_EXITS = """
+import sys
+import torch
+from torch import nn
+import vgp_tui
+
+model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
+recorder = vgp_tui.Recorder(sys.argv[1], vgp_tui.GradientProbe(model), flush_seconds=1e9)
+for step in range(25):
+    loss = model(torch.randn(8, 4)).square().mean()
+    loss.backward()
+    recorder.step(loss)
+    model.zero_grad(set_to_none=True)
+if sys.argv[2] == "raise":
+    raise RuntimeError("boom")
+"""
+
+
+@pytest.mark.parametrize("how", ["exit", "raise"])
+def test_interpreter_exit_keeps_the_tail(tmp_path: Path, how: str) -> None:
+    script = tmp_path / "exits.py"
+    script.write_text(_EXITS, encoding="utf-8")
+    path = tmp_path / "r.jsonl"
+    done = subprocess.run([sys.executable, str(script), str(path), how], capture_output=True, text=True,
+                          timeout=120, env=_env())
+    assert done.returncode == (0 if how == "exit" else 1), done.stderr
+    result = read_recording(path)
+    assert result.warning is None
+    assert [s.step for s in _steps(result.events)] == list(range(1, 26))
+    end = result.events[-1]
+    assert isinstance(end, StateChanged)
+    assert (end.state, end.step) == (("finished", 25) if how == "exit" else ("error", 25))
+    if how == "raise":
+        assert end.message == "RuntimeError: boom"
+
+
+def test_with_block_records_an_error_and_close_is_idempotent(tmp_path: Path) -> None:
+    model = _mlp()
+    path = tmp_path / "r.jsonl"
+    with pytest.raises(ValueError, match="oops"), Recorder(path, GradientProbe(model)) as recorder:
+        _one_step(recorder, model)
+        raise ValueError("oops")
+    assert recorder.closed
+    recorder.close()
+    recorder.step(torch.tensor(1.0))  # after close: ignored, not an error
+    events = read_recording(path).events
+    assert len(_steps(events)) == 1
+    assert isinstance(events[-1], StateChanged) and events[-1].state == "error" and "oops" in events[-1].message
+    assert len(path.read_text().splitlines()) == 4  # header, run, step, state: nothing after close
+
+
+def test_log_remedy_marks_the_next_step_and_changes_the_recorded_lr(tmp_path: Path) -> None:
+    model = _mlp()
+    path = tmp_path / "r.jsonl"
+    with Recorder(path, GradientProbe(model), lr=0.1, remedies={"activation": "tanh"}, preset="mine") as recorder:
+        for step in range(1, 5):
+            if step == 3:
+                recorder.log_remedy("lr", 0.1, 0.01)
+            _one_step(recorder, model)
+            model.zero_grad(set_to_none=True)
+        with pytest.raises(UserError, match="unknown remedy 'lrate'"):
+            recorder.log_remedy("lrate", 0.1, 0.2)
+    result = read_recording(path)
+    assert result.header.preset == "mine"
+    run = next(e for e in result.events if isinstance(e, RunStarted))
+    assert run.remedies == {"lr": 0.1, "activation": "tanh"} and run.preset == "mine"
+    kinds = [(type(e).__name__, getattr(e, "step", None)) for e in result.events]
+    assert kinds[:6] == [("RunStarted", None), ("StepMetrics", 1), ("StepMetrics", 2), ("RemedyChanged", 3),
+                         ("StepMetrics", 3), ("StepMetrics", 4)]
+    change = next(e for e in result.events if isinstance(e, RemedyChanged))
+    assert (change.name, change.old, change.new, change.structural) == ("lr", 0.1, 0.01, False)
+    assert [s.lr for s in _steps(result.events)] == [0.1, 0.1, 0.01, 0.01]
+
+
+def test_unknown_remedy_names_are_refused_at_once(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="unknown remedy 'weight_decay'"):
+        Recorder(tmp_path / "r.jsonl", GradientProbe(_mlp()), remedies={"weight_decay": 0.1})
+
+
+def test_package_exports_probe_and_recorder_lazily() -> None:
+    code = (
+        "import sys, vgp_tui; assert 'torch' not in sys.modules, 'import vgp_tui imported torch';"
+        "assert {'GradientProbe', 'Recorder'} <= set(dir(vgp_tui));"
+        "from vgp_tui import Recorder, GradientProbe;"
+        "from vgp_tui.engine.instrument import Recorder as R; assert Recorder is R;"
+        "assert 'torch' in sys.modules and 'textual' not in sys.modules;"
+        "print(vgp_tui.__version__)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == vgp_tui.__version__
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        vgp_tui.Nope  # noqa: B018
