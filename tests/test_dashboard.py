@@ -366,3 +366,18 @@ async def test_a_broken_user_preset_is_a_notification_not_a_crash(tmp_path: Path
         before = steps(app)
         await wait_for(pilot, lambda: steps(app) > before + 5)  # still training the old preset
         await pilot.press("q")
+
+
+async def test_throttled_panels_catch_up_when_training_pauses() -> None:
+    """The loss plot redraws at most once a second while training, but never stays stale."""
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: steps(app) > 20)
+        await pilot.press("space")
+        await wait_for(pilot, lambda: app.history.state == "paused")
+        await pilot.pause(1.5)
+        final = steps(app)
+        assert app._drawn["loss"][0][1] == ((1, final),)  # (run, steps) of every run drawn
+        assert app._drawn["heatmap"][0] == final
+        assert app._drawn["flow"][0] == final
+        await pilot.press("q")

@@ -43,7 +43,8 @@ from vgp_tui.replay import MAX_SPEED, MIN_SPEED, Rewind, Seek, SetSpeed, StopRep
 log = logging.getLogger("vgp_tui")
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
-REFRESH_SECONDS = 0.125
+REFRESH_SECONDS = 0.2
+"""The UI timer: 5 Hz keeps the numbers fresh and leaves the GIL to the training thread."""
 
 _KEY_NAMES = {"+": "plus", "-": "minus", "[": "left_square_bracket", "]": "right_square_bracket"}
 
@@ -122,7 +123,7 @@ class VgpApp(App[None]):
         self._quit = threading.Event()
         self._next_session: Any = None
         self._drawn_version = -1
-        self._drawn: dict[str, object] = {}
+        self._drawn: dict[str, tuple[object, object, float]] = {}
         self.training_threads: set[int] = set()
         """Idents of threads inside the training loop right now (exactly one while the app runs)."""
         session.sinks.append(self.feed.put)
@@ -242,31 +243,41 @@ class VgpApp(App[None]):
         self.query_one(StatusLine).show(history, self.session.name, self.session.device, self.session.data_label, self._mode())
         if self.replay:
             self._replay_housekeeping()
-        if history.version == self._drawn_version or not self.query_one("#main").display:
+        if not self.query_one("#main").display:
             return
-        self._drawn_version = history.version
         run = history.current
-        # Each panel is redrawn only when what it shows has changed since it was last drawn.
-        runs_key = tuple((r.run, r.steps, len(r.markers)) for r in history.runs.values())
-        if self._redraw("loss", (runs_key, self.query_one(LossPlot).log_scale)):
+        # Each panel is redrawn only when what it shows has changed, and the costly ones (plotext
+        # rebuilds a whole figure) at most every so often unless a run, a marker or the axis changed:
+        # the UI shares the GIL with the training thread, so every millisecond here is one less there.
+        structure = (tuple((r.run, len(r.markers)) for r in history.runs.values()), self.query_one(LossPlot).log_scale)
+        runs_key = tuple((r.run, r.steps) for r in history.runs.values())
+        if self._redraw("loss", (structure, runs_key), structure, every=1.0):
             self.query_one(LossPlot).show(history)
         latest = run.latest if run else None
-        if self._redraw("flow", (run.run if run else 0, latest.step if latest else 0)):
+        if self._redraw("flow", latest.step if latest else 0, run.run if run else 0, every=0.25):
             self.query_one(GradientFlow).show(run)
-        if run is not None and self._redraw("heatmap", (run.run, run.steps, len(run.markers))):
+        if run is not None and self._redraw("heatmap", run.steps, (run.run, len(run.markers)), every=0.5):
             heatmap = self.query_one(GradientHeatmap)
             width = max(heatmap.size.width - 12, 8)
             heatmap.show(run.layers, run.series.view(width), markers=run.markers)
         time_key = tuple(id(r.latest_time_grad) for r in history.runs.values())
-        if self.query_one("#time").display and self._redraw("time", time_key):
+        if self.query_one("#time").display and self._redraw("time", time_key, len(history.runs), every=1.0):
             self.query_one(TimeGradientPlot).show(history)
-        self._show_diagnosis()
+        if history.version != self._drawn_version:
+            self._drawn_version = history.version
+            self._show_diagnosis()
 
-    def _redraw(self, panel: str, key: object) -> bool:
-        """True (and remember ``key``) when ``panel``'s data differs from what it last drew."""
-        if self._drawn.get(panel) == key:
+    def _redraw(self, panel: str, key: object, structure: object, every: float) -> bool:
+        """Whether to redraw ``panel``: its data (``key``) changed, and either its ``structure``
+        changed (a new run, a marker: shown at once) or ``every`` seconds have passed since its last
+        drawing. Remembers what was drawn."""
+        drawn = self._drawn.get(panel)
+        if drawn is not None and drawn[0] == key:
             return False
-        self._drawn[panel] = key
+        now = time.monotonic()
+        if drawn is not None and drawn[1] == structure and now - drawn[2] < every:
+            return False
+        self._drawn[panel] = (key, structure, now)
         return True
 
     def _report_recording_trouble(self) -> None:
@@ -414,7 +425,7 @@ class VgpApp(App[None]):
         plot = self.query_one(LossPlot)
         plot.log_scale = not plot.log_scale
         plot.show(self.history)
-        self._drawn["loss"] = None
+        self._drawn.pop("loss", None)
 
     def action_help(self) -> None:
         keys = [(self.get_key_display(b), b.description) for b in self._visible_bindings()]

@@ -1,0 +1,204 @@
+#!/usr/bin/env python
+"""What watching costs: the dashboard's share of the trainer's CPU, its refresh tick, its output.
+
+    python benchmarks/dashboard_cost.py            # about two minutes
+    python benchmarks/dashboard_cost.py --quick    # a few seconds, to prove it still works
+
+1. Training speed with the dashboard attached (the real app, headless, refreshing at its normal
+   rate) divided by training speed headless, on deep-sigmoid, measured in interleaved rounds so
+   machine drift cancels. Both use the thread budget the dashboard uses (one thread fewer than
+   cores), so the ratio is the UI's cost alone.
+2. The UI's time per refresh tick at 120x40 with 10^6 steps of history: draining a new batch of
+   events into the History, choosing what to redraw, and rendering every panel (the plotext plots
+   rebuild their figure, the heatmap its strips), as the timer does eight times a second.
+3. Bytes per second written to a 120x40 terminal in steady state, and the time from launch to the
+   first complete frame: the real ``vgp-tui`` in a pseudo-terminal, as over SSH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import select
+import statistics
+import struct
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def headless_rate(seconds: float) -> float:
+    from vgp_tui.engine.session import Session
+    from vgp_tui.scenario import load_preset
+
+    session = Session(load_preset("deep-sigmoid"), device="cpu")
+    session.start_run()
+    stop = threading.Event()
+    thread = threading.Thread(target=session.run, args=(stop,))
+    thread.start()
+    time.sleep(1.0)  # warm-up
+    start_steps, start = session.trainer.step_count, time.perf_counter()
+    time.sleep(seconds)
+    rate = (session.trainer.step_count - start_steps) / (time.perf_counter() - start)
+    stop.set()
+    thread.join()
+    return rate
+
+
+def dashboard_rate(seconds: float) -> float:
+    from vgp_tui.dashboard import make_app
+    from vgp_tui.engine.session import Session
+    from vgp_tui.scenario import load_preset
+
+    result: list[float] = []
+
+    async def main() -> None:
+        session = Session(load_preset("deep-sigmoid"), device="cpu")
+        app = make_app(session)
+        async with app.run_test(size=(120, 40)) as pilot:
+            while session.trainer is None:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(1.0)
+            start_steps, start = session.trainer.step_count, time.perf_counter()
+            await asyncio.sleep(seconds)
+            result.append((session.trainer.step_count - start_steps) / (time.perf_counter() - start))
+            await pilot.press("q")
+
+    asyncio.run(main())
+    return result[0]
+
+
+def tick_times(history_steps: int, ticks: int) -> tuple[list[float], list[float]]:
+    """Milliseconds per refresh tick with ``history_steps`` of history, each tick bringing new steps:
+    as the timer runs them (costly panels throttled), and with every panel redrawn."""
+    from vgp_tui.dashboard import make_app
+    from vgp_tui.engine.events import RunStarted, StepMetrics
+    from vgp_tui.engine.session import Session
+    from vgp_tui.scenario import load_preset
+
+    layers = tuple(f"layer{i}" for i in range(1, 21))
+    norms = tuple(10.0 ** -(20 - i) for i in range(20))
+    times: list[float] = []
+    full: list[float] = []
+
+    async def main() -> None:
+        app = make_app(Session(load_preset("deep-sigmoid"), device="cpu"), train=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            history = app.history
+            history.add(RunStarted(run=1, t=0.0, preset="deep-sigmoid", layers=layers, remedies={"lr": 0.1}, seed=0))
+            series = history.current.series
+            row = [1.1, 0.3, *norms]
+            for step in range(1, history_steps + 1):  # straight into the series: fast to build
+                series.append(step, row)
+            await pilot.pause()
+            panels = [app.query_one(selector) for selector in ("#status", "#loss", "#flow", "#heatmap", "#diagnosis")]
+            step = history_steps
+            for _ in range(ticks):
+                batch = [StepMetrics(run=1, step=step + k, t=step * 0.002, loss=1.1, grad_norm=norms, total_norm=0.3,
+                                     step_ms=2.0, probe_ms=0.1) for k in range(1, 76)]  # 600 steps/s / 8 Hz
+                step += 75
+                app.feed.put(batch)
+                started = time.perf_counter()
+                app.refresh_panels()
+                for panel in panels:  # what the screen refresh then draws
+                    panel.render_lines(panel.region.reset_offset)
+                times.append((time.perf_counter() - started) * 1000.0)
+                app._drawn.clear()  # the worst tick: every panel redrawn (a resize, a new run)
+                started = time.perf_counter()
+                app.refresh_panels()
+                for panel in panels:
+                    panel.render_lines(panel.region.reset_offset)
+                full.append((time.perf_counter() - started) * 1000.0)
+                await pilot.pause(0.01)
+            await pilot.press("q")
+
+    asyncio.run(main())
+    return times, full
+
+
+def terminal_output(seconds: float, warmup: float) -> tuple[float, float]:
+    """(seconds to the first full frame, bytes per second in steady state) of the real app in a pty."""
+    import fcntl
+    import pty
+    import termios
+
+    env = dict(os.environ, TERM="xterm-256color")
+    launched = time.monotonic()
+    pid, fd = pty.fork()
+    if pid == 0:
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        os.execve(sys.executable, [sys.executable, "-m", "vgp_tui", "--preset", "deep-sigmoid"], env)
+    seen = b""
+    first_frame = None
+    counted = 0
+    count_from = None
+    try:
+        while time.monotonic() - launched < warmup + seconds + 30:
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            now = time.monotonic()
+            if first_frame is None:
+                seen += chunk
+                if b"heatmap" in seen and b"step" in seen and b"Loss" in seen:
+                    first_frame = now - launched
+                    count_from = now + warmup
+                continue
+            if count_from is not None and now >= count_from:
+                counted += len(chunk)
+                if now - count_from >= seconds:
+                    break
+    finally:
+        os.write(fd, b"q")
+        time.sleep(1)
+        os.close(fd)
+        os.waitpid(pid, 0)
+    return first_frame or float("nan"), counted / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: proves the script works, measures nothing")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of each speed measurement")
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.seconds = 1, 1.0
+    history_steps = 10_000 if args.quick else 1_000_000
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    print(f"machine: {os.cpu_count()} cores, torch {torch.__version__}, load average {os.getloadavg()[0]:.2f}")
+
+    headless, attached = [], []
+    for _ in range(args.rounds):
+        headless.append(headless_rate(args.seconds))
+        attached.append(dashboard_rate(args.seconds))
+    ratios = [a / h for a, h in zip(attached, headless)]
+    print("\n| measure | median | spread (min-max) |")
+    print("| --- | --- | --- |")
+    print(f"| headless steps/s | {statistics.median(headless):.0f} | {min(headless):.0f}-{max(headless):.0f} |")
+    print(f"| dashboard steps/s | {statistics.median(attached):.0f} | {min(attached):.0f}-{max(attached):.0f} |")
+    print(f"| dashboard / headless | {statistics.median(ratios):.3f} | {min(ratios):.3f}-{max(ratios):.3f} |")
+
+    ticks, full = tick_times(history_steps, 10 if args.quick else 40)
+    for label, values in (("UI tick", ticks), ("UI tick, every panel redrawn", full)):
+        q = statistics.quantiles(values, n=10)
+        print(f"| {label} at 120x40, {history_steps:,} steps of history (ms) | {statistics.median(values):.1f} "
+              f"| {q[0]:.1f}-{q[-1]:.1f} (p10-p90) |")
+
+    first, rate = terminal_output(2.0 if args.quick else 20.0, 1.0 if args.quick else 5.0)
+    print(f"| first full frame after launch (s) | {first:.2f} | |")
+    print(f"| terminal output at 120x40, steady state (KB/s) | {rate / 1000:.1f} | |")
+
+
+if __name__ == "__main__":
+    main()
