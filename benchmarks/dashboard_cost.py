@@ -157,10 +157,19 @@ def terminal_output(seconds: float, warmup: float) -> tuple[float, float]:
                 if now - count_from >= seconds:
                     break
     finally:
-        os.write(fd, b"q")
-        time.sleep(1)
+        try:
+            os.write(fd, b"q")
+        except OSError:
+            pass
+        deadline = time.monotonic() + 5
+        exited = False
+        while not exited and time.monotonic() < deadline:
+            exited = os.waitpid(pid, os.WNOHANG) != (0, 0)
+            time.sleep(0.1)
+        if not exited:  # never leave a dashboard running behind the benchmark
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
         os.close(fd)
-        os.waitpid(pid, 0)
     return first_frame or float("nan"), counted / seconds
 
 
