@@ -256,7 +256,7 @@ class VgpApp(App[None]):
         latest = run.latest if run else None
         if self._redraw("flow", latest.step if latest else 0, run.run if run else 0, every=0.25):
             self.query_one(GradientFlow).show(run)
-        if run is not None and self._redraw("heatmap", run.steps, (run.run, len(run.markers)), every=0.5):
+        if run is not None and self._redraw("heatmap", run.steps, (run.run, len(run.markers)), every=1.0):
             heatmap = self.query_one(GradientHeatmap)
             width = max(heatmap.size.width - 12, 8)
             heatmap.show(run.layers, run.series.view(width), markers=run.markers)
