@@ -1,21 +1,52 @@
-"""GradientProbe: per-layer gradient norms, measured with fused kernels and kept on the device.
+"""GradientProbe: per-layer gradient norms, measured with as few kernels as possible, kept on the device.
 
-Called after ``backward()`` and before clipping and the optimizer step, it computes every parameter's
-gradient norm with one ``torch._foreach_norm`` (as ``clip_grad_norm_`` does), folds them into
-per-layer norms with one ``index_add_``, and the total norm from the same numbers, so clipping costs
-no second pass over the gradients. Nothing is copied to the host here: the trainer stacks the results
-and copies a whole batch of steps at once, so there is no ``.item()`` per layer and, on CUDA, no
-host-device synchronisation per step. NaN and Inf are kept as they are.
+Called after ``backward()`` and before clipping and the optimizer step. It has two ways to measure,
+with the same results (the norms of the same gradient values, to float rounding):
+
+* **Flat gradient buffer** (what the trainer uses, :meth:`GradientProbe.use_flat_grads`). Before the
+  first backward every probed parameter's ``.grad`` is made a view into one contiguous 2-D buffer,
+  each layer occupying whole rows of it (zero padding at the end of a layer). Backward then
+  accumulates into the buffer in place, and a step's measurement (:meth:`GradientProbe.sample`) is
+  ONE kernel whatever the number of parameter tensors: the norm of every row. Squaring the row norms,
+  folding them into layers (one ``index_add``) and taking the total and the square roots waits for
+  :meth:`GradientProbe.fold`, which does it for all the steps of a flush at once. Clipping is one
+  ``mul_`` on the buffer, its total the norm of the row norms. This is the layout PyTorch's
+  DistributedDataParallel uses with ``gradient_as_bucket_view=True``. The price is that the gradients
+  must be zeroed in place (:meth:`GradientProbe.zero_grad`, a single ``zero_()``), not set to
+  ``None``: that would drop the views, and the next backward would allocate gradients outside the
+  buffer (the probe notices, measures them the per-tensor way, and its ``zero_grad`` restores them).
+* **Per tensor** (any model, no set-up): one ``torch._foreach_norm`` over the gradients (as
+  ``clip_grad_norm_`` does) folded into layers with one ``index_add``.
+
+Either way the total norm comes from the same numbers, so clipping costs no second pass over the
+gradients, and nothing is copied to the host: the trainer keeps each step's sample on the device and
+copies a whole batch of steps at once, so there is no ``.item()`` per layer and, on CUDA, no
+host-device synchronisation per step. NaN and Inf are kept as they are (a layer with a NaN gradient
+shows NaN, the total too). docs/benchmarks.md has the measurements behind these choices.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 LayerGroups = Sequence[tuple[str, Sequence[nn.Parameter]]]
+
+
+class Sample(NamedTuple):
+    """One step's measurement as :meth:`GradientProbe.sample` takes it."""
+
+    values: torch.Tensor
+    """Norms of the flat buffer's rows, or (``folded``) the ``[total, layers...]`` norms themselves."""
+    folded: bool
+
+
+_ROW_COST = 64
+"""What one more row of the flat buffer costs, in padded elements, when choosing the row length."""
 
 
 def default_layer_groups(model: nn.Module) -> list[tuple[str, list[nn.Parameter]]]:
@@ -30,6 +61,25 @@ def default_layer_groups(model: nn.Module) -> list[tuple[str, list[nn.Parameter]
         if params:
             groups.append((name or type(module).__name__, params))
     return groups
+
+
+def choose_row_length(layer_sizes: Sequence[int]) -> int:
+    """Row length of the flat buffer: few rows and little padding (each layer fills whole rows).
+
+    Tries powers of two and the layer sizes themselves (and their halves and quarters), and keeps the
+    one with the fewest padded elements plus ``_ROW_COST`` per row. For the deep-sigmoid MLP (20
+    layers of 4 160 parameters) that is 2 080: 40 rows, 5 % padding.
+    """
+    candidates = {2**k for k in range(5, 25)}
+    for n in layer_sizes:
+        candidates.update(max(1, math.ceil(n / d)) for d in (1, 2, 4))
+    biggest = max(layer_sizes)
+
+    def cost(c: int) -> int:
+        rows = sum(math.ceil(n / c) for n in layer_sizes)
+        return rows * c + rows * _ROW_COST
+
+    return min((c for c in candidates if c <= max(biggest, 32)), key=lambda c: (cost(c), c))
 
 
 class GradientProbe:
@@ -50,18 +100,159 @@ class GradientProbe:
         self.params: list[nn.Parameter] = [p for _, params in groups for p in params]
         if not self.params:
             raise ValueError("the model has no trainable parameters to probe")
-        layer_of_param = [i for i, (_, params) in enumerate(groups) for _ in params]
+        self._layer_of_param = [i for i, (_, params) in enumerate(groups) for _ in params]
         device = self.params[0].device
-        self._layer_index = torch.tensor(layer_of_param, device=device)
+        self._layer_index = torch.tensor(self._layer_of_param, device=device)
         self._zeros = torch.zeros(len(self.layer_names), device=device)
+        self._flat: torch.Tensor | None = None
+        """(rows, row length) gradient buffer that every ``p.grad`` views, once :meth:`use_flat_grads` ran."""
+        self._views: tuple[torch.Tensor, ...] = ()
+        self._row_layer: torch.Tensor | None = None
+        self._norm_dtype: torch.dtype | None = None
+        """float32 for half-precision gradients, whose norms would overflow their own dtype."""
 
     @property
     def num_layers(self) -> int:
         return len(self.layer_names)
 
+    # -- the flat gradient buffer -----------------------------------------------------------------
+    def use_flat_grads(self) -> bool:
+        """Make every probed parameter's ``.grad`` a view into one contiguous buffer; True if done.
+
+        Call it before the first backward (existing gradients are copied in). From then on zero the
+        gradients with :meth:`zero_grad` (in place), never ``optimizer.zero_grad(set_to_none=True)``.
+        Returns False, changing nothing, where a flat buffer cannot hold the gradients: parameters on
+        several devices or of several dtypes, a parameter in two layers, or sparse gradients.
+        """
+        params = self.params
+        first = params[0]
+        if (
+            len({id(p) for p in params}) != len(params)
+            or any(p.device != first.device or p.dtype != first.dtype for p in params)
+            or any(p.grad is not None and (p.grad.is_sparse or p.grad.layout != torch.strided) for p in params)
+            or not first.dtype.is_floating_point
+        ):
+            return False
+        sizes = [0] * self.num_layers
+        for p, layer in zip(params, self._layer_of_param):
+            sizes[layer] += p.numel()
+        row = choose_row_length([max(n, 1) for n in sizes])
+        rows_of = [max(1, math.ceil(n / row)) for n in sizes]
+        flat = torch.zeros(sum(rows_of), row, dtype=first.dtype, device=first.device)
+        line = flat.view(-1)
+        starts = [0]
+        for n in rows_of:
+            starts.append(starts[-1] + n)
+        offset = [start * row for start in starts[:-1]]
+        views = []
+        with torch.no_grad():
+            for p, layer in zip(params, self._layer_of_param):
+                n = p.numel()
+                view = line[offset[layer] : offset[layer] + n].view(p.shape)
+                offset[layer] += n
+                if p.grad is not None:
+                    view.copy_(p.grad)
+                p.grad = view
+                views.append(view)
+        self._flat = flat
+        self._norm_dtype = torch.float32 if first.dtype in (torch.float16, torch.bfloat16) else None
+        self._views = tuple(views)
+        self._row_layer = torch.tensor(
+            [layer for layer, n in enumerate(rows_of) for _ in range(n)], device=first.device
+        )
+        return True
+
+    @property
+    def flat_active(self) -> bool:
+        """True while every probed gradient is a view into the flat buffer (the fast path)."""
+        # A few microseconds for 40 parameters (reading p.grad dominates); checked every step, because
+        # anyone may have set a gradient to None or replaced it since.
+        return self._flat is not None and all(p.grad is v for p, v in zip(self.params, self._views))
+
+    def zero_grad(self) -> bool:
+        """Zero the gradients in place with one ``zero_()`` on the flat buffer; False if there is none.
+
+        Gradients that someone replaced (set to ``None``, say) are pointed back into the buffer, so
+        the fast path resumes at the next backward.
+        """
+        flat = self._flat
+        if flat is None:
+            return False
+        if not self.flat_active:
+            for p, view in zip(self.params, self._views):
+                if p.grad is not view:
+                    p.grad = view
+        flat.zero_()
+        return True
+
+    # -- measuring --------------------------------------------------------------------------------
     def grads(self) -> list[torch.Tensor]:
         """The gradients that exist now (a parameter unused in this step has none)."""
         return [p.grad for p in self.params if p.grad is not None]
+
+    def sample(self) -> Sample:
+        """This step's measurement in its cheapest form, to be turned into norms by :meth:`fold`.
+
+        With the flat buffer that is the norm of each buffer row: ONE kernel per step, however many
+        parameter tensors the model has; squaring and folding rows into layers waits for :meth:`fold`,
+        which does it for a whole batch of steps at once. Otherwise the norms themselves (the
+        per-tensor path). Either way a device tensor, nothing copied to the host.
+        """
+        if self._flat is not None and self.flat_active:
+            return Sample(torch.linalg.vector_norm(self._flat, dim=1, dtype=self._norm_dtype), False)
+        return Sample(self._measure_per_tensor(), True)
+
+    def total_of(self, sample: Sample) -> torch.Tensor:
+        """The total norm (a 0-d float32 device tensor) from one sample: what clipping needs per step."""
+        if sample.folded:
+            return sample.values[0]
+        total = torch.linalg.vector_norm(sample.values)  # the norm of the row norms
+        return total if total.dtype == torch.float32 else total.float()
+
+    def fold(self, samples: Sequence[Sample], totals: Sequence[torch.Tensor | None] | None = None) -> torch.Tensor:
+        """``(steps, 1 + layers)`` float32: ``[total, layer 1, ..., layer L]`` norms for each sample.
+
+        ``totals``: where clipping already computed a step's total with :meth:`total_of`, that exact
+        value is reported, so "clipped" and the reported total can never disagree by a rounding.
+        """
+        if all(not s.folded for s in samples):
+            squares = torch.stack([s.values for s in samples]).square_()  # (steps, rows)
+            layer = squares.new_zeros(len(samples), self.num_layers).index_add_(1, self._row_layer, squares)  # type: ignore[arg-type]
+            packed = torch.cat([layer.sum(1, keepdim=True), layer], dim=1).sqrt_()
+            if packed.dtype != torch.float32:
+                packed = packed.float()
+        else:
+            packed = torch.stack([s.values if s.folded else self.fold([s])[0] for s in samples])
+        if totals is not None and any(t is not None for t in totals):
+            if all(t is not None for t in totals):
+                packed[:, 0] = torch.stack(totals)  # type: ignore[arg-type]
+            else:
+                for i, t in enumerate(totals):
+                    if t is not None:
+                        packed[i, 0] = t
+        return packed
+
+    def _measure_per_tensor(self) -> torch.Tensor:
+        """``[total, layers...]`` from one ``_foreach_norm`` over the gradients that exist."""
+        params = self.params
+        grads = [p.grad for p in params]
+        if any(g is None for g in grads):
+            present = [i for i, g in enumerate(grads) if g is not None]
+            if not present:
+                return self._zeros.new_zeros(self.num_layers + 1)
+            index = self._layer_index[present]
+            grads = [grads[i] for i in present]
+        else:
+            index = self._layer_index
+        norms = torch._foreach_norm(grads)  # type: ignore[arg-type]  # one fused call
+        squares = torch.stack(norms).float().square_()
+        layer = self._zeros.index_add(0, index, squares)
+        return torch.cat([layer.sum(0, keepdim=True), layer]).sqrt_()
+
+    def measure_packed(self) -> torch.Tensor:
+        """``[total, layer 1, ..., layer L]`` gradient norms as one float32 device tensor."""
+        sample = self.sample()
+        return sample.values if sample.folded else self.fold([sample])[0]
 
     def measure(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(layer_norms, total_norm)`` as device tensors: shape (layers,) and a scalar.
@@ -69,31 +260,21 @@ class GradientProbe:
         A parameter without a gradient counts as zero; a layer whose gradient is NaN or Inf shows
         NaN or Inf (the moment of explosion is the lesson, so it is never dropped).
         """
-        params = self.params
-        grads = [p.grad for p in params]
-        if any(g is None for g in grads):
-            present = [i for i, g in enumerate(grads) if g is not None]
-            if not present:
-                return self._zeros.clone(), self._zeros.sum()
-            index = self._layer_index[present]
-            grads = [grads[i] for i in present]
-        else:
-            index = self._layer_index
-        norms = torch._foreach_norm(grads)  # type: ignore[arg-type]  # one fused pass
-        squares = torch.stack(norms).float().square()
-        layer = self._zeros.index_add(0, index, squares).sqrt()
-        total = squares.sum().sqrt()
-        return layer, total
+        packed = self.measure_packed()
+        return packed[1:], packed[0]
 
     def clip(self, total_norm: torch.Tensor, max_norm: float) -> torch.Tensor:
         """Scale the gradients so their total norm is at most ``max_norm``; returns "did it clip".
 
         Same rule as ``torch.nn.utils.clip_grad_norm_`` (scale by max_norm / (total + 1e-6) when that is
         below 1), but reusing ``total_norm`` from :meth:`measure` instead of a second pass. Stays on the
-        device: the scale is a tensor, never a Python float.
+        device: the scale is a tensor, never a Python float. With the flat buffer it is one ``mul_``.
         """
         scale = (max_norm / (total_norm + 1e-6)).clamp(max=1.0)
-        grads = self.grads()
-        if grads:
-            torch._foreach_mul_(grads, scale.to(grads[0].dtype))
+        if self._flat is not None and self.flat_active:
+            self._flat.mul_(scale.to(self._flat.dtype))
+        else:
+            grads = self.grads()
+            if grads:
+                torch._foreach_mul_(grads, scale.to(grads[0].dtype))
         return total_norm > max_norm

@@ -1,9 +1,20 @@
 """Trainer: one run of one scenario, stepped by whoever owns it.
 
 A step is nanoGPT's order: forward, backward (once per accumulated micro-batch), measure the gradient
-the optimizer is about to use, clip, optimizer step, ``zero_grad(set_to_none=True)``. Measurements
-stay on the device as one small tensor per step; :meth:`Trainer.flush` copies all steps since the
-last flush to the host in one transfer and turns them into :class:`StepMetrics` events.
+the optimizer is about to use, clip, optimizer step, zero the gradients. Measurements stay on the
+device as a few small tensors per step; :meth:`Trainer.flush` folds them into per-layer norms, copies
+all steps since the last flush to the host in one transfer and turns them into :class:`StepMetrics`
+events.
+
+The gradients live in the probe's flat buffer (:meth:`GradientProbe.use_flat_grads`), so measuring is
+one kernel per step (and clipping one more) however many parameter tensors the model has. That is why
+the gradients are zeroed in place with one ``zero_()`` on the buffer instead of
+``optimizer.zero_grad(set_to_none=True)``: setting them to ``None`` would drop the views into the
+buffer. Every parameter of the built-in models takes part in every step, so a zero gradient and no
+gradient mean the same to the optimizer here. Where the buffer cannot be used (a model whose
+parameters the layer groups do not all cover, mixed dtypes) the trainer falls back to
+``zero_grad(set_to_none=True)`` and the probe's per-tensor path. See docs/benchmarks.md for what
+this buys.
 
 The trainer knows nothing about threads, screens or files: the session drives it.
 """
@@ -19,12 +30,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from vgp_tui.engine.events import StepMetrics
-from vgp_tui.engine.probe import GradientProbe
+from vgp_tui.engine.probe import GradientProbe, Sample
 from vgp_tui.engine.remedies import REMEDIES, RemedyValue
 from vgp_tui.models import build_model
 
-# Layout of the per-step row kept on the device: loss, total norm, clipped flag, then layer norms.
-_LOSS, _TOTAL, _CLIPPED, _LAYERS = 0, 1, 2, 3
+# Layout of a flushed row: loss, clipped flag, total norm, then layer norms (the probe's folded norms).
+_LOSS, _CLIPPED, _TOTAL, _LAYERS = 0, 1, 2, 3
 
 STRUCTURAL = tuple(name for name, r in REMEDIES.items() if r.structural)
 
@@ -72,12 +83,22 @@ class Trainer:
         self.model: nn.Module = build_model(scenario.family, scenario.model, self.remedies, data.task).to(self.device)
         self.model.train()
         self.probe = GradientProbe(self.model)
+        trainable = {id(p) for p in self.model.parameters() if p.requires_grad}
+        # The flat buffer only where it holds every gradient the optimizer uses (zeroing covers all).
+        self.flat_grads = trainable == {id(p) for p in self.probe.params} and self.probe.use_flat_grads()
         self.optimizer = make_optimizer(str(self.remedies["optimizer"]), self.model.parameters(), self.lr)
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(seed)
         self.batch_size = min(scenario.train.batch_size, len(data.x))
         self.step_count = 0
-        self._rows: list[torch.Tensor] = []
+        self._time_view: str | None = getattr(self.model, "time_view", None)
+        self._stats_label: str | None = getattr(self.model, "stats_label", None)
+        self._samples: list[Sample] = []
+        """Per step: the probe's sample (folded into norms at the flush)."""
+        self._totals: list[torch.Tensor | None] = []
+        """Per step: the total norm clipping used, None when clipping was off."""
+        self._losses: list[torch.Tensor] = []
+        self._clipped: list[torch.Tensor] = []
         self._row_steps: list[int] = []
         self._lrs: list[float] = []
         self._time_grads: dict[int, torch.Tensor] = {}
@@ -114,11 +135,11 @@ class Trainer:
 
     @property
     def time_view(self) -> str | None:
-        return getattr(self.model, "time_view", None)
+        return self._time_view
 
     @property
     def stats_label(self) -> str | None:
-        return getattr(self.model, "stats_label", None)
+        return self._stats_label
 
     # -- stepping ---------------------------------------------------------------------------------
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -135,50 +156,71 @@ class Trainer:
         model = self.model
         train = self.scenario.train
         step = self.step_count + 1
-        sample_time = self.time_view is not None and step % train.time_every == 0
-        sample_stats = self.stats_label is not None and step % train.stats_every == 0
+        sample_time = self._time_view is not None and step % train.time_every == 0
+        sample_stats = self._stats_label is not None and step % train.stats_every == 0
         micro = self.accumulate
         loss_sum = None
-        for i in range(micro):
-            last = i == micro - 1
-            # The costlier views are measured on the last micro-batch of sampled steps only.
-            model.track_time = sample_time and last  # type: ignore[assignment]
-            model.track_stats = sample_stats and last  # type: ignore[assignment]
-            x, y = self._batch()
-            loss = self._loss(model(x), y) / micro
-            loss.backward()
-            loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
-        assert loss_sum is not None
-        started = time.perf_counter()
-        layer_norms, total = self.probe.measure()
-        self._probe_seconds += time.perf_counter() - started
-        clip = self.clip
-        # The clipped flag is 1 or 0, or -1 when clipping is off (the event says None then).
-        clipped = self.probe.clip(total, clip).float() if clip is not None else self._clip_off
-        if sample_time:
-            self._time_grads[step] = model.time_gradient_norms()  # type: ignore[operator]
-        if sample_stats:
-            self._layer_stats[step] = model.activation_stats()  # type: ignore[operator]
+        try:
+            for i in range(micro):
+                if i == micro - 1:
+                    # The costlier views are measured on the last micro-batch of sampled steps only
+                    # (setting a Module attribute is not free, so only when one is sampled).
+                    if sample_time:
+                        model.track_time = True  # type: ignore[assignment]
+                    if sample_stats:
+                        model.track_stats = True  # type: ignore[assignment]
+                x, y = self._batch()
+                loss = self._loss(model(x), y)
+                if micro > 1:
+                    loss = loss / micro
+                loss.backward()
+                loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
+            assert loss_sum is not None
+            started = time.perf_counter()
+            sample = self.probe.sample()  # one kernel with the flat buffer
+            clip = self.clip
+            # The clipped flag is 1 or 0, or -1 when clipping is off (the event says None then).
+            if clip is None:
+                total, clipped = None, self._clip_off
+            else:
+                total = self.probe.total_of(sample)
+                clipped = self.probe.clip(total, clip)
+            self._probe_seconds += time.perf_counter() - started
+            if sample_time:
+                self._time_grads[step] = model.time_gradient_norms()  # type: ignore[operator]
+            if sample_stats:
+                self._layer_stats[step] = model.activation_stats()  # type: ignore[operator]
+        finally:
+            if sample_time:
+                model.track_time = False  # type: ignore[assignment]
+            if sample_stats:
+                model.track_stats = False  # type: ignore[assignment]
         self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
-        model.track_time = False  # type: ignore[assignment]
-        model.track_stats = False  # type: ignore[assignment]
-        self._rows.append(torch.cat([loss_sum.reshape(1).float(), total.reshape(1), clipped.reshape(1), layer_norms]))
+        if not (self.flat_grads and self.probe.zero_grad()):
+            self.optimizer.zero_grad(set_to_none=True)
+        self._samples.append(sample)
+        self._totals.append(total)
+        self._losses.append(loss_sum)
+        self._clipped.append(clipped)
         self._row_steps.append(step)
         self._lrs.append(self.lr)
         self.step_count = step
 
     @property
     def pending(self) -> int:
-        return len(self._rows)
+        return len(self._samples)
 
     def flush(self) -> list[StepMetrics]:
         """Events for every step since the last flush; one host transfer for all of them."""
-        if not self._rows:
+        if not self._samples:
             return []
         now = time.perf_counter()
-        n = len(self._rows)
-        rows = torch.stack(self._rows).tolist()
+        n = len(self._samples)
+        # Folding and stacking here, once per flush, keeps each step to one kernel and list appends.
+        norms = self.probe.fold(self._samples, self._totals)  # (n, 1 + layers): total, layers
+        self._probe_seconds += time.perf_counter() - now
+        head = torch.stack([torch.stack(self._losses).float(), torch.stack(self._clipped).float()], dim=1)
+        rows = torch.cat([head, norms], dim=1).tolist()  # the one host transfer
         time_grads = self._host(self._time_grads)
         stats = self._host(self._layer_stats)
         step_ms = (now - self._flush_started) * 1000.0 / n
@@ -201,7 +243,10 @@ class Trainer:
             )
             for step, row, lr in zip(self._row_steps, rows, self._lrs)
         ]
-        self._rows.clear()
+        self._samples.clear()
+        self._totals.clear()
+        self._losses.clear()
+        self._clipped.clear()
         self._row_steps.clear()
         self._lrs.clear()
         self._time_grads.clear()

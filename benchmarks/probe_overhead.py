@@ -1,0 +1,837 @@
+#!/usr/bin/env python
+"""What vgp-tui's gradient probe costs per training step, side by side with a plain loop and with peers.
+
+    python benchmarks/probe_overhead.py                 # both models, about three minutes on 2 cores
+    python benchmarks/probe_overhead.py --quick         # a smoke run, seconds
+    python benchmarks/probe_overhead.py --models deep-sigmoid --rounds 40 --json out.json
+
+Every variant trains its own copy of the same model from the same seed on the same batches, so
+they all do the same arithmetic. They run in ONE process, interleaved: after a warm-up, each round
+runs a block of ``--steps`` steps of every variant in a shuffled order, with a block of the plain loop
+before the first, between every two, and after the last. A variant's ratio in a round is its time over
+the mean of the two plain blocks around it, so drift of a shared or throttling machine cancels; the
+table gives the median and interquartile range of those ratios over the rounds, by wall clock and by
+CPU time of this process (``time.process_time()``; on a machine that other jobs share, CPU time is the
+steadier of the two because time spent waiting for a core is not counted). The plain loop's own row is
+the noise floor of the method: a plain block against the plain blocks two places away.
+
+Variants:
+
+* plain loop: forward, backward, ``optimizer.step()``, ``zero_grad()`` (set_to_none); no statistics.
+* plain loop with the flat gradient buffer: the same, but with the gradients in vgp-tui's flat buffer
+  and zeroed by one ``zero_()``: separates what the buffer itself changes from what measuring costs.
+* vgp-tui probe every step: the real ``Trainer.step()`` (per-layer and total norm every step, rows kept
+  on the device) with ``Trainer.flush()`` (one ``.tolist()``, events built) at the end of every block,
+  more often than the dashboard's 0.1 s, so its cost is counted in full. The optional extras
+  (activation statistics, time view) are off: this is the figure the targets name.
+* vgp-tui Trainer.step as shipped: the same with the preset's activation statistics every 10th step.
+* probe, per-tensor path: ``GradientProbe`` without the flat buffer (``torch._foreach_norm`` over
+  every gradient), the straightforward version, for comparison.
+* with clipping: plain loop + ``torch.nn.utils.clip_grad_norm_`` against vgp-tui's probe + clip that
+  reuses the measured total norm.
+* peers, each added to the plain loop: ``wandb.watch(model, log="gradients", log_freq=1)`` (offline,
+  system statistics off, one ``run.log`` of the loss per step, which commits the histograms),
+  Lightning's ``grad_norm(model, 2)``, and TensorBoard's ``SummaryWriter.add_histogram`` of every
+  parameter's gradient. A peer that is not installed (``pip install -e .[bench]``) is replaced by a
+  faithful re-implementation, labelled "(re-implementation)" in the table.
+
+Threads: ``torch.set_num_threads(1)`` by default (``--threads``), so a 2-core machine is not
+oversubscribed and the figures do not depend on how many cores happen to be free.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import io
+import json
+import math
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vgp_tui.data import load_dataset
+from vgp_tui.data.specs import Cifar10Spec
+from vgp_tui.engine.probe import GradientProbe
+from vgp_tui.engine.remedies import apply_overrides
+from vgp_tui.engine.trainer import Trainer, make_optimizer
+from vgp_tui.models import build_model
+from vgp_tui.models.configs import ResNetConfig
+from vgp_tui.scenario import load_preset
+
+NEVER = 10**6
+"""A sampling period that never comes round: the optional extras off."""
+
+TARGETS = {"deep-sigmoid": 1.05, "resnet-cifar10": 1.02}
+"""Most the probe every step may cost, as a ratio to the plain loop."""
+
+
+# -- the models -----------------------------------------------------------------------------------
+@dataclasses.dataclass
+class Setup:
+    """One model to benchmark: the scenario (as the Trainer takes it), its data and a description."""
+
+    key: str
+    scenario: Any
+    remedies: dict[str, Any]
+    data: Any
+    device: str
+    description: str
+    flush_every: int
+    """Steps between ``Trainer.flush()`` calls; every block of steps also ends with one."""
+    steps: int
+    """Steps per timed block."""
+    rounds: int
+
+    def build(self) -> tuple[torch.nn.Module, torch.optim.Optimizer, torch.Generator]:
+        """Model, optimizer and batch generator exactly as ``Trainer.__init__`` makes them."""
+        torch.manual_seed(self.scenario.seed)
+        model = build_model(self.scenario.family, self.scenario.model, self.remedies, self.data.task).to(self.device)
+        model.train()
+        optimizer = make_optimizer(str(self.remedies["optimizer"]), model.parameters(), float(self.remedies["lr"]))
+        generator = torch.Generator(device=self.device)
+        generator.manual_seed(self.scenario.seed)
+        return model, optimizer, generator
+
+
+def deep_sigmoid(device: str, quick: bool) -> Setup:
+    scenario = load_preset("deep-sigmoid")
+    data = load_dataset(scenario.data_kind, scenario.data, seed=scenario.seed)
+    data = dataclasses.replace(data, x=data.x.to(device), y=data.y.to(device))
+    cfg = scenario.model
+    return Setup(
+        key="deep-sigmoid",
+        scenario=scenario,
+        remedies=apply_overrides(scenario.remedies, {}, scenario.name),
+        data=data,
+        device=device,
+        description=(
+            f"deep-sigmoid preset: DeepMLP {cfg.depth}x{cfg.width} sigmoid, batch {scenario.train.batch_size}, "
+            f"{data.label}, {scenario.remedies['optimizer']} lr {scenario.remedies['lr']}"
+        ),
+        flush_every=20,
+        steps=20,
+        rounds=80,
+    )
+
+
+def resnet(device: str, quick: bool, width: float, batch: int) -> Setup:
+    base = load_preset("resnet-cifar10")
+    scenario = dataclasses.replace(
+        base,
+        model=ResNetConfig(width=width),
+        data=Cifar10Spec(samples=max(4 * batch, 256)),
+        train=dataclasses.replace(base.train, batch_size=batch),
+        synthetic=True,
+    )
+    data = load_dataset("cifar10", scenario.data, synthetic=True, seed=scenario.seed)
+    data = dataclasses.replace(data, x=data.x.to(device), y=data.y.to(device))
+    r = scenario.remedies
+    return Setup(
+        key="resnet-cifar10",
+        scenario=scenario,
+        remedies=apply_overrides(r, {}, scenario.name),
+        data=data,
+        device=device,
+        description=(
+            f"resnet-cifar10 preset: ResNet-18 (CIFAR stem) width {width}, batch norm {'on' if r['batchnorm'] else 'off'}, "
+            f"skips {'on' if r['skip'] else 'off'}, batch {batch} of synthetic 3x32x32 images, "
+            f"{r['optimizer']} lr {r['lr']}"
+        ),
+        flush_every=2,
+        steps=2,
+        rounds=40,
+    )
+
+
+def loss_of(setup: Setup, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The Trainer's loss."""
+    if setup.data.task.kind == "regress":
+        return F.mse_loss(output.reshape(target.shape), target)
+    return F.cross_entropy(output, target)
+
+
+# -- the variants ---------------------------------------------------------------------------------
+class Variant:
+    """A training loop that can be stepped; ``end_block`` runs (timed) after each block of steps."""
+
+    label = ""
+    group = ""
+    """plain, vgp, clip or peer: how the table groups and compares it."""
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def end_block(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class PlainLoop(Variant):
+    """forward, backward, [extra work on the gradients], optimizer step, zero_grad."""
+
+    label = "plain loop (no statistics)"
+    group = "plain"
+
+    def __init__(self, setup: Setup) -> None:
+        self.setup = setup
+        self.model, self.optimizer, self.generator = setup.build()
+        self.x, self.y = setup.data.x, setup.data.y
+        self.batch_size = min(setup.scenario.train.batch_size, len(self.x))
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.count = 0
+
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        index = torch.randint(0, len(self.x), (self.batch_size,), device=self.x.device, generator=self.generator)
+        return self.x[index], self.y[index]
+
+    def after_backward(self, loss: torch.Tensor) -> None:
+        pass
+
+    def zero_grad(self) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def step(self) -> None:
+        self.count += 1
+        x, y = self.batch()
+        loss = loss_of(self.setup, self.model(x), y)
+        loss.backward()
+        self.after_backward(loss)
+        self.optimizer.step()
+        self.zero_grad()
+
+
+class FlatPlainLoop(PlainLoop):
+    label = "plain loop, gradients in the flat buffer (no statistics)"
+    group = "reference"
+
+    def __init__(self, setup: Setup) -> None:
+        super().__init__(setup)
+        self.probe = GradientProbe(self.model)
+        if not self.probe.use_flat_grads():
+            raise RuntimeError("this model's gradients do not fit a flat buffer")
+
+    def zero_grad(self) -> None:
+        self.probe.zero_grad()
+
+
+class ClipLoop(PlainLoop):
+    group = "clip"
+
+    def __init__(self, setup: Setup, max_norm: float) -> None:
+        super().__init__(setup)
+        self.max_norm = max_norm
+        self.label = f"plain loop + clip_grad_norm_({max_norm:g})"
+
+    def after_backward(self, loss: torch.Tensor) -> None:
+        torch.nn.utils.clip_grad_norm_(self.params, self.max_norm)
+
+
+class PerTensorProbe(PlainLoop):
+    """The probe without the flat buffer: _foreach_norm per gradient, rows kept, flushed with one tolist."""
+
+    label = "probe every step, per-tensor path (_foreach_norm, no flat buffer)"
+    group = "reference"
+
+    def __init__(self, setup: Setup) -> None:
+        super().__init__(setup)
+        self.probe = GradientProbe(self.model)
+        self.norms: list[torch.Tensor] = []
+        self.losses: list[torch.Tensor] = []
+        self.flushed: list[list[float]] = []
+
+    def after_backward(self, loss: torch.Tensor) -> None:
+        self.norms.append(self.probe.measure_packed())
+        self.losses.append(loss.detach())
+        if len(self.norms) >= self.setup.flush_every:
+            self.end_block()
+
+    def end_block(self) -> None:
+        if self.norms:
+            rows = torch.cat([torch.stack(self.losses).float().unsqueeze(1), torch.stack(self.norms)], dim=1)
+            self.flushed = rows.tolist()
+            self.norms.clear()
+            self.losses.clear()
+
+
+class TrainerLoop(Variant):
+    """vgp-tui itself: ``Trainer.step()``, and ``Trainer.flush()`` every ``flush_every`` steps."""
+
+    group = "vgp"
+
+    def __init__(self, setup: Setup, *, stats: bool = False, clip: float | None = None) -> None:
+        scenario = setup.scenario
+        if not stats:
+            scenario = dataclasses.replace(scenario, train=dataclasses.replace(scenario.train, stats_every=NEVER, time_every=NEVER))
+        remedies = dict(setup.remedies)
+        remedies["clip"] = clip
+        self.trainer = Trainer(scenario, remedies, setup.data, setup.device, 1, scenario.seed)
+        self.flush_every = setup.flush_every
+        self.events: list[Any] = []
+        if clip is not None:
+            self.label = f"vgp-tui probe every step + probe.clip({clip:g}) (reuses the total)"
+            self.group = "clip"
+        elif stats:
+            every = scenario.train.stats_every
+            self.label = f"vgp-tui Trainer.step as shipped (+ activation stats every {every}th step)"
+            self.group = "reference"
+        else:
+            self.label = "vgp-tui probe every step (Trainer.step + flush)"
+        if not self.trainer.flat_grads:
+            self.label += " [no flat buffer]"
+
+    def step(self) -> None:
+        self.trainer.step()
+        if self.trainer.pending >= self.flush_every:
+            self.events = self.trainer.flush()
+
+    def end_block(self) -> None:
+        if self.trainer.pending:
+            self.events = self.trainer.flush()
+
+
+# -- peers ----------------------------------------------------------------------------------------
+def _have(module: str) -> bool:
+    try:
+        __import__(module)
+    except Exception:  # noqa: BLE001 - any failure to import means "not usable here"
+        return False
+    return True
+
+
+class WandbWatch(PlainLoop):
+    """``wandb.watch(model, log="gradients", log_freq=1)`` in offline mode, loss logged every step."""
+
+    group = "peer"
+
+    def __init__(self, setup: Setup, real: bool, workdir: str) -> None:
+        super().__init__(setup)
+        self.real = real
+        if real:
+            import wandb
+
+            os.environ.setdefault("WANDB_SILENT", "true")
+            settings = wandb.Settings(console="off", x_disable_stats=True, silent=True, disable_git=True)
+            with contextlib.redirect_stderr(io.StringIO()):
+                self.run = wandb.init(mode="offline", dir=workdir, project="vgp-tui-bench", settings=settings)
+            self.run.watch(self.model, log="gradients", log_freq=1)
+            self.label = f"wandb.watch(log='gradients', log_freq=1), offline (wandb {wandb.__version__})"
+        else:
+            self.row: dict[str, Any] = {}
+            self.history: list[dict[str, Any]] = []
+            for name, p in self.model.named_parameters():
+                if p.requires_grad:
+                    p.register_hook(self._hook("gradients/" + name))
+            self.label = "wandb.watch(log='gradients', log_freq=1) (re-implementation)"
+
+    # The re-implementation follows wandb/integration/torch/wandb_torch.py (TorchHistory.log_tensor_stats).
+    def _hook(self, name: str) -> Callable[[torch.Tensor], None]:
+        def hook(grad: torch.Tensor) -> None:
+            flat = grad.detach().clone().reshape(-1)
+            if flat.numel() == 0 or (~torch.isfinite(flat)).all().item():
+                return
+            if not torch.isfinite(flat).all().item():
+                flat = flat[torch.isfinite(flat)]
+            tmin, tmax = flat.min().item(), flat.max().item()
+            if tmin > tmax:
+                tmin, tmax = tmax, tmin
+            if tmin == tmax:
+                counts, bins = torch.Tensor([flat.numel()]), torch.Tensor([tmin, tmax])
+            else:
+                counts = flat.histc(bins=64, min=tmin, max=tmax).cpu().detach().clone()
+                bins = torch.linspace(tmin, tmax, steps=65)
+            self.row[name] = {"_type": "histogram", "values": counts.tolist(), "bins": bins.tolist()}
+
+        return hook
+
+    def after_backward(self, loss: torch.Tensor) -> None:
+        if self.real:
+            self.run.log({"loss": loss.item()})
+        else:
+            self.row["loss"] = loss.item()
+            self.history.append(self.row)
+            self.row = {}
+            del self.history[:-10]
+
+    def close(self) -> None:
+        if self.real:
+            with contextlib.redirect_stderr(io.StringIO()):
+                self.run.finish()
+
+
+class LightningGradNorm(PlainLoop):
+    """Lightning's ``grad_norm(model, norm_type=2)`` every step (what ``on_before_optimizer_step`` logs)."""
+
+    group = "peer"
+
+    def __init__(self, setup: Setup, real: bool) -> None:
+        super().__init__(setup)
+        if real:
+            import lightning
+            from lightning.pytorch.utilities import grad_norm
+
+            self.grad_norm = grad_norm
+            self.label = f"Lightning grad_norm(model, 2) (lightning {lightning.__version__})"
+        else:
+            self.grad_norm = _grad_norm_reimplemented
+            self.label = "Lightning grad_norm(model, 2) (re-implementation)"
+        self.norms: dict[str, Any] = {}
+
+    def after_backward(self, loss: torch.Tensor) -> None:
+        self.norms = self.grad_norm(self.model, 2)
+
+
+def _grad_norm_reimplemented(module: torch.nn.Module, norm_type: float, group_separator: str = "/") -> dict[str, Any]:
+    """lightning/pytorch/utilities/grads.py: a norm per parameter, the total from Python floats."""
+    norm_type = float(norm_type)
+    norms = {
+        f"grad_{norm_type}_norm{group_separator}{name}": p.grad.data.norm(norm_type)
+        for name, p in module.named_parameters()
+        if p.grad is not None
+    }
+    if norms:
+        norms[f"grad_{norm_type}_norm_total"] = torch.tensor(list(norms.values())).norm(norm_type)
+    return norms
+
+
+class TensorBoardHistograms(PlainLoop):
+    """``SummaryWriter.add_histogram(name, p.grad, step)`` for every parameter, every step."""
+
+    group = "peer"
+
+    def __init__(self, setup: Setup, real: bool, workdir: str) -> None:
+        super().__init__(setup)
+        self.names = [(name, p) for name, p in self.model.named_parameters() if p.requires_grad]
+        self.real = real
+        if real:
+            import tensorboard
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(log_dir=os.path.join(workdir, f"tb-{setup.key}"))
+            self.label = f"TensorBoard add_histogram per parameter (tensorboard {tensorboard.__version__})"
+        else:
+            self.bins = _tensorboard_default_bins()
+            self.summaries: list[Any] = []
+            self.label = "TensorBoard add_histogram per parameter (re-implementation)"
+
+    def after_backward(self, loss: torch.Tensor) -> None:
+        for name, p in self.names:
+            if self.real:
+                self.writer.add_histogram(f"grad/{name}", p.grad, self.count)
+            else:
+                self.summaries.append(_histogram_reimplemented(p.grad, self.bins))
+        if not self.real:
+            del self.summaries[: -len(self.names)]
+
+    def end_block(self) -> None:
+        if self.real:
+            self.writer.flush()  # its writer thread's work is charged to its own block
+
+    def close(self) -> None:
+        if self.real:
+            self.writer.close()
+
+
+def _tensorboard_default_bins() -> list[float]:
+    """torch.utils.tensorboard.SummaryWriter.default_bins: exponential buckets, 1e-12 to 1e20."""
+    v, buckets, neg = 1e-12, [], []
+    while v < 1e20:
+        buckets.append(v)
+        neg.append(-v)
+        v *= 1.1
+    return neg[::-1] + [0] + buckets
+
+
+def _histogram_reimplemented(values: torch.Tensor, bins: list[float]) -> dict[str, Any]:
+    """torch.utils.tensorboard.summary.histogram/make_histogram: host copy, numpy histogram, stats."""
+    array = values.detach().cpu().numpy().astype(float).reshape(-1)
+    counts, limits = np.histogram(array, bins=bins)
+    cum_counts = np.cumsum(np.greater(counts, 0))
+    start, end = np.searchsorted(cum_counts, [0, cum_counts[-1] - 1], side="right")
+    start, end = int(start), int(end) + 1
+    counts = counts[start - 1 : end] if start > 0 else np.concatenate([[0], counts[:end]])
+    limits = limits[start : end + 1]
+    return {
+        "min": float(array.min()),
+        "max": float(array.max()),
+        "num": int(array.size),
+        "sum": float(array.sum()),
+        "sum_squares": float(array.dot(array)),
+        "bucket_limit": limits.tolist(),
+        "bucket": counts.tolist(),
+    }
+
+
+# -- running and reporting ------------------------------------------------------------------------
+def make_variants(setup: Setup, peers: str, workdir: str, clip: float) -> list[Variant]:
+    variants: list[Variant] = [
+        PlainLoop(setup),
+        TrainerLoop(setup),
+        FlatPlainLoop(setup),
+        PerTensorProbe(setup),
+    ]
+    if getattr(variants[0].model, "stats_label", None):
+        variants.append(TrainerLoop(setup, stats=True))
+    variants += [ClipLoop(setup, clip), TrainerLoop(setup, clip=clip)]
+    if peers != "none":
+        real = peers == "real"
+        for module, make in (
+            ("wandb", lambda r: WandbWatch(setup, r, workdir)),
+            ("lightning", lambda r: LightningGradNorm(setup, r)),
+            ("tensorboard", lambda r: TensorBoardHistograms(setup, r, workdir)),
+        ):
+            use_real = real and _have(module)
+            try:
+                variants.append(make(use_real))
+            except Exception as exc:  # noqa: BLE001 - an installed peer that fails to start
+                if not use_real:
+                    raise
+                print(f"note: {module} is installed but failed ({type(exc).__name__}: {exc}); "
+                      "using the re-implementation", file=sys.stderr)
+                variants.append(make(False))
+    return variants
+
+
+def synchronize(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+@dataclasses.dataclass
+class Timings:
+    """Per round and variant: wall and CPU ms/step, and the ratios to the neighbouring plain blocks."""
+
+    wall: dict[str, list[float]]
+    cpu: dict[str, list[float]]
+    wall_ratio: dict[str, list[float]]
+    cpu_ratio: dict[str, list[float]]
+    block_steps: dict[str, int] = dataclasses.field(default_factory=dict)
+
+
+def _block(v: Variant, steps: int, device: str) -> tuple[float, float]:
+    """(wall ms/step, CPU ms/step of this process) of ``steps`` steps and the block's end."""
+    synchronize(device)
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(steps):
+        v.step()
+    v.end_block()
+    synchronize(device)
+    return (time.perf_counter() - wall) * 1000.0 / steps, (time.process_time() - cpu) * 1000.0 / steps
+
+
+def run_rounds(variants: list[Variant], setup: Setup, rounds: int, steps: int, warmup: int, seed: int = 0) -> Timings:
+    """Interleaved rounds: every variant once per round in a shuffled order, a plain block between.
+
+    A round is ``P V1 P V2 P ... Vn P`` (P the plain loop): each variant's ratio in that round is its
+    time over the mean of the two plain blocks around it, so drift of the machine cancels to first
+    order. The plain loop's own "ratio" (each inner plain block over the mean of the plain blocks two
+    places before and after it) is the noise floor of the method.
+    """
+    plain, others = variants[0], variants[1:]
+    for v in variants:
+        for _ in range(warmup):
+            v.step()
+        v.end_block()
+    synchronize(setup.device)
+    # Blocks of the slow variants (the peers) are shortened to about a plain block's duration, so a
+    # round stays short and its plain blocks close together in time; ratios are per step either way.
+    first = {v.label: _block(v, steps, setup.device)[1] for v in variants}
+    block = {v.label: steps if first[v.label] < 1.5 * first[plain.label]
+             else max(1, round(steps * first[plain.label] / first[v.label])) for v in variants}
+    labels = [v.label for v in variants]
+    t = Timings({k: [] for k in labels}, {k: [] for k in labels}, {k: [] for k in labels}, {k: [] for k in labels})
+    t.block_steps = block
+    rng = random.Random(seed)
+    for _ in range(rounds):
+        order = others[:]
+        rng.shuffle(order)
+        plain_times = [_block(plain, steps, setup.device)]
+        for v in order:
+            wall, cpu = _block(v, block[v.label], setup.device)
+            plain_times.append(_block(plain, steps, setup.device))
+            before, after = plain_times[-2], plain_times[-1]
+            t.wall[v.label].append(wall)
+            t.cpu[v.label].append(cpu)
+            t.wall_ratio[v.label].append(wall / ((before[0] + after[0]) / 2))
+            t.cpu_ratio[v.label].append(cpu / ((before[1] + after[1]) / 2))
+        for i, (wall, cpu) in enumerate(plain_times):
+            t.wall[plain.label].append(wall)
+            t.cpu[plain.label].append(cpu)
+            if 2 <= i <= len(plain_times) - 3:
+                around = (plain_times[i - 2], plain_times[i + 2])
+                t.wall_ratio[plain.label].append(wall / ((around[0][0] + around[1][0]) / 2))
+                t.cpu_ratio[plain.label].append(cpu / ((around[0][1] + around[1][1]) / 2))
+    for key in (plain.label,):
+        if not t.wall_ratio[key]:  # too few variants for a noise floor
+            t.wall_ratio[key] = [1.0]
+            t.cpu_ratio[key] = [1.0]
+    return t
+
+
+def quartiles(values: list[float]) -> tuple[float, float, float]:
+    if len(values) == 1:
+        return values[0], values[0], values[0]
+    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q2, q3
+
+
+def component_costs(variants: list[Variant], setup: Setup, calls: int) -> dict[str, float]:
+    """Median µs per training step of each method's own gradient-statistics work, called directly.
+
+    Low-noise companions to the end-to-end ratios: a median over many calls is hardly moved by other
+    jobs on the machine. They leave out what only shows end to end (vgp-tui's in-place accumulation
+    into the flat buffer: see the "plain loop, gradients in the flat buffer" row; wandb's hooks
+    running inside backward and its service process). Runs after the rounds, on the variants' models.
+    """
+    trainer = next(v for v in variants if isinstance(v, TrainerLoop) and v.group == "vgp").trainer
+    plain = variants[0]
+    probe = trainer.probe
+    flush = setup.flush_every
+
+    def backward(model: torch.nn.Module) -> None:
+        x, y = plain.batch()
+        loss_of(setup, model(x), y).backward()
+
+    def median_us(fn: Callable[[], Any], n: int = calls, per: int = 1) -> float:
+        for _ in range(3):
+            fn()
+        times = []
+        for _ in range(n):
+            synchronize(setup.device)
+            started = time.perf_counter()
+            fn()
+            synchronize(setup.device)
+            times.append((time.perf_counter() - started) * 1e6 / per)
+        return statistics.median(times)
+
+    out: dict[str, float] = {}
+    probe.zero_grad()
+    backward(trainer.model)
+    sample = probe.sample()
+    samples = [sample] * flush
+    out["vgp-tui probe.sample() (flat buffer: one vector_norm)"] = median_us(probe.sample)
+    out[f"vgp-tui probe.fold() at a flush, per step ({flush} steps)"] = median_us(lambda: probe.fold(samples), per=flush)
+    out["vgp-tui probe.total_of() + probe.clip() (one mul_)"] = median_us(lambda: probe.clip(probe.total_of(sample), 1e30))
+    probe.zero_grad()
+    backward(plain.model)
+    per_tensor = GradientProbe(plain.model)
+    out["per-tensor path: measure_packed() (_foreach_norm)"] = median_us(per_tensor.measure_packed)
+    out["clip_grad_norm_"] = median_us(lambda: torch.nn.utils.clip_grad_norm_(plain.params, 1e30))
+    few = max(5, calls // 10)
+    for v in variants:
+        if isinstance(v, LightningGradNorm):
+            out[v.label] = median_us(lambda: v.grad_norm(plain.model, 2))
+        elif isinstance(v, TensorBoardHistograms):
+            grads = [(name, p.grad) for name, p in plain.model.named_parameters()]
+            if v.real:
+                out[v.label + ", one step's calls + flush"] = median_us(
+                    lambda: ([v.writer.add_histogram(f"grad/{n}", g, 0) for n, g in grads], v.writer.flush()), few)
+            else:
+                out[v.label + ", one step's calls"] = median_us(
+                    lambda: [_histogram_reimplemented(g, v.bins) for _, g in grads], few)
+        elif isinstance(v, WandbWatch):
+            grads = [("gradients/" + name, p.grad) for name, p in plain.model.named_parameters()]
+            if v.real:
+                torch_history = v.run._torch
+                out[v.label + ", hook work of one step"] = median_us(
+                    lambda: [torch_history.log_tensor_stats(g, n) for n, g in grads], few)
+            else:
+                hooks = [v._hook(n) for n, _ in grads]
+                out[v.label + ", hook work of one step"] = median_us(
+                    lambda: [h(g) for h, (_, g) in zip(hooks, grads)], few)
+    plain.optimizer.zero_grad(set_to_none=True)
+    return out
+
+
+def median_ci(values: list[float]) -> tuple[float, float]:
+    """About 95 % confidence interval of the median, from order statistics (no distribution assumed)."""
+    xs = sorted(values)
+    n = len(xs)
+    if n < 6:
+        return xs[0], xs[-1]
+    half = 0.98 * math.sqrt(n)
+    lo, hi = max(0, math.floor(n / 2 - half)), min(n - 1, math.ceil(n / 2 + half))
+    return xs[lo], xs[hi]
+
+
+def summarize(variants: list[Variant], t: Timings) -> list[dict[str, Any]]:
+    clip_plain = next((v.label for v in variants if isinstance(v, ClipLoop)), None)
+    rows = []
+    for v in variants:
+        row: dict[str, Any] = {"variant": v.label, "group": v.group, "blocks": len(t.wall[v.label]),
+                               "block_steps": t.block_steps.get(v.label)}
+        for metric, times, ratios in (("wall", t.wall, t.wall_ratio), ("cpu", t.cpu, t.cpu_ratio)):
+            q = quartiles(times[v.label])
+            r = quartiles(ratios[v.label])
+            ci = median_ci(ratios[v.label])
+            row.update({f"{metric}_ms_q1": q[0], f"{metric}_ms": q[1], f"{metric}_ms_q3": q[2],
+                        f"{metric}_ratio_q1": r[0], f"{metric}_ratio": r[1], f"{metric}_ratio_q3": r[2],
+                        f"{metric}_ratio_ci": ci})
+            if v.group == "clip" and clip_plain is not None:
+                c = quartiles([a / b for a, b in zip(ratios[v.label], ratios[clip_plain])])
+                row.update({f"{metric}_clip_ratio": c[1]})
+        rows.append(row)
+    return rows
+
+
+def print_table(setup: Setup, rows: list[dict[str, Any]], params: tuple[int, int, int], args: argparse.Namespace,
+                steps: int, rounds: int) -> None:
+    n_params, n_tensors, n_layers = params
+    print()
+    print(f"== {setup.key} ==")
+    print(f"{setup.description}")
+    print(f"{n_params:,} parameters in {n_tensors} tensors, {n_layers} layers; device {setup.device}, "
+          f"{torch.get_num_threads()} thread(s); {rounds} rounds x {steps} steps per block (slow variants: fewer), variants shuffled "
+          f"each round with a plain-loop block between every two; warm-up {args.warmup} steps; "
+          f"Trainer.flush() every {setup.flush_every} steps")
+    width = max(len(r["variant"]) for r in rows) + 2
+    header = (f"{'variant':<{width}}{'wall ms/step [IQR]':>26}{'x plain [IQR]':>25}{'x clip':>8}"
+              f"{'CPU ms/step':>13}{'x plain [IQR]':>25}{'x clip':>8}")
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        cells = [f"{r['variant']:<{width}}"]
+        for metric in ("wall", "cpu"):
+            ms = f"{r[f'{metric}_ms']:.3f} [{r[f'{metric}_ms_q1']:.2f}-{r[f'{metric}_ms_q3']:.2f}]"
+            if metric == "cpu":
+                ms = f"{r['cpu_ms']:.3f}"
+            ratio = f"{r[f'{metric}_ratio']:.3f} [{r[f'{metric}_ratio_q1']:.3f}-{r[f'{metric}_ratio_q3']:.3f}]"
+            clip = f"{r[f'{metric}_clip_ratio']:.3f}" if f"{metric}_clip_ratio" in r else ""
+            cells.append(f"{ms:>26}" if metric == "wall" else f"{ms:>13}")
+            cells.append(f"{ratio:>25}{clip:>8}")
+        print("".join(cells))
+    short = [f"{r['variant'].split(' (')[0]}: {r['block_steps']}" for r in rows if r.get("block_steps") not in (None, steps)]
+    if short:
+        print(f"steps per block of the slow variants: {'; '.join(short)}")
+    print("x plain: ratio to the mean of the two plain-loop blocks around it, per round (median [IQR]); the plain\n"
+          "loop's own row is the noise floor (a plain block against the plain blocks two places away).\n"
+          "x clip: ratio to plain + clip_grad_norm_. CPU: time.process_time() of this process (all its threads;\n"
+          "not wandb's separate service process), robust to other jobs on a shared machine.")
+
+
+def verdicts(setup: Setup, rows: list[dict[str, Any]]) -> list[str]:
+    probe = next(r for r in rows if r["group"] == "vgp")
+    peers = [r for r in rows if r["group"] == "peer"]
+    lines = []
+    target = TARGETS.get(setup.key)
+    for metric, name in (("cpu", "CPU time"), ("wall", "wall clock")):
+        ratio = probe[f"{metric}_ratio"]
+        lo, hi = probe[f"{metric}_ratio_ci"]
+        if target is not None:
+            verdict = "MET" if ratio <= target else "NOT MET"
+            if lo <= target < hi:
+                verdict += " (the target is inside the 95% interval: not resolved on this machine)"
+            lines.append(f"{setup.key}: probe every step / plain = {ratio:.3f} by {name} "
+                         f"(95% CI of the median {lo:.3f}-{hi:.3f}; target <= {target}): {verdict}")
+        if peers:
+            cheapest = min(peers, key=lambda r: r[f"{metric}_ratio"])
+            plo, phi = cheapest[f"{metric}_ratio_ci"]
+            verdict = "MET" if ratio < cheapest[f"{metric}_ratio"] else "NOT MET"
+            if plo <= hi and lo <= phi:
+                verdict += " (intervals overlap: not resolved)"
+            lines.append(f"{setup.key}: below every peer by {name}: cheapest peer {cheapest[f'{metric}_ratio']:.3f} "
+                         f"(CI {plo:.3f}-{phi:.3f}), {cheapest['variant']}: {verdict}")
+    clip_vgp = next((r for r in rows if r["group"] == "clip" and r["variant"].startswith("vgp") and "cpu_clip_ratio" in r), None)
+    if clip_vgp is not None:
+        lines.append(f"{setup.key}: (probe + clip) / (plain + clip_grad_norm_) = {clip_vgp['cpu_clip_ratio']:.3f} by CPU time, "
+                     f"{clip_vgp['wall_clip_ratio']:.3f} by wall clock")
+    return lines
+
+
+def machine_line() -> str:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",) * 3
+    return (f"python {platform.python_version()}, torch {torch.__version__}, {platform.machine()}, "
+            f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in load)}")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="tiny sizes and few rounds: proves it runs, measures little")
+    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 80 MLP, 40 ResNet; quick 3)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="steps per timed block (default 20 MLP, 2 ResNet; quick 5)")
+    p.add_argument("--warmup", type=int, default=None, help="untimed steps per variant first (default 20, quick 2)")
+    p.add_argument("--models", default="deep-sigmoid,resnet-cifar10", help="comma-separated: deep-sigmoid, resnet-cifar10")
+    p.add_argument("--resnet-width", type=float, default=None, help="ResNet width factor (default 0.25, the preset's; quick 0.0625)")
+    p.add_argument("--resnet-batch", type=int, default=None, help="ResNet batch size (default 16; quick 4)")
+    p.add_argument("--flush-every", type=int, default=None,
+                   help="steps between Trainer.flush() calls (default: the block length; blocks always end with one)")
+    p.add_argument("--clip", type=float, default=1.0, help="max_norm of the clipping variants")
+    p.add_argument("--peers", choices=("real", "reimpl", "none"), default="real",
+                   help="real (re-implementation where not installed), reimpl (always), none")
+    p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.warmup = args.warmup if args.warmup is not None else (2 if args.quick else 20)
+    torch.set_num_threads(args.threads)
+    print(f"probe overhead benchmark: {machine_line()}")
+    results: dict[str, Any] = {"machine": machine_line(), "threads": args.threads, "models": {}}
+    lines: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="vgp-bench-") as workdir:
+        for key in [k.strip() for k in args.models.split(",") if k.strip()]:
+            if key == "deep-sigmoid":
+                setup = deep_sigmoid(args.device, args.quick)
+            elif key == "resnet-cifar10":
+                width = args.resnet_width or (0.0625 if args.quick else 0.25)
+                batch = args.resnet_batch or (4 if args.quick else 16)
+                setup = resnet(args.device, args.quick, width, batch)
+            else:
+                print(f"unknown model {key!r}; known: deep-sigmoid, resnet-cifar10", file=sys.stderr)
+                return 2
+            steps = args.steps or (5 if args.quick else setup.steps)
+            rounds = args.rounds or (3 if args.quick else setup.rounds)
+            if args.flush_every:
+                setup.flush_every = args.flush_every
+            setup.flush_every = min(setup.flush_every, steps)
+            variants = make_variants(setup, args.peers, workdir, args.clip)
+            model = variants[0].model
+            groups = GradientProbe(model)
+            params = (sum(p.numel() for p in variants[0].params), len(variants[0].params), groups.num_layers)
+            try:
+                times = run_rounds(variants, setup, rounds, steps, args.warmup)
+                costs = component_costs(variants, setup, 50 if args.quick else 300)
+            finally:
+                for v in variants:
+                    v.close()
+            rows = summarize(variants, times)
+            print_table(setup, rows, params, args, steps, rounds)
+            plain_us = rows[0]["cpu_ms"] * 1000.0
+            print(f"direct cost of each method's own work per step, called alone (median; plain step {plain_us:.0f} us "
+                  "by CPU time):")
+            width = max(len(name) for name in costs) + 2
+            for name, us in costs.items():
+                print(f"  {name:<{width}}{us:10.1f} us  {100 * us / plain_us:7.2f} % of a plain step")
+            lines += verdicts(setup, rows)
+            results["models"][key] = {"description": setup.description, "rows": rows, "component_us": costs,
+                                      "blocks": dataclasses.asdict(times)}
+    print()
+    print(f"targets ({machine_line()}):")
+    for line in lines:
+        print(f"  {line}")
+    if args.json:
+        results["verdicts"] = lines
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
