@@ -122,6 +122,10 @@ def parse_preset(text: str, source: str, default_name: str = "custom") -> Scenar
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{source}: not valid TOML ({exc})") from None
+    except ValueError:  # tomllib's int() of a number past 4300 digits
+        raise UserError(f"{source}: not valid TOML (a number has too many digits)") from None
+    except RecursionError:
+        raise UserError(f"{source}: not valid TOML (arrays or tables nested too deeply)") from None
     _reject_unknown(doc, _TOP_KEYS, source, "")
     name = _text(doc, "name", source, default_name)
     model_table = _table(doc, "model", source)
@@ -166,7 +170,7 @@ def _reject_unknown(table: dict[str, Any], allowed: set[str] | list[str], source
         if key not in allowed:
             place = f"{where} " if where else ""
             raise UserError(
-                f"{source}: {place}unknown key '{key}'; allowed: {', '.join(sorted(allowed))}"
+                f"{source}: {place}unknown key {key!r}; allowed: {', '.join(sorted(allowed))}"
                 + closest(key, allowed)
             )
 
@@ -191,7 +195,7 @@ def _text(doc: dict[str, Any], key: str, source: str, default: str) -> str:
 
 def _choice(table: dict[str, Any], key: str, options: dict[str, Any], source: str, where: str) -> str:
     value = table.get(key)
-    if value not in options:
+    if not isinstance(value, str) or value not in options:  # a list or table is not hashable
         raise UserError(
             f"{source}: {where} key '{key}' must be one of {', '.join(options)}, got {value!r}"
             + (closest(value, options) if isinstance(value, str) else "")
@@ -225,7 +229,7 @@ def _check_value(value: Any, f: Any, source: str, label: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int):
             raise UserError(f"{source}: {label} must be a whole number{span}, got {value!r}")
     elif kind == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(_as_float(value)):
             raise UserError(f"{source}: {label} must be a number{span}, got {value!r}")
         value = float(value)
     else:  # pragma: no cover - every config field is bool, int or float
@@ -235,13 +239,21 @@ def _check_value(value: Any, f: Any, source: str, label: str) -> Any:
     return value
 
 
+def _as_float(value: int | float) -> float:
+    """``float(value)``, with an int too large for a float as infinity (so it is rejected, not raised)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
 def _remedies(table: dict[str, Any], family: str, source: str) -> dict[str, RemedyValue]:
     values: dict[str, RemedyValue] = {}
     for name, raw in table.items():
         remedy = REMEDIES.get(name)
         if remedy is None:
             raise UserError(
-                f"{source}: [remedies] unknown remedy '{name}'; known: {', '.join(REMEDIES)}"
+                f"{source}: [remedies] unknown remedy {name!r}; known: {', '.join(REMEDIES)}"
                 + closest(name, REMEDIES)
             )
         if family not in remedy.families:

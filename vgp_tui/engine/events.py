@@ -166,7 +166,10 @@ def _decode_float(value: Any, name: str) -> float:
     if isinstance(value, bool):
         raise RecordError(f"field '{name}' must be a number")
     if isinstance(value, (int, float)):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise RecordError(f"field '{name}' is out of range") from None
     if isinstance(value, str) and value in _NONFINITE_IN:
         return _NONFINITE_IN[value]
     raise RecordError(f"field '{name}' must be a number")
@@ -181,6 +184,8 @@ def _decode_floats(value: Any, name: str) -> tuple[float, ...]:
 def _decode_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise RecordError(f"field '{name}' must be a whole number")
+    if not -(2**63) <= value < 2**63:  # steps and runs are stored as int64
+        raise RecordError(f"field '{name}' is out of range")
     return value
 
 

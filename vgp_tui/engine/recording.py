@@ -122,13 +122,13 @@ def parse_line(line: str) -> Event:
     """One line of a recording as an event; RecordError if it is not a whole, valid record."""
     try:
         record = json.loads(line)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # ValueError: JSONDecodeError, or a number past 4300 digits
         raise RecordError(f"not JSON ({exc.__class__.__name__})") from None
     try:
         return from_record(record)
     except RecordError:
         raise
-    except (TypeError, ValueError, KeyError) as exc:  # a record whose fields do not fit together
+    except (TypeError, ValueError, KeyError, OverflowError) as exc:  # a record whose fields do not fit together
         raise RecordError(str(exc)) from None
 
 

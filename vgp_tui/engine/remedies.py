@@ -103,6 +103,10 @@ class Remedy:
             if not (self.minimum <= number <= self.maximum) or number != int(number):
                 raise bad
             return int(number)
+        try:
+            number = float(number)
+        except OverflowError:  # an int too large for a float
+            raise bad from None
         if not (math.isfinite(number) and self.minimum < number <= self.maximum):
             raise bad
         return float(number)
