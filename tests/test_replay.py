@@ -7,16 +7,14 @@ import math
 import re
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 from vgp_tui.dashboard import make_replay_app
 from vgp_tui.engine.commands import NoteKey, SetRemedy
-from vgp_tui.engine.events import FORMAT_VERSION, StepMetrics, to_record
+from vgp_tui.engine.events import FORMAT_VERSION, StepMetrics
 from vgp_tui.engine.history import History
 from vgp_tui.engine.recording import RecordingWriter, read_recording
 from vgp_tui.engine.session import Session

@@ -111,24 +111,9 @@ def _extract_archive_if_present(root: Path) -> None:
 
 
 def _download(root: Path) -> None:
-    archive = root / ARCHIVE
-    try:
-        loading.download_file(ARCHIVE_URL, archive)
-    except Exception as exc:  # offline, timed out, refused, HTTP error, disk full: all end the same way
-        raise UserError(
-            f"CIFAR-10: no copy found in {root} and the download failed ({loading.one_line(exc)}); "
-            f"to get it: run once with a network, or download {ARCHIVE} from {HOME_PAGE} and extract it "
-            f"into {root} (or pass --data-dir), or pass --synthetic for the labelled stand-in"
-        ) from None
-    try:
-        if loading.md5_of(archive) != ARCHIVE_MD5:
-            raise UserError(
-                f"CIFAR-10: the downloaded {archive} is corrupted (md5 differs from the official one) and "
-                "was removed; run again, or pass --synthetic for the labelled stand-in"
-            )
-        _extract_archive_if_present(root)
-    finally:
-        archive.unlink(missing_ok=True)  # extracted or bad: either way 170 MB not worth keeping
+    loading.download_archive(
+        "CIFAR-10", ARCHIVE_URL, root / ARCHIVE, ARCHIVE_MD5, HOME_PAGE, lambda: _extract_archive_if_present(root)
+    )
 
 
 def _read(root: Path, samples: int) -> Dataset:

@@ -144,6 +144,33 @@ def download_file(url: str, dest: Path, *, timeout: float = DOWNLOAD_TIMEOUT_S) 
         part.unlink(missing_ok=True)
 
 
+def download_archive(
+    dataset: str, url: str, archive: Path, md5: str, home_page: str, extract: Callable[[], None]
+) -> None:
+    """Download a data set's official archive, check its md5, extract it, and delete the archive.
+
+    Every failure is one UserError line that says how to get the data another way.
+    """
+    root = archive.parent
+    try:
+        download_file(url, archive)
+    except Exception as exc:  # offline, timed out, refused, HTTP error, disk full: all end the same way
+        raise UserError(
+            f"{dataset}: no copy found in {root} and the download failed ({one_line(exc)}); "
+            f"to get it: run once with a network, or download {archive.name} from {home_page} and extract it "
+            f"into {root} (or pass --data-dir), or pass --synthetic for the labelled stand-in"
+        ) from None
+    try:
+        if md5_of(archive) != md5:
+            raise UserError(
+                f"{dataset}: the downloaded {archive} is corrupted (md5 differs from the official one) and "
+                "was removed; run again, or pass --synthetic for the labelled stand-in"
+            )
+        extract()
+    finally:
+        archive.unlink(missing_ok=True)  # extracted or bad: either way not worth keeping
+
+
 def md5_of(path: Path) -> str:
     digest = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as f:

@@ -84,6 +84,34 @@ class StepMetrics:
         return math.isfinite(self.loss) and math.isfinite(self.total_norm)
 
 
+ROW_LOSS, ROW_CLIPPED, ROW_TOTAL, ROW_LAYERS = 0, 1, 2, 3
+"""How a measured step is packed on the device until it is copied to the host: loss, clipped flag
+(1, 0, or -1 when clipping was off), total norm, then the per-layer norms. The trainer and the
+Recorder of user loops both pack it so and unpack it with :func:`step_from_row`."""
+
+
+def step_from_row(
+    run: int, step: int, t: float, row: list[float], lr: float, step_ms: float, probe_ms: float,
+    time_grad: tuple[float, ...] | None = None, layer_stats: tuple[float, ...] | None = None,
+) -> StepMetrics:
+    """The event of one packed row (see ``ROW_LOSS``), once it is on the host."""
+    flag = row[ROW_CLIPPED]
+    return StepMetrics(
+        run=run,
+        step=step,
+        t=t,
+        loss=row[ROW_LOSS],
+        grad_norm=tuple(row[ROW_LAYERS:]),
+        total_norm=row[ROW_TOTAL],
+        clipped=None if flag < 0 else bool(flag),
+        lr=lr,
+        step_ms=step_ms,
+        probe_ms=probe_ms,
+        time_grad=time_grad,
+        layer_stats=layer_stats,
+    )
+
+
 @dataclass(frozen=True)
 class RemedyChanged:
     """The user changed a remedy; structural ones are followed by a RunStarted."""

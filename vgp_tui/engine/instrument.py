@@ -30,18 +30,13 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import torch
 
-from vgp_tui.engine.events import Event, RemedyChanged, RunStarted, SessionHeader, StateChanged, StepMetrics
+from vgp_tui.engine.events import Event, RemedyChanged, RunStarted, SessionHeader, StateChanged, step_from_row
 from vgp_tui.engine.probe import GradientProbe
 from vgp_tui.engine.recording import RecordingWriter
 from vgp_tui.engine.remedies import RemedyValue, get_remedy
-
-# Layout of the per-step row kept on the device (as in the trainer): loss, total norm, clipped flag
-# (1, 0, or -1 when clipping is off), then one norm per layer.
-_LOSS, _TOTAL, _CLIPPED, _LAYERS = 0, 1, 2, 3
 
 
 def is_main_process() -> bool:
@@ -146,7 +141,7 @@ class Recorder:
             value = loss.detach().reshape(1).to(device=total.device, dtype=total.dtype)
         else:
             value = torch.full((1,), float(loss), device=total.device, dtype=total.dtype)
-        self._rows.append(torch.cat([value, total.reshape(1), clipped.reshape(1), layer_norms]))
+        self._rows.append(torch.cat([value, clipped.reshape(1), total.reshape(1), layer_norms]))  # ROW_* order
         self.step_count += 1
         self._meta.append((self.step_count, started, self.lr if lr is None else float(lr), probe_seconds))
         if started - self._last_flush >= self.flush_seconds:
@@ -168,18 +163,7 @@ class Recorder:
         step_ms = (last_time - self._last_step_time) * 1000.0 / n
         probe_ms = sum(m[3] for m in meta) * 1000.0 / n
         events = [
-            StepMetrics(
-                run=self.run,
-                step=step,
-                t=started - self._t0,
-                loss=row[_LOSS],
-                grad_norm=tuple(row[_LAYERS:]),
-                total_norm=row[_TOTAL],
-                clipped=None if row[_CLIPPED] < 0 else bool(row[_CLIPPED]),
-                lr=lr,
-                step_ms=step_ms,
-                probe_ms=probe_ms,
-            )
+            step_from_row(self.run, step, started - self._t0, row, lr, step_ms, probe_ms)
             for (step, started, lr, _), row in zip(meta, rows)
         ]
         self._rows = []

@@ -29,13 +29,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vgp_tui.engine.events import StepMetrics
+from vgp_tui.engine.events import StepMetrics, step_from_row
 from vgp_tui.engine.probe import GradientProbe, Sample
 from vgp_tui.engine.remedies import REMEDIES, RemedyValue
 from vgp_tui.models import build_model
 
-# Layout of a flushed row: loss, clipped flag, total norm, then layer norms (the probe's folded norms).
-_LOSS, _CLIPPED, _TOTAL, _LAYERS = 0, 1, 2, 3
 
 STRUCTURAL = tuple(name for name, r in REMEDIES.items() if r.structural)
 
@@ -227,20 +225,7 @@ class Trainer:
         probe_ms = self._probe_seconds * 1000.0 / n
         t = now - self.t0
         events = [
-            StepMetrics(
-                run=self.run,
-                step=step,
-                t=t,
-                loss=row[_LOSS],
-                grad_norm=tuple(row[_LAYERS:]),
-                total_norm=row[_TOTAL],
-                clipped=None if row[_CLIPPED] < 0 else bool(row[_CLIPPED]),
-                lr=lr,
-                step_ms=step_ms,
-                probe_ms=probe_ms,
-                time_grad=time_grads.get(step),
-                layer_stats=stats.get(step),
-            )
+            step_from_row(self.run, step, t, row, lr, step_ms, probe_ms, time_grads.get(step), stats.get(step))
             for step, row, lr in zip(self._row_steps, rows, self._lrs)
         ]
         self._samples.clear()
