@@ -443,3 +443,25 @@ def test_package_exports_probe_and_recorder_lazily() -> None:
     assert done.stdout.strip() == vgp_tui.__version__
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         vgp_tui.Nope  # noqa: B018
+
+
+def test_zero_grad_through_the_recorder_takes_the_one_kernel_path(tmp_path: Path) -> None:
+    import vgp_tui
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+    probe = vgp_tui.GradientProbe(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    expected = []
+    with vgp_tui.Recorder(tmp_path / "r.jsonl", probe, flush_seconds=1e9) as recorder:
+        for _ in range(5):
+            x = torch.randn(16, 4)
+            model(x).pow(2).mean().backward()
+            expected.append([math.sqrt(sum(p.grad.norm().item() ** 2 for p in m.parameters())) for m in (model[0], model[2])])
+            recorder.step(torch.tensor(1.0))
+            assert probe.flat_active == (len(expected) > 1)  # the buffer exists from the first zero_grad on
+            optimizer.step()
+            recorder.zero_grad()
+    steps = [e for e in read_recording(tmp_path / "r.jsonl").events if e.type == "step"]
+    for event, norms in zip(steps, expected):
+        assert list(event.grad_norm) == pytest.approx(norms, rel=1e-5)

@@ -80,6 +80,7 @@ class Recorder:
     ) -> None:
         self.path = Path(path)
         self.probe = probe
+        self._flat_tried = False
         self.enabled = is_main_process() if enabled is None else bool(enabled)
         self.lr = float(lr) if lr is not None else 0.0
         self.flush_seconds = flush_seconds
@@ -148,6 +149,24 @@ class Recorder:
             self.flush()
 
     # -- writing ------------------------------------------------------------------------------------
+    def zero_grad(self) -> None:
+        """Zero the gradients in place (instead of ``optimizer.zero_grad()``): the fast path.
+
+        The first call moves every gradient into one flat buffer, as the built-in trainer keeps them,
+        so each later :meth:`step` measures with one kernel whatever the number of parameter tensors.
+        With ``optimizer.zero_grad()`` (which sets gradients to None) the recorder still works, on the
+        per-tensor path; the buffer is only made for those who call this, so nobody else pays for its
+        memory.
+        """
+        if not self.enabled:
+            return
+        if not self._flat_tried:
+            self._flat_tried = True
+            self.probe.use_flat_grads()
+        if not self.probe.zero_grad():
+            for p in self.probe.params:
+                p.grad = None
+
     def flush(self) -> None:
         """Copy every pending step to the host (one transfer), write them and flush the file."""
         if self._writer is None:
