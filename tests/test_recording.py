@@ -126,3 +126,16 @@ def test_unwritable_path_is_a_user_error(tmp_path: Path) -> None:
 
     with pytest.raises(UserError, match="cannot write recording"):
         RecordingWriter(tmp_path / "no" / "such" / "dir" / "r.jsonl", HEADER)
+
+
+def test_a_uint64_seed_reads_back_and_a_step_past_int64_does_not() -> None:
+    """torch.initial_seed() of an unseeded process is a uint64; steps are stored as int64."""
+    record = to_record(EVENTS[0])
+    record["seed"] = 2**64 - 1
+    assert from_record(json.loads(json.dumps(record))).seed == 2**64 - 1
+    step = to_record(EVENTS[1])
+    step["step"] = 2**63
+    from vgp_tui.engine.events import RecordError
+
+    with pytest.raises(RecordError, match="out of range"):
+        from_record(step)

@@ -212,7 +212,8 @@ def _decode_floats(value: Any, name: str) -> tuple[float, ...]:
 def _decode_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise RecordError(f"field '{name}' must be a whole number")
-    if not -(2**63) <= value < 2**63:  # steps and runs are stored as int64
+    # Steps and runs are stored as int64; a seed may be any uint64 (torch.initial_seed() is one).
+    if not -(2**63) <= value < (2**64 if name == "seed" else 2**63):
         raise RecordError(f"field '{name}' is out of range")
     return value
 
