@@ -7,15 +7,13 @@ from typing import Any
 
 import numpy as np
 
+from vgp_tui.engine.events import encode_float
 from vgp_tui.engine.history import FIRST_LAYER, LOSS, TOTAL, History
 
 
 def _num(x: float) -> float | str:
-    """JSON-safe number: non-finite values become the strings of the recording format."""
-    x = float(x)
-    if math.isfinite(x):
-        return x
-    return "NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity")
+    """JSON-safe number, written as the recording format writes it (numpy scalars become floats)."""
+    return encode_float(float(x))
 
 
 def summarize(history: History, session: Any) -> dict[str, Any]:

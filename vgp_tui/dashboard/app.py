@@ -215,7 +215,7 @@ class VgpApp(App[None]):
                     self.feed.put([Notice(str(exc))])
                     nxt = session  # keep going with the previous preset
                     nxt.start_run("restart")
-                nxt.sinks[:] = [s for s in session.sinks]
+                nxt.sinks[:] = list(session.sinks)
                 self.session = nxt
                 self.feed.put([NewSession(nxt)])
         finally:

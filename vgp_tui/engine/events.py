@@ -166,13 +166,14 @@ _NONFINITE_OUT = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 _NONFINITE_IN = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
-def _encode_float(x: float) -> float | str:
+def encode_float(x: float) -> float | str:
+    """``x`` for JSON: finite as it is, NaN and the infinities as the recording format's strings."""
     return x if math.isfinite(x) else _NONFINITE_OUT[repr(x)]
 
 
 def _encode(value: Any) -> Any:
     if isinstance(value, float):
-        return _encode_float(value)
+        return encode_float(value)
     if isinstance(value, tuple):
         return [_encode(v) for v in value]
     return value

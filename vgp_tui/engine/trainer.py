@@ -35,8 +35,6 @@ from vgp_tui.engine.remedies import REMEDIES, RemedyValue
 from vgp_tui.models import build_model
 
 
-STRUCTURAL = tuple(name for name, r in REMEDIES.items() if r.structural)
-
 
 def make_optimizer(name: str, params: Any, lr: float) -> torch.optim.Optimizer:
     if name == "sgd":
