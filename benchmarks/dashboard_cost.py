@@ -5,9 +5,12 @@
     python benchmarks/dashboard_cost.py --quick    # a few seconds, to prove it still works
 
 1. Training speed with the dashboard attached (the real app, headless, refreshing at its normal
-   rate) divided by training speed headless, on deep-sigmoid, measured in interleaved rounds so
-   machine drift cancels. Both use the thread budget the dashboard uses (one thread fewer than
-   cores), so the ratio is the UI's cost alone.
+   rate) divided by training speed headless, on deep-sigmoid. Blocks alternate headless, dashboard,
+   headless, ..., headless, and each dashboard block is divided by the mean of the two headless
+   blocks around it, so drift of a shared machine cancels to first order. Both use the thread
+   budget the dashboard uses (one thread fewer than cores), so the ratio is the UI's cost alone.
+   Beside it, the CPU time of the UI thread per second: the cost itself, which wall-clock noise
+   does not blur.
 2. The UI's time per refresh tick at 120x40 with 10^6 steps of history: draining a new batch of
    events into the History, choosing what to redraw, and rendering every panel (the plotext plots
    rebuild their figure, the heatmap its strips), as the timer does eight times a second.
@@ -29,6 +32,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from probe_overhead import median_ci  # noqa: E402 - the benchmarks share one definition
 
 
 def headless_rate(seconds: float) -> float:
@@ -49,12 +55,13 @@ def headless_rate(seconds: float) -> float:
     return rate
 
 
-def dashboard_rate(seconds: float) -> float:
+def dashboard_rate(seconds: float) -> tuple[float, float]:
+    """(training steps per second, milliseconds of UI-thread CPU per second) with the app attached."""
     from vgp_tui.dashboard import make_app
     from vgp_tui.engine.session import Session
     from vgp_tui.scenario import load_preset
 
-    result: list[float] = []
+    result: list[tuple[float, float]] = []
 
     async def main() -> None:
         session = Session(load_preset("deep-sigmoid"), device="cpu")
@@ -63,9 +70,12 @@ def dashboard_rate(seconds: float) -> float:
             while session.trainer is None:
                 await asyncio.sleep(0.05)
             await asyncio.sleep(1.0)
-            start_steps, start = session.trainer.step_count, time.perf_counter()
+            # The app runs on this thread (run_test drives it from this event loop).
+            start_steps, start, start_cpu = session.trainer.step_count, time.perf_counter(), time.thread_time()
             await asyncio.sleep(seconds)
-            result.append((session.trainer.step_count - start_steps) / (time.perf_counter() - start))
+            elapsed = time.perf_counter() - start
+            result.append(((session.trainer.step_count - start_steps) / elapsed,
+                           1000.0 * (time.thread_time() - start_cpu) / elapsed))
             await pilot.press("q")
 
     asyncio.run(main())
@@ -176,8 +186,8 @@ def terminal_output(seconds: float, warmup: float) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: proves the script works, measures nothing")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=8.0, help="length of each speed measurement")
+    parser.add_argument("--rounds", type=int, default=8, help="dashboard blocks (one more headless block)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each speed measurement")
     args = parser.parse_args()
     if args.quick:
         args.rounds, args.seconds = 1, 1.0
@@ -187,16 +197,22 @@ def main() -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
     print(f"machine: {os.cpu_count()} cores, torch {torch.__version__}, load average {os.getloadavg()[0]:.2f}")
 
-    headless, attached = [], []
+    headless, attached, ui_cpu = [headless_rate(args.seconds)], [], []
     for _ in range(args.rounds):
+        rate, cpu = dashboard_rate(args.seconds)
+        attached.append(rate)
+        ui_cpu.append(cpu)
         headless.append(headless_rate(args.seconds))
-        attached.append(dashboard_rate(args.seconds))
-    ratios = [a / h for a, h in zip(attached, headless)]
-    print("\n| measure | median | spread (min-max) |")
+    ratios = [a / ((h0 + h1) / 2) for a, h0, h1 in zip(attached, headless, headless[1:])]
+    low, high = median_ci(ratios)
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
+    print("\n| measure | median | spread |")
     print("| --- | --- | --- |")
-    print(f"| headless steps/s | {statistics.median(headless):.0f} | {min(headless):.0f}-{max(headless):.0f} |")
-    print(f"| dashboard steps/s | {statistics.median(attached):.0f} | {min(attached):.0f}-{max(attached):.0f} |")
-    print(f"| dashboard / headless | {statistics.median(ratios):.3f} | {min(ratios):.3f}-{max(ratios):.3f} |")
+    print(f"| headless steps/s | {statistics.median(headless):.0f} | {min(headless):.0f}-{max(headless):.0f} (min-max) |")
+    print(f"| dashboard steps/s | {statistics.median(attached):.0f} | {min(attached):.0f}-{max(attached):.0f} (min-max) |")
+    print(f"| dashboard / headless ({args.rounds} rounds) | {statistics.median(ratios):.3f} "
+          f"| {low:.3f}-{high:.3f} (95% CI of the median); {min(ratios):.3f}-{max(ratios):.3f} (min-max) |")
+    print(f"| UI thread CPU while attached (ms per s) | {statistics.median(ui_cpu):.1f} | {min(ui_cpu):.1f}-{max(ui_cpu):.1f} (min-max) |")
 
     ticks, full = tick_times(history_steps, 10 if args.quick else 40)
     for label, values in (("UI tick", ticks), ("UI tick, every panel redrawn", full)):

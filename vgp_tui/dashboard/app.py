@@ -122,7 +122,7 @@ class VgpApp(App[None]):
         """The remedy values as the user last set them (the trainer catches up at its next step)."""
         self._quit = threading.Event()
         self._next_session: Any = None
-        self._drawn_version = -1
+        self._diagnosis: tuple[str, str] | None = None
         self._drawn: dict[str, tuple[object, object, float]] = {}
         self.training_threads: set[int] = set()
         """Idents of threads inside the training loop right now (exactly one while the app runs)."""
@@ -178,7 +178,6 @@ class VgpApp(App[None]):
     def on_resize(self, event: events.Resize) -> None:
         self._check_size(event.size.width, event.size.height)
         self._drawn.clear()  # every panel is redrawn for its new size
-        self._drawn_version = -1
 
     def _check_size(self, width: int | None = None, height: int | None = None) -> None:
         if width is None or height is None:
@@ -263,8 +262,9 @@ class VgpApp(App[None]):
         time_key = tuple(id(r.latest_time_grad) for r in history.runs.values())
         if self.query_one("#time").display and self._redraw("time", time_key, len(history.runs), every=1.0):
             self.query_one(TimeGradientPlot).show(history)
-        if history.version != self._drawn_version:
-            self._drawn_version = history.version
+        # A verdict over medians of the last few hundred steps changes slowly; a new state or run
+        # (diverged, paused, a remedy's fresh run) is shown at once.
+        if self._redraw("diagnosis", history.version, (run.run if run else 0, history.state), every=1.0):
             self._show_diagnosis()
 
     def _redraw(self, panel: str, key: object, structure: object, every: float) -> bool:
@@ -306,10 +306,13 @@ class VgpApp(App[None]):
 
     def _show_diagnosis(self) -> None:
         result = diagnose(self.history.current, self.history.state, self.history.message)
+        if (result.kind, result.text) == self._diagnosis:
+            return  # unchanged: no repaint
+        self._diagnosis = (result.kind, result.text)
         widget = self.query_one("#diagnosis", Static)
         widget.set_class(result.kind in ("vanishing", "exploding", "diverged", "error"), "bad")
         widget.set_class(result.kind in ("dead", "saturated"), "warn")
-        widget.update(Text(result.text))  # plain text: "[a]" is a key, not markup
+        widget.update(Text(result.text), layout=False)  # plain text: "[a]" is a key, not markup; fixed height
 
     def get_system_commands(self, screen: Any) -> Any:
         """Every key's action in the command palette too (ctrl+p), after Textual's own commands."""

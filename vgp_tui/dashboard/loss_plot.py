@@ -4,8 +4,9 @@ from __future__ import annotations
 
 
 import numpy as np
-from textual_plotext import PlotextPlot
+from textual_plotext.plot import Plot
 
+from vgp_tui.dashboard.plot_panel import PlotPanel
 from vgp_tui.dashboard.ticks import step_ticks, value_ticks
 from vgp_tui.engine.history import LOSS, History, RunHistory
 from vgp_tui.engine.remedies import describe, differences
@@ -13,32 +14,35 @@ from vgp_tui.engine.remedies import describe, differences
 GHOST_COLORS = ("gray", "magenta", "cyan", "yellow", "blue", "red", "white")
 
 
-class LossPlot(PlotextPlot):
-    """Redrawn from History views sized to the plot's width, so it never plots more points than columns."""
+class LossPlot(PlotPanel):
+    """Drawn from History views sized to the plot's width, so it never plots more points than columns."""
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.log_scale = True
+        self.history: History | None = None
 
     def on_mount(self) -> None:
         super().on_mount()
         self.border_title = "Loss"
 
     def show(self, history: History) -> None:
-        plt = self.plt
-        plt.clear_data()
-        plt.clear_figure()
+        self.history = history
+        self.border_title = f"Loss · {'log' if self.log_scale else 'linear'} axis (y toggles)"
+        self.redraw()
+
+    def draw(self, plt: Plot) -> None:
         width = max(self.size.width - 12, 10)
         self._span: tuple[tuple[float, float], tuple[float, float]] | None = None
-        current = history.current
-        if current is None or current.steps == 0:
+        history = self.history
+        current = history.current if history is not None else None
+        if history is None or current is None or current.steps == 0:
             plt.title("waiting for the first steps…")
-            self.refresh()
             return
         label_width = max(12, self.size.width // 2 - 6)
         for i, ghost in enumerate(reversed(history.ghosts())):
-            self._line(ghost, width, GHOST_COLORS[i % len(GHOST_COLORS)], ghost_label(ghost, current)[:label_width])
-        self._line(current, width, "green", f"run {current.run} (now)")
+            self._line(plt, ghost, width, GHOST_COLORS[i % len(GHOST_COLORS)], ghost_label(ghost, current)[:label_width])
+        self._line(plt, current, width, "green", f"run {current.run} (now)")
         for marker in current.markers:
             plt.vline(marker.step, "red" if marker.kind in ("diverged", "error") else "orange")
         plt.yscale("log" if self.log_scale else "linear")
@@ -46,10 +50,8 @@ class LossPlot(PlotextPlot):
             (x0, x1), (y0, y1) = self._span
             plt.xticks(*step_ticks(x0, x1))
             plt.yticks(*value_ticks(y0, y1, self.log_scale))
-        self.border_title = f"Loss · {'log' if self.log_scale else 'linear'} axis (y toggles)"
-        self.refresh()
 
-    def _line(self, run: object, width: int, color: str, label: str) -> None:
+    def _line(self, plt: Plot, run: object, width: int, color: str, label: str) -> None:
         view = run.series.view(width)  # type: ignore[attr-defined]
         steps = view.last_step.astype(float)
         loss = view.mean[:, LOSS]
@@ -57,7 +59,7 @@ class LossPlot(PlotextPlot):
         if not keep.any():
             return
         xs, ys = steps[keep], loss[keep]
-        self.plt.plot(xs.tolist(), ys.tolist(), color=color, label=label, marker="braille")
+        plt.plot(xs.tolist(), ys.tolist(), color=color, label=label, marker="braille")
         span = ((float(xs.min()), float(xs.max())), (float(ys.min()), float(ys.max())))
         if self._span is not None:
             (a, b), (c, d) = self._span

@@ -12,7 +12,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
-from textual_plotext import PlotextPlot
+from textual_plotext.plot import Plot
+
+from vgp_tui.dashboard.plot_panel import PlotPanel
 
 ACTIVATIONS = {
     "sigmoid": (lambda x: 1 / (1 + math.exp(-x)), lambda x: (s := 1 / (1 + math.exp(-x))) * (1 - s)),
@@ -26,7 +28,7 @@ ACTIVATION_NOTES = {
 }
 
 
-class ActivationPlot(PlotextPlot):
+class ActivationPlot(PlotPanel):
     """The activation function and its derivative, as the lesson's first two pictures draw them."""
 
     def __init__(self, activation: str, **kwargs: object) -> None:
@@ -35,12 +37,14 @@ class ActivationPlot(PlotextPlot):
 
     def on_mount(self) -> None:
         super().on_mount()
+        self.border_title = "Activation"
+
+    def draw(self, plt: Plot) -> None:
         f, df = ACTIVATIONS[self.activation]
         xs = [x / 10 for x in range(-60, 61)]
-        self.plt.plot(xs, [f(x) for x in xs], label=f"{self.activation}(x)", color="cyan", marker="braille")
-        self.plt.plot(xs, [df(x) for x in xs], label=f"{self.activation}'(x)", color="orange", marker="braille")
-        self.plt.title(f"{self.activation} and its derivative")
-        self.border_title = "Activation"
+        plt.plot(xs, [f(x) for x in xs], label=f"{self.activation}(x)", color="cyan", marker="braille")
+        plt.plot(xs, [df(x) for x in xs], label=f"{self.activation}'(x)", color="orange", marker="braille")
+        plt.title(f"{self.activation} and its derivative")
 
 
 class HelpScreen(ModalScreen[None]):

@@ -48,4 +48,6 @@ class StatusLine(Static):
         text.append(f" · {_clock(history.elapsed)}")
         if data_label:
             text.append(f" · {data_label}", style="dim")
-        self.update(text)
+        if text != getattr(self, "_shown", None):  # the same text again would still be repainted
+            self._shown = text
+            self.update(text, layout=False)  # one line, always: no layout pass

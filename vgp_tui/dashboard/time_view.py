@@ -9,24 +9,34 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from textual_plotext import PlotextPlot
+from textual_plotext.plot import Plot
 
+from vgp_tui.dashboard.plot_panel import PlotPanel
 from vgp_tui.dashboard.ticks import step_ticks, value_ticks
 from vgp_tui.engine.history import History
 
 
-class TimeGradientPlot(PlotextPlot):
+class TimeGradientPlot(PlotPanel):
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.history: History | None = None
+
     def on_mount(self) -> None:
         super().on_mount()
         self.border_title = "Gradient through time"
 
     def show(self, history: History) -> None:
-        plt = self.plt
-        plt.clear_data()
-        plt.clear_figure()
+        self.history = history
         current = history.current
         label = current.time_view if current else None
         self.border_title = f"|{label}| per time step" if label else "Gradient through time"
+        self.redraw()
+
+    def draw(self, plt: Plot) -> None:
+        history = self.history
+        if history is None:
+            return
+        current = history.current
         drawn = False
         low, high = math.inf, -math.inf
         runs = [r for r in history.ghosts()[-1:] if r.latest_time_grad is not None and r.time_view]
@@ -54,4 +64,3 @@ class TimeGradientPlot(PlotextPlot):
             plt.frame(False)
             plt.xaxes(False)
             plt.yaxes(False)
-        self.refresh()

@@ -1,0 +1,89 @@
+"""The plot panels: built from a clean figure every time, cut into the same cells Rich would draw."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.segment import Segment
+from rich.text import Text
+from textual_plotext.plot import Plot
+
+from vgp_tui.dashboard import make_app
+from vgp_tui.dashboard.loss_plot import LossPlot
+from vgp_tui.dashboard.plot_panel import ansi_strips
+from vgp_tui.engine.recording import read_recording
+from vgp_tui.engine.session import Session
+from vgp_tui.scenario import load_preset
+
+FIXTURE = Path(__file__).parent / "fixtures" / "deep-sigmoid.jsonl"
+
+
+def cells(segments: Any) -> list[tuple[str, Any]]:
+    """(character, style) per cell, whatever the segmentation."""
+    return [(ch, segment.style) for segment in segments for ch in segment.text]
+
+
+def test_ansi_strips_match_richs_reading_of_plotext_output_cell_for_cell() -> None:
+    plt = Plot()
+    plt.plot([1, 2, 3, 4, 5], [100.0, 10.0, 1.0, 0.1, 0.01], color="green", label="run 2 (now)", marker="braille")
+    plt.plot([1, 2, 3, 4, 5], [50.0, 40.0, 30.0, 20.0, 10.0], color="gray", label="run 1", marker="braille")
+    plt.vline(3, "orange")
+    plt.yscale("log")
+    plt.title("loss")
+    plt.plotsize(60, 16)
+    plt.theme("dark")
+    output = plt.build()
+    strips = ansi_strips(output, 60)
+    lines = Text.from_ansi(output).split("\n")
+    assert len(strips) == len(lines) == 16
+    for strip, line in zip(strips, lines):
+        assert strip.cell_length == 60
+        expected = cells(line.render(_console()))
+        assert cells(strip) == expected
+
+
+def test_ansi_strips_pad_and_crop_to_the_width() -> None:
+    strips = ansi_strips("\x1b[38;5;2mab\x1b[0mc\n\x1b[1mabcdefgh\x1b[0m", 5)
+    assert [strip.text for strip in strips] == ["abc  ", "abcde"]
+    assert strips[0]._segments[0] == Segment("ab", strips[0]._segments[0].style)
+    assert strips[0]._segments[0].style.color is not None and strips[0]._segments[1].style.color is None
+    assert strips[1]._segments[0].style.bold
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(width=200, color_system="truecolor", force_terminal=True)
+
+
+async def test_plots_survive_resizes_and_repeated_renders() -> None:
+    """plotext's build is not repeatable (log scale applied in place, legend appended): before every
+    build started from a clean figure, resizing the terminal took the app down with IndexError."""
+    app = make_app(Session(load_preset("deep-sigmoid"), device="cpu"), train=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.feed.put(read_recording(FIXTURE).events)
+        await pilot.pause()
+        app.refresh_panels()
+        await pilot.pause()
+        plot = app.query_one(LossPlot)
+        before = [plot.render_line(y).text for y in range(plot.size.height)]
+        assert any("run 3 (now)" in line for line in before)
+        for size in ((100, 30), (130, 45), (90, 28), (120, 40)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            plot.refresh()  # a render with no new data: the same figure must come out again
+            await pilot.pause()
+            assert app.is_running and app._exception is None
+        app.refresh_panels()
+        await pilot.pause()
+        for _ in range(3):
+            plot.redraw()
+            after = [plot.render_line(y).text for y in range(plot.size.height)]
+            assert after == before
+        await pilot.press("question_mark")
+        await pilot.pause()
+        await pilot.resize_terminal(100, 32)  # the help screen's activation plot is rebuilt too
+        await pilot.pause()
+        assert app.is_running and app._exception is None
+        await pilot.press("escape", "q")
