@@ -42,7 +42,7 @@ def _one_error_line(done: subprocess.CompletedProcess[str], *needles: str) -> No
         (["run", "--steps", "0"], ["--steps"]),
         (["run"], ["--steps"]),
         (["run", "--steps", "1", "--preset", "missing.toml"], ["preset file 'missing.toml' does not exist"]),
-        (["run", "--steps", "1", "--data-dir", "/no/such/dir"], ["--data-dir '/no/such/dir' does not exist"]),
+        (["run", "--steps", "1", "--data-dir", "/no/such/dir"], ["--data-dir /no/such/dir does not exist"]),
         (["frobnicate"], ["No such command"]),
     ],
 )

@@ -58,11 +58,10 @@ def build_session(preset: str, device: str, seed: int | None, remedies: tuple[st
     for text in remedies:
         name, value = parse_assignment(text)
         overrides[name] = value
-    if data_dir is not None:
-        from pathlib import Path
+    if data_dir is not None:  # checked for every preset: one with generated data would ignore a typo
+        from vgp_tui.data.loading import user_data_dir
 
-        if not Path(data_dir).expanduser().is_dir():
-            raise UserError(f"--data-dir '{data_dir}' does not exist or is not a folder")
+        user_data_dir(data_dir)
     from vgp_tui.engine.session import Session
 
     session = Session(scenario, device=device, seed=seed, overrides=overrides, data_dir=data_dir,
