@@ -13,7 +13,7 @@
    does not blur.
 2. The UI's time per refresh tick at 120x40 with 10^6 steps of history: draining a new batch of
    events into the History, choosing what to redraw, and rendering every panel (the plotext plots
-   rebuild their figure, the heatmap its strips), as the timer does eight times a second.
+   rebuild their figure, the heatmap its strips), as the timer does five times a second.
 3. Bytes per second written to a 120x40 terminal in steady state, and the time from launch to the
    first complete frame: the real ``vgp-tui`` in a pseudo-terminal, as over SSH.
 """
@@ -109,7 +109,7 @@ def tick_times(history_steps: int, ticks: int) -> tuple[list[float], list[float]
             step = history_steps
             for _ in range(ticks):
                 batch = [StepMetrics(run=1, step=step + k, t=step * 0.002, loss=1.1, grad_norm=norms, total_norm=0.3,
-                                     step_ms=2.0, probe_ms=0.1) for k in range(1, 76)]  # 600 steps/s / 8 Hz
+                                     step_ms=2.0, probe_ms=0.1) for k in range(1, 76)]  # ~375 steps/s at 5 Hz
                 step += 75
                 app.feed.put(batch)
                 started = time.perf_counter()

@@ -2,7 +2,7 @@
 
 Threading: the session runs in a Textual thread worker and only ever puts event lists on the
 :class:`EventFeed` (a queue: it never waits for the UI and never calls ``call_from_thread`` per
-step). The UI timer drains the feed into the History about eight times a second and redraws only
+step). The UI timer drains the feed into the History five times a second and redraws only
 the panels whose data changed. Keys become commands on the session's queue; the UI thread never
 touches a model or an optimizer.
 """
