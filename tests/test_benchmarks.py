@@ -47,8 +47,8 @@ def test_probe_overhead_runs_at_a_tiny_size() -> None:
 def test_dashboard_cost_runs_quick() -> None:
     done = run_script("dashboard_cost.py", "--quick", timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
-    for row in ("dashboard / headless", "UI thread CPU while attached", "UI tick at 120x40", "every panel redrawn", "first full frame",
-                "terminal output at 120x40"):
+    for row in ("dashboard / headless", "UI thread CPU while attached", "UI tick at 120x40", "every panel redrawn",
+                "first full frame", "terminal output at 120x40"):
         assert row in done.stdout, row
     assert "nan" not in done.stdout.split("first full frame")[1].split("\n")[0]  # the frame was seen
 
