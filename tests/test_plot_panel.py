@@ -87,3 +87,11 @@ async def test_plots_survive_resizes_and_repeated_renders() -> None:
         await pilot.pause()
         assert app.is_running and app._exception is None
         await pilot.press("escape", "q")
+
+
+def test_a_legend_label_too_long_for_the_plot_ends_in_an_ellipsis() -> None:
+    from vgp_tui.dashboard.loss_plot import fit
+
+    assert fit("run 1: activation=sigmoid init=default", 20) == "run 1: activation=s…"
+    assert len(fit("run 1: activation=sigmoid init=default", 20)) == 20
+    assert fit("run 1: clip=off", 20) == "run 1: clip=off"

@@ -41,7 +41,7 @@ class LossPlot(PlotPanel):
             return
         label_width = max(12, self.size.width // 2 - 6)
         for i, ghost in enumerate(reversed(history.ghosts())):
-            self._line(plt, ghost, width, GHOST_COLORS[i % len(GHOST_COLORS)], ghost_label(ghost, current)[:label_width])
+            self._line(plt, ghost, width, GHOST_COLORS[i % len(GHOST_COLORS)], fit(ghost_label(ghost, current), label_width))
         self._line(plt, current, width, "green", f"run {current.run} (now)")
         for marker in current.markers:
             plt.vline(marker.step, "red" if marker.kind in ("diverged", "error") else "orange")
@@ -65,6 +65,11 @@ class LossPlot(PlotPanel):
             (a, b), (c, d) = self._span
             span = ((min(a, span[0][0]), max(b, span[0][1])), (min(c, span[1][0]), max(d, span[1][1])))
         self._span = span
+
+
+def fit(label: str, width: int) -> str:
+    """``label`` cut to ``width`` characters, with an ellipsis where it was cut."""
+    return label if len(label) <= width else label[: width - 1] + "…"
 
 
 def ghost_label(ghost: RunHistory, current: RunHistory) -> str:
