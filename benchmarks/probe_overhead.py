@@ -13,7 +13,10 @@ the mean of the two plain blocks around it, so drift of a shared or throttling m
 table gives the median and interquartile range of those ratios over the rounds, by wall clock and by
 CPU time of this process (``time.process_time()``; on a machine that other jobs share, CPU time is the
 steadier of the two because time spent waiting for a core is not counted). The plain loop's own row is
-the noise floor of the method: a plain block against the plain blocks two places away.
+the noise floor of the method: a plain block against the plain blocks two places away. Our variants
+and the plain loop are built ``--replicas`` times (default 3) and the copies used in turn, round by
+round: identical copies of one loop differ in speed by several percent, a bias that interleaving
+alone cannot cancel.
 
 Variants:
 
@@ -532,22 +535,30 @@ def _block(v: Variant, steps: int, device: str) -> tuple[float, float]:
     return (time.perf_counter() - wall) * 1000.0 / steps, (time.process_time() - cpu) * 1000.0 / steps
 
 
-def run_rounds(variants: list[Variant], setup: Setup, rounds: int, steps: int, warmup: int, seed: int = 0) -> Timings:
+def run_rounds(sets: list[list[Variant]], setup: Setup, rounds: int, steps: int, warmup: int, seed: int = 0) -> Timings:
     """Interleaved rounds: every variant once per round in a shuffled order, a plain block between.
 
     A round is ``P V1 P V2 P ... Vn P`` (P the plain loop): each variant's ratio in that round is its
     time over the mean of the two plain blocks around it, so drift of the machine cancels to first
     order. The plain loop's own "ratio" (each inner plain block over the mean of the plain blocks two
     places before and after it) is the noise floor of the method.
+
+    ``sets`` are replicas: the same variants built again, used in turn, round by round. Identical
+    copies of one training loop run at different speeds (measured: four copies of Trainer.step,
+    interleaved, 2.37-2.56 ms a step), presumably from where their tensors landed in memory, and
+    interleaving cannot cancel a bias that belongs to one object. Spread over replicas, it enters the
+    rounds' spread and the confidence interval instead of shifting every ratio the same way.
     """
-    plain, others = variants[0], variants[1:]
-    for v in variants:
+    distinct = list({id(v): v for variants in sets for v in variants}.values())
+    for v in distinct:
         for _ in range(warmup):
             v.step()
         v.end_block()
     synchronize(setup.device)
     # Blocks of the slow variants (the peers) are shortened to about a plain block's duration, so a
     # round stays short and its plain blocks close together in time; ratios are per step either way.
+    variants = sets[0]
+    plain = variants[0]
     first = {v.label: _block(v, steps, setup.device)[1] for v in variants}
     block = {v.label: steps if first[v.label] < 1.5 * first[plain.label]
              else max(1, round(steps * first[plain.label] / first[v.label])) for v in variants}
@@ -555,7 +566,8 @@ def run_rounds(variants: list[Variant], setup: Setup, rounds: int, steps: int, w
     t = Timings({k: [] for k in labels}, {k: [] for k in labels}, {k: [] for k in labels}, {k: [] for k in labels})
     t.block_steps = block
     rng = random.Random(seed)
-    for _ in range(rounds):
+    for number in range(rounds):
+        plain, *others = sets[number % len(sets)]
         order = others[:]
         rng.shuffle(order)
         plain_times = [_block(plain, steps, setup.device)]
@@ -574,7 +586,7 @@ def run_rounds(variants: list[Variant], setup: Setup, rounds: int, steps: int, w
                 around = (plain_times[i - 2], plain_times[i + 2])
                 t.wall_ratio[plain.label].append(wall / ((around[0][0] + around[1][0]) / 2))
                 t.cpu_ratio[plain.label].append(cpu / ((around[0][1] + around[1][1]) / 2))
-    for key in (plain.label,):
+    for key in (labels[0],):
         if not t.wall_ratio[key]:  # too few variants for a noise floor
             t.wall_ratio[key] = [1.0]
             t.cpu_ratio[key] = [1.0]
@@ -695,7 +707,8 @@ def print_table(setup: Setup, rows: list[dict[str, Any]], params: tuple[int, int
     print(f"{setup.description}")
     print(f"{n_params:,} parameters in {n_tensors} tensors, {n_layers} layers; device {setup.device}, "
           f"{torch.get_num_threads()} thread(s); {rounds} rounds x {steps} steps per block (slow variants: fewer), variants shuffled "
-          f"each round with a plain-loop block between every two; warm-up {args.warmup} steps; "
+          f"each round with a plain-loop block between every two; {args.replicas_used} replica(s) of our "
+          f"variants and the plain loop, used in turn; warm-up {args.warmup} steps; "
           f"Trainer.flush() every {setup.flush_every} steps")
     width = max(len(r["variant"]) for r in rows) + 2
     header = (f"{'variant':<{width}}{'wall ms/step [IQR]':>26}{'x plain [IQR]':>25}{'x clip':>8}"
@@ -763,6 +776,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 80 MLP, 40 ResNet; quick 3)")
     p.add_argument("--steps", type=int, default=None,
                    help="steps per timed block (default 20 MLP, 2 ResNet; quick 5)")
+    p.add_argument("--replicas", type=int, default=None,
+                   help="copies of each of our variants and the plain loop, used in turn (default 3, quick 1)")
     p.add_argument("--warmup", type=int, default=None, help="untimed steps per variant first (default 20, quick 2)")
     p.add_argument("--models", default="deep-sigmoid,resnet-cifar10", help="comma-separated: deep-sigmoid, resnet-cifar10")
     p.add_argument("--resnet-width", type=float, default=None, help="ResNet width factor (default 0.25, the preset's; quick 0.0625)")
@@ -802,14 +817,21 @@ def main(argv: list[str] | None = None) -> int:
                 setup.flush_every = args.flush_every
             setup.flush_every = min(setup.flush_every, steps)
             variants = make_variants(setup, args.peers, workdir, args.clip)
+            # Replicas of our own variants and the plain loops; the peers (several times slower, so
+            # a few percent of bias does not matter) run as one copy shared by every replica set.
+            replicas = args.replicas_used = args.replicas or (1 if args.quick else 3)
+            sets = [variants]
+            for _ in range(replicas - 1):
+                again = make_variants(setup, "none", workdir, args.clip)
+                sets.append(again + variants[len(again):])
             model = variants[0].model
             groups = GradientProbe(model)
             params = (sum(p.numel() for p in variants[0].params), len(variants[0].params), groups.num_layers)
             try:
-                times = run_rounds(variants, setup, rounds, steps, args.warmup)
+                times = run_rounds(sets, setup, rounds, steps, args.warmup)
                 costs = component_costs(variants, setup, 50 if args.quick else 300)
             finally:
-                for v in variants:
+                for v in {id(v): v for replica in sets for v in replica}.values():
                     v.close()
             rows = summarize(variants, times)
             print_table(setup, rows, params, args, steps, rounds)

@@ -31,10 +31,12 @@ def run_script(name: str, *args: str, timeout: float = 120) -> subprocess.Comple
 
 
 def test_probe_overhead_runs_at_a_tiny_size() -> None:
-    done = run_script("probe_overhead.py", "--quick", "--rounds", "2", "--steps", "2", "--warmup", "1", "--peers", "reimpl")
+    done = run_script("probe_overhead.py", "--quick", "--rounds", "2", "--steps", "2", "--warmup", "1", "--peers", "reimpl",
+                      "--replicas", "2")
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     assert "wall ms/step [IQR]" in out and "x plain [IQR]" in out
+    assert "2 replica(s) of our variants" in out
     for name in ("== deep-sigmoid ==", "== resnet-cifar10 ==", "plain loop (no statistics)",
                  "vgp-tui probe every step (Trainer.step + flush)", "plain loop + clip_grad_norm_(1)",
                  "wandb.watch(log='gradients', log_freq=1) (re-implementation)",
