@@ -95,3 +95,35 @@ def test_a_legend_label_too_long_for_the_plot_ends_in_an_ellipsis() -> None:
     assert fit("run 1: activation=sigmoid init=default", 20) == "run 1: activation=s…"
     assert len(fit("run 1: activation=sigmoid init=default", 20)) == 20
     assert fit("run 1: clip=off", 20) == "run 1: clip=off"
+
+
+async def test_the_time_view_says_when_it_has_only_non_finite_values() -> None:
+    from vgp_tui.dashboard.time_view import TimeGradientPlot
+    from vgp_tui.engine.events import RunStarted, StepMetrics
+
+    app = make_app(Session(load_preset("rnn-clipping"), device="cpu"), train=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        plot = app.query_one(TimeGradientPlot)
+
+        def text() -> str:
+            plot.show(app.history)  # at once: the app redraws this panel at most once a second
+            return "\n".join(plot.render_line(y).text for y in range(plot.size.height))
+
+        start = RunStarted(run=1, t=0.0, preset="rnn-clipping", layers=("rnn", "head"), remedies={"clip": None},
+                           seed=0, time_view="dL/dh_t")
+        app.feed.put([start, StepMetrics(run=1, step=1, t=0.0, loss=1.0, grad_norm=(1.0, 1.0), total_norm=1.0)])
+        app.refresh_panels()
+        await pilot.pause()
+        assert "measured every few steps" in text()
+        nan = float("nan")
+        app.feed.put([StepMetrics(run=1, step=10, t=0.1, loss=nan, grad_norm=(nan, nan), total_norm=nan,
+                                  time_grad=(nan, float("inf"), nan))])
+        app.refresh_panels()
+        await pilot.pause()
+        assert "no finite values to plot" in text()
+        app.feed.put([StepMetrics(run=1, step=20, t=0.2, loss=1.0, grad_norm=(1.0, 1.0), total_norm=1.0,
+                                  time_grad=(0.5, 0.1, 0.01))])
+        app.refresh_panels()
+        await pilot.pause()
+        assert "no finite values" not in text() and "time step t" in text()
+        await pilot.press("q")

@@ -60,7 +60,9 @@ class TimeGradientPlot(PlotPanel):
             plt.yticks(*value_ticks(low, high, log=True, count=3))
             plt.xlabel("time step t")
         else:
-            plt.title("measured every few steps…")
+            # Measured but nothing plottable (a run that diverged has only NaN/Inf) is not the same as
+            # not measured yet.
+            plt.title("no finite values to plot (NaN/Inf)" if runs else "measured every few steps…")
             plt.frame(False)
             plt.xaxes(False)
             plt.yaxes(False)
