@@ -127,3 +127,22 @@ async def test_the_time_view_says_when_it_has_only_non_finite_values() -> None:
         await pilot.pause()
         assert "no finite values" not in text() and "time step t" in text()
         await pilot.press("q")
+
+
+async def test_the_loss_axis_reaches_a_divergence_after_the_last_finite_loss() -> None:
+    from vgp_tui.engine.events import RunStarted, StateChanged, StepMetrics
+
+    app = make_app(Session(load_preset("rnn-clipping"), device="cpu"), train=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        events: list[Any] = [RunStarted(run=1, t=0.0, preset="rnn-clipping", layers=("a", "b"), remedies={}, seed=0)]
+        for step in range(1, 30):  # finite up to step 19, then Inf; diverged at 29
+            loss = 0.1 * 10 ** (1.5 * step) if step < 20 else float("inf")
+            events.append(StepMetrics(run=1, step=step, t=0.01 * step, loss=loss, grad_norm=(1.0, 1.0), total_norm=1.0))
+        events.append(StateChanged(run=1, step=29, t=0.3, state="diverged", message="loss is inf"))
+        app.feed.put(events)
+        app.refresh_panels()
+        await pilot.pause()
+        plot = app.query_one(LossPlot)
+        ticks = plot.render_line(plot.size.height - 1).text.split()
+        assert ticks[0] == "1" and ticks[-1] == "29"  # not 19: the marker's step is on the axis
+        await pilot.press("q")

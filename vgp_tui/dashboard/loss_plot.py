@@ -48,6 +48,12 @@ class LossPlot(PlotPanel):
         plt.yscale("log" if self.log_scale else "linear")
         if self._span is not None:
             (x0, x1), (y0, y1) = self._span
+            last_marker = max((marker.step for marker in current.markers), default=x1)
+            if last_marker > x1:
+                # A divergence comes after the last finite loss: the axis reaches it, and a little
+                # beyond so that its line is not hidden under the frame.
+                x1 = float(last_marker)
+                plt.xlim(x0, x1 + max(1.0, 0.02 * (x1 - x0)))
             plt.xticks(*step_ticks(x0, x1))
             plt.yticks(*value_ticks(y0, y1, self.log_scale))
 
