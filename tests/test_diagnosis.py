@@ -210,3 +210,12 @@ def test_bidirectional_time_view_finds_the_starved_middle() -> None:
     d = verdict(run)
     assert d.kind == "vanishing"
     assert "step 25 of 50 gets 1e-12 of the gradient at step 1" in d.text
+
+
+def test_a_time_step_whose_gradient_underflowed_gets_none_not_0() -> None:
+    underflow = tuple(np.r_[np.geomspace(1.0, 1e-30, 20), np.zeros(10), np.geomspace(1e-30, 1.0, 20)])
+    run = feed(flow(0.5, 1.0, layers=2), {**RNN}, layers=("rnn", "head"), time_view="dL/dx_t", time_grad=underflow)
+    d = verdict(run)
+    assert d.kind == "vanishing"
+    assert "step 21 of 50 gets none of the gradient at step 1 (it underflowed to exactly 0): vanishing" in d.text
+    assert "gets 0 of" not in d.text

@@ -265,9 +265,11 @@ class _Reader:
         weakest = min(range(len(values)), key=values.__getitem__)
         strongest = max(range(len(values)), key=values.__getitem__)
         ratio = values[weakest] / values[strongest]
+        # Exactly 0 is float32 underflow, common this far back; "gets 0 of the gradient" reads oddly.
+        share = "none" if ratio == 0 else format_number(ratio)
         text = (
-            f"Back through time, step {weakest + 1} of {len(values)} gets {format_number(ratio)} of the "
-            f"gradient at step {strongest + 1}"
+            f"Back through time, step {weakest + 1} of {len(values)} gets {share} of the "
+            f"gradient at step {strongest + 1}{' (it underflowed to exactly 0)' if ratio == 0 else ''}"
         )
         if ratio < VANISHING:
             return "vanishing", f"{text}: vanishing."
