@@ -111,6 +111,11 @@ class PlotPanel(PlotextPlot):
         plt.clear_figure()
         self.draw(plt)
         plt.plotsize(width, height)
-        plt._set_size(width, height)  # as textual-plotext does: plotsize alone does not always take
-        plt.theme(self._get_plotext_theme_name(self.app.theme))
+        # textual-plotext's own render does these two through private names (plotsize alone does not
+        # always take; its "auto" theme follows the app's); without them, a plain plotext theme.
+        set_size = getattr(plt, "_set_size", None)
+        if set_size is not None:
+            set_size(width, height)
+        theme_name = getattr(self, "_get_plotext_theme_name", None)
+        plt.theme(theme_name(self.app.theme) if theme_name is not None else "clear")
         return ansi_strips(plt.build(), width)
