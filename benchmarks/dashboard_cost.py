@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """What watching costs: the dashboard's share of the trainer's CPU, its refresh tick, its output.
 
-    python benchmarks/dashboard_cost.py            # about two minutes
+    python benchmarks/dashboard_cost.py            # about two and a half minutes
     python benchmarks/dashboard_cost.py --quick    # a few seconds, to prove it still works
 
 1. Training speed with the dashboard attached (the real app, headless, refreshing at its normal
@@ -14,8 +14,9 @@
 2. The UI's time per refresh tick at 120x40 with 10^6 steps of history: draining a new batch of
    events into the History, choosing what to redraw, and rendering every panel (the plotext plots
    rebuild their figure, the heatmap its strips), as the timer does five times a second.
-3. Bytes per second written to a 120x40 terminal in steady state, and the time from launch to the
-   first complete frame: the real ``vgp-tui`` in a pseudo-terminal, as over SSH.
+3. Bytes per second written to a 120x40 terminal in steady state, the time from launch to the
+   first complete frame, and the CPU time of the UI thread and of the training threads there: the
+   real ``vgp-tui`` in a pseudo-terminal, as over SSH (the per-thread times come from /proc).
 """
 
 from __future__ import annotations
@@ -130,8 +131,23 @@ def tick_times(history_steps: int, ticks: int) -> tuple[list[float], list[float]
     return times, full
 
 
-def terminal_output(seconds: float, warmup: float) -> tuple[float, float]:
-    """(seconds to the first full frame, bytes per second in steady state) of the real app in a pty."""
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) of each thread of process ``pid``, from /proc; {} where there is none."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    out = {}
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a thread that ended meanwhile
+        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return out
+
+
+def terminal_output(seconds: float, warmup: float) -> tuple[float, float, float, float]:
+    """The real app in a pty: seconds to the first full frame, bytes per second in steady state, and
+    CPU milliseconds per second of its UI thread (the main thread) and of all its other threads
+    (training) over the same stretch; NaN where /proc is missing."""
     import fcntl
     import pty
     import termios
@@ -146,6 +162,8 @@ def terminal_output(seconds: float, warmup: float) -> tuple[float, float]:
     first_frame = None
     counted = 0
     count_from = None
+    cpu_start: dict[int, float] = {}
+    cpu_end: dict[int, float] = {}
     try:
         while time.monotonic() - launched < warmup + seconds + 30:
             ready, _, _ = select.select([fd], [], [], 0.1)
@@ -163,8 +181,11 @@ def terminal_output(seconds: float, warmup: float) -> tuple[float, float]:
                     count_from = now + warmup
                 continue
             if count_from is not None and now >= count_from:
+                if not counted:
+                    cpu_start = thread_cpu_seconds(pid)
                 counted += len(chunk)
                 if now - count_from >= seconds:
+                    cpu_end = thread_cpu_seconds(pid)
                     break
     finally:
         try:
@@ -180,7 +201,15 @@ def terminal_output(seconds: float, warmup: float) -> tuple[float, float]:
             os.kill(pid, 9)
             os.waitpid(pid, 0)
         os.close(fd)
-    return first_frame or float("nan"), counted / seconds
+    def ms_per_s(threads: set[int]) -> float:
+        if not threads:
+            return float("nan")
+        return 1000.0 * sum(cpu_end[t] - cpu_start[t] for t in threads) / seconds
+
+    common = set(cpu_start) & set(cpu_end)
+    ui = ms_per_s(common & {pid})
+    others = ms_per_s(common - {pid})
+    return first_frame or float("nan"), counted / seconds, ui, others
 
 
 def main() -> None:
@@ -220,9 +249,10 @@ def main() -> None:
         print(f"| {label} at 120x40, {history_steps:,} steps of history (ms) | {statistics.median(values):.1f} "
               f"| {q[0]:.1f}-{q[-1]:.1f} (p10-p90) |")
 
-    first, rate = terminal_output(2.0 if args.quick else 20.0, 1.0 if args.quick else 5.0)
+    first, rate, ui, training = terminal_output(2.0 if args.quick else 20.0, 1.0 if args.quick else 5.0)
     print(f"| first full frame after launch (s) | {first:.2f} | |")
     print(f"| terminal output at 120x40, steady state (KB/s) | {rate / 1000:.1f} | |")
+    print(f"| in that terminal: UI thread CPU (ms per s) | {ui:.1f} | training threads {training:.0f} ms per s |")
 
 
 if __name__ == "__main__":
