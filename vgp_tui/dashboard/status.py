@@ -29,6 +29,8 @@ def _thousands(n: int) -> str:
 class StatusLine(Static):
     """One line at the top; redrawn on every tick (the clock moves even when training is paused)."""
 
+    _shown: Text | None = None
+
     def show(self, history: History, preset: str, device: str, data_label: str, mode: str = "") -> None:
         run = history.current
         latest = run.latest if run else None
@@ -48,6 +50,6 @@ class StatusLine(Static):
         text.append(f" · {_clock(history.elapsed)}")
         if data_label:
             text.append(f" · {data_label}", style="dim")
-        if text != getattr(self, "_shown", None):  # the same text again would still be repainted
+        if text != self._shown:  # the same text again would still be repainted
             self._shown = text
             self.update(text, layout=False)  # one line, always: no layout pass
