@@ -535,6 +535,11 @@ def _block(v: Variant, steps: int, device: str) -> tuple[float, float]:
     return (time.perf_counter() - wall) * 1000.0 / steps, (time.process_time() - cpu) * 1000.0 / steps
 
 
+def distinct(sets: list[list[Variant]]) -> list[Variant]:
+    """Every variant object of the replica sets once (the peers are shared between sets)."""
+    return list({id(v): v for variants in sets for v in variants}.values())
+
+
 def run_rounds(sets: list[list[Variant]], setup: Setup, rounds: int, steps: int, warmup: int, seed: int = 0) -> Timings:
     """Interleaved rounds: every variant once per round in a shuffled order, a plain block between.
 
@@ -549,8 +554,7 @@ def run_rounds(sets: list[list[Variant]], setup: Setup, rounds: int, steps: int,
     interleaving cannot cancel a bias that belongs to one object. Spread over replicas, it enters the
     rounds' spread and the confidence interval instead of shifting every ratio the same way.
     """
-    distinct = list({id(v): v for variants in sets for v in variants}.values())
-    for v in distinct:
+    for v in distinct(sets):
         for _ in range(warmup):
             v.step()
         v.end_block()
@@ -831,7 +835,7 @@ def main(argv: list[str] | None = None) -> int:
                 times = run_rounds(sets, setup, rounds, steps, args.warmup)
                 costs = component_costs(variants, setup, 50 if args.quick else 300)
             finally:
-                for v in {id(v): v for replica in sets for v in replica}.values():
+                for v in distinct(sets):
                     v.close()
             rows = summarize(variants, times)
             print_table(setup, rows, params, args, steps, rounds)
