@@ -164,6 +164,7 @@ def terminal_output(seconds: float, warmup: float) -> tuple[float, float, float,
     count_from = None
     cpu_start: dict[int, float] = {}
     cpu_end: dict[int, float] = {}
+    cpu_span = [0.0, 0.0]  # when the two samples were taken
     try:
         while time.monotonic() - launched < warmup + seconds + 30:
             ready, _, _ = select.select([fd], [], [], 0.1)
@@ -182,10 +183,10 @@ def terminal_output(seconds: float, warmup: float) -> tuple[float, float, float,
                 continue
             if count_from is not None and now >= count_from:
                 if not counted:
-                    cpu_start = thread_cpu_seconds(pid)
+                    cpu_start, cpu_span[0] = thread_cpu_seconds(pid), now
                 counted += len(chunk)
                 if now - count_from >= seconds:
-                    cpu_end = thread_cpu_seconds(pid)
+                    cpu_end, cpu_span[1] = thread_cpu_seconds(pid), now
                     break
     finally:
         try:
@@ -204,7 +205,7 @@ def terminal_output(seconds: float, warmup: float) -> tuple[float, float, float,
     def ms_per_s(threads: set[int]) -> float:
         if not threads:
             return float("nan")
-        return 1000.0 * sum(cpu_end[t] - cpu_start[t] for t in threads) / seconds
+        return 1000.0 * sum(cpu_end[t] - cpu_start[t] for t in threads) / (cpu_span[1] - cpu_span[0])
 
     common = set(cpu_start) & set(cpu_end)
     ui = ms_per_s(common & {pid})
