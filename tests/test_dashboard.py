@@ -285,13 +285,11 @@ async def test_every_key_is_in_the_command_palette() -> None:
         await pilot.press("q")
 
 
-async def test_a_full_disk_stops_the_recording_not_the_training() -> None:
+async def test_a_full_disk_stops_the_recording_not_the_training(listen: Any) -> None:
     session = Session(small_sigmoid(), device="cpu")
     app = make_app(session, record="/dev/full")  # every write fails with "No space left on device"
-    shown: list[str] = []
+    shown = listen(app)
     async with app.run_test(size=SIZE) as pilot:
-        real_notify = app.notify
-        app.notify = lambda message, *a, **k: (shown.append(str(message)), real_notify(message, *a, **k))  # type: ignore[method-assign]
         await wait_for(pilot, lambda: steps(app) > 50)
         assert app.recorder.error and "No space left on device" in app.recorder.error
         assert any("training goes on without recording" in m for m in shown)
@@ -341,16 +339,16 @@ async def test_no_color_draws_the_heatmap_in_shades(monkeypatch: pytest.MonkeyPa
         await pilot.press("q")
 
 
-async def test_a_broken_user_preset_is_a_notification_not_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_broken_user_preset_is_a_notification_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, listen: Any
+) -> None:
     folder = tmp_path / "presets"
     folder.mkdir()
     (folder / "aaa-broken.toml").write_text("name = 'aaa-broken'\n[model\n")
     monkeypatch.setenv("VGP_TUI_PRESETS", str(folder))
     app = new_app()
-    shown: list[str] = []
+    shown = listen(app)
     async with app.run_test(size=SIZE) as pilot:
-        real_notify = app.notify
-        app.notify = lambda message, *a, **k: (shown.append(str(message)), real_notify(message, *a, **k))  # type: ignore[method-assign]
         await wait_for(pilot, lambda: steps(app) > 2)
         await pilot.press("p")
         await pilot.pause(0.2)

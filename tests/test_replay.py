@@ -74,14 +74,12 @@ def _run_numbers(history: History) -> dict[int, tuple[list[float], list[tuple[fl
     return out
 
 
-async def test_replay_shows_the_same_numbers_and_markers_as_live(tmp_path: Path) -> None:
+async def test_replay_shows_the_same_numbers_and_markers_as_live(tmp_path: Path, listen: Any) -> None:
     path = tmp_path / "session.jsonl"
     live = record_live_session(path)
     app = make_replay_app(str(path), speed=1024)
-    notes: list[str] = []
+    notes = listen(app)
     async with app.run_test(size=SIZE) as pilot:
-        real_notify = app.notify
-        app.notify = lambda message, *a, **k: (notes.append(str(message)), real_notify(message, *a, **k))  # type: ignore[method-assign]
         await wait_for(pilot, lambda: app.session.ended)
         await pilot.pause(0.3)
         replayed = app.history
@@ -147,16 +145,14 @@ async def test_follow_shows_steps_appended_by_another_writer_within_a_second(tmp
     writer.close()
 
 
-async def test_truncated_recording_replays_with_a_warning(tmp_path: Path) -> None:
+async def test_truncated_recording_replays_with_a_warning(tmp_path: Path, listen: Any) -> None:
     data = FIXTURE.read_bytes()
     path = tmp_path / "cut.jsonl"
     path.write_bytes(data[: len(data) // 2])
     lines_whole = data[: len(data) // 2].count(b"\n")
     app = make_replay_app(str(path), speed=1024)
-    warnings: list[str] = []
+    warnings = listen(app)
     async with app.run_test(size=SIZE) as pilot:
-        real_notify = app.notify
-        app.notify = lambda message, *a, **k: (warnings.append(str(message)), real_notify(message, *a, **k))  # type: ignore[method-assign]
         await wait_for(pilot, lambda: app.session.ended)
         await pilot.pause(0.3)
         assert any(f"line {lines_whole + 1}" in w and "cut off" in w for w in warnings)
