@@ -182,10 +182,13 @@ def terminal_output(seconds: float, warmup: float) -> tuple[float, float, float,
                     count_from = now + warmup
                 continue
             if count_from is not None and now >= count_from:
-                if not counted:
+                if not cpu_span[0]:
+                    # The window starts at this sample: bytes and CPU are counted over the time
+                    # between the two samples, which are never the same moment.
                     cpu_start, cpu_span[0] = thread_cpu_seconds(pid), now
+                    continue
                 counted += len(chunk)
-                if now - count_from >= seconds:
+                if now - cpu_span[0] >= seconds:
                     cpu_end, cpu_span[1] = thread_cpu_seconds(pid), now
                     break
     finally:
@@ -202,15 +205,17 @@ def terminal_output(seconds: float, warmup: float) -> tuple[float, float, float,
             os.kill(pid, 9)
             os.waitpid(pid, 0)
         os.close(fd)
+    span = cpu_span[1] - cpu_span[0]
+
     def ms_per_s(threads: set[int]) -> float:
-        if not threads:
-            return float("nan")
-        return 1000.0 * sum(cpu_end[t] - cpu_start[t] for t in threads) / (cpu_span[1] - cpu_span[0])
+        if not threads or span <= 0:
+            return float("nan")  # the run ended before a second sample (a crash or a time-out)
+        return 1000.0 * sum(cpu_end[t] - cpu_start[t] for t in threads) / span
 
     common = set(cpu_start) & set(cpu_end)
     ui = ms_per_s(common & {pid})
     others = ms_per_s(common - {pid})
-    return first_frame or float("nan"), counted / seconds, ui, others
+    return first_frame or float("nan"), counted / span if span > 0 else float("nan"), ui, others
 
 
 def main() -> None:
