@@ -1,0 +1,101 @@
+"""`vgp-tui cast`: an asciicast v2 file that ends on the dashboard and leaves the viewer's terminal usable."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from terminal import ALTERNATE_SCREEN, ANSI, APP_MODES, QUERY, Terminal  # tests/terminal.py
+from vgp_tui.cast import _for_a_viewer
+
+FIXTURE = Path(__file__).parent / "fixtures" / "deep-sigmoid.jsonl"
+COLUMNS, ROWS = 100, 30
+
+
+@pytest.fixture(scope="module")
+def cast(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, list[list]]:
+    out = tmp_path_factory.mktemp("cast") / "demo.cast"
+    done = subprocess.run(
+        [sys.executable, "-m", "vgp_tui", "cast", str(FIXTURE), "-o", str(out), "--size", f"{COLUMNS}x{ROWS}",
+         "--speed", "8"],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = out.read_text().splitlines()
+    return json.loads(lines[0]), [json.loads(line) for line in lines[1:]]
+
+
+def test_cast_is_valid_asciicast_v2_ending_on_the_dashboard(cast: tuple[dict, list[list]]) -> None:
+    header, events = cast
+    assert header["version"] == 2 and (header["width"], header["height"]) == (COLUMNS, ROWS)
+    assert events and all(len(e) == 3 and e[1] == "o" and isinstance(e[2], str) for e in events)
+    times = [e[0] for e in events]
+    assert times == sorted(times) and all(isinstance(t, float) and math.isfinite(t) for t in times)
+    text = ANSI.sub("", "".join(e[2] for e in events))
+    for title in ("Loss", "Gradient heatmap", "Gradient flow", "deep-sigmoid"):
+        assert title in text
+
+
+def test_playing_the_cast_leaves_the_terminal_as_it_found_it(cast: tuple[dict, list[list]]) -> None:
+    """`asciinema cat demo.cast` in a shell: the dashboard's last frame stays, the shell gets its terminal back."""
+    _, events = cast
+    output = "".join(e[2] for e in events)
+    terminal = Terminal(COLUMNS, ROWS)
+    terminal.feed("$ asciinema cat demo.cast\r\n")
+    terminal.feed(output)
+
+    assert not terminal.on_alternate, "the cast leaves the viewer on the alternate screen"
+    assert not terminal.screen.cursor.hidden, "the cast leaves the cursor hidden"
+    assert not terminal.modes_on() & APP_MODES, f"modes left on: {sorted(terminal.modes_on() & APP_MODES)}"
+    assert 7 in terminal.modes_on(), "autowrap is left off"
+
+    # The whole last frame, top row to bottom row, is on the main screen.
+    shown = terminal.screen.display
+    assert "deep-sigmoid" in shown[0]  # the header, not scrolled away
+    assert shown[-1].strip(), "the dashboard's bottom row is blank"
+    picture = "\n".join(shown)
+    for title in ("Loss", "Gradient heatmap", "Gradient flow", "step"):
+        assert title in picture
+    assert "asciinema cat" not in picture  # the dashboard was drawn on a clear screen
+    query = QUERY.search(output)
+    assert query is None and not terminal.answers, f"the viewer's terminal would answer {query} into the shell"
+
+    terminal.feed("$ ")  # the shell's prompt comes back on the last row, below the dashboard
+    assert terminal.screen.display[:-1] == shown[:-1]
+    assert terminal.screen.display[-1].startswith("$ ")
+
+
+def test_escape_sequences_split_between_reads_are_still_rewritten() -> None:
+    """A read can end in the middle of an escape sequence; the rewriting sees it whole."""
+    events = [
+        (0.1, "\x1b[?10"),
+        (0.2, "49h\x1b[?25l\x1b[?1000h\x1b[?20"),
+        (0.3, "26$p\x1b[>1uHello"),
+        (0.4, "\x1b[?1000l\x1b[?10"),
+        (0.5, "49l\x1b[?25h\x1b[<u"),
+    ]
+    kept = _for_a_viewer(events, 5)
+    output = "".join(text for _, text in kept)
+    assert not ALTERNATE_SCREEN.search(output) and not QUERY.search(output)
+    assert [t for t, _ in kept] == sorted(t for t, _ in kept) and kept[-1][0] == 0.4
+    terminal = Terminal(20, 5)
+    terminal.feed(output)
+    assert terminal.screen.display[0].startswith("Hello")
+    assert not terminal.screen.cursor.hidden and not terminal.modes_on() & APP_MODES
+    assert output.count("\x1b[>1u") == output.count("\x1b[<u")  # the keyboard protocol is popped
+
+
+def test_cast_of_a_bad_file_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{}\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "vgp_tui", "cast", str(bad), "-o", str(tmp_path / "x.cast")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+    assert done.stderr.startswith("vgp-tui: error: ")
