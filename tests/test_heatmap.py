@@ -89,7 +89,11 @@ def test_merge_layers_takes_the_max_and_never_hides_nan() -> None:
     logs = np.array([[-5.0, -3.0, -9.0, math.nan]])
     merged, labels = merge_layers(logs, ("fc8", "fc9", "fc10", "fc11"), 2)
     assert merged[0, 0] == -3.0 and math.isnan(merged[1, 0])
-    assert labels == ["fc8–9", "fc10–11"]
+    assert labels == ["fc8–10", "fc11"]  # the output-side layer keeps its own row: every verdict reads it
+    logs = np.array([[-5.0, -3.0, math.nan, -2.0, -7.0]])
+    merged, labels = merge_layers(logs, ("fc0", "fc1", "fc2", "fc3", "head"), 3)
+    assert merged[0, 0] == -5.0 and math.isnan(merged[1, 0]) and merged[2, 0] == -7.0
+    assert labels == ["fc0", "fc1–3", "head"]
 
 
 # -- the widget in an app -------------------------------------------------------------------------------
@@ -200,8 +204,9 @@ async def test_many_layers_merge_into_labelled_ranges() -> None:
         heatmap.show(layers, _view(values))
         await pilot.pause()
         lines = _lines(heatmap)
-        assert "fc0–" in lines[0] and "–39" in lines[heatmap.size.height - 3]
-        assert sum("–" in line for line in lines) == heatmap.size.height - 2  # every row is a range
+        # The first and the last layer keep their rows; the layers between share the rest in ranges.
+        assert "fc0 " in lines[0] and "fc39" in lines[heatmap.size.height - 3]
+        assert sum("–" in line for line in lines) == heatmap.size.height - 4
 
 
 @pytest.mark.parametrize("steps", [40, 1000])
@@ -271,3 +276,37 @@ def test_render_fits_any_size(width: int, height: int) -> None:
     strips = heatmap.render_strips(width, height)
     assert len(strips) == height
     assert all(strip.cell_length == width for strip in strips)
+
+
+# -- one scale of health, rows that fill the panel ----------------------------------------------------------
+
+
+async def test_a_vanishing_layer_has_a_red_label_and_the_legend_says_why() -> None:
+    values = np.tile([1e-6, 9e-2, 1.0, 1.0], (30, 1))  # fc0 vanishing; fc1 at 9e-2 of the head: healthy
+    app = HeatmapApp()
+    async with app.run_test(size=(100, 24)) as pilot:
+        heatmap = app.query_one(GradientHeatmap)
+        heatmap.show(LAYERS, _view(values))
+        await pilot.pause()
+        strips = [heatmap.render_line(y) for y in range(heatmap.size.height)]
+        alert = heatmap.get_component_rich_style("gradient-heatmap--alert", partial=True).color
+
+        def label_colour(name: str) -> object:
+            strip = next(s for s in strips if f" {name} " in f" {s.text} ")
+            return next(seg.style.color for seg in strip if seg.text == name)
+
+        assert label_colour("fc0") == alert
+        assert label_colour("fc1") != alert and label_colour("head") != alert
+        assert any(s.text.lstrip().startswith("|g|") and "vanishing/exploding" in s.text for s in strips)
+
+
+def test_rows_share_the_height_evenly_up_to_the_cap() -> None:
+    heatmap = GradientHeatmap()
+    heatmap.show(LAYERS, _view(np.full((20, 4), 0.1)))
+    for height in (4 + 2, 4 * 2 + 2, 4 * 2 + 2 + 3, 4 * 3 + 2, 40):
+        lines = [s.text for s in heatmap.render_strips(60, height)]
+        starts = [i for i, line in enumerate(lines) if any(f" {n} " in f" {line} " for n in LAYERS)]
+        heights = np.diff([*starts, starts[0] + min(height - 2, 4 * 3)])
+        assert heights.max() - heights.min() <= 1 and heights.max() <= 3  # even rows, capped
+        if height <= 4 * 3 + 2:
+            assert lines[height - 1].lstrip().startswith("|g|")  # they fill the panel: no band

@@ -3,6 +3,10 @@
 Drawn with Rich rather than plotext: a bar per layer with its name and value needs one text row per
 layer and exact control of the labels, which plotext's bar chart (ticks picked by plotext, no per-bar
 value labels on a log axis) does not give in a 30-column panel.
+
+A bar's length is the layer's norm now; its colour is the layer's verdict on the scale of health the
+diagnosis uses (:mod:`vgp_tui.health`): red only where the diagnosis would call the layer vanishing or
+exploding, yellow where it would say weakening or growing.
 """
 
 from __future__ import annotations
@@ -12,13 +16,28 @@ import math
 import numpy as np
 from rich.segment import Segment
 from rich.style import Style
+from textual.geometry import Size
 from textual.strip import Strip
 from textual.widget import Widget
 
-from vgp_tui.dashboard.heatmap import merge_layers
+from vgp_tui.dashboard.layers import group_labels, group_rows, layer_groups, short_name
 from vgp_tui.engine.history import RunHistory
+from vgp_tui.health import layer_verdicts, recent_norms, worst
 
 BLOCKS = " ▏▎▍▌▋▊▉█"
+VALUE_WIDTH = 6
+"""Cells of the value column (a space and ``1e-12``)."""
+MIN_BAR = 5
+"""The bar keeps at least this many cells; the label column gives way first."""
+
+VERDICT_COLOURS = {
+    "healthy": "green",
+    "weakening": "yellow",
+    "growing": "yellow",
+    "vanishing": "red",
+    "exploding": "red",
+    "unknown": "dim",
+}
 
 
 def fmt_norm(x: float) -> str:
@@ -41,6 +60,10 @@ def bar(fraction: float, width: int) -> str:
 class GradientFlow(Widget):
     """Bars of log10 |g| for each layer (input side at the top), scaled to the run's current span.
 
+    As tall as its layers need when it shares its column (the time plot gets the rest), the whole
+    column when alone; with fewer rows than layers, layers are grouped as the heatmap groups them,
+    the first and the last layer always on their own rows.
+
     Drawn through the line API from segments with fixed styles: the bars move four times a second,
     and turning a Rich ``Text`` into Textual ``Content`` each time cost more than computing them.
     """
@@ -50,6 +73,7 @@ class GradientFlow(Widget):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._norms: tuple[float, ...] | None = None
+        self._verdicts: list[str] = []
         self._layers: tuple[str, ...] = ()
         self._built_for: object = None
         self._strips: list[Strip] = []
@@ -60,9 +84,21 @@ class GradientFlow(Widget):
     def show(self, run: RunHistory | None) -> None:
         latest = run.latest if run is not None else None
         self._norms = tuple(latest.grad_norm) if latest is not None else None
-        self._layers = run.layers if run is not None else ()
+        # The colour reads the recent median, as the diagnosis does, so one noisy step flips neither.
+        self._verdicts = layer_verdicts(recent_norms(run)) if latest is not None and run is not None else []
+        layers = run.layers if run is not None else ()
+        if len(layers) != len(self._layers):
+            self.refresh(layout=True)  # the height follows the number of layers
+        self._layers = layers
+        parent = self.parent
+        if parent is not None:
+            # Alone in its column (no time plot) the panel fills it; else it leaves the rest to the plot.
+            self.set_class(not any(w.display for w in parent.children if w is not self), "-alone")
         self._built_for = None
         self.refresh()
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return max(1, len(self._layers))
 
     def render_line(self, y: int) -> Strip:
         width, height = self.size
@@ -74,28 +110,27 @@ class GradientFlow(Widget):
         return self._strips[y] if 0 <= y < len(self._strips) else Strip.blank(width, base)
 
     def lines(self, width: int, height: int, base: Style = Style.null()) -> list[list[Segment]]:
-        """The panel's rows as segments: one bar per (merged) layer, or a waiting message."""
-        if self._norms is None:
+        """The panel's rows as segments: one bar per layer (or group of layers), or a waiting message."""
+        if self._norms is None or not self._layers:
             return [[Segment("waiting…", base)]]
-        # Merged the way the heatmap merges its rows (largest norm wins, NaN over Inf over numbers),
-        # so both panels label the same layers alike.
-        merged, names = merge_layers(np.asarray([self._norms], dtype=float), self._layers, max(height, 1))
-        values = merged[:, 0].tolist()
+        groups = layer_groups(len(self._layers), max(height, 1))
+        values = group_rows(np.asarray([self._norms], dtype=float), groups)[:, 0].tolist()
+        verdicts = [worst(self._verdicts[a : b + 1]) for a, b in groups] if self._verdicts else ["unknown"] * len(groups)
+        names = group_labels(self._layers, groups)
         logs = [math.log10(v) for v in values if math.isfinite(v) and v > 0]
         low = min(logs) if logs else -1.0
         high = max(logs) if logs else 0.0
         low = min(low, high - 1.0)
-        label_width = min(max(len(n) for n in names), 14)
-        bar_width = max(width - label_width - 8, 3)
+        label_width = max(0, min(max(len(n) for n in names), width - VALUE_WIDTH - 1 - MIN_BAR))
+        bar_width = max(width - label_width - 1 - VALUE_WIDTH, 1)
         styles = {name: base + style for name, style in self._STYLES.items()}
         rows = []
-        for name, value in zip(names, values):
+        for name, value, verdict in zip(names, values, verdicts):
             if math.isfinite(value) and value > 0:
                 fraction = (math.log10(value) - low + 0.05 * (high - low)) / (1.05 * (high - low))
-                color = "green" if fraction > 0.5 else ("yellow" if fraction > 0.2 else "red")
-                drawn = Segment(bar(fraction, bar_width), styles[color])
+                drawn = Segment(bar(fraction, bar_width), styles[VERDICT_COLOURS[verdict]])
             else:
                 drawn = Segment(("×" if not math.isfinite(value) else "·").ljust(bar_width), styles["bold magenta"])
-            label = Segment(name[:label_width].rjust(label_width) + " ", styles["dim"])
-            rows.append([label, drawn, Segment(f" {fmt_norm(value):>6}", base)])
+            label = Segment(short_name(name, label_width).rjust(label_width) + " ", styles["dim"])
+            rows.append([label, drawn, Segment(f"{fmt_norm(value):>{VALUE_WIDTH}}", base)])
         return rows

@@ -19,7 +19,9 @@ for plots), because plotext's matrix plot cannot do this job well:
   Textual's own per-segment post-processing of the strips comes on top of that.
 
 Layout, top to bottom: the layer rows (input side at the top, marked ``in``; output at the bottom,
-marked ``out``; adjacent layers merged by their maximum when there are more layers than rows), a row
+marked ``out``; with more layers than rows, adjacent layers merged by their maximum as
+:mod:`vgp_tui.dashboard.layers` groups them for every panel; a label is red where the layer is vanishing
+or exploding on the diagnosis's scale of health, :mod:`vgp_tui.health`), a row
 of step numbers with markers where a live remedy changed or training diverged, and the colour scale
 with its decade labels. Rows are dropped from the bottom up when the widget is short.
 """
@@ -33,7 +35,7 @@ from functools import lru_cache
 import numpy as np
 from rich.segment import Segment
 from rich.style import Style
-from textual.geometry import Region
+from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -53,7 +55,11 @@ from vgp_tui.dashboard.colors import (
     log_norms,
     scale_range,
 )
+from vgp_tui.dashboard.layers import clip_end, layer_groups, merge_layers, short_name
 from vgp_tui.engine.history import FIRST_LAYER, Marker, SeriesView
+from vgp_tui.health import BAD, layer_verdicts, nan_median, worst
+
+__all__ = ["GradientHeatmap", "HeatGrid", "merge_layers", "resample"]
 
 NAN_GLYPH = "×"
 INF_GLYPH = "▲"
@@ -66,7 +72,10 @@ MAX_ROW_HEIGHT = 3
 """Most lines one layer takes when the widget is taller than the network is deep."""
 
 _MAX_LABEL = 20
-"""Widest layer-label column; longer names are shortened in the middle."""
+"""Widest layer-label column; longer names are shortened (see :func:`~vgp_tui.dashboard.layers.short_name`)."""
+
+RECENT_COLUMNS = 4
+"""Rightmost columns whose median gives each row's verdict (the label's colour): the recent steps."""
 
 
 def _rgb(rgb: tuple[int, int, int]) -> str:
@@ -114,46 +123,6 @@ def resample(view: SeriesView, values: np.ndarray, columns: int) -> tuple[np.nda
     return values[index], first[index], last[index]
 
 
-def merge_layers(logs: np.ndarray, names: Sequence[str], rows: int) -> tuple[np.ndarray, list[str]]:
-    """Merge adjacent layers (columns of ``logs``) evenly into ``rows`` rows, each the layers' maximum.
-
-    NaN wins over everything and inf over numbers, so a broken layer is never hidden by merging.
-    Returns (rows x time, labels).
-    """
-    count = logs.shape[1]
-    rows = max(1, min(rows, count))
-    starts = (np.arange(rows) * count) // rows
-    merged = np.maximum.reduceat(logs, starts, axis=1).T
-    ends = np.r_[starts[1:], count] - 1
-    labels = [names[a] if a == b else _range_label(names[a], names[b]) for a, b in zip(starts, ends)]
-    return merged, labels
-
-
-def _range_label(first: str, last: str) -> str:
-    """``fc0–3`` for fc0..fc3: the common prefix once, not split inside a number."""
-    prefix = 0
-    while prefix < min(len(first), len(last)) and first[prefix] == last[prefix]:
-        prefix += 1
-    while prefix and first[prefix - 1].isdigit():
-        prefix -= 1
-    return f"{first}–{last[prefix:]}"
-
-
-def _fit(text: str, width: int) -> str:
-    """``text`` in at most ``width`` cells, shortened in the middle (the end of a name tells layers apart)."""
-    if len(text) <= width:
-        return text
-    if width <= 1:
-        return text[:width]
-    head = (width - 1) // 3
-    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
-
-
-def _clip(text: str, width: int) -> str:
-    """``text`` in at most ``width`` cells, cut at the end."""
-    return text if len(text) <= width else text[: max(0, width - 1)] + "…"[:width]
-
-
 def format_step(step: int) -> str:
     """``12 400``: steps with a thin space between thousands, as the header writes them."""
     return f"{step:,}".replace(",", " ")
@@ -184,6 +153,9 @@ class GradientHeatmap(Widget):
         color: $error;
         text-style: bold;
     }
+    GradientHeatmap > .gradient-heatmap--warn {
+        color: $warning;
+    }
     """
 
     COMPONENT_CLASSES = {
@@ -191,6 +163,7 @@ class GradientHeatmap(Widget):
         "gradient-heatmap--muted",
         "gradient-heatmap--remedy",
         "gradient-heatmap--alert",
+        "gradient-heatmap--warn",
     }
 
     TITLE = "Gradient heatmap · log10 |g| per layer"
@@ -201,6 +174,7 @@ class GradientHeatmap(Widget):
         self._view: SeriesView | None = None
         self._values = np.empty((0, 0))
         self._markers: list[Marker] = []
+        self._verdicts: list[str] | None = None
         self._version = 0
         self._cache_key: tuple[object, ...] | None = None
         self._strips: list[Strip] = []
@@ -219,21 +193,53 @@ class GradientHeatmap(Widget):
         view: SeriesView,
         first_layer_channel: int = FIRST_LAYER,
         markers: Sequence[Marker] = (),
+        verdicts: Sequence[str] | None = None,
     ) -> None:
-        """Draw ``view``'s per-layer norms (channels from ``first_layer_channel``, one per layer)."""
+        """Draw ``view``'s per-layer norms (channels from ``first_layer_channel``, one per layer).
+
+        ``verdicts``: each layer's verdict on the scale of health (:func:`vgp_tui.health.layer_verdicts`
+        of :func:`vgp_tui.health.recent_norms`, what the diagnosis and the flow bars read); a row's
+        label is red where it is vanishing or exploding. Without them, they are read from the view's
+        last few columns.
+        """
         count = max(0, min(len(layers), view.mean.shape[1] - first_layer_channel)) if view.mean.ndim == 2 else 0
+        if count != len(self._layers):
+            self.refresh(layout=True)  # the height follows the number of layers
         self._layers = tuple(layers[:count])
         self._view = view
         self._values = np.asarray(view.mean[:, first_layer_channel : first_layer_channel + count], dtype=np.float64)
         self._markers = list(markers)
+        if verdicts is None and len(self._values):
+            recent = self._values[-RECENT_COLUMNS:]
+            verdicts = layer_verdicts(nan_median(np.where(np.isfinite(recent), recent, np.nan)))
+        self._verdicts = list(verdicts)[:count] if verdicts is not None else None
         self._version += 1
         self.refresh()
 
     def clear(self) -> None:
         """Show nothing (waiting for a run)."""
         self._layers, self._view, self._values, self._markers = (), None, np.empty((0, 0)), []
+        self._verdicts = None
         self._version += 1
         self.refresh()
+
+    # -- size -------------------------------------------------------------------------------------------
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        """Lines for every layer at up to MAX_ROW_HEIGHT lines each, plus the axis and the scale.
+
+        With ``height: auto`` the panel is as tall as its layers need and no taller (the loss plot
+        gets the rest), never over its ``max-height``: within that, the tallest whole-line rows.
+        """
+        extra = 2  # the step axis and the colour scale
+        layers = max(1, len(self._layers))
+        budget = container.height
+        if self.styles.max_height is not None:
+            gutter = self.styles.gutter
+            outer = Size(container.width + gutter.width, container.height + gutter.height)
+            budget = min(budget, int(self.styles.max_height.resolve(outer, viewport)) - gutter.height)
+        if layers + extra >= budget:
+            return max(1, budget)  # rows merge layers to fit
+        return layers * max(1, min(MAX_ROW_HEIGHT, (budget - extra) // layers)) + extra
 
     # -- drawing ------------------------------------------------------------------------------------
     def _shading(self) -> bool:
@@ -292,25 +298,31 @@ class GradientHeatmap(Widget):
 
         low, high = scale_range(grid.logs)
         codes = cell_codes(grid.logs, low, high)
-        # With room to spare, each layer gets up to MAX_ROW_HEIGHT equal lines (labelled on the first);
-        # what is left stays blank below the scale, so the scale sits right under the picture.
-        row_height = max(1, min(MAX_ROW_HEIGHT, grid_rows // rows))
+        groups = layer_groups(len(layers), rows)
+        verdicts = self._verdicts if self._verdicts is not None and len(self._verdicts) == len(layers) else None
+        tones = [worst(verdicts[a : b + 1]) if verdicts else "unknown" for a, b in groups]
+        # With room to spare, the rows share the lines (labelled on their first), up to MAX_ROW_HEIGHT
+        # each, differing by one line at most; what is left stays blank below the scale, so the scale
+        # sits right under the picture.
+        used = min(grid_rows, rows * MAX_ROW_HEIGHT)
+        heights = [(i + 1) * used // rows - i * used // rows for i in range(rows)]
         lines: list[Strip] = []
         for i in range(rows):
             row_codes = codes[i] if columns > 0 else None
+            label = _row_label(grid.labels, i)
             if not has_steps and columns > 0 and i == rows // 2:
-                lines.append(painter.grid_message(_row_label(grid.labels, i), label_width, gap, "waiting for the first step…"))
+                lines.append(painter.grid_message(label, label_width, gap, "waiting for the first step…"))
             else:
-                lines.append(painter.grid_row(_row_label(grid.labels, i), label_width, gap, row_codes))
-            if row_height > 1:
-                lines += [painter.grid_row("", label_width, gap, row_codes)] * (row_height - 1)
+                lines.append(painter.grid_row(label, label_width, gap, row_codes, tones[i]))
+            if heights[i] > 1:
+                lines += [painter.grid_row("", label_width, gap, row_codes)] * (heights[i] - 1)
         blank = [Strip.blank(width, styles.base)] * (grid_rows - len(lines))
         if show_axis:
             lines.append(painter.axis_row(label_width, gap, grid, self._markers))
         if show_scale:
             finite = bool(np.isfinite(grid.logs).any())
             present = [g for g, c in ((NAN_GLYPH, NAN), (INF_GLYPH, INF), (ZERO_GLYPH, ZERO)) if (codes == c).any()]
-            lines.append(painter.scale_row(label_width, gap, low, high, finite, present))
+            lines.append(painter.scale_row(label_width, gap, low, high, finite, present, any(t in BAD for t in tones)))
         return (lines + blank)[:height]
 
     @staticmethod
@@ -337,6 +349,7 @@ class _Styles:
     muted: Style
     remedy: Style
     alert: Style
+    warn: Style
 
     @classmethod
     def of(cls, widget: Widget) -> _Styles:
@@ -351,12 +364,13 @@ class _Styles:
             component("gradient-heatmap--muted"),
             component("gradient-heatmap--remedy"),
             component("gradient-heatmap--alert"),
+            component("gradient-heatmap--warn"),
         )
 
     @classmethod
     def plain(cls) -> _Styles:
         base = Style()
-        return cls(base, base, Style(dim=True), Style(bold=True), Style(bold=True, color="red"))
+        return cls(base, base, Style(dim=True), Style(bold=True), Style(bold=True, color="red"), Style(color="yellow"))
 
 
 @lru_cache(maxsize=8)
@@ -401,20 +415,30 @@ class _Painter:
     def strip(self, segments: list[Segment]) -> Strip:
         return Strip(segments).adjust_cell_length(self.width, self.styles.base)
 
-    def label(self, text: str, width: int, gap: int) -> list[Segment]:
-        """A label right-aligned in ``width`` cells; an ``in``/``out`` side mark stays at the left."""
+    def label(self, text: str, width: int, gap: int, tone: str = "unknown") -> list[Segment]:
+        """A label right-aligned in ``width`` cells; an ``in``/``out`` side mark stays at the left.
+
+        ``tone`` is the row's verdict: the name is red where the layers are vanishing or exploding,
+        yellow where they are weakening or growing, as the flow bars are.
+        """
         if width <= 0:
             return []
         side, name = (text[:4], text[4:]) if text[:4] in ("in  ", "out ") else ("", text)
         if width - len(side) < min(len(name), 3):
             side = ""  # too narrow for the side mark: the name matters more
-        name = _fit(name, width - len(side))
+        name = short_name(name, width - len(side))
+        style = self.styles.alert if tone in BAD else (self.styles.warn if tone in ("weakening", "growing") else self.styles.label)
         segments = [Segment(side, self.styles.muted)] if side else []
-        segments.append(Segment(name.rjust(width - len(side)) + " " * gap, self.styles.label))
+        pad = width - len(side) - len(name)
+        if pad > 0:
+            segments.append(Segment(" " * pad, self.styles.label))
+        segments.append(Segment(name, style))
+        if gap:
+            segments.append(Segment(" " * gap, self.styles.label))
         return segments
 
-    def grid_row(self, label: str, width: int, gap: int, codes: np.ndarray | None) -> Strip:
-        segments = self.label(label, width, gap)
+    def grid_row(self, label: str, width: int, gap: int, codes: np.ndarray | None, tone: str = "unknown") -> Strip:
+        segments = self.label(label, width, gap, tone)
         if codes is None or not len(codes):
             return self.strip(segments)
         # One segment per run of equal cells: a smooth row costs a few segments, not one per cell.
@@ -433,7 +457,7 @@ class _Painter:
 
     def message_lines(self, height: int, text: str) -> list[Strip]:
         lines = [Strip.blank(self.width, self.styles.base)] * height
-        lines[height // 2] = self.strip([Segment(_fit(text, self.width), self.styles.muted)])
+        lines[height // 2] = self.strip([Segment(clip_end(text, self.width), self.styles.muted)])
         return lines
 
     def axis_row(self, width: int, gap: int, grid: HeatGrid, markers: Sequence[Marker]) -> Strip:
@@ -467,7 +491,7 @@ class _Painter:
             style = self.styles.alert if marker.kind in ("diverged", "error") else self.styles.remedy
             # Each marker's glyph always shows; its text only up to the next marker.
             room = (placed[k + 1][0] if k + 1 < len(placed) else end) - column - 2
-            text = MARKER_GLYPH + (_clip(marker.text, min(room, 16)) if room >= 3 and marker.text else "")
+            text = MARKER_GLYPH + (clip_end(marker.text, min(room, 16)) if room >= 3 and marker.text else "")
             put(column, text, style)
         segments = self.label("step", width, gap)
         run_start = 0
@@ -477,11 +501,16 @@ class _Painter:
                 run_start = i
         return self.strip(segments)
 
-    def scale_row(self, width: int, gap: int, low: float, high: float, finite: bool, present: list[str]) -> Strip:
-        """The colour scale: the map from ``low`` to ``high`` decades with decade labels, then a legend."""
+    def scale_row(
+        self, width: int, gap: int, low: float, high: float, finite: bool, present: list[str], bad: bool = False
+    ) -> Strip:
+        """The colour scale: the map from ``low`` to ``high`` decades with decade labels, then a legend
+        of the special cells shown and, where a row's label is red, what red means."""
         segments = self.label("|g|", width, gap)
         columns = self.width - width - gap
         legend: list[Segment] = []
+        if bad:
+            legend += [Segment("  ", self.styles.base), Segment("name", self.styles.alert), Segment(" vanishing/exploding", self.styles.label)]
         for glyph in present:
             code = {NAN_GLYPH: NAN, INF_GLYPH: INF, ZERO_GLYPH: ZERO}[glyph]
             name = {NAN_GLYPH: "NaN", INF_GLYPH: "Inf", ZERO_GLYPH: "0"}[glyph]
@@ -529,6 +558,6 @@ class _Painter:
         lo, hi = format_decade(int(round(low))), format_decade(int(round(high)))
         ramp = bar - len(lo) - len(hi) - 4
         if ramp < len(SHADES):
-            return [Segment(_fit(f"{lo} {hi}", bar), self.styles.label)]
+            return [Segment(clip_end(f"{lo} {hi}", bar), self.styles.label)]
         glyphs = "".join(SHADES[i * len(SHADES) // ramp] for i in range(ramp))
         return [Segment(f"{lo} ▕{glyphs}▏ {hi}", self.styles.label)]

@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -48,7 +48,11 @@ class ActivationPlot(PlotPanel):
 
 
 class HelpScreen(ModalScreen[None]):
-    """Every key, and a picture of the current activation's derivative."""
+    """Every key, and a picture of the current activation's derivative.
+
+    The body scrolls (arrow keys, page keys, the mouse wheel): at 80x24 the key table is taller than
+    the screen, and its last lines (quit) must still be reachable.
+    """
 
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
 
@@ -64,13 +68,17 @@ class HelpScreen(ModalScreen[None]):
         for key, description in self.keys:
             table.add_row(key, description)
         with Vertical(id="help-box"):
-            yield Label("vgp-tui keys · press escape to close", id="help-title")
-            with Horizontal():
-                yield Static(table, id="help-keys")
-                with Vertical(id="help-activation"):
-                    for name in (self.activation,) if self.activation else ("sigmoid", "relu"):
-                        yield ActivationPlot(name)
-                        yield Static(Text(ACTIVATION_NOTES[name], style="italic"), classes="note")
+            yield Label("vgp-tui keys · ↑↓ scroll · escape closes", id="help-title")
+            with VerticalScroll(id="help-body"):
+                with Horizontal(id="help-columns"):
+                    yield Static(table, id="help-keys")
+                    with Vertical(id="help-activation"):
+                        for name in (self.activation,) if self.activation else ("sigmoid", "relu"):
+                            yield ActivationPlot(name)
+                            yield Static(Text(ACTIVATION_NOTES[name], style="italic"), classes="note")
+
+    def on_mount(self) -> None:
+        self.query_one("#help-body").focus()  # so the arrow and page keys scroll it
 
 
 class PresetPicker(ModalScreen[str | None]):

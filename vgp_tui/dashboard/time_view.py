@@ -1,7 +1,9 @@
 """How far back in time the gradient reaches: |dL/dh_t| per time step, for recurrent presets.
 
 The current run's latest measurement is drawn with the previous run's beside it, so switching the
-cell from rnn to lstm shows the difference at once.
+cell from rnn to lstm shows the difference at once. Where there is nothing to draw the panel says why
+(not measured yet, only NaN/Inf), and where it is too short for a plot (80x24) it draws the current
+run's curve as one line of block characters with its two ends labelled.
 """
 
 from __future__ import annotations
@@ -9,11 +11,47 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from rich.segment import Segment
+from rich.style import Style
+from textual.strip import Strip
 from textual_plotext.plot import Plot
 
+from vgp_tui.dashboard.layers import clip_end
 from vgp_tui.dashboard.plot_panel import PlotPanel
 from vgp_tui.dashboard.ticks import step_ticks, value_ticks
-from vgp_tui.engine.history import History
+from vgp_tui.engine.history import History, RunHistory
+
+MIN_PLOT_HEIGHT = 6
+"""Fewest lines a plotext plot needs to show a curve between its axis ticks and label."""
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def _plottable(run: RunHistory) -> tuple[np.ndarray, np.ndarray] | None:
+    """(time steps, values) of ``run``'s latest measurement where they can go on a log axis."""
+    if run.latest_time_grad is None:
+        return None
+    values = np.asarray(run.latest_time_grad, dtype=float)
+    keep = np.isfinite(values) & (values > 0)
+    if not keep.any():
+        return None
+    return np.arange(1, len(values) + 1)[keep], values[keep]
+
+
+def sparkline(values: np.ndarray, width: int) -> str:
+    """``values`` (positive) as ``width`` block characters on a log scale, resampled to fit."""
+    if width <= 0 or not len(values):
+        return ""
+    logs = np.log10(np.asarray(values, dtype=float))
+    picked = logs[(np.arange(width) * len(logs)) // width]
+    low, high = float(logs.min()), float(logs.max())
+    if high <= low:
+        return SPARK[len(SPARK) // 2] * width
+    levels = np.clip(((picked - low) / (high - low) * len(SPARK)).astype(int), 0, len(SPARK) - 1)
+    return "".join(SPARK[k] for k in levels.tolist())
+
+
+def _short(x: float) -> str:
+    return f"{x:.0e}".replace("e-0", "e-").replace("e+0", "e")
 
 
 class TimeGradientPlot(PlotPanel):
@@ -32,37 +70,87 @@ class TimeGradientPlot(PlotPanel):
         self.border_title = f"|{label}| per time step" if label else "Gradient through time"
         self.redraw()
 
-    def draw(self, plt: Plot) -> None:
+    def _runs(self) -> list[RunHistory]:
+        """The previous run (if it had a time view) and the current one, with a measurement each."""
         history = self.history
         if history is None:
-            return
-        current = history.current
-        drawn = False
-        low, high = math.inf, -math.inf
+            return []
         runs = [r for r in history.ghosts()[-1:] if r.latest_time_grad is not None and r.time_view]
+        current = history.current
         if current is not None and current.latest_time_grad is not None:
             runs.append(current)
-        for run in runs:
-            values = np.asarray(run.latest_time_grad, dtype=float)
-            t = np.arange(1, len(values) + 1)
-            keep = np.isfinite(values) & (values > 0)
-            if keep.sum() < 1:
+        return runs
+
+    def why_empty(self) -> str | None:
+        """Why there is nothing to draw, in words; None when there is."""
+        runs = self._runs()
+        if any(_plottable(r) is not None for r in runs):
+            return None
+        history = self.history
+        if runs:
+            return "no finite values to plot (NaN/Inf)"
+        current = history.current if history is not None else None
+        if history is not None and current is not None and history.state in ("diverged", "error") and current.latest:
+            return f"no data: the run stopped at step {current.latest.step}, before its first measurement (measured every few steps)"
+        return "no data yet: measured every few steps…"
+
+    def _build(self, width: int, height: int) -> list[Strip]:
+        why = self.why_empty()
+        if why is not None:
+            return _message(why, width, height)
+        if height < MIN_PLOT_HEIGHT:
+            return self._compact(width, height)
+        return super()._build(width, height)
+
+    def _compact(self, width: int, height: int) -> list[Strip]:
+        """The current (else previous) run's curve as one line of blocks: a plot would show only axes."""
+        runs = self._runs()
+        run = next((r for r in reversed(runs) if _plottable(r) is not None), None)
+        assert run is not None  # why_empty() said there is one
+        t, values = _plottable(run)  # type: ignore[misc]
+        count = len(run.latest_time_grad or ())
+        ends = f"t=1 {_short(float(values[0]))} … t={count} {_short(float(values[-1]))}"
+        muted = Style(dim=True)
+        spark = Strip([Segment(sparkline(values, width), Style(color="green" if run is runs[-1] else "grey50"))], width)
+        lines = [spark]
+        if height >= 2:
+            lines.append(Strip([Segment(clip_end(ends, width), muted)]).adjust_cell_length(width))
+        if height >= 3:
+            lines.append(Strip([Segment(clip_end("enlarge the terminal for the plot", width), muted)]).adjust_cell_length(width))
+        return [*lines, *[Strip.blank(width)] * (height - len(lines))][:height]
+
+    def draw(self, plt: Plot) -> None:
+        current = self.history.current if self.history is not None else None
+        low, high = math.inf, -math.inf
+        length = 1
+        for run in self._runs():
+            points = _plottable(run)
+            if points is None:
                 continue
+            t, values = points
             color = "green" if run is current else "gray"
             cell = run.remedies.get("cell", "")
-            plt.plot(t[keep].tolist(), values[keep].tolist(), color=color, label=f"run {run.run} {cell}", marker="braille")
-            drawn = True
-            low, high = min(low, float(values[keep].min())), max(high, float(values[keep].max()))
-            length = len(values)
-        if drawn:
-            plt.yscale("log")
-            plt.xticks(*step_ticks(1, length, 4))
-            plt.yticks(*value_ticks(low, high, log=True, count=3))
-            plt.xlabel("time step t")
+            plt.plot(t.tolist(), values.tolist(), color=color, label=f"run {run.run} {cell}", marker="braille")
+            low, high = min(low, float(values.min())), max(high, float(values.max()))
+            length = max(length, len(run.latest_time_grad or ()))
+        plt.yscale("log")
+        plt.xticks(*step_ticks(1, length, 4))
+        plt.yticks(*value_ticks(low, high, log=True, count=3))
+        plt.xlabel("time step t")
+
+
+def _message(text: str, width: int, height: int) -> list[Strip]:
+    """``text`` wrapped to ``width`` and centred vertically, dimmed."""
+    words, lines, line = text.split(), [], ""
+    for word in words:
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
         else:
-            # Measured but nothing plottable (a run that diverged has only NaN/Inf) is not the same as
-            # not measured yet.
-            plt.title("no finite values to plot (NaN/Inf)" if runs else "measured every few steps…")
-            plt.frame(False)
-            plt.xaxes(False)
-            plt.yaxes(False)
+            line = f"{line} {word}" if line else word
+    lines.append(line)
+    lines = [clip_end(x, width) for x in lines][: max(1, height)]
+    top = max(0, (height - len(lines)) // 2)
+    muted = Style(dim=True)
+    strips = [Strip.blank(width)] * top + [Strip([Segment(x.center(width), muted)]).adjust_cell_length(width) for x in lines]
+    return (strips + [Strip.blank(width)] * height)[:height]

@@ -1,0 +1,94 @@
+"""One scale of health for every layer: the thresholds and the verdict the diagnosis, the flow bars and
+the heatmap all use.
+
+A layer's gradient is judged relative to the output-side layer's, as the diagnosis judges the first
+layer: an absolute norm says little (it depends on the loss and the width), but a layer that gets a
+thousandth of what the head gets is starving. Pure numpy, no Textual, no torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from vgp_tui.engine.history import FIRST_LAYER, RunHistory
+
+RECENT = 50
+"""Steps (at full resolution) whose median the verdicts read, so a single noisy step does not flip one."""
+VANISHING = 1e-3
+"""Layer / last-layer gradient ratio below which the gradient is said to vanish."""
+EXPLODING = 1e3
+"""Ratio above which it is said to explode."""
+HEALTHY = (1e-2, 1e2)
+"""Ratios inside this band are called healthy; between it and the thresholds above, weakening/growing."""
+
+VERDICTS = ("unknown", "healthy", "weakening", "growing", "vanishing", "exploding")
+"""Every verdict :func:`layer_verdict` gives, least severe first (a merged group shows its worst)."""
+BAD = frozenset({"vanishing", "exploding"})
+"""Verdicts the diagnosis calls a problem (drawn red); weakening and growing are a warning (yellow)."""
+_SEVERITY = {v: i for i, v in enumerate(VERDICTS)}
+
+
+def ratio_verdict(ratio: float) -> str:
+    """The verdict on a layer that gets ``ratio`` times the last layer's gradient."""
+    if not ratio >= 0:  # NaN (or an impossible negative): nothing to compare
+        return "unknown"
+    if ratio < VANISHING:
+        return "vanishing"
+    if ratio > EXPLODING:
+        return "exploding"
+    if ratio < HEALTHY[0]:
+        return "weakening"
+    if ratio > HEALTHY[1]:
+        return "growing"
+    return "healthy"
+
+
+def layer_verdicts(norms: Sequence[float] | np.ndarray) -> list[str]:
+    """The verdict on each layer of ``norms`` (input side first), relative to the last layer.
+
+    Non-finite norms, or a last layer whose norm is not a positive finite number, give "unknown":
+    there is no ratio to read. (A NaN or Inf is shown as such by every panel; the diagnosis reads
+    it as exploding by itself.)
+    """
+    values = np.asarray(norms, dtype=np.float64)
+    if values.size == 0:
+        return []
+    reference = float(values[-1])
+    if not (np.isfinite(reference) and reference > 0):
+        return ["unknown"] * values.size
+    with np.errstate(invalid="ignore", over="ignore"):
+        ratios = np.where(np.isfinite(values), values / reference, np.nan)
+    return [ratio_verdict(r) for r in ratios.tolist()]
+
+
+def worst(verdicts: Sequence[str]) -> str:
+    """The most severe of ``verdicts`` (what a row that merges several layers shows)."""
+    return max(verdicts, key=_SEVERITY.__getitem__, default="unknown")
+
+
+def recent_norms(run: RunHistory, steps: int = RECENT) -> np.ndarray:
+    """Each layer's median gradient norm over the run's last ``steps`` full-resolution steps.
+
+    NaN and Inf are left out (a layer with no finite value gets NaN); this is the value the verdicts
+    and the diagnosis read. One sort of a ``steps`` x layers array: cheap enough for every tick.
+    """
+    level = run.series.levels[0]
+    count = len(run.layers)
+    start = max(0, level.size - steps)
+    # Level 0 holds single steps (count 1), so its running sums are the values themselves.
+    rows = level.total[start : level.size, FIRST_LAYER : FIRST_LAYER + count].astype(np.float64)
+    return nan_median(np.where(np.isfinite(rows), rows, np.nan))
+
+
+def nan_median(values: np.ndarray) -> np.ndarray:
+    """Per-column median ignoring NaN; NaN for a column without a value (and no warning, unlike numpy's)."""
+    values = np.sort(np.asarray(values, dtype=np.float64), axis=0)  # NaN sorts last
+    if values.ndim != 2 or values.shape[0] == 0:
+        return np.full(values.shape[-1] if values.ndim else 0, np.nan)
+    n = (~np.isnan(values)).sum(axis=0)
+    columns = np.arange(values.shape[1])
+    low = values[np.maximum(n - 1, 0) // 2, columns]
+    high = values[n // 2 - (n == 0), columns]
+    return np.where(n > 0, (low + high) / 2, np.nan)
