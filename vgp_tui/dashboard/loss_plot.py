@@ -1,17 +1,205 @@
-"""The loss plot: the current run, earlier runs as labelled ghosts, markers where a live remedy changed."""
+"""The loss plot: the current run, earlier runs as labelled ghosts, markers where a live remedy changed.
+
+Readable with many runs:
+
+* each run has one colour for its whole life, a function of its run number, and no two runs on the
+  plot share one: when there are more runs than colours, only the most recent ghosts are drawn and
+  the legend says how many are hidden (:meth:`LossPlot.cycle_ghosts` thins them further);
+* the legend is a column beside the data area, never over it, and each ghost is labelled by the
+  remedies it had that the current run has not;
+* the y-range follows the live run and what the ghosts did before they diverged: a loss that
+  explodes on its way to NaN would otherwise stretch even a log axis over thirty decades. What lies
+  outside the range is drawn on its edge with a ▲ or ▼, and a diverged run ends in a ✕ at its
+  divergence step.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
+from typing import Union
 
 import numpy as np
+from rich.segment import Segment
+from rich.style import Style
+from textual.strip import Strip
 from textual_plotext.plot import Plot
 
 from vgp_tui.dashboard.plot_panel import PlotPanel
-from vgp_tui.dashboard.ticks import step_ticks, value_ticks
+from vgp_tui.dashboard.ticks import round_ticks, step_ticks
 from vgp_tui.engine.history import LOSS, History, RunHistory
-from vgp_tui.engine.remedies import describe, differences
+from vgp_tui.engine.remedies import REMEDIES, differences, format_value
 
-GHOST_COLORS = ("gray", "magenta", "cyan", "yellow", "blue", "red", "white")
+RGB = tuple[int, int, int]
+Color = Union[RGB, str, None]
+
+PALETTE: tuple[RGB, ...] = (
+    (86, 180, 233),  # sky blue
+    (0, 158, 115),  # bluish green
+    (240, 228, 66),  # yellow
+    (204, 121, 167),  # reddish purple
+    (120, 150, 255),  # blue, lightened to read on a dark background
+    (170, 170, 170),  # grey
+)
+"""Run colours, as many as stay distinct: Okabe & Ito's colour-blind-safe set less its orange and
+vermillion (they would be taken for the orange remedy lines and the red divergence line) and its
+black (the background), its blue lightened to read on a dark background, and a grey."""
+
+GHOST_MODES = ("all", "last", "none")
+"""What :meth:`LossPlot.cycle_ghosts` steps through: every ghost that fits, the last one, none."""
+GHOST_TOASTS = {
+    "all": "earlier runs: all shown",
+    "last": "earlier runs: the last one only",
+    "none": "earlier runs: hidden",
+}
+
+RANGE_DECADES = 2.0
+"""Ghosts widen the log axis at most this many decades beyond the live run (a linear axis: one span)."""
+
+DIVERGED = "✕"
+ABOVE, BELOW = "▲", "▼"
+REMEDY_COLOR = "yellow"
+"""The legend's colour for remedy lines: the ANSI colour plotext draws as "orange"."""
+LEGEND_FRACTION = 0.36
+"""The legend column takes at most this share of the panel's width."""
+
+SHORT_NAMES = {"activation": "act", "batchnorm": "bn", "accumulate": "accum", "optimizer": "opt"}
+"""Remedy names in a label too long for the legend, before it is cut."""
+
+
+def run_color(run: int) -> RGB:
+    """The colour of run ``run``: the same for the run's whole life, whatever else is on the plot."""
+    return PALETTE[(run - 1) % len(PALETTE)]
+
+
+def shown_runs(history: History, mode: str = "all") -> tuple[list[RunHistory], int]:
+    """The runs to draw, the current one first and then the ghosts newest first, and how many ghosts
+    are left out: by ``mode`` (one of :data:`GHOST_MODES`), and once the next older ghost's colour is
+    already taken."""
+    current = history.current
+    if current is None:
+        return [], 0
+    ghosts = history.ghosts()[::-1]
+    limit = {"all": len(ghosts), "last": 1, "none": 0}[mode]
+    shown = [current]
+    colors = {run_color(current.run)}
+    for ghost in ghosts[:limit]:
+        color = run_color(ghost.run)
+        if color in colors:
+            break
+        shown.append(ghost)
+        colors.add(color)
+    return shown, len(ghosts) - (len(shown) - 1)
+
+
+def fit(label: str, width: int) -> str:
+    """``label`` cut to ``width`` characters, with an ellipsis where it was cut."""
+    return label if len(label) <= width else label[: max(width - 1, 0)] + "…"
+
+
+def ghost_label(ghost: RunHistory, current: RunHistory, width: int | None = None) -> str:
+    """``run 1: activation=sigmoid``: the remedies the earlier run started with that the current one
+    did not, structural ones first (they are why the ghost is a run of its own, and a cut label keeps
+    them). A live remedy the ghost changed on the way to the current run's value reads
+    ``clip=off→1``, after the others: it differed for part of the ghost's run only. Longer than
+    ``width``, the label names remedies shortly (``act=sigmoid``), then is cut with an ellipsis."""
+    changed = differences(current.started_with, ghost.started_with)
+    last = ghost.latest.step if ghost.latest is not None else 0
+    # Live changes the ghost trained with; one made after its last step (to recover from a
+    # divergence, say) came to the next run, not to this one.
+    trained = {m.text.split(" ", 1)[0] for m in ghost.markers if m.kind == "remedy" and m.step <= last}
+
+    def rank(name: str) -> int:
+        if name in REMEDIES and REMEDIES[name].structural:
+            return 0
+        return 2 if name in trained and ghost.remedies.get(name) != changed[name] else 1
+
+    names = sorted(changed, key=rank)  # stable: the preset's order within each rank
+    if not names:
+        return fit(f"run {ghost.run}: same remedies", width or 1000)
+
+    def text(short: bool) -> str:
+        parts = []
+        for name in names:
+            value = format_value(name, changed[name])
+            if rank(name) == 2:
+                value += "→" + format_value(name, ghost.remedies.get(name))
+            parts.append(f"{SHORT_NAMES.get(name, name) if short else name}={value}")
+        return f"run {ghost.run}: {' '.join(parts)}"
+
+    label = text(short=False)
+    if width is None or len(label) <= width:
+        return label
+    return fit(text(short=True), width)
+
+
+def divergence_step(run: RunHistory, steps: np.ndarray, loss: np.ndarray) -> int | None:
+    """The step where ``run`` diverged: its divergence marker, else the first of the non-finite
+    losses it ends with (a recording cut short after the NaN, say); None if it did not."""
+    for marker in run.markers:
+        if marker.kind == "diverged":
+            return marker.step
+    if len(loss) and not math.isfinite(loss[-1]):
+        finite = np.flatnonzero(np.isfinite(loss))
+        return int(steps[finite[-1] + 1] if len(finite) else steps[0])
+    return None
+
+
+def to_axis(loss: np.ndarray, log: bool) -> np.ndarray:
+    """Losses in axis units: log10 on a log axis, where 0 and below become -inf (below any range)."""
+    if not log:
+        return loss.astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(loss > 0, np.log10(np.where(loss > 0, loss, 1.0)), np.where(np.isnan(loss), np.nan, -np.inf))
+
+
+def body(values: np.ndarray, diverged: bool) -> np.ndarray:
+    """The finite values that may set the y-range (axis units). A diverged run counts only up to its
+    lowest point: what follows is the climb to NaN (1e36 and more before it), not the run."""
+    finite = np.isfinite(values)
+    if diverged and finite.any():
+        lowest = int(np.nanargmin(np.where(finite, values, np.nan)))
+        finite[lowest + 1 :] = False
+    return values[finite]
+
+
+def y_range(live: np.ndarray, ghosts: list[np.ndarray], log: bool) -> tuple[float, float] | None:
+    """The y-range in axis units: the live run's body, widened by the ghosts' bodies but at most
+    :data:`RANGE_DECADES` decades (log) or one live span (linear) beyond it. None if nothing is finite."""
+    others = np.concatenate(ghosts) if ghosts else np.empty(0)
+    if live.size:
+        low, high = float(live.min()), float(live.max())
+        margin = RANGE_DECADES if log else max(high - low, 0.5 * max(abs(low), abs(high)), 1e-12)
+        # Ghost values further out do not count: they are drawn on the edge.
+        others = others[(others >= low - margin) & (others <= high + margin)]
+        if others.size:
+            low, high = min(low, float(others.min())), max(high, float(others.max()))
+    elif others.size:
+        low, high = float(others.min()), float(others.max())
+    else:
+        return None
+    if high - low < 1e-9:  # one value: a small band around it
+        pad = 0.1 if log else max(0.05 * abs(low), 1e-9)
+        low, high = low - pad, high + pad
+    return low, high
+
+
+@dataclass
+class Line:
+    """One run as the plot draws it."""
+
+    run: RunHistory
+    color: RGB
+    label: str
+    steps: np.ndarray
+    values: np.ndarray
+    """Loss per bucket in axis units (NaN where there is nothing to draw)."""
+    end: int | None
+    """The step where it diverged, if it did."""
+    clamped: np.ndarray = field(default_factory=lambda: np.empty(0))
+    """``values`` held inside the y-range."""
+    off: list[tuple[float, float, str]] = field(default_factory=list)
+    """(step, edge, ▲ or ▼) where the line leaves the range."""
 
 
 class LossPlot(PlotPanel):
@@ -20,7 +208,10 @@ class LossPlot(PlotPanel):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.log_scale = True
+        self.ghost_mode = "all"
         self.history: History | None = None
+        self._lines: list[Line] = []
+        self._range: tuple[float, float] | None = None
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -28,58 +219,145 @@ class LossPlot(PlotPanel):
 
     def show(self, history: History) -> None:
         self.history = history
-        self.border_title = f"Loss · {'log' if self.log_scale else 'linear'} axis (y toggles)"
+        self._set_title()
         self.redraw()
 
-    def draw(self, plt: Plot) -> None:
-        width = max(self.size.width - 12, 10)
-        self._span: tuple[tuple[float, float], tuple[float, float]] | None = None
+    def cycle_ghosts(self) -> str:
+        """Show every ghost that fits, then only the last one, then none; says which, for a toast."""
+        self.ghost_mode = GHOST_MODES[(GHOST_MODES.index(self.ghost_mode) + 1) % len(GHOST_MODES)]
+        self._set_title()
+        self.redraw()
+        return GHOST_TOASTS[self.ghost_mode]
+
+    def _set_title(self) -> None:
+        ghosts = {"all": "", "last": " · last ghost only", "none": " · ghosts hidden"}[self.ghost_mode]
+        self.border_title = f"Loss · {'log' if self.log_scale else 'linear'} axis (y toggles){ghosts}"
+
+    # -- building ---------------------------------------------------------------------------------------
+    def _build(self, width: int, height: int) -> list[Strip]:
+        legend = self._plan(width, height)
+        legend_width = max((len(text) for text, _, _ in legend), default=0)
+        if legend_width:
+            legend_width += 1  # a blank column between the frame and the legend
+        strips = super()._build(width - legend_width, height)
+        if not legend_width:
+            return strips
+        out = []
+        for y, strip in enumerate(strips):
+            segments = list(strip)
+            # The legend takes the plot's own background (the theme's surface) so it reads as one panel.
+            background = segments[-1].style.bgcolor if segments and segments[-1].style else None
+            text, color, bold = legend[y] if y < len(legend) else ("", None, False)
+            if isinstance(color, tuple):
+                color = f"rgb({color[0]},{color[1]},{color[2]})"
+            style = Style(color=color, bgcolor=background, bold=bold)
+            cell = Segment(" " + text.ljust(legend_width - 1), style)
+            out.append(Strip([*segments, cell]).adjust_cell_length(width))
+        return out
+
+    def _plan(self, width: int, height: int) -> list[tuple[str, Color, bool]]:
+        """Work out the lines, their range and the legend rows (text, colour, bold) for this size."""
+        self._lines, self._range = [], None
         history = self.history
         current = history.current if history is not None else None
-        if history is None or current is None or current.steps == 0:
+        if history is None or current is None or (current.steps == 0 and not history.ghosts()):
+            return []  # (a fresh run with no step yet is drawn with its ghosts)
+        runs, hidden = shown_runs(history, self.ghost_mode)
+        if len(runs) + (hidden > 0) > height:  # the legend has a row for every run drawn
+            keep = max(height - 1, 1)
+            hidden += len(runs) - keep
+            runs = runs[:keep]
+        cap = max(12, min(int(width * LEGEND_FRACTION), width - 30))
+        labels = [fit(f"run {current.run} (now)", cap - 2)]
+        labels += [ghost_label(ghost, current, cap - 2) for ghost in runs[1:]]
+        points = max(width - cap - 8, 10)
+        for run, label in zip(runs, labels):
+            view = run.series.view(points)
+            steps = view.last_step.astype(float)
+            loss = view.mean[:, LOSS]
+            values = to_axis(loss, self.log_scale)
+            self._lines.append(Line(run, run_color(run.run), label, steps, values, divergence_step(run, steps, loss)))
+        bodies = [body(line.values, line.end is not None) for line in self._lines]
+        self._range = y_range(bodies[0], bodies[1:], self.log_scale)
+        if self._range is not None:
+            for line in self._lines:
+                self._clamp(line, *self._range)
+        rows: list[tuple[str, Color, bool]] = []
+        for line in self._lines:
+            swatch = DIVERGED if line.end is not None else "━"
+            rows.append((f"{swatch} {line.label}", line.color, line.run is current))
+        if hidden:
+            rows.append((fit(f"+{hidden} older hidden", cap), None, False))
+        symbols = [s for s, used in ((f"{DIVERGED} diverged", any(line.end is not None for line in self._lines)),
+                                     (f"{ABOVE}{BELOW} off scale", any(line.off for line in self._lines))) if used]
+        if symbols and len(rows) < height:
+            rows.append((fit("  ".join(symbols), cap), None, False))
+        # What the orange lines are, newest first, while rows remain.
+        changes = [m for m in reversed(current.markers) if m.kind == "remedy"]
+        for marker in changes[: max(height - len(rows), 0)]:
+            rows.append((fit(f"│ step {marker.step}: {marker.text}", cap), REMEDY_COLOR, False))
+        return rows
+
+    @staticmethod
+    def _clamp(line: Line, low: float, high: float) -> None:
+        """Hold the line inside [low, high] and note where it leaves: on the edge, one glyph per excursion."""
+        values = line.values
+        drawn = ~np.isnan(values)
+        with np.errstate(invalid="ignore"):
+            side = np.where(values > high, 1, np.where(values < low, -1, 0))
+        line.clamped = np.clip(values, low, high)
+        previous = 0
+        for i in np.flatnonzero(drawn):
+            if side[i] and side[i] != previous:
+                line.off.append((float(line.steps[i]), high if side[i] > 0 else low, ABOVE if side[i] > 0 else BELOW))
+            previous = side[i]
+
+    def draw(self, plt: Plot) -> None:
+        lines, span = self._lines, self._range
+        if not lines:
             plt.title("waiting for the first steps…")
             return
-        label_width = max(12, self.size.width // 2 - 6)
-        for i, ghost in enumerate(reversed(history.ghosts())):
-            self._line(plt, ghost, width, GHOST_COLORS[i % len(GHOST_COLORS)], fit(ghost_label(ghost, current), label_width))
-        self._line(plt, current, width, "green", f"run {current.run} (now)")
+        if span is None:
+            plt.title("no finite loss to plot (NaN/Inf)")
+            return
+        current = lines[0].run
+        low, high = span
+        # Oldest first, so the current run is drawn over its ghosts.
+        for line in reversed(lines):
+            keep = ~np.isnan(line.values)
+            if keep.any():
+                # The live run in half blocks: heavier than the ghosts' braille, whatever its colour.
+                marker = "hd" if line.run is current else "braille"
+                plt.plot(line.steps[keep].tolist(), line.clamped[keep].tolist(), color=line.color, marker=marker)
+            for x, y, glyph in line.off:
+                plt.scatter([x], [y], color=line.color, marker=glyph)
+            if line.end is not None:
+                last = line.clamped[keep][-1] if keep.any() else high
+                plt.scatter([float(line.end)], [float(last)], color=line.color, marker=DIVERGED)
         for marker in current.markers:
             plt.vline(marker.step, "red" if marker.kind in ("diverged", "error") else "orange")
-        plt.yscale("log" if self.log_scale else "linear")
-        if self._span is not None:
-            (x0, x1), (y0, y1) = self._span
-            last_marker = max((marker.step for marker in current.markers), default=x1)
-            if last_marker > x1:
-                # A divergence comes after the last finite loss: the axis reaches it, and a little
-                # beyond so that its line is not hidden under the frame.
-                x1 = float(last_marker)
-                plt.xlim(x0, x1 + max(1.0, 0.02 * (x1 - x0)))
-            plt.xticks(*step_ticks(x0, x1))
-            plt.yticks(*value_ticks(y0, y1, self.log_scale))
+        # The axis runs from the first step (not the end of the first bucket a view merged) to the
+        # last loss, divergence or marker.
+        firsts = [line.run.first.step for line in lines if line.run.first is not None]
+        data_end = max((float(line.steps[-1]) for line in lines if len(line.steps)), default=0.0)
+        ends = [line.end for line in lines if line.end is not None] + [m.step for m in current.markers]
+        x0 = float(min(firsts, default=0))
+        x1 = max(data_end, float(max(ends, default=0)))
+        # Past the last loss, a little beyond the last marker so that its line is not under the frame.
+        pad = max(1.0, 0.02 * (x1 - x0)) if x1 > data_end else 0.0
+        if x1 + pad > x0:
+            plt.xlim(x0, x1 + pad)
+        plt.ylim(low, high)
+        plt.xticks(*step_ticks(x0, x1))
+        plt.yticks(*self._y_ticks(low, high))
 
-    def _line(self, plt: Plot, run: object, width: int, color: str, label: str) -> None:
-        view = run.series.view(width)  # type: ignore[attr-defined]
-        steps = view.last_step.astype(float)
-        loss = view.mean[:, LOSS]
-        keep = np.isfinite(loss) & ((loss > 0) if self.log_scale else True)
-        if not keep.any():
-            return
-        xs, ys = steps[keep], loss[keep]
-        plt.plot(xs.tolist(), ys.tolist(), color=color, label=label, marker="braille")
-        span = ((float(xs.min()), float(xs.max())), (float(ys.min()), float(ys.max())))
-        if self._span is not None:
-            (a, b), (c, d) = self._span
-            span = ((min(a, span[0][0]), max(b, span[0][1])), (min(c, span[1][0]), max(d, span[1][1])))
-        self._span = span
-
-
-def fit(label: str, width: int) -> str:
-    """``label`` cut to ``width`` characters, with an ellipsis where it was cut."""
-    return label if len(label) <= width else label[: width - 1] + "…"
-
-
-def ghost_label(ghost: RunHistory, current: RunHistory) -> str:
-    """``run 1: activation=sigmoid init=default``: what the earlier run had that the current one has not."""
-    changed = differences(current.started_with, ghost.started_with)
-    text = describe(changed)
-    return f"run {ghost.run}: {text}" if text else f"run {ghost.run}: same remedies"
+    def _y_ticks(self, low: float, high: float) -> tuple[list[float], list[str]]:
+        """Round tick values inside [low, high] (positions in axis units), about one every other row:
+        short labels leave the data area more columns."""
+        most = max(2, min(5, (self.size.height - 3) // 2 + 1))
+        if not self.log_scale:
+            return round_ticks(low, high, log=False, most=most)
+        values, labels = round_ticks(10.0**low, 10.0**high, log=True, most=most)
+        ticks = [(math.log10(v), label) for v, label in zip(values, labels) if v > 0]
+        ticks = [(t, label) for t, label in ticks if low - 1e-9 <= t <= high + 1e-9]
+        return [t for t, _ in ticks], [label for _, label in ticks]

@@ -33,3 +33,55 @@ def value_ticks(low: float, high: float, log: bool, count: int = 4) -> tuple[lis
         if len(set(labels)) == len(labels):
             break
     return values.tolist(), labels
+
+
+def short_number(value: float) -> str:
+    """``0.2``, ``1.5``, ``300``, ``1e-5``: a round tick value in as few characters as it takes."""
+    text = f"{value:.3g}"
+    mantissa, sep, exponent = text.partition("e")
+    return f"{mantissa}e{int(exponent)}" if sep else text
+
+
+def round_ticks(low: float, high: float, log: bool, most: int = 5) -> tuple[list[float], list[str]]:
+    """Round values (1, 2 and 5 times a power of ten, or whole decades) inside ``[low, high]``, at
+    least two and at most ``most``, with short labels; :func:`value_ticks` where too few round values
+    fall inside (a range narrower than its own magnitude)."""
+    if high > low and (low > 0 or not log):
+        candidates: list[float] = []
+        if log and math.log10(high) - math.log10(low) >= 2:
+            first, last = math.ceil(math.log10(low) - 1e-9), math.floor(math.log10(high) + 1e-9)
+            candidates = [10.0**k for k in range(first, last + 1)]
+        elif log:
+            # The densest of these sets that gives two to ``most`` ticks (else the densest with two).
+            sets = [(1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9), (1, 2, 5), (1, 3), (1,)]
+            found = [
+                [
+                    m * 10.0**k
+                    for k in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+                    for m in mantissas
+                    if low * (1 - 1e-9) <= m * 10.0**k <= high * (1 + 1e-9)
+                ]
+                for mantissas in sets
+            ]
+            fitting = [c for c in found if 2 <= len(c) <= most]
+            candidates = fitting[0] if fitting else next((c for c in reversed(found) if len(c) >= 2), [])
+        else:
+            # The finest 1-2-5 step that gives at most ``most`` ticks.
+            power = 10.0 ** math.floor(math.log10((high - low) / max(most, 2)))
+            for step in (m * power for m in (1, 2, 5, 10, 20, 50)):
+                first, last = math.ceil(low / step - 1e-9), math.floor(high / step + 1e-9)
+                if last - first + 1 <= most:
+                    break
+            candidates = [k * step for k in range(first, last + 1)]
+        if len(candidates) > most:  # every other one (or more), keeping the first
+            stride = math.ceil(len(candidates) / most)
+            candidates = candidates[::stride]
+        if len(candidates) >= 2:
+            values = [float(f"{v:.12g}") for v in candidates]
+            labels = [short_number(v) for v in values]
+            if log and all(math.log10(v).is_integer() for v in values) and max(map(len, labels)) > 4:
+                labels = [f"1e{round(math.log10(v))}" for v in values]  # 1e-5, not 1e-05 or 0.00001
+            if len(set(labels)) == len(labels):
+                return values, labels
+    values, labels = value_ticks(low, high, log, count=min(most, 4))
+    return values, labels
