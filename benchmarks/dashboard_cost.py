@@ -144,8 +144,9 @@ def thread_cpu_seconds(pid: int) -> dict[int, float]:
     return out
 
 
-def terminal_output(seconds: float, warmup: float) -> tuple[float, float, float, float]:
-    """The real app in a pty: seconds to the first full frame, bytes per second in steady state, and
+def terminal_output(seconds: float, warmup: float) -> tuple[float, float, float, float, float]:
+    """The real app in a pty: seconds to the frame (panels and keys, before torch is imported),
+    seconds to the first data (a training step on the status line), bytes per second in steady state, and
     CPU milliseconds per second of its UI thread (the main thread) and of all its other threads
     (training) over the same stretch; NaN where /proc is missing."""
     import fcntl
@@ -159,6 +160,7 @@ def terminal_output(seconds: float, warmup: float) -> tuple[float, float, float,
         fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
         os.execve(sys.executable, [sys.executable, "-m", "vgp_tui", "--preset", "deep-sigmoid"], env)
     seen = b""
+    frame = None
     first_frame = None
     counted = 0
     count_from = None
@@ -177,7 +179,9 @@ def terminal_output(seconds: float, warmup: float) -> tuple[float, float, float,
             now = time.monotonic()
             if first_frame is None:
                 seen += chunk
-                if b"heatmap" in seen and b"step" in seen and b"Loss" in seen:
+                if frame is None and b"heatmap" in seen and b"Loss" in seen and b"quit" in seen:
+                    frame = now - launched
+                if b"heatmap" in seen and b"run 1" in seen and b"Loss" in seen:
                     first_frame = now - launched
                     count_from = now + warmup
                 continue
@@ -215,7 +219,8 @@ def terminal_output(seconds: float, warmup: float) -> tuple[float, float, float,
     common = set(cpu_start) & set(cpu_end)
     ui = ms_per_s(common & {pid})
     others = ms_per_s(common - {pid})
-    return first_frame or float("nan"), counted / span if span > 0 else float("nan"), ui, others
+    rate = counted / span if span > 0 else float("nan")
+    return frame or float("nan"), first_frame or float("nan"), rate, ui, others
 
 
 def main() -> None:
@@ -255,8 +260,9 @@ def main() -> None:
         print(f"| {label} at 120x40, {history_steps:,} steps of history (ms) | {statistics.median(values):.1f} "
               f"| {q[0]:.1f}-{q[-1]:.1f} (p10-p90) |")
 
-    first, rate, ui, training = terminal_output(2.0 if args.quick else 20.0, 1.0 if args.quick else 5.0)
-    print(f"| first full frame after launch (s) | {first:.2f} | |")
+    frame, first, rate, ui, training = terminal_output(2.0 if args.quick else 20.0, 1.0 if args.quick else 5.0)
+    print(f"| frame on screen after launch (s) | {frame:.2f} | panels and keys, before torch is imported |")
+    print(f"| first data after launch (s) | {first:.2f} | a training step on the status line |")
     print(f"| terminal output at 120x40, steady state (KB/s) | {rate / 1000:.1f} | |")
     print(f"| in that terminal: UI thread CPU (ms per s) | {ui:.1f} | training threads {training:.0f} ms per s |")
 

@@ -43,7 +43,11 @@ def _one_error_line(done: subprocess.CompletedProcess[str], *needles: str) -> No
         (["run"], ["--steps"]),
         (["run", "--steps", "1", "--preset", "missing.toml"], ["preset file 'missing.toml' does not exist"]),
         (["run", "--steps", "1", "--data-dir", "/no/such/dir"], ["--data-dir /no/such/dir does not exist"]),
-        (["frobnicate"], ["No such command"]),
+        (["frobnicate"], ["No such command", "(see 'vgp-tui --help')"]),
+        # A subcommand's mistakes point to that subcommand's help.
+        (["run", "--stesp", "3"], ["No such option '--stesp'", "(see 'vgp-tui run --help')"]),
+        (["run"], ["(see 'vgp-tui run --help')"]),
+        (["presets", "--all"], ["(see 'vgp-tui presets --help')"]),
     ],
 )
 def test_user_mistakes_are_one_line_and_exit_2(args: list[str], needles: list[str]) -> None:
@@ -91,6 +95,9 @@ def test_table_output_and_recording(tmp_path: Path) -> None:
     done = vgp("run", "--preset", "deep-sigmoid", "--steps", "20", "--record", str(record))
     assert done.returncode == 0, done.stderr
     assert "ratio first/last" in done.stdout and "median |grad|" in done.stdout
+    # Remedies are written as --remedy takes them.
+    assert "remedies: activation=sigmoid init=default batchnorm=off skip=off clip=off lr=0.1" in done.stdout
+    assert "20 steps" in done.stdout
     from vgp_tui.engine.recording import read_recording
 
     result = read_recording(record)
@@ -121,3 +128,88 @@ def test_missing_dataset_offline_says_how_to_get_it(tmp_path: Path, monkeypatch:
         capture_output=True, text=True, env={**__import__("os").environ, "VGP_TUI_DATA": str(env_cache)}, timeout=120,
     )
     _one_error_line(done, "CIFAR-10", "--synthetic", str(env_cache))
+
+
+def test_headless_divergence_summarises_the_finite_steps_and_exits_3() -> None:
+    done = vgp("run", "--preset", "deep-relu", "--steps", "100", "--json")
+    assert done.returncode == 3, done.stderr
+    summary = json.loads(done.stdout)
+    diverged = summary["divergence"]["step"]
+    assert summary["state"] == "diverged" and summary["diverged_at"] == diverged
+    assert summary["steps"] == diverged and summary["finite_steps"] == diverged - 1
+    assert summary["message"].startswith(f"diverged at step {diverged}: ")
+    assert "paus" not in summary["message"]
+    assert summary["divergence"]["first_nonfinite"] == "loss"  # deep-relu's forward pass overflows
+    medians = [layer["grad_norm_median"] for layer in summary["layers"]]
+    assert medians and all(isinstance(m, float) and m > 0 for m in medians)  # finite, not "NaN"
+    assert isinstance(summary["first_to_last_ratio"], float)
+    assert all(isinstance(v, float) for v in summary["total_norm"].values())
+
+    done = vgp("run", "--preset", "deep-relu", "--steps", "100")
+    assert done.returncode == 3, done.stderr
+    assert f"before the divergence at step {diverged}" in done.stdout
+    assert f"{diverged} steps (diverged at step {diverged})" in done.stdout
+    assert "nan" not in done.stdout and "paus" not in done.stdout
+    assert "NaN" not in done.stdout.split("layer    median")[1].split("diverged at step")[0]
+
+
+def test_run_help_documents_the_exit_statuses() -> None:
+    done = vgp("run", "--help")
+    assert done.returncode == 0
+    assert "3    the run diverged" in done.stdout and "130  interrupted" in done.stdout
+
+
+def test_run_sets_the_training_threads_of_its_device(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from vgp_tui.cli import main
+    from vgp_tui.engine import devices
+
+    calls: list[str] = []
+    monkeypatch.setattr(devices, "use_training_threads", lambda device: calls.append(device))
+    small = tmp_path / "tiny.toml"
+    small.write_text((ROOT / "presets" / "deep-sigmoid.toml").read_text().replace("depth = 20", "depth = 2"))
+    main(["run", "--preset", str(small), "--steps", "1", "--device", "cpu"])  # returns: it finished
+    assert calls == ["cpu"]
+    assert "1 step " in capsys.readouterr().out
+
+
+def test_presets_table_marks_where_each_preset_comes_from(tmp_path: Path) -> None:
+    builtin = (ROOT / "presets" / "deep-sigmoid.toml").read_text()
+    (tmp_path / "deep-sigmoid.toml").write_text(builtin.replace("depth = 20", "depth = 3"))
+    (tmp_path / "mine.toml").write_text(builtin)
+    (tmp_path / "mismatch.toml").write_text('name = "other"\n' + builtin)
+    done = subprocess.run([sys.executable, "-m", "vgp_tui", "presets"], capture_output=True, text=True, timeout=60,
+                          env={**__import__("os").environ, "VGP_TUI_PRESETS": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[0]: line for line in done.stdout.splitlines()[1:]}
+    assert "user, shadows built-in" in rows["deep-sigmoid"]
+    assert rows["deep-relu"].split()[1] == "built-in"
+    assert rows["mine"].split()[1] == "user"
+    assert "other" not in rows  # listed under the name --preset takes...
+    assert "(invalid: " in rows["mismatch"] and "key 'name' is 'other'" in rows["mismatch"]  # ...saying why
+
+
+def test_summary_of_a_run_that_diverged_at_its_first_step() -> None:
+    from types import SimpleNamespace
+
+    from vgp_tui.engine.events import RunStarted, StateChanged, StepMetrics
+    from vgp_tui.engine.history import History
+    from vgp_tui.engine.session import Divergence
+    from vgp_tui.summary import summarize, summary_table
+
+    nan = float("nan")
+    bad = StepMetrics(run=1, step=1, t=0.1, loss=nan, grad_norm=(nan, nan), total_norm=nan)
+    divergence = Divergence.of(bad, None, ("fc1", "head"))
+    history = History()
+    history.extend([
+        RunStarted(run=1, t=0.0, preset="p", layers=("fc1", "head"), remedies={"batchnorm": False}, seed=0),
+        bad,
+        StateChanged(run=1, step=1, t=0.1, state="diverged", message=divergence.message()),
+    ])
+    session = SimpleNamespace(scenario=SimpleNamespace(name="p", source="p.toml", origin_label="user"),
+                              device="cpu", data_label="d", seed=0, divergence=divergence)
+    summary = summarize(history, session)
+    assert (summary["steps"], summary["finite_steps"], summary["diverged_at"], summary["layers"]) == (1, 0, 1, [])
+    text = summary_table(summary)
+    assert "no finite step before the divergence at step 1" in text and "batchnorm=off" in text
+    assert "nan" not in text

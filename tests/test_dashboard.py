@@ -132,22 +132,45 @@ async def test_restart_spam_leaves_exactly_one_training_thread() -> None:
     assert not app.training_threads
 
 
-async def test_vanishing_is_diagnosed_and_relu_he_change_the_diagnosis() -> None:
+async def test_vanishing_is_diagnosed_and_the_key_it_names_fixes_it_in_one_run() -> None:
     app = new_app(load_preset("deep-sigmoid"))
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: steps(app) > 20, timeout=40)
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: app._diagnosis is not None and app._diagnosis.kind == "vanishing", timeout=40)
         text = str(app.query_one("#diagnosis").render())
-        assert "vanishing" in text and "[a]" in text
+        assert "vanishing" in text and "[1] relu + init he" in text
         heat = app.history.current.series.view(100)
         assert heat.mean[:, 2].max() < 1e-6 * heat.mean[:, -1].min()  # layer 1 row is far darker
-        await pilot.press("a", "a", "i", "i")  # sigmoid -> tanh -> relu, default -> xavier -> he
-        await wait_for(pilot, lambda: app.history.current.remedies.get("init") == "he"
-                       and app.history.current.remedies.get("activation") == "relu"
-                       and steps(app) > 20, timeout=40)
-        await pilot.pause(0.3)
-        after = str(app.query_one("#diagnosis").render())
-        assert "vanishing" not in after
+        await pilot.press("1")  # exactly the key the line names
+        await wait_for(pilot, lambda: app.history.current.run == 2 and steps(app) > 20, timeout=40)
+        assert app.history.current.remedies["activation"] == "relu" and app.history.current.remedies["init"] == "he"
+        await wait_for(pilot, lambda: app._diagnosis is not None and app._diagnosis.kind == "healthy", timeout=40)
+        assert "healthy flow" in str(app.query_one("#diagnosis").render())
+        assert sorted(app.history.runs) == [1, 2]  # both changes made one fresh run, not two
+        await pilot.press("q")
+
+
+async def test_a_fix_key_the_line_does_not_offer_says_so(listen: Any) -> None:
+    app = new_app()
+    toasts = listen(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: steps(app) > 2)
+        await pilot.press("9")
+        await wait_for(pilot, lambda: any("no fix [9]" in t for t in toasts))
+        assert app.history.current.run == 1
+        await pilot.press("q")
+
+
+async def test_a_live_remedy_after_a_divergence_says_a_fresh_run_starts(listen: Any) -> None:
+    app = new_app(load_preset("deep-relu"))
+    toasts = listen(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.history.state == "diverged", timeout=40)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: any(t.startswith("clip → 1") for t in toasts))
+        toast = next(t for t in toasts if t.startswith("clip → 1"))
+        assert "fresh run" in toast and "next step" not in toast
+        await wait_for(pilot, lambda: app.history.current.run == 2, timeout=40)
         await pilot.press("q")
 
 
@@ -378,4 +401,63 @@ async def test_throttled_panels_catch_up_when_training_pauses() -> None:
         assert app._drawn["loss"][0][1] == ((1, final),)  # (run, steps) of every run drawn
         assert app._drawn["heatmap"][0] == final
         assert app._drawn["flow"][0] == final
+        await pilot.press("q")
+
+
+async def test_a_preset_that_cannot_load_keeps_the_previous_run_going(tmp_path: Path, listen: Any) -> None:
+    app = new_app(data_dir=str(tmp_path))  # no CIFAR-10 in this folder, and no --synthetic
+    toasts = listen(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: steps(app) > 2)
+        app._switch_preset("resnet-cifar10")
+        await wait_for(pilot, lambda: any("goes on" in t for t in toasts), timeout=60)
+        before = steps(app)
+        await wait_for(pilot, lambda: steps(app) > before + 5)  # still training, the same run
+        assert app.session.name == "deep-sigmoid" and app.history.current.run == 1
+        assert app.history.state == "training"
+        await pilot.press("q")
+
+
+async def test_replay_offers_only_the_keys_that_work_in_replay(listen: Any) -> None:
+    from vgp_tui.dashboard import make_replay_app
+
+    fixture = Path(__file__).parent / "fixtures" / "deep-sigmoid.jsonl"
+    app = make_replay_app(str(fixture), speed=1024)
+    toasts = listen(app)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.session.ended)
+        await pilot.pause(0.3)
+        shown = {b.action.partition("(")[0] for b in app._visible_bindings() if b.show}
+        assert shown == {"toggle_pause", "seek", "speed", "toggle_log", "cycle_ghosts", "help", "quit"}, shown
+        await pilot.press("a")
+        await wait_for(pilot, lambda: any("a recording cannot be changed" in t for t in toasts))
+        bar = str(app.query_one("#remedies").render())
+        assert "activation" in bar and " a " not in bar  # the values, without keys that do nothing here
+        assert "Press [" not in str(app.query_one("#diagnosis").render())
+        await pilot.press("q")
+
+
+@pytest.mark.parametrize("args", [[], ["replay", str(Path(__file__).parent / "fixtures" / "deep-sigmoid.jsonl")]])
+def test_without_a_terminal_the_dashboard_says_what_to_do_in_one_line(tmp_path: Path, args: list[str]) -> None:
+    import subprocess
+    import sys
+
+    with open(tmp_path / "out", "wb") as out:
+        done = subprocess.run([sys.executable, "-m", "vgp_tui", *args], stdin=subprocess.DEVNULL, stdout=out,
+                              stderr=subprocess.PIPE, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 2
+    assert (tmp_path / "out").read_bytes() == b""  # no escape codes into a file
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vgp-tui: error: ") and "ssh -t" in lines[0], done.stderr
+
+
+async def test_a_user_preset_that_shadows_a_builtin_one_is_marked(tmp_path: Path, monkeypatch: Any) -> None:
+    text = (Path(__file__).parent.parent / "presets" / "deep-sigmoid.toml").read_text()
+    (tmp_path / "deep-sigmoid.toml").write_text(text.replace("depth = 20", "depth = 4"))
+    monkeypatch.setenv("VGP_TUI_PRESETS", str(tmp_path))
+    app = new_app(load_preset("deep-sigmoid"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: steps(app) > 2)
+        await pilot.pause(0.3)
+        assert "deep-sigmoid (user preset, shadows built-in)" in str(app.query_one("#status").render())
         await pilot.press("q")

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import torch
 
-from vgp_tui.engine.commands import Pause, Restart, SetRemedy, StepOnce, Stop
+from vgp_tui.engine.commands import Pause, Restart, Resume, SetRemedy, StepOnce, Stop
 from vgp_tui.engine.events import RemedyChanged, RunStarted, StateChanged, StepMetrics, to_record
 from vgp_tui.engine.history import History
 from vgp_tui.engine.recording import RecordingWriter, read_recording
-from vgp_tui.engine.session import Session
+from vgp_tui.engine.session import Divergence, Session
 from vgp_tui.scenario import builtin_names, load_preset, parse_preset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -202,16 +202,77 @@ def test_rnn_without_clipping_explodes_and_clipping_bounds_it() -> None:
     assert all(math.isfinite(e.loss) for e in steps)
 
 
-def test_divergence_pauses_and_is_reported() -> None:
-    s = session("deep-relu", overrides={"lr": 100.0}, steps=300)
+def test_divergence_ends_the_run_at_its_step_and_every_count_agrees() -> None:
+    # One flush at the very end: the trainer runs many steps past the divergence before it is seen.
+    s = session("deep-relu", overrides={"lr": 100.0}, steps=50, flush_seconds=3600)
+    history = History()
+    seen: list[Any] = []
+    s.sinks += [history.extend, seen.extend]
+    s.run(exit_when_done=True)
+    assert s.state == "diverged"
+    steps = [e for e in seen if isinstance(e, StepMetrics)]
+    state = [e for e in seen if isinstance(e, StateChanged)][-1]
+    first_bad = next(e for e in steps if not e.finite)
+    assert steps[-1] is first_bad  # no step after the divergence reaches anyone
+    assert state.state == "diverged" and state.step == first_bad.step
+    assert s.trainer.step_count == history.current.latest.step == history.current.steps == first_bad.step
+    assert f"diverged at step {first_bad.step}:" in state.message
+    assert "paus" not in state.message and "nan" not in state.message  # NaN is spelled one way
+    assert s.divergence is not None and s.divergence.step == first_bad.step
+    with pytest.raises(RuntimeError, match="diverged"):
+        s.trainer.step()  # a diverged run takes no more steps
+    s.send(Resume())
+    s._apply_commands(block=False)
+    assert s.run_number == 2 and s.divergence is None and s.state == "training"
+
+
+def _step_event(step: int, loss: float, norms: tuple[float, ...]) -> StepMetrics:
+    total = math.sqrt(sum(g * g for g in norms))
+    return StepMetrics(run=1, step=step, t=0.0, loss=loss, grad_norm=norms, total_norm=total)
+
+
+def test_divergence_names_what_went_non_finite_first() -> None:
+    layers = ("fc1", "fc2", "fc3", "head")
+    before = _step_event(7, 2.0, (1.0, 50.0, 3.0, 2.0))
+    # The loss is finite, the gradient overflowed: backpropagation reached fc3 before fc2 and fc1.
+    d = Divergence.of(_step_event(8, 2.5, (math.nan, math.nan, math.inf, 4.0)), before, layers)
+    assert (d.step, d.first_nonfinite, d.nonfinite_layers) == (8, "fc3", ("fc1", "fc2", "fc3"))
+    assert d.largest_before == (7, "fc2", 50.0)
+    assert d.message() == ("diverged at step 8: the gradient of fc3 went Inf first, then 2 layers below it; "
+                           "loss 2.5; at step 7 the largest gradient was fc2's (50)")
+    # The loss itself is NaN: the forward pass went first, and every gradient with it.
+    d = Divergence.of(_step_event(1, math.nan, (math.nan,) * 4), None, layers)
+    assert d.first_nonfinite == "loss" and d.largest_before is None
+    assert d.message() == ("diverged at step 1: the loss became NaN in the forward pass, "
+                           "and with it every layer's gradient")
+    one = Divergence.of(_step_event(3, 1.0, (1.0, 1.0, 1.0, math.inf)), before, layers)
+    assert "the gradient of head went Inf (the only layer whose gradient did)" in one.message()
+
+
+def test_finished_message_counts_one_step_in_the_singular() -> None:
+    s = session("deep-sigmoid", steps=1)
     seen: list[Any] = []
     s.sinks.append(seen.extend)
     s.run(exit_when_done=True)
-    assert s.state == "diverged"
-    state = [e for e in seen if isinstance(e, StateChanged)][-1]
-    first_bad = next(e for e in seen if isinstance(e, StepMetrics) and not e.finite)
-    assert state.state == "diverged" and state.step == first_bad.step
-    assert f"step {first_bad.step}" in state.message
+    assert [e.message for e in seen if isinstance(e, StateChanged)] == ["run 1 finished 1 step"]
+
+
+def test_training_threads_leave_a_core_on_the_cpu_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vgp_tui.engine import devices
+
+    monkeypatch.setattr(devices, "_usable_cores", lambda: 8)
+    assert devices.training_threads("cpu") == 7
+    monkeypatch.setattr(devices, "_usable_cores", lambda: 1)
+    assert devices.training_threads("cpu") == 1
+    assert devices.training_threads("cuda") is None and devices.training_threads("mps") is None
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setattr(devices, "_usable_cores", lambda: 3)
+        assert devices.use_training_threads("cpu") == 2 and torch.get_num_threads() == 2
+        torch.set_num_threads(before)
+        assert devices.use_training_threads("cuda:0") is None and torch.get_num_threads() == before
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_stop_command_ends_the_loop() -> None:

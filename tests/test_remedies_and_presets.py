@@ -116,6 +116,7 @@ def _edit(old: str, new: str) -> str:
         (_edit("depth = 20", "depth = 0"), r"\[model\] key 'depth' must be from 1 to 500, got 0"),
         (_edit("depth = 20", 'depth = "deep"'), r"\[model\] key 'depth' must be a whole number"),
         (_edit("depth = 20", "dept = 20"), r"\[model\] unknown key 'dept'.*did you mean 'depth'"),
+        (_edit("depth = 20", "dpeth = 20"), r"did you mean 'depth'\?$"),  # not "depth or width"
         (_edit("lr = 0.1", "lr = -0.1"), "remedy 'lr' cannot be -0.1"),
         (_edit("batch_size = 128", "batch_size = 100000"), "batch_size 100000 is larger than the data"),
         (_edit('family = "mlp"', 'family = "transformer"'), "key 'family' must be one of mlp, sequence, resnet, sentiment"),
@@ -151,3 +152,49 @@ def test_user_preset_by_path_and_from_user_folder(tmp_path: Path, monkeypatch: p
     assert "shallow" in available_names()
     with pytest.raises(UserError, match="does not exist"):
         load_preset(str(tmp_path / "missing.toml"))
+
+
+def test_a_preset_is_named_after_its_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vgp_tui.scenario import available_names
+
+    monkeypatch.setenv("VGP_TUI_PRESETS", str(tmp_path))
+    (tmp_path / "mismatch.toml").write_text('name = "other"\n' + GOOD.read_text())
+    (tmp_path / "agrees.toml").write_text('name = "agrees"\n' + GOOD.read_text())
+    (tmp_path / "nameless.toml").write_text(GOOD.read_text())
+    assert available_names()[-3:] == ["agrees", "mismatch", "nameless"]
+    with pytest.raises(UserError) as info:
+        load_preset("mismatch")
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'mismatch.toml'}: key 'name' is 'other'")
+    assert "named after its file ('mismatch')" in message and "\n" not in message
+    with pytest.raises(UserError, match="unknown preset 'other'"):
+        load_preset("other")
+    with pytest.raises(UserError, match="key 'name' is 'other'"):
+        load_preset(str(tmp_path / "mismatch.toml"))  # the same rule for a path
+    assert load_preset("agrees").name == "agrees"
+    assert load_preset("nameless").name == "nameless"
+    assert load_preset(str(tmp_path / "nameless.toml")).name == "nameless"
+
+
+def test_builtin_presets_carry_no_name_line_so_a_copy_keeps_working(tmp_path: Path) -> None:
+    # Copying a built-in preset under a new name is the documented way to make one's own.
+    for name in builtin_names():
+        copy = tmp_path / f"my-{name}.toml"
+        copy.write_text((GOOD.parent / f"{name}.toml").read_text())
+        assert load_preset(str(copy)).name == f"my-{name}"
+
+
+def test_user_preset_that_shadows_a_builtin_one_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    builtin = load_preset("deep-sigmoid")
+    assert (builtin.origin, builtin.shadows_builtin, builtin.origin_label) == ("built-in", False, "built-in")
+    monkeypatch.setenv("VGP_TUI_PRESETS", str(tmp_path))
+    (tmp_path / "deep-sigmoid.toml").write_text(_edit("depth = 20", "depth = 3"))
+    (tmp_path / "mine.toml").write_text(GOOD.read_text())
+    shadow = load_preset("deep-sigmoid")
+    assert shadow.model.depth == 3 and shadow.source == str(tmp_path / "deep-sigmoid.toml")
+    assert (shadow.origin, shadow.shadows_builtin, shadow.origin_label) == ("user", True, "user, shadows built-in")
+    mine = load_preset("mine")
+    assert (mine.origin, mine.shadows_builtin) == ("user", False)
+    from vgp_tui.scenario import available_names
+
+    assert available_names().count("deep-sigmoid") == 1

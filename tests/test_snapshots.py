@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from vgp_tui.dashboard import make_app
+from vgp_tui.dashboard import make_app, make_replay_app
 from vgp_tui.engine.recording import read_recording
 from vgp_tui.engine.session import Session
 from vgp_tui.scenario import load_preset
@@ -50,6 +50,31 @@ class TestDashboardPictures:
             await pilot.pause()
 
         assert snap_compare(recorded_app(), terminal_size=(120, 40), run_before=open_help)
+
+    @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+    def test_six_ghosts_and_a_diverged_one(self, snap_compare: Any, size: tuple[int, int]) -> None:
+        from test_loss_plot import ghost_events
+
+        async def feed_ghosts(pilot: Any) -> None:
+            pilot.app.feed.put(ghost_events())
+            await pilot.pause()
+            pilot.app.refresh_panels()
+            await pilot.pause()
+
+        assert snap_compare(recorded_app(), terminal_size=size, run_before=feed_ghosts)
+
+    def test_replay_footer_offers_replay_keys_at_80x24(self, snap_compare: Any) -> None:
+        async def play_to_the_end(pilot: Any) -> None:
+            app = pilot.app
+            while not app.session.ended:
+                await pilot.pause(0.05)
+            app.refresh_panels()
+            await pilot.pause()
+            app.clear_notifications()
+            await pilot.pause()
+
+        app = make_replay_app(str(FIXTURE), speed=1024)
+        assert snap_compare(app, terminal_size=(80, 24), run_before=play_to_the_end)
 
     def test_too_small(self, snap_compare: Any) -> None:
         assert snap_compare(recorded_app(), terminal_size=(60, 20), run_before=feed_recording)

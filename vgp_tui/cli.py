@@ -82,43 +82,72 @@ def cli(ctx: click.Context, preset: str, device: str, seed: int | None, remedies
     """
     if ctx.invoked_subcommand is not None:
         return
-    from vgp_tui.dashboard import run_dashboard
+    from vgp_tui.dashboard import require_terminal, run_dashboard
+    from vgp_tui.engine.remedies import apply_overrides, parse_assignment
+    from vgp_tui.scenario import load_preset
 
-    session = build_session(preset, device, seed, remedies, data_dir, synthetic)
-    run_dashboard(session, record=record)
+    require_terminal()
+    # The quick checks (no torch) come before the screen opens, so a typo is one line at once;
+    # the session itself is built while the frame is already drawn.
+    scenario = load_preset(preset)
+    apply_overrides(scenario.remedies, dict(parse_assignment(text) for text in remedies), scenario.name)
+    run_dashboard(lambda: build_session(preset, device, seed, remedies, data_dir, synthetic), scenario.name,
+                  record=record)
 
 
 @cli.command("presets")
 def presets_command() -> None:
-    """List the scenarios: name, model, data, remedies and what each shows."""
-    from vgp_tui.scenario import available_names, load_preset
+    """List the scenarios: name, where it comes from, model, data, remedies and what each shows.
 
+    A preset's name is its file's name; a user preset named like a built-in one replaces it.
+    """
+    from vgp_tui.scenario import available_names, builtin_names, load_preset, user_names
+
+    builtin, user = set(builtin_names()), set(user_names())
     rows = []
     for name in available_names():
         try:
             s = load_preset(name)
-        except UserError as exc:
-            rows.append((name, "-", "-", "-", f"(invalid: {exc})"))
+        except UserError as exc:  # listed under the name --preset takes, so the user finds the file
+            origin = "user, shadows built-in" if name in builtin else "user" if name in user else "built-in"
+            rows.append((name, origin, "-", "-", "-", f"(invalid: {exc})"))
             continue
-        rows.append((s.name, s.family, s.data_kind, ", ".join(s.remedies), s.summary))
-    headers = ("preset", "model", "data", "remedies", "what it shows")
-    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(4)]
+        rows.append((s.name, s.origin_label, s.family, s.data_kind, ", ".join(s.remedies), s.summary))
+    headers = ("preset", "from", "model", "data", "remedies", "what it shows")
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(5)]
     for row in [headers, *rows]:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths)) + "  " + row[4])
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row[:5], widths)) + "  " + row[5])
 
 
-@cli.command("run")
+EXIT_DIVERGED = 3
+"""Exit status of ``run`` when training diverged (1 is a failed step, 2 a usage mistake, 130 an
+interruption), so a script or batch job can tell a divergence from success and from a crash."""
+
+_RUN_EPILOG = (
+    "\b\nExit status:\n"
+    "  0    the run finished its steps\n"
+    "  1    a training step failed (the message says why; details in the log)\n"
+    "  2    a mistake on the command line or in a preset file\n"
+    f"  {EXIT_DIVERGED}    the run diverged: the loss or a gradient became NaN or Inf (the summary\n"
+    "       covers the finite steps before it and names the step)\n"
+    "  130  interrupted (Ctrl+C, SIGTERM or SIGHUP); the summary covers the steps so far"
+)
+
+
+@cli.command("run", epilog=_RUN_EPILOG)
 @training_options
 @click.option("--steps", type=click.IntRange(min=1), required=True, help="Optimizer steps to train.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary instead of a table.")
 def run_command(preset: str, device: str, seed: int | None, remedies: tuple[str, ...], record: str | None,
                 data_dir: str | None, synthetic: bool, steps: int, as_json: bool) -> None:
     """Train headless for --steps steps and print the per-layer gradient summary."""
+    from vgp_tui.engine.devices import use_training_threads
     from vgp_tui.engine.history import History
     from vgp_tui.engine.recording import RecordingWriter
     from vgp_tui.summary import summarize, summary_table
 
     session = build_session(preset, device, seed, remedies, data_dir, synthetic, steps=steps)
+    use_training_threads(session.device)  # as the dashboard: spinning threads stall on a busy machine
     history = History()
     session.sinks.append(history.extend)
     recorder = RecordingWriter(record, session.header()) if record else None
@@ -151,6 +180,8 @@ def run_command(preset: str, device: str, seed: int | None, remedies: tuple[str,
         sys.exit(130)
     if session.state == "error":
         sys.exit(1)
+    if session.state == "diverged":
+        sys.exit(EXIT_DIVERGED)
 
 
 @cli.command("replay")
@@ -177,8 +208,20 @@ def replay_command(file: str, speed: float, follow: bool, screenshot_at: int | N
     columns, rows = parse_size(size)
     app = make_replay_app(file, speed=speed, follow=follow, exit_at_end=exit_at_end,
                           screenshot_at=screenshot_at, screenshot_to=output)
+    source = app.session
+
+    def warn_about_the_file() -> None:
+        # The dashboard's toast goes when the screen does; the terminal keeps this line.
+        if source.warning:
+            click.echo(f"vgp-tui: warning: {source.warning}", err=True)
+
     if screenshot_at is None:
-        run_replay(app)
+        try:
+            run_replay(app)
+        except SystemExit:  # the replay ran and quit with a status (a UserError showed nothing: no warning)
+            warn_about_the_file()
+            raise
+        warn_about_the_file()
         return
     from pathlib import Path
 
@@ -186,10 +229,14 @@ def replay_command(file: str, speed: float, follow: bool, screenshot_at: int | N
     if not target.parent.is_dir():
         raise UserError(f"-o {output}: folder '{target.parent}' does not exist")
     app.run(headless=True, size=(columns, rows))
-    app.session.close()
+    source.close()
     if not target.is_file():
         raise UserError(f"no frame was written to {output}")
     click.echo(f"wrote {target}")
+    warn_about_the_file()
+    if source.shortfall:  # a frame was written, but not of the step asked for: status 1
+        click.echo(f"vgp-tui: warning: {source.shortfall}", err=True)
+        sys.exit(1)
 
 
 @cli.command("cast")
@@ -204,7 +251,7 @@ def cast_command(file: str, output: str, size: str, speed: float) -> None:
 
     columns, rows = parse_size(size)
     count = record_cast(file, output, columns, rows, speed)
-    click.echo(f"wrote {output}: {columns}x{rows}, {count} frames")
+    click.echo(f"wrote {output}: {columns}x{rows}, {count} frame{'' if count == 1 else 's'}")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -234,7 +281,7 @@ class _Progress:
                 self.done = e.step
         width = 30
         filled = int(width * self.done / max(self.total, 1))
-        click.echo(f"\r[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} steps", nl=False, err=True)
+        click.echo(f"\r[{'#' * filled}{'.' * (width - filled)}] step {self.done}/{self.total}", nl=False, err=True)
 
     def close(self) -> None:
         if self.enabled:
@@ -258,7 +305,10 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
         sys.exit(0)
     except click.ClickException as exc:
-        _fail(f"{exc.format_message()} (see 'vgp-tui --help')")
+        # A usage error knows its command: point to that command's own help (vgp-tui run --help).
+        ctx = getattr(exc, "ctx", None)
+        command = ctx.command_path if ctx is not None else "vgp-tui"
+        _fail(f"{exc.format_message()} (see '{command} --help')")
     except click.exceptions.Abort:
         click.echo("", err=True)
         sys.exit(130)

@@ -15,16 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from vgp_tui.engine.history import FIRST_LAYER, TOTAL, RunHistory
-from vgp_tui.engine.remedies import RemedyValue
+from vgp_tui.engine.remedies import REMEDIES, RemedyValue, format_value
 
-RECENT = 50
-"""Steps (at full resolution) whose median the diagnosis reads."""
-VANISHING = 1e-3
-"""First-layer / last-layer gradient ratio below which the gradient is said to vanish."""
-EXPLODING = 1e3
-"""Ratio above which it is said to explode."""
-HEALTHY = (1e-2, 1e2)
-"""Ratios inside this band are called healthy; between it and the thresholds above, weakening/growing."""
+# The thresholds live with the per-layer verdict the flow bars and the heatmap use: one scale of health.
+from vgp_tui.health import EXPLODING, HEALTHY, RECENT, VANISHING, nan_median
+
 SPIKE = 100.0
 """A recent total norm this many times its recent median is an explosion."""
 UNIT_FRACTION = 0.5
@@ -36,16 +31,41 @@ KINDS = ("waiting", "error", "diverged", "exploding", "dead", "saturated", "vani
 """Every ``Diagnosis.kind``, most urgent first."""
 
 
+MAX_FIXES = 4
+"""Fixes offered at once: each has its own number key, and the line must fit at 80 columns."""
+
+
+@dataclass(frozen=True)
+class Fix:
+    """One thing to try: remedy values applied together by one key press (its number)."""
+
+    changes: tuple[tuple[str, RemedyValue], ...]
+    """``(("activation", "relu"), ("init", "he"))``: set together, so at most one fresh run starts."""
+    label: str
+    """``relu + init he``, as the diagnosis line shows it."""
+
+
 @dataclass(frozen=True)
 class Diagnosis:
     """A verdict on the current run."""
 
     kind: str
     """One of :data:`KINDS`."""
-    text: str
-    """One or two sentences for the user, ending with the keys to try when there are any."""
-    hints: tuple[str, ...] = ()
-    """The remedies to try, as ``"[a] relu"``: only ones that apply to this run and are not yet applied."""
+    verdict: str
+    """One or two sentences for the user: what the numbers say."""
+    fixes: tuple[Fix, ...] = ()
+    """What to try, in the order offered: fix ``n`` is applied by key ``n``. Only remedies that
+    apply to this run and would change it."""
+
+    @property
+    def text(self) -> str:
+        """The verdict, then the keys to press when there are any."""
+        return _with_fixes(self.verdict, self.fixes)
+
+    @property
+    def hints(self) -> tuple[str, ...]:
+        """The fixes as the line names them: ``("[1] relu + init he", "[2] batchnorm on")``."""
+        return tuple(f"[{i}] {fix.label}" for i, fix in enumerate(self.fixes, 1))
 
 
 def format_number(x: float) -> str:
@@ -68,9 +88,9 @@ def diagnose(run: RunHistory | None, state: str = "training", message: str = "")
         return Diagnosis("error", message or "Training stopped with an error.")
     remedies = run.remedies if run is not None else {}
     if state == "diverged":
-        hints = _exploding_hints(remedies)
+        fixes = _exploding_fixes(remedies)
         text = message or "Training diverged: the loss or the gradient is no longer a finite number."
-        return Diagnosis("diverged", _with_hints(text, hints), hints)
+        return Diagnosis("diverged", text, fixes)
     if run is None or run.steps == 0:
         return Diagnosis("waiting", "Waiting for the first training step…")
     return _Reader(run).diagnose()
@@ -91,7 +111,7 @@ class _Reader:
         self.total = self.rows[:, TOTAL]
         with np.errstate(invalid="ignore"):
             finite = np.where(np.isfinite(self.layers), self.layers, np.nan)
-            self.median = _nanmedian(finite)
+            self.median = nan_median(finite)
         self.n = len(run.layers)
 
     # -- naming -------------------------------------------------------------------------------------
@@ -99,15 +119,13 @@ class _Reader:
         """``layer 3 (fc2)``: 1-based, input side first, with the layer's name."""
         if not 0 <= i < self.n:
             return f"layer {i + 1}"
-        name = self.run.layers[i]
-        if _NUMBERED.fullmatch(name):
-            return name  # already a layer number: "layer 1 (layer1)" would say it twice
-        return f"layer {i + 1} ({name})"
+        return _layer_name(i, self.run.layers[i])
 
     def last_layers(self) -> str:
         """``layer 20's (head)``: the output-side layer, possessive."""
-        name = self.run.layers[-1]
-        return f"{name}'s" if _NUMBERED.fullmatch(name) else f"layer {self.n}'s ({name})"
+        named = _layer_name(self.n - 1, self.run.layers[-1])
+        number, paren, rest = named.partition(" (")
+        return f"{number}'s{' (' + rest if paren else ''}"
 
     # -- verdict ------------------------------------------------------------------------------------
     def diagnose(self) -> Diagnosis:
@@ -125,15 +143,15 @@ class _Reader:
         if verdict is None and time_kind is not None:
             # The layers look fine but the gradient fades (or grows) back through time: that is the
             # recurrent net's problem, and what the remedies act on.
-            hints = self.hints(time_kind)
-            return Diagnosis(time_kind, _with_hints(time_text, hints), hints)
+            fixes = self.fixes(time_kind)
+            return Diagnosis(time_kind, time_text, fixes)
         if verdict is None:
             verdict = self.healthy()
         kind, text = verdict
         if time_text:
             text = f"{text} {time_text}"
-        hints = self.hints(kind)
-        return Diagnosis(kind, _with_hints(text, hints), hints)
+        fixes = self.fixes(kind)
+        return Diagnosis(kind, text, fixes)
 
     def non_finite(self) -> tuple[str, str] | None:
         bad_rows = ~np.all(np.isfinite(self.rows[:, TOTAL : FIRST_LAYER + self.n]), axis=1)
@@ -275,78 +293,97 @@ class _Reader:
             return "vanishing", f"{text}: vanishing."
         return None, f"{text}: it reaches back."
 
-    # -- hints --------------------------------------------------------------------------------------
-    def hints(self, kind: str) -> tuple[str, ...]:
+    # -- fixes --------------------------------------------------------------------------------------
+    def fixes(self, kind: str) -> tuple[Fix, ...]:
         if kind == "exploding":
-            return _exploding_hints(self.remedies)
+            return _exploding_fixes(self.remedies)
         if kind in ("vanishing", "saturated"):
-            return _vanishing_hints(self.remedies)
+            return _vanishing_fixes(self.remedies)
         if kind == "dead":
-            return _dead_hints(self.remedies)
+            return _dead_fixes(self.remedies)
         return ()
 
 
-def _nanmedian(values: np.ndarray) -> np.ndarray:
-    """Per-column median ignoring NaN; NaN for columns without a finite value (no warning)."""
-    out = np.full(values.shape[1], np.nan)
-    for j in range(values.shape[1]):
-        column = values[:, j]
-        column = column[~np.isnan(column)]
-        if column.size:
-            out[j] = np.median(column)
-    return out
+def _layer_name(i: int, name: str) -> str:
+    """``layer 3 (fc2)``, or just ``layer 3`` when the name is that number already (``layer3``)."""
+    number = f"layer {i + 1}"
+    if _NUMBERED.fullmatch(name) and int(re.sub(r"\D", "", name)) == i + 1:
+        return number
+    return f"{number} ({name})"
 
 
-def _exploding_hints(remedies: dict[str, RemedyValue]) -> tuple[str, ...]:
-    hints = []
-    if "clip" in remedies and remedies["clip"] is None:
-        hints.append("[c] clip")
-    if remedies.get("cell") == "rnn":
-        hints.append("[l] lstm")
-    if "lr" in remedies:
-        hints.append("[-] lower lr")
-    if "init" in remedies and remedies["init"] in ("poor", "default"):
-        # Xavier suits tanh and sigmoid (recurrent cells are tanh), He suits ReLU.
-        good = "he" if remedies.get("activation") == "relu" else "xavier"
-        hints.append(f"[i] init {good}")
-    return tuple(hints)
+def _fix(remedies: dict[str, RemedyValue], **changes: RemedyValue) -> Fix | None:
+    """A fix that sets ``changes``, or None when the run does not take one of them or has them all."""
+    if not changes or any(name not in remedies for name in changes):
+        return None
+    if all(remedies[name] == value for name, value in changes.items()):
+        return None
+    parts = []
+    for name, value in changes.items():
+        shown = format_value(name, value)
+        # "relu" and "lstm" say what they are; "on" or "he" need their remedy's name.
+        parts.append(shown if name in ("activation", "cell") else f"{name} {shown}")
+    return Fix(tuple(changes.items()), " + ".join(parts))
 
 
-def _vanishing_hints(remedies: dict[str, RemedyValue]) -> tuple[str, ...]:
-    hints = []
-    if remedies.get("cell") == "rnn":
-        hints.append("[l] lstm")  # the remedy made for gradients fading back through time
+def _fixes(*candidates: Fix | None) -> tuple[Fix, ...]:
+    seen: list[Fix] = []
+    for fix in candidates:
+        if fix is not None and fix not in seen:
+            seen.append(fix)
+    return tuple(seen[:MAX_FIXES])
+
+
+def _lower_lr(remedies: dict[str, RemedyValue]) -> Fix | None:
+    lr = remedies.get("lr")
+    return _fix(remedies, lr=REMEDIES["lr"].scaled(lr, 0.5)) if isinstance(lr, (int, float)) else None
+
+
+def _exploding_fixes(remedies: dict[str, RemedyValue]) -> tuple[Fix, ...]:
+    relu = remedies.get("activation") == "relu"
+    # Xavier suits tanh and sigmoid (recurrent cells are tanh), He suits ReLU.
+    init = _fix(remedies, init="he" if relu else "xavier") if remedies.get("init") in ("poor", "default") else None
+    clip = _fix(remedies, clip=REMEDIES["clip"].default_on) if remedies.get("clip", 0) is None else None
+    lstm = _fix(remedies, cell="lstm") if remedies.get("cell") == "rnn" else None
+    if relu and remedies.get("init") == "poor":
+        # A poor init is the cause in a ReLU net: fixing it is the lesson (He et al. 2015).
+        return _fixes(init, clip, _lower_lr(remedies))
+    return _fixes(clip, lstm, _lower_lr(remedies), init)
+
+
+def _vanishing_fixes(remedies: dict[str, RemedyValue]) -> tuple[Fix, ...]:
+    relu = None
     if "activation" in remedies and remedies["activation"] != "relu":
-        hints.append("[a] relu")
-    if "init" in remedies and remedies["init"] != "he":
-        hints.append("[i] init he")
-    if remedies.get("batchnorm") is False:
-        hints.append("[b] batchnorm")
-    if remedies.get("skip") is False:
-        hints.append("[s] skip")
-    return tuple(hints)
+        # ReLU alone under a default init leaves most units dead; with He init it trains.
+        relu = _fix(remedies, activation="relu", init="he") if "init" in remedies else _fix(remedies, activation="relu")
+    lstm = _fix(remedies, cell="lstm") if remedies.get("cell") == "rnn" else None
+    init = _fix(remedies, init="he") if remedies.get("activation") == "relu" else None
+    return _fixes(
+        lstm,  # the remedy made for gradients fading back through time
+        relu,
+        init,
+        _fix(remedies, batchnorm=True) if remedies.get("batchnorm") is False else None,
+        _fix(remedies, skip=True) if remedies.get("skip") is False else None,
+    )
 
 
-def _dead_hints(remedies: dict[str, RemedyValue]) -> tuple[str, ...]:
-    hints = []
-    if "init" in remedies and remedies["init"] != "he":
-        hints.append("[i] init he")
-    if "lr" in remedies:
-        hints.append("[-] lower lr")
-    if remedies.get("batchnorm") is False:
-        hints.append("[b] batchnorm")
-    if remedies.get("skip") is False:
-        hints.append("[s] skip")
-    return tuple(hints)
+def _dead_fixes(remedies: dict[str, RemedyValue]) -> tuple[Fix, ...]:
+    return _fixes(
+        _fix(remedies, init="he") if remedies.get("init") != "he" else None,
+        _lower_lr(remedies),
+        _fix(remedies, batchnorm=True) if remedies.get("batchnorm") is False else None,
+        _fix(remedies, skip=True) if remedies.get("skip") is False else None,
+    )
 
 
 def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _with_hints(text: str, hints: tuple[str, ...]) -> str:
-    if not hints:
+def _with_fixes(text: str, fixes: tuple[Fix, ...]) -> str:
+    if not fixes:
         return text
     if not text.rstrip().endswith((".", "!", "?")):
         text = text.rstrip() + "."
-    return f"{text} Try {', '.join(hints)}."
+    keys = ", ".join(f"[{i}] {fix.label}" for i, fix in enumerate(fixes, 1))
+    return f"{text} Press {keys}."

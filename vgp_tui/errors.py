@@ -23,4 +23,7 @@ def closest(word: str, choices: Iterable[str]) -> str:
     matches = difflib.get_close_matches(word, list(choices), n=2, cutoff=0.6)
     if not matches:
         return ""
+    # A second name only when it is about as close as the best: "dpeth" is depth, not "depth or width".
+    best = difflib.SequenceMatcher(None, word, matches[0]).ratio()
+    matches = [m for m in matches if difflib.SequenceMatcher(None, word, m).ratio() >= best - 0.1]
     return "; did you mean " + " or ".join(f"'{m}'" for m in matches) + "?"

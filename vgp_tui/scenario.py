@@ -6,6 +6,13 @@ it reproduces. Built-in presets ship in ``vgp_tui/presets``; users add their own
 by putting ``NAME.toml`` in the user preset folder (``$VGP_TUI_PRESETS`` or
 ``~/.config/vgp-tui/presets``).
 
+A preset's name is its file's name without ``.toml``: the name ``vgp-tui presets`` lists is the one
+``--preset`` takes, whatever the file says. A ``name =`` key is optional and, when present, must be
+that name; one that disagrees is an error naming the file (not a warning: the name is what the user
+types, and a warning would scroll by or hide behind the dashboard, leaving two names for one file).
+A user preset named like a built-in one replaces it for ``--preset NAME``; the Scenario says so
+(``shadows_builtin``), and so does the preset table.
+
 Every mistake in a file becomes one UserError line naming the file, the key and what is allowed. This
 module imports no torch, so listing presets stays fast.
 """
@@ -15,7 +22,7 @@ from __future__ import annotations
 import math
 import os
 import tomllib
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -65,6 +72,15 @@ class Scenario:
     seed: int = 0
     synthetic: bool = False
     """Use the labelled synthetic stand-in instead of the real data set."""
+    origin: str = "user"
+    """``built-in`` (shipped with vgp-tui) or ``user`` (a file of the user's: a path or the user folder)."""
+    shadows_builtin: bool = False
+    """A user preset named like a built-in one, which ``--preset NAME`` now loads instead of it."""
+
+    @property
+    def origin_label(self) -> str:
+        """``built-in``, ``user``, or ``user, shadows built-in``: for the preset table and the screen."""
+        return "user, shadows built-in" if self.shadows_builtin else self.origin
 
 
 _TOP_KEYS = {"name", "title", "summary", "expect", "seed", "model", "data", "train", "remedies"}
@@ -83,12 +99,19 @@ def builtin_names() -> list[str]:
     return sorted(p.name[:-5] for p in files.iterdir() if p.name.endswith(".toml"))
 
 
-def available_names() -> list[str]:
-    """Built-in preset names followed by the user's own (a user file may shadow a built-in)."""
-    names = builtin_names()
+def user_names() -> list[str]:
+    """Names of the presets in the user folder (file names without ``.toml``)."""
     folder = user_preset_dir()
-    if folder.is_dir():
-        names += sorted(p.stem for p in folder.glob("*.toml") if p.stem not in names)
+    if not folder.is_dir():
+        return []
+    return sorted(p.stem for p in folder.glob("*.toml") if p.is_file())
+
+
+def available_names() -> list[str]:
+    """Built-in preset names followed by the user's own (a user file may shadow a built-in: it is
+    listed once, where the built-in one is)."""
+    names = builtin_names()
+    names += [name for name in user_names() if name not in names]
     return names
 
 
@@ -103,7 +126,8 @@ def load_preset(name_or_path: str) -> Scenario:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise UserError(f"{path}: cannot read preset file ({exc.__class__.__name__})") from None
-        return parse_preset(text, str(path), default_name=path.stem)
+        scenario = parse_preset(text, str(path), name=path.stem)
+        return replace(scenario, origin="user", shadows_builtin=path.stem in builtin_names())
     user_file = user_preset_dir() / f"{name_or_path}.toml"
     if user_file.is_file():
         return load_preset(str(user_file))
@@ -113,11 +137,16 @@ def load_preset(name_or_path: str) -> Scenario:
         raise UserError(
             f"unknown preset '{name_or_path}'; available: {', '.join(names)}" + closest(name_or_path, names)
         )
-    return parse_preset(resource.read_text(encoding="utf-8"), f"built-in preset {name_or_path}", name_or_path)
+    scenario = parse_preset(resource.read_text(encoding="utf-8"), f"built-in preset {name_or_path}", name_or_path)
+    return replace(scenario, origin="built-in")
 
 
-def parse_preset(text: str, source: str, default_name: str = "custom") -> Scenario:
-    """Validate TOML ``text`` into a Scenario; ``source`` names it in error messages."""
+def parse_preset(text: str, source: str, name: str | None = None) -> Scenario:
+    """Validate TOML ``text`` into a Scenario; ``source`` names it in error messages.
+
+    ``name`` is the preset's name (its file's name without ``.toml``); a ``name`` key in the text
+    must agree with it. Without it (text that is not a file) the key, or ``custom``, is the name.
+    """
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -127,7 +156,13 @@ def parse_preset(text: str, source: str, default_name: str = "custom") -> Scenar
     except RecursionError:
         raise UserError(f"{source}: not valid TOML (arrays or tables nested too deeply)") from None
     _reject_unknown(doc, _TOP_KEYS, source, "")
-    name = _text(doc, "name", source, default_name)
+    written = _text(doc, "name", source, name or "custom")
+    if name is not None and written != name:
+        raise UserError(
+            f"{source}: key 'name' is {written!r}, but a preset is named after its file ({name!r}); "
+            "delete the name line, or rename the file"
+        )
+    name = written
     model_table = _table(doc, "model", source)
     data_table = _table(doc, "data", source)
     family = _choice(model_table, "family", FAMILY_CONFIGS, source, "[model]")

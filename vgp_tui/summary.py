@@ -1,4 +1,9 @@
-"""The per-layer summary that ``vgp-tui run`` prints at the end (as a table or as JSON)."""
+"""The per-layer summary that ``vgp-tui run`` prints at the end (as a table or as JSON).
+
+The numbers describe the finite steps: when the run diverged, the medians, the loss at the end and
+the total-norm range are taken over the steps before the divergence (one NaN step would make every
+median NaN), and the divergence itself is reported apart: its step and what went non-finite first.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ import numpy as np
 
 from vgp_tui.engine.events import encode_float
 from vgp_tui.engine.history import FIRST_LAYER, LOSS, TOTAL, History
+from vgp_tui.engine.remedies import describe
+from vgp_tui.engine.session import format_number, plural
 
 
 def _num(x: float) -> float | str:
@@ -16,11 +23,28 @@ def _num(x: float) -> float | str:
     return encode_float(float(x))
 
 
+def _divergence(divergence: Any) -> dict[str, Any] | None:
+    if divergence is None:
+        return None
+    largest = divergence.largest_before
+    return {
+        "step": divergence.step,
+        "loss": _num(divergence.loss),
+        "total_norm": _num(divergence.total_norm),
+        "first_nonfinite": divergence.first_nonfinite,
+        "nonfinite_layers": list(divergence.nonfinite_layers),
+        "largest_before": None if largest is None else {
+            "step": largest[0], "layer": largest[1], "grad_norm": _num(largest[2])},
+    }
+
+
 def summarize(history: History, session: Any) -> dict[str, Any]:
     """Numbers of the current run: per-layer median gradient norms, first/last ratio, loss start/end."""
     run = history.current
     result: dict[str, Any] = {
         "preset": session.scenario.name,
+        "preset_origin": getattr(session.scenario, "origin_label", "built-in"),
+        "preset_source": session.scenario.source,
         "device": session.device,
         "data": session.data_label,
         "seed": session.seed,
@@ -28,30 +52,41 @@ def summarize(history: History, session: Any) -> dict[str, Any]:
         "message": history.message,
     }
     if run is None or run.latest is None:
-        result.update(run=run.run if run else 0, steps=0, layers=[])
+        result.update(run=run.run if run else 0, steps=0, finite_steps=0, diverged_at=None, divergence=None, layers=[])
         return result
+    divergence = getattr(session, "divergence", None) if history.state == "diverged" else None
+    # Steps before this one are finite: a run ends at its first non-finite step.
+    end = divergence.step if divergence is not None else run.latest.step + 1
     view = run.series.view()
-    medians = np.median(view.mean, axis=0)
-    layer_medians = medians[FIRST_LAYER:]
-    recent = run.series.levels[0]
-    tail = recent.total[max(0, recent.size - 50) : recent.size, LOSS]
-    loss_end = float(np.mean(tail)) if len(tail) else run.latest.loss
-    first, last = float(layer_medians[0]), float(layer_medians[-1])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = first / last if last != 0 else math.inf
-    totals = view.mean[:, TOTAL]
-    latest = run.latest
+    keep = view.last_step < end
     result.update(
         run=run.run,
         steps=run.steps,
-        remedies={k: v for k, v in run.remedies.items()},
+        finite_steps=int(min(run.steps, end - 1)),
+        diverged_at=divergence.step if divergence is not None else None,
+        divergence=_divergence(divergence),
+        remedies=dict(run.remedies),
+    )
+    if not keep.any():
+        result["layers"] = []
+        return result
+    mean, low, high = view.mean[keep], view.low[keep], view.high[keep]
+    layer_medians = np.median(mean, axis=0)[FIRST_LAYER:]
+    recent = run.series.levels[0]
+    finite_rows = recent.size - int(np.count_nonzero(recent.first[: recent.size] >= end))
+    tail = recent.total[max(0, finite_rows - 50) : finite_rows, LOSS]
+    loss_end = float(np.mean(tail)) if len(tail) else float(mean[-1, LOSS])
+    first, last = float(layer_medians[0]), float(layer_medians[-1])
+    ratio = first / last if last != 0 else math.inf
+    latest = run.latest
+    result.update(
         loss={"start": _num(run.first.loss if run.first else math.nan), "end": _num(loss_end)},
         layers=[{"name": name, "grad_norm_median": _num(v)} for name, v in zip(run.layers, layer_medians)],
         first_layer={"name": run.layers[0], "grad_norm_median": _num(first)},
         last_layer={"name": run.layers[-1], "grad_norm_median": _num(last)},
         first_to_last_ratio=_num(ratio),
-        total_norm={"min": _num(np.min(view.low[:, TOTAL])), "median": _num(np.median(totals)),
-                    "max": _num(np.max(view.high[:, TOTAL]))},
+        total_norm={"min": _num(np.min(low[:, TOTAL])), "median": _num(np.median(mean[:, TOTAL])),
+                    "max": _num(np.max(high[:, TOTAL]))},
         clipped_steps=run.clipped_steps if run.clip_steps else None,
         steps_per_second=_num(1000.0 / latest.step_ms) if latest.step_ms > 0 else None,
         probe_share=_num(latest.probe_ms / latest.step_ms) if latest.step_ms > 0 else None,
@@ -61,29 +96,41 @@ def summarize(history: History, session: Any) -> dict[str, Any]:
 
 
 def _fmt(x: Any) -> str:
-    if isinstance(x, str):
-        return x
     if x is None:
         return "-"
-    return f"{x:.3g}"
+    if isinstance(x, str):  # NaN and the infinities as JSON carries them: spelled as everywhere else
+        try:
+            return format_number(float(x))
+        except ValueError:
+            return x
+    return format_number(x)
 
 
 def summary_table(s: dict[str, Any]) -> str:
     """The summary as the text table printed after a headless run."""
-    lines = [f"{s['preset']} on {s['device']} · {s.get('data', '')} · seed {s['seed']} · run {s['run']}"]
+    preset = s["preset"]
+    if s.get("preset_origin", "built-in") != "built-in":  # say which file, when it is not the shipped one
+        preset += f" ({s['preset_origin']}: {s['preset_source']})"
+    lines = [f"{preset} on {s['device']} · {s.get('data', '')} · seed {s['seed']} · run {s['run']}"]
+    if s.get("remedies"):
+        lines.append(f"remedies: {describe(s['remedies'])}")
     if not s.get("layers"):
-        lines.append("no steps were trained")
+        if s.get("diverged_at"):
+            lines.append(f"no finite step before the divergence at step {s['diverged_at']}")
+        else:
+            lines.append("no steps were trained")
         if s.get("message"):
             lines.append(s["message"])
         return "\n".join(lines)
-    lines.append("remedies: " + " ".join(f"{k}={'off' if v is None else v}" for k, v in s["remedies"].items()))
     name_width = max(len(layer["name"]) for layer in s["layers"])
     last = s["last_layer"]["grad_norm_median"]
     lines.append("")
+    if s.get("diverged_at"):
+        lines.append(f"medians over {_span(s['finite_steps'])}, before the divergence at step {s['diverged_at']}")
     lines.append(f"{'layer'.ljust(name_width)}  median |grad|   vs last layer")
     for layer in s["layers"]:
         value = layer["grad_norm_median"]
-        rel = value / last if isinstance(value, float) and isinstance(last, float) and last else math.nan
+        rel = value / last if isinstance(value, float) and isinstance(last, float) and last else None
         lines.append(f"{layer['name'].ljust(name_width)}  {_fmt(value):>13}   {_fmt(rel):>13}")
     lines.append("")
     lines.append(
@@ -92,8 +139,15 @@ def summary_table(s: dict[str, Any]) -> str:
     )
     tn = s["total_norm"]
     lines.append(f"total gradient norm: min {_fmt(tn['min'])}  median {_fmt(tn['median'])}  max {_fmt(tn['max'])}")
+    steps = plural(s["steps"], "step")
+    if s.get("diverged_at"):
+        steps += f" (diverged at step {s['diverged_at']})"
     lines.append(f"loss: start {_fmt(s['loss']['start'])}  end {_fmt(s['loss']['end'])}   "
-                 f"steps {s['steps']}   {_fmt(s['steps_per_second'])} steps/s")
+                 f"{steps}   {_fmt(s['steps_per_second'])} steps/s")
     if s.get("message"):
         lines.append(s["message"])
     return "\n".join(lines)
+
+
+def _span(finite_steps: int) -> str:
+    return "step 1" if finite_steps == 1 else f"steps 1-{finite_steps}"

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from vgp_tui.errors import UserError
 
 
 def log_path() -> Path:
@@ -20,25 +24,12 @@ def log_path() -> Path:
 def make_app(session: Any, record: str | None = None, screenshot_dir: str = ".", train: bool = True) -> Any:
     """Build the dashboard for ``session`` (the command line and the tests both call this)."""
     from vgp_tui.dashboard.app import VgpApp
+    from vgp_tui.engine.devices import use_training_threads
     from vgp_tui.engine.recording import RecordingWriter
 
     recorder = RecordingWriter(record, session.header()) if record else None
-    _leave_a_core_for_the_screen(session.device)
+    use_training_threads(session.device)
     return VgpApp(session, recorder=recorder, screenshot_dir=screenshot_dir, train=train)
-
-
-def _leave_a_core_for_the_screen(device: str) -> None:
-    """On the CPU, train with one thread fewer than there are cores.
-
-    PyTorch's intra-op threads spin while they wait; when the UI thread needs a core they are on,
-    both stall. Measured on two cores with the 20x64 sigmoid MLP under load: 45 ms a step with two
-    threads, 4.8 ms with one.
-    """
-    if device != "cpu":
-        return
-    import torch
-
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
 
 
 def _configure_logging() -> None:
@@ -65,8 +56,20 @@ def make_replay_app(path: str, speed: float = 1.0, follow: bool = False, exit_at
     return app
 
 
+def require_terminal(what: str = "the dashboard") -> None:
+    """Refuse to draw a full-screen app where no one can see it (``ssh host vgp-tui`` without -t,
+    or output sent to a file): it would write escape codes until killed."""
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        return
+    raise UserError(
+        f"{what} needs a terminal on stdin and stdout: over SSH use 'ssh -t HOST vgp-tui ...'; "
+        "for a batch job use 'vgp-tui run --preset NAME --steps N' (headless)"
+    )
+
+
 def run_replay(app: Any) -> None:
     """Show a replay app until the user quits (or the replay ends it)."""
+    require_terminal("replay")
     _configure_logging()
     try:
         app.run()
@@ -77,10 +80,26 @@ def run_replay(app: Any) -> None:
         raise SystemExit(app.return_code)
 
 
-def run_dashboard(session: Any, record: str | None = None) -> None:
-    """Open the dashboard and block until the user quits; the recording is closed on the way out."""
+def run_dashboard(build: Callable[[], Any], preset: str, record: str | None = None) -> None:
+    """Open the dashboard and block until the user quits; the recording is closed on the way out.
+
+    ``build`` makes the session (it imports torch and loads the data): it runs in the training
+    thread while the frame is already on screen. A UserError it raises closes the screen and is
+    raised again here, so it ends as one line like any other mistake.
+    """
+    from vgp_tui.dashboard.app import VgpApp
+
+    require_terminal()
     _configure_logging()
-    app = make_app(session, record)
+
+    def start() -> Any:
+        from vgp_tui.engine.devices import use_training_threads
+
+        session = build()
+        use_training_threads(session.device)  # the same thread policy as `vgp-tui run`
+        return session
+
+    app = VgpApp(start=start, preset=preset, record=record)
     try:
         app.run()
     finally:
@@ -88,6 +107,10 @@ def run_dashboard(session: Any, record: str | None = None) -> None:
         _wait_for_training(app)
         if app.recorder is not None:
             app.recorder.close()
+    if app.startup_error:
+        if app.return_code == 2:
+            raise UserError(app.startup_error)
+        print(f"vgp-tui: {app.startup_error}", file=sys.stderr)
     if app.return_code:
         raise SystemExit(app.return_code)
 

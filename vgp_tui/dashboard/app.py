@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
@@ -32,10 +33,11 @@ from vgp_tui.dashboard.remedies_bar import RemediesBar
 from vgp_tui.dashboard.screens import HelpScreen, PresetPicker
 from vgp_tui.dashboard.status import StatusLine
 from vgp_tui.dashboard.time_view import TimeGradientPlot
-from vgp_tui.diagnosis import diagnose
-from vgp_tui.engine.commands import NoteKey, Pause, Restart, Resume, SetRemedy, StepOnce, Stop
+from vgp_tui.diagnosis import Diagnosis, diagnose
+from vgp_tui.engine.commands import NoteKey, Pause, Restart, Resume, SetRemedies, SetRemedy, StepOnce, Stop
 from vgp_tui.engine.events import KeyPressed, RemedyChanged, RunStarted, StateChanged
 from vgp_tui.engine.history import History
+from vgp_tui.health import layer_verdicts, recent_norms
 from vgp_tui.engine.remedies import REMEDIES, RemedyValue
 from vgp_tui.errors import UserError
 from vgp_tui.replay import MAX_SPEED, MIN_SPEED, Rewind, Seek, SetSpeed, StopReplay, TogglePause
@@ -49,7 +51,7 @@ REFRESH_SECONDS = 0.2
 _KEY_NAMES = {"+": "plus", "-": "minus", "[": "left_square_bracket", "]": "right_square_bracket"}
 
 
-_LIVE_ONLY = {"toggle_remedy", "scale_remedy", "step_once", "restart", "pick_preset"}
+_LIVE_ONLY = {"toggle_remedy", "scale_remedy", "apply_fix", "step_once", "restart", "pick_preset"}
 _REPLAY_ONLY = {"seek", "speed"}
 
 
@@ -70,6 +72,52 @@ def _remedy_bindings() -> list[Binding]:
     return bindings
 
 
+def _fix_bindings() -> list[Binding]:
+    """Keys 1-9 apply the diagnosis line's numbered fixes; the line itself names them."""
+    return [Binding(str(n), f"apply_fix({n})", f"fix {n}", show=False) for n in range(1, 10)]
+
+
+DIAGNOSIS_LINES = 3
+"""The most lines the diagnosis may take (at 80 columns a divergence needs three)."""
+
+
+def fit_diagnosis(result: Diagnosis, width: int, console: Any) -> Text:
+    """The diagnosis as it fits in :data:`DIAGNOSIS_LINES` lines of ``width``: when it is too long
+    the verdict is cut (with "…"), never the keys to press."""
+    text = Text(result.text)
+    if len(text.wrap(console, width)) <= DIAGNOSIS_LINES:
+        return text
+    keys = result.text[len(result.verdict):]
+    low, high = 0, len(result.verdict)
+    while low < high:  # the longest cut of the verdict that still fits
+        middle = (low + high + 1) // 2
+        if len(Text(result.verdict[:middle].rstrip() + "…" + keys).wrap(console, width)) <= DIAGNOSIS_LINES:
+            low = middle
+        else:
+            high = middle - 1
+    return Text(result.verdict[:low].rstrip() + "…" + keys)
+
+
+class _Starting:
+    """Stands in for the session while PyTorch and the data load, so the frame is on screen at once.
+
+    Commands sent to it are dropped: there is nothing to train yet."""
+
+    device = "starting…"
+    data_label = ""
+    run_number = 0
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.sinks: list[Any] = []
+
+    def initial_remedies(self) -> dict[str, RemedyValue]:
+        return {}
+
+    def send(self, command: Any) -> None:
+        pass
+
+
 class VgpApp(App[None]):
     """The live dashboard for one session (preset switches replace the session)."""
 
@@ -77,15 +125,19 @@ class VgpApp(App[None]):
     CSS_PATH = "app.tcss"
     BINDINGS = [
         *_remedy_bindings(),
-        Binding("space", "toggle_pause", "pause/resume"),
-        Binding("n", "step_once", "one step"),
-        Binding("left", "seek(-10)", "back 10 s"),
-        Binding("right", "seek(10)", "on 10 s"),
+        *_fix_bindings(),
+        # Short descriptions, so that at 80 columns the footer still ends with "q quit"; the help
+        # screen and the command palette show the tooltip.
+        Binding("space", "toggle_pause", "pause", tooltip="pause/resume"),
+        Binding("n", "step_once", "step", tooltip="one step while paused"),
+        Binding("left", "seek(-10)", "-10 s", tooltip="back 10 s"),
+        Binding("right", "seek(10)", "+10 s", tooltip="on 10 s"),
         Binding("less_than_sign", "speed(0.5)", "slower"),
         Binding("greater_than_sign", "speed(2)", "faster"),
         Binding("r", "restart", "restart"),
         Binding("p", "pick_preset", "preset"),
-        Binding("y", "toggle_log", "log/lin"),
+        Binding("y", "toggle_log", "log", tooltip="log/lin loss axis"),
+        Binding("h", "cycle_ghosts", "ghosts", tooltip="earlier runs on the loss plot: all, the last, none"),
         Binding("question_mark", "help", "help"),
         Binding("ctrl+s", "screenshot", "screenshot", show=False),
         Binding("q", "quit", "quit"),
@@ -94,15 +146,26 @@ class VgpApp(App[None]):
 
     def __init__(
         self,
-        session: Any,
+        session: Any = None,
         recorder: Any = None,
         screenshot_dir: str | Path = ".",
         train: bool = True,
         replay: bool = False,
         exit_at_end: bool = False,
         screenshot_to: str | Path | None = None,
+        start: Callable[[], Any] | None = None,
+        preset: str = "",
+        record: str | None = None,
     ) -> None:
         super().__init__()
+        self._start = start
+        """Builds the session in the training thread (imports torch, loads the data): until it
+        returns, a placeholder stands in and the frame already shows."""
+        self._record = record
+        self.startup_error: str | None = None
+        """Why the session could not be built (a user mistake found late, such as missing data)."""
+        if session is None:
+            session = _Starting(preset)
         self.autostart = train
         """False shows only what is put on the feed (tests and pictures from recorded events)."""
         self.replay = replay
@@ -122,13 +185,18 @@ class VgpApp(App[None]):
         """The remedy values as the user last set them (the trainer catches up at its next step)."""
         self._quit = threading.Event()
         self._next_session: Any = None
-        self._diagnosis: tuple[str, str] | None = None
+        self._diagnosis: Diagnosis | None = None
+        """The diagnosis on screen: its numbered fixes are what keys 1-9 apply."""
+        self._diagnosis_width = 0
         self._drawn: dict[str, tuple[object, object, float]] = {}
         self.training_threads: set[int] = set()
         """Idents of threads inside the training loop right now (exactly one while the app runs)."""
+        self._attach(session)
+
+    def _attach(self, session: Any) -> None:
         session.sinks.append(self.feed.put)
-        if recorder is not None:
-            session.sinks.append(recorder.write)
+        if self.recorder is not None:
+            session.sinks.append(self.recorder.write)
 
     # -- layout -------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -156,7 +224,9 @@ class VgpApp(App[None]):
     def _apply_session_layout(self) -> None:
         run = self.history.current
         self.query_one("#time").display = bool(run and run.time_view)
-        self.query_one(RemediesBar).show(self.remedies)
+        bar = self.query_one(RemediesBar)
+        bar.show_keys = not self.replay
+        bar.show(self.remedies)
         self.refresh_bindings()
 
     def _handle_signals(self) -> None:
@@ -174,6 +244,13 @@ class VgpApp(App[None]):
         log.info("quitting on signal %s", sig)
         self.stop_training()
         self.exit(return_code=128 + sig)
+
+    def on_key(self, event: events.Key) -> None:
+        """In a replay, a key that would change the run says why it does nothing."""
+        live_keys = {b.key for b in self.BINDINGS if isinstance(b, Binding) and b.action.partition("(")[0] in _LIVE_ONLY}
+        if self.replay and event.key in live_keys:
+            self.notify("a recording cannot be changed: space pauses, ← → seek, < > speed, home goes to the start",
+                        title="replay", severity="warning", timeout=4)
 
     def on_resize(self, event: events.Resize) -> None:
         self._check_size(event.size.width, event.size.height)
@@ -196,6 +273,8 @@ class VgpApp(App[None]):
         ident = threading.get_ident()
         self.training_threads.add(ident)
         try:
+            if self._start is not None and not self._build_session():
+                return
             while not self._quit.is_set():
                 session = self.session
                 try:
@@ -211,14 +290,39 @@ class VgpApp(App[None]):
                 try:
                     nxt.load_data()
                 except UserError as exc:
-                    self.feed.put([Notice(str(exc))])
-                    nxt = session  # keep going with the previous preset
-                    nxt.start_run("restart")
+                    # The previous preset goes on where it was, run and step unchanged.
+                    self.feed.put([Notice(f"{exc}; {session.name} goes on")])
+                    continue
                 nxt.sinks[:] = list(session.sinks)
                 self.session = nxt
                 self.feed.put([NewSession(nxt)])
         finally:
             self.training_threads.discard(ident)
+
+    def _build_session(self) -> bool:
+        """Build the real session in this (the training) thread; False when it cannot be had."""
+        from vgp_tui.dashboard import log_path
+        from vgp_tui.engine.recording import RecordingWriter
+
+        assert self._start is not None
+        try:
+            session = self._start()
+            if self._record:
+                self.recorder = RecordingWriter(self._record, session.header())
+        except UserError as exc:
+            self.startup_error = str(exc)
+            self.call_from_thread(self.exit, None, 2)
+            return False
+        except Exception as exc:  # noqa: BLE001 - shown as one line after the screen closes
+            log.exception("the session could not start")
+            self.startup_error = f"could not start: {exc.__class__.__name__}: {exc} (details in {log_path()})"
+            self.call_from_thread(self.exit, None, 1)
+            return False
+        self._start = None
+        self._attach(session)
+        self.session = session
+        self.feed.put([NewSession(session)])
+        return not self._quit.is_set()
 
     # -- the timer ------------------------------------------------------------------------------------
     def refresh_panels(self) -> None:
@@ -239,7 +343,9 @@ class VgpApp(App[None]):
                 self._react(item)
         self._report_recording_trouble()
         history = self.history
-        self.query_one(StatusLine).show(history, self.session.name, self.session.device, self.session.data_label, self._mode())
+        starting = "starting" if isinstance(self.session, _Starting) else None
+        self.query_one(StatusLine).show(history, self._preset_label(), self.session.device, self.session.data_label,
+                                        self._mode(), state=starting)
         if self.replay:
             self._replay_housekeeping()
         if not self.query_one("#main").display:
@@ -258,7 +364,9 @@ class VgpApp(App[None]):
         if run is not None and self._redraw("heatmap", run.steps, (run.run, len(run.markers)), every=1.0):
             heatmap = self.query_one(GradientHeatmap)
             width = max(heatmap.size.width - 12, 8)
-            heatmap.show(run.layers, run.series.view(width), markers=run.markers)
+            # The flow bars and the diagnosis read the same verdicts: one scale of health everywhere.
+            heatmap.show(run.layers, run.series.view(width), markers=run.markers,
+                         verdicts=layer_verdicts(recent_norms(run)))
         time_key = tuple(id(r.latest_time_grad) for r in history.runs.values())
         if self.query_one("#time").display and self._redraw("time", time_key, len(history.runs), every=1.0):
             self.query_one(TimeGradientPlot).show(history)
@@ -280,6 +388,13 @@ class VgpApp(App[None]):
         self._drawn[panel] = (key, structure, now)
         return True
 
+    def _preset_label(self) -> str:
+        """The preset's name, marked when a user preset stands in for the built-in one of that name."""
+        scenario = getattr(self.session, "scenario", None)
+        if scenario is not None and getattr(scenario, "shadows_builtin", False):
+            return f"{self.session.name} (user preset, shadows built-in)"
+        return self.session.name
+
     def _report_recording_trouble(self) -> None:
         """A full disk or a vanished file stops the recording, never the training or the screen."""
         recorder = self.recorder
@@ -298,21 +413,35 @@ class VgpApp(App[None]):
         elif isinstance(event, RemedyChanged):
             self.remedies[event.name] = event.new
             self.query_one(RemediesBar).show(self.remedies)
+        elif isinstance(event, StateChanged) and event.state in ("diverged", "error") and not self.replay:
+            # The diagnosis line tells the whole story; the toast only points at it.
+            headline = event.message.split(":", 1)[0] or event.state
+            self.notify(f"{headline}: the diagnosis line names a fix key; space starts afresh", severity="error",
+                        timeout=8)
         elif isinstance(event, StateChanged) and event.state in ("diverged", "error"):
-            hint = "toggle a remedy (c clip, - lower lr) or press space for a fresh run"
-            self.notify(f"{event.message}\n{hint}", severity="error", timeout=10)
+            self.notify(event.message, severity="error", timeout=10)
         elif isinstance(event, StateChanged) and event.state == "finished":
             self.notify(event.message or "finished", timeout=5)
 
     def _show_diagnosis(self) -> None:
         result = diagnose(self.history.current, self.history.state, self.history.message)
-        if (result.kind, result.text) == self._diagnosis:
-            return  # unchanged: no repaint
-        self._diagnosis = (result.kind, result.text)
+        if isinstance(self.session, _Starting):
+            result = Diagnosis("waiting", "Starting: importing PyTorch and loading the data…")
+        if self.replay and result.fixes:
+            # A recording cannot be changed: the verdict stays, the keys to press go.
+            result = Diagnosis(result.kind, result.verdict)
         widget = self.query_one("#diagnosis", Static)
+        width = max(20, widget.size.width - 2)  # inside its padding
+        if (result, width) == (self._diagnosis, self._diagnosis_width):
+            return  # unchanged: no repaint
+        self._diagnosis, self._diagnosis_width = result, width
         widget.set_class(result.kind in ("vanishing", "exploding", "diverged", "error"), "bad")
         widget.set_class(result.kind in ("dead", "saturated"), "warn")
-        widget.update(Text(result.text), layout=False)  # plain text: "[a]" is a key, not markup; fixed height
+        text = fit_diagnosis(result, width, self.console)
+        lines = max(2, len(text.wrap(self.console, width)))
+        if widget.styles.height is None or widget.styles.height.value != lines:
+            widget.styles.height = lines  # a layout pass only when the line count changes
+        widget.update(text, layout=False)  # plain text: "[1]" is a key, not markup
 
     def get_system_commands(self, screen: Any) -> Any:
         """Every key's action in the command palette too (ctrl+p), after Textual's own commands."""
@@ -320,7 +449,7 @@ class VgpApp(App[None]):
         for binding in self._visible_bindings():
             action = binding.action
             yield SystemCommand(
-                f"{binding.description} ({self.get_key_display(binding)})",
+                f"{binding.tooltip or binding.description} ({self.get_key_display(binding)})",
                 f"same as pressing {self.get_key_display(binding)}",
                 lambda action=action: self.call_later(self.run_action, action),  # type: ignore[misc]
             )
@@ -357,10 +486,38 @@ class VgpApp(App[None]):
         self.remedies[name] = value
         self._send(SetRemedy(name, value), remedy.key, f"{name}={remedy.format(value)}")
         self.query_one(RemediesBar).show(self.remedies)
-        if remedy.structural:
-            self.notify(f"{name} → {remedy.format(value)}: a fresh run starts from the same seed; the last one stays as a ghost")
-        else:
-            self.notify(f"{name} → {remedy.format(value)}: applies at the next step")
+        self.notify(f"{name} → {remedy.format(value)}: {self._when_it_applies(remedy.structural)}")
+
+    def action_apply_fix(self, number: int) -> None:
+        """Apply the diagnosis line's fix ``number`` as one change (one fresh run at most)."""
+        fixes = self._diagnosis.fixes if self._diagnosis is not None else ()
+        if not 1 <= number <= len(fixes):
+            offered = f"it offers 1-{len(fixes)}" if fixes else "it offers none now"
+            self.notify(f"no fix [{number}] in the diagnosis line: {offered}", severity="warning", timeout=4)
+            return
+        fix = fixes[number - 1]
+        changes = {name: value for name, value in fix.changes if self.remedies.get(name) != value}
+        if not changes:
+            self.notify(f"{fix.label} is already set", timeout=4)
+            return
+        self.remedies.update(changes)
+        self._send(SetRemedies(tuple(changes.items())), str(number), f"fix={fix.label}")
+        self.query_one(RemediesBar).show(self.remedies)
+        structural = any(REMEDIES[name].structural for name in changes)
+        self.notify(f"{fix.label}: {self._when_it_applies(structural)}")
+
+    def _when_it_applies(self, structural: bool) -> str:
+        """What the session will do with a remedy change, in the words of the toast."""
+        state = self.history.state
+        if structural:
+            return "a fresh run starts from the same seed; the last one stays as a ghost"
+        if state in ("diverged", "error"):
+            return "a fresh run starts with it (the diverged weights cannot be rescued)"
+        if state == "finished":
+            return "it applies to the next run (space starts one)"
+        if state == "paused":
+            return "applies at the next step (space resumes, n steps once)"
+        return "applies at the next step"
 
     def action_toggle_pause(self) -> None:
         if self.replay:
@@ -430,8 +587,12 @@ class VgpApp(App[None]):
         plot.show(self.history)
         self._drawn.pop("loss", None)
 
+    def action_cycle_ghosts(self) -> None:
+        self.notify(self.query_one(LossPlot).cycle_ghosts(), timeout=3)
+        self._drawn.pop("loss", None)
+
     def action_help(self) -> None:
-        keys = [(self.get_key_display(b), b.description) for b in self._visible_bindings()]
+        keys = [(self.get_key_display(b), b.tooltip or b.description) for b in self._visible_bindings()]
         activation = self.remedies.get("activation")
         self.push_screen(HelpScreen(keys, str(activation) if activation else None))
 
@@ -451,7 +612,9 @@ class VgpApp(App[None]):
         presets = []
         for name in available_names():
             try:
-                presets.append((name, load_preset(name).summary))
+                scenario = load_preset(name)
+                mark = f"({scenario.origin_label}) " if scenario.origin != "built-in" else ""
+                presets.append((name, mark + scenario.summary))
             except UserError as exc:
                 presets.append((name, f"(invalid: {exc})"))
         self.push_screen(PresetPicker(presets, self.session.name), self._switch_preset)

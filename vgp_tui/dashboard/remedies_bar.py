@@ -19,6 +19,8 @@ class RemediesBar(Static):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self._values: dict[str, RemedyValue] = {}
+        self.show_keys = True
+        """False in a replay: a recording's remedies are shown, but no key changes them."""
 
     def show(self, values: Mapping[str, RemedyValue]) -> None:
         self._values = dict(values)
@@ -29,7 +31,7 @@ class RemediesBar(Static):
             remedy = REMEDIES.get(name)
             key = KEY_LABELS.get(name, remedy.key if remedy else "·")
             item = Text.assemble(
-                (f" {key} ", "bold reverse"),
+                (f" {key} ", "bold reverse") if self.show_keys else "",
                 (f" {name} ", "dim"),
                 (format_value(name, value), "bold"),
                 "  ",

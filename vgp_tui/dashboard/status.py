@@ -14,6 +14,7 @@ BADGE_STYLES = {
     "diverged": "bold white on red",
     "error": "bold white on red",
     "replay": "bold black on magenta",
+    "starting": "bold black on white",
 }
 
 
@@ -31,11 +32,13 @@ class StatusLine(Static):
 
     _shown: Text | None = None
 
-    def show(self, history: History, preset: str, device: str, data_label: str, mode: str = "") -> None:
+    def show(self, history: History, preset: str, device: str, data_label: str, mode: str = "",
+             state: str | None = None) -> None:
+        """``state`` overrides the History's (``starting``, before the session exists)."""
         run = history.current
         latest = run.latest if run else None
         text = Text(no_wrap=True, overflow="ellipsis")
-        state = history.state
+        state = state or history.state
         if mode:
             text.append(f" {mode.upper()} ", style=BADGE_STYLES["replay"])
         text.append(f" {state.upper()} ", style=BADGE_STYLES.get(state, "reverse"))
@@ -45,7 +48,10 @@ class StatusLine(Static):
             text.append(f" · run {run.run}")
             text.append(f" · step {_thousands(latest.step if latest else 0)}")
         if latest is not None and latest.step_ms > 0:
-            text.append(f" · {1000.0 / latest.step_ms:,.0f} steps/s".replace(",", " "))
+            rate = 1000.0 / latest.step_ms
+            # "1.0 steps/s" reads as a measurement; "1 steps/s" as a typo.
+            shown = f"{rate:,.0f}".replace(",", " ") if rate >= 10 else f"{rate:.1f}"
+            text.append(f" · {shown} steps/s")
             text.append(f" · probe {100.0 * latest.probe_ms / latest.step_ms:.1f}%")
         text.append(f" · {_clock(history.elapsed)}")
         if data_label:

@@ -20,6 +20,13 @@ class SetRemedy:
 
 
 @dataclass(frozen=True)
+class SetRemedies:
+    """Set several remedies as one change (a diagnosis fix): at most one fresh run."""
+
+    values: tuple[tuple[str, RemedyValue], ...]
+
+
+@dataclass(frozen=True)
 class Pause:
     pass
 
@@ -52,4 +59,4 @@ class NoteKey:
     action: str
 
 
-Command = SetRemedy | Pause | Resume | StepOnce | Restart | Stop | NoteKey
+Command = SetRemedy | SetRemedies | Pause | Resume | StepOnce | Restart | Stop | NoteKey

@@ -1,7 +1,8 @@
-"""Which device to train on: ``auto`` takes CUDA, then MPS, then the CPU."""
+"""Which device to train on (``auto`` takes CUDA, then MPS, then the CPU), and with how many CPU threads."""
 
 from __future__ import annotations
 
+import os
 import re
 
 from vgp_tui.errors import UserError
@@ -28,7 +29,8 @@ def resolve_device(name: str) -> str:
         index = int(name.split(":")[1]) if ":" in name else 0
         count = torch.cuda.device_count()
         if index >= count:
-            raise UserError(f"--device {name}: this machine has {count} CUDA device(s) (cuda:0 to cuda:{count - 1})")
+            devices = "1 CUDA device (cuda:0)" if count == 1 else f"{count} CUDA devices (cuda:0 to cuda:{count - 1})"
+            raise UserError(f"--device {name}: this machine has {devices}")
         return name
     if name == "mps" and not _mps_available():
         raise UserError("--device mps: Apple's MPS backend is not available here; use --device cpu or auto")
@@ -40,3 +42,35 @@ def _mps_available() -> bool:
 
     backend = getattr(torch.backends, "mps", None)
     return bool(backend and backend.is_available())
+
+
+def training_threads(device: str) -> int | None:
+    """How many intra-op threads training on ``device`` should use: on the CPU one fewer than the
+    cores this process may run on (at least one); None elsewhere (torch's default is left alone).
+
+    PyTorch's intra-op threads spin while they wait; when another thread (the dashboard's, another
+    process's) needs a core they are on, every step stalls. Measured on two busy cores with the
+    20x64 sigmoid MLP: 45 ms a step with two threads, 4.8 ms with one; 300 steps headless took 199 s
+    with two threads and 15.8 s with one.
+    """
+    if device != "cpu":
+        return None
+    return max(1, _usable_cores() - 1)
+
+
+def use_training_threads(device: str) -> int | None:
+    """Apply :func:`training_threads` to torch; returns the thread count set (None: left alone)."""
+    threads = training_threads(device)
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    return threads
+
+
+def _usable_cores() -> int:
+    # The affinity mask, not os.cpu_count(): a container or taskset may allow fewer cores than exist.
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # macOS and Windows have no sched_getaffinity
+        return os.cpu_count() or 1

@@ -16,10 +16,11 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from vgp_tui.engine.commands import Command, NoteKey, Pause, Restart, Resume, SetRemedy, StepOnce, Stop
+from vgp_tui.engine.commands import Command, NoteKey, Pause, Restart, Resume, SetRemedies, SetRemedy, StepOnce, Stop
 from vgp_tui.engine.events import Event, KeyPressed, RemedyChanged, RunStarted, SessionHeader, StateChanged, StepMetrics
 from vgp_tui.engine.remedies import REMEDIES, RemedyValue, apply_overrides
 from vgp_tui.errors import UserError
@@ -72,6 +73,8 @@ class Session:
         self.state = "training"
         self.run_number = 0
         self.trainer: Any = None
+        self.divergence: Divergence | None = None
+        """How the current run diverged (None while it has not)."""
         self.data: Any = None
         self.t0 = time.perf_counter()
         self._last_flush = self.t0
@@ -107,7 +110,7 @@ class Session:
         if self.scenario.train.batch_size > len(data.x):
             raise UserError(
                 f"{self.scenario.source}: [train] batch_size {self.scenario.train.batch_size} is larger "
-                f"than the data ({len(data.x)} examples in {data.label})"
+                f"than the data ({plural(len(data.x), 'example')} in {data.label})"
             )
         self.data = replace(data, x=data.x.to(self.device), y=data.y.to(self.device))
 
@@ -128,6 +131,7 @@ class Session:
 
         self.load_data()
         self.run_number += 1
+        self.divergence = None
         self.trainer = Trainer(self.scenario, self.remedies, self.data, self.device, self.run_number, self.seed, self.t0)
         self.state = "training"
         self._emit(
@@ -166,7 +170,7 @@ class Session:
                 if self.steps and self.trainer.step_count >= self.steps:
                     self.flush()
                     if self.state == "training":
-                        self._set_state("finished", f"run {self.run_number} finished {self.steps} steps")
+                        self._set_state("finished", f"run {self.run_number} finished {plural(self.steps, 'step')}")
                     if exit_when_done:
                         break
             if time.perf_counter() - self._last_flush >= self.flush_seconds:
@@ -180,20 +184,26 @@ class Session:
             self.trainer.step()
         except Exception as exc:  # noqa: BLE001 - any fault in user-visible training is reported, not fatal
             self.flush()
+            if self.state == "diverged":
+                # The step that failed came after the divergence, on non-finite weights: it was
+                # dropped, and the divergence is what the user needs to hear about.
+                log.warning("step after the divergence failed (run %s): %r", self.run_number, exc)
+                return
             log.exception("training step failed (run %s, step %s)", self.run_number, self.trainer.step_count + 1)
             self._set_state("error", describe_failure(exc, self.device))
 
     def flush(self) -> None:
-        """Send all measured steps to the sinks; pauses the run if one of them diverged."""
+        """Send all measured steps to the sinks; ends the run if one of them diverged (the trainer
+        keeps no step past that one, so every count agrees on it)."""
         self._last_flush = time.perf_counter()
         if self.trainer is None or not self.trainer.pending:
             return
         events = self.trainer.flush()
         self._emit(events)
-        if self.state == "training":
-            bad = next((e for e in events if not _finite(e)), None)
-            if bad is not None:
-                self._set_state("diverged", _divergence_message(bad), step=bad.step)
+        bad = self.trainer.diverged
+        if bad is not None and events and events[-1] is bad:  # found by this flush
+            self.divergence = Divergence.of(bad, self.trainer.last_finite, self.trainer.probe.layer_names)
+            self._set_state("diverged", self.divergence.message(), step=bad.step)
 
     def _apply_commands(self, block: bool) -> bool:
         """Apply queued commands; False when told to stop. Waits briefly for one when ``block``."""
@@ -229,28 +239,41 @@ class Session:
             self.flush()
             self.start_run("restart")
         elif isinstance(command, SetRemedy):
-            self._set_remedy(command.name, command.value, step)
+            self._set_remedies({command.name: command.value}, step)
+        elif isinstance(command, SetRemedies):
+            self._set_remedies(dict(command.values), step)
         elif isinstance(command, NoteKey):
             self._emit([KeyPressed(self.run_number, step, self._now(), command.key, command.action)])
 
-    def _set_remedy(self, name: str, value: RemedyValue, step: int) -> None:
-        remedy = REMEDIES.get(name)
-        if remedy is None or name not in self.remedies:
-            log.warning("ignored remedy %s: it does not apply to %s", name, self.scenario.name)
-            return
-        old = self.remedies[name]
-        if old == value:
+    def _set_remedies(self, values: Mapping[str, RemedyValue], step: int) -> None:
+        """Apply remedy values together: one fresh run when any is structural (or the run is
+        beyond rescue), else each at the next step of the same run."""
+        changed: dict[str, RemedyValue] = {}
+        for name, value in values.items():
+            if REMEDIES.get(name) is None or name not in self.remedies:
+                log.warning("ignored remedy %s: it does not apply to %s", name, self.scenario.name)
+            elif self.remedies[name] != value:
+                changed[name] = value
+        if not changed:
             return
         self.flush()
-        self.remedies[name] = value
-        # A live change takes effect at the next step, which is where it is marked.
-        marked_at = step if remedy.structural else step + 1
-        self._emit([RemedyChanged(self.run_number, marked_at, self._now(), name, old, value, remedy.structural)])
-        if remedy.structural or self.state in ("diverged", "error"):
+        events: list[Event] = []
+        structural = False
+        for name, value in changed.items():
+            remedy = REMEDIES[name]
+            structural = structural or remedy.structural
+            # A live change takes effect at the next step, which is where it is marked.
+            marked_at = step if remedy.structural else step + 1
+            events.append(RemedyChanged(self.run_number, marked_at, self._now(), name, self.remedies[name], value,
+                                        remedy.structural))
+            self.remedies[name] = value
+        self._emit(events)
+        if structural or self.state in ("diverged", "error"):
             # Non-finite weights cannot be rescued by a live change: start afresh with it applied.
             self.start_run("remedy")
         else:
-            self.trainer.set_live(name, value)
+            for name, value in changed.items():
+                self.trainer.set_live(name, value)
 
     def _set_state(self, state: str, message: str = "", step: int | None = None) -> None:
         self.state = state
@@ -266,15 +289,76 @@ class Session:
         return time.perf_counter() - self.t0
 
 
-def _finite(event: StepMetrics) -> bool:
-    return math.isfinite(event.loss) and math.isfinite(event.total_norm)
+def format_number(x: float) -> str:
+    """A measured value for the user: three significant digits, NaN and Inf spelled one way."""
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "Inf" if x > 0 else "-Inf"
+    return f"{x:.3g}"
 
 
-def _divergence_message(event: StepMetrics) -> str:
-    return (
-        f"diverged at step {event.step}: loss {event.loss:g}, total gradient norm {event.total_norm:g}; "
-        "the run is paused"
-    )
+def plural(n: int, word: str) -> str:
+    """``1 step``, ``2 steps``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """Where and how a run stopped being finite (the headless summary and the message read it)."""
+
+    step: int
+    loss: float
+    total_norm: float
+    nonfinite_layers: tuple[str, ...]
+    """Layers whose gradient norm was not finite at ``step``, input side first."""
+    first_nonfinite: str | None
+    """What went non-finite first: ``loss`` when the forward pass did (then every gradient follows);
+    else the non-finite layer nearest the output, since backpropagation reaches it first; None
+    when only the total norm overflowed."""
+    largest_before: tuple[int, str, float] | None
+    """(step, layer, norm): the largest layer gradient at the last finite step, if there was one."""
+    layer_count: int = 0
+    first_value: float = math.nan
+    """The gradient norm of the ``first_nonfinite`` layer (NaN or Inf)."""
+
+    @classmethod
+    def of(cls, bad: StepMetrics, before: StepMetrics | None, layers: tuple[str, ...]) -> Divergence:
+        nonfinite = tuple(name for name, g in zip(layers, bad.grad_norm) if not math.isfinite(g))
+        if not math.isfinite(bad.loss):
+            first: str | None = "loss"
+        else:
+            first = nonfinite[-1] if nonfinite else None
+        largest = None
+        if before is not None and before.grad_norm:
+            i = max(range(len(before.grad_norm)), key=before.grad_norm.__getitem__)
+            largest = (before.step, layers[i], before.grad_norm[i])
+        value = bad.grad_norm[layers.index(first)] if first in layers else math.nan
+        return cls(bad.step, bad.loss, bad.total_norm, nonfinite, first, largest, len(layers), value)
+
+    def message(self) -> str:
+        """One line: the step, what went non-finite first, and the largest gradient just before."""
+        n = len(self.nonfinite_layers)
+        if self.first_nonfinite == "loss":
+            what = f"the loss became {format_number(self.loss)} in the forward pass"
+            if n:
+                some = self.nonfinite_layers[0] if n == 1 else f"{n} layers"
+                what += ", and with it " + (
+                    "every layer's gradient" if n == self.layer_count else f"the gradient of {some}")
+        elif self.first_nonfinite is not None:
+            what = f"the gradient of {self.first_nonfinite} went {format_number(self.first_value)}"
+            if n == 1:
+                what += " (the only layer whose gradient did)"
+            else:  # backpropagation reaches the layers nearer the output first
+                what += f" first, then {plural(n - 1, 'layer')} below it"
+            what += f"; loss {format_number(self.loss)}"
+        else:
+            what = f"the total gradient norm overflowed ({format_number(self.total_norm)}); every layer's is finite"
+        text = f"diverged at step {self.step}: {what}"
+        if self.largest_before is not None:
+            step, layer, norm = self.largest_before
+            text += f"; at step {step} the largest gradient was {layer}'s ({format_number(norm)})"
+        return text
 
 
 def describe_failure(exc: BaseException, device: str) -> str:

@@ -16,6 +16,12 @@ parameters the layer groups do not all cover, mixed dtypes) the trainer falls ba
 ``zero_grad(set_to_none=True)`` and the probe's per-tensor path. See docs/benchmarks.md for what
 this buys.
 
+A step whose loss or total gradient norm is not finite ends the run: :meth:`Trainer.flush` returns
+the events up to and including it, drops the steps taken after it before the flush saw it (they
+trained on non-finite weights and mean nothing), and winds ``step_count`` back to it, so the step
+count, the events and the divergence step agree. Seeing it per step would cost a host-device
+synchronisation per step; a flush is the first moment the values are on the host anyway.
+
 The trainer knows nothing about threads, screens or files: the session drives it.
 """
 
@@ -33,7 +39,6 @@ from vgp_tui.engine.events import StepMetrics, step_from_row
 from vgp_tui.engine.probe import GradientProbe, Sample
 from vgp_tui.engine.remedies import REMEDIES, RemedyValue
 from vgp_tui.models import build_model
-
 
 
 def make_optimizer(name: str, params: Any, lr: float) -> torch.optim.Optimizer:
@@ -87,6 +92,10 @@ class Trainer:
         self.generator.manual_seed(seed)
         self.batch_size = min(scenario.train.batch_size, len(data.x))
         self.step_count = 0
+        self.diverged: StepMetrics | None = None
+        """The first step whose loss or total norm was not finite; the run ends there."""
+        self.last_finite: StepMetrics | None = None
+        """The latest finite step flushed (the one before the divergence, once there is one)."""
         self._time_view: str | None = getattr(self.model, "time_view", None)
         self._stats_label: str | None = getattr(self.model, "stats_label", None)
         self._samples: list[Sample] = []
@@ -149,6 +158,8 @@ class Trainer:
 
     def step(self) -> None:
         """One optimizer step (``accumulate`` micro-batches), measured; nothing leaves the device."""
+        if self.diverged is not None:
+            raise RuntimeError(f"run {self.run} diverged at step {self.diverged.step}: start a new run")
         model = self.model
         train = self.scenario.train
         step = self.step_count + 1
@@ -207,7 +218,7 @@ class Trainer:
         return len(self._samples)
 
     def flush(self) -> list[StepMetrics]:
-        """Events for every step since the last flush; one host transfer for all of them."""
+        """Events for every step since the last flush, up to a divergence; one host transfer for all."""
         if not self._samples:
             return []
         now = time.perf_counter()
@@ -226,6 +237,13 @@ class Trainer:
             step_from_row(self.run, step, t, row, lr, step_ms, probe_ms, time_grads.get(step), stats.get(step))
             for step, row, lr in zip(self._row_steps, rows, self._lrs)
         ]
+        for i, event in enumerate(events):
+            if not event.finite:
+                self.diverged = event
+                self.step_count = event.step
+                del events[i + 1 :]
+                break
+            self.last_finite = event
         self._samples.clear()
         self._totals.clear()
         self._losses.clear()
