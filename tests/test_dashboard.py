@@ -461,3 +461,29 @@ async def test_a_user_preset_that_shadows_a_builtin_one_is_marked(tmp_path: Path
         await pilot.pause(0.3)
         assert "deep-sigmoid (user preset, shadows built-in)" in str(app.query_one("#status").render())
         await pilot.press("q")
+
+
+def test_a_missing_screenshot_folder_is_one_line_before_the_screen_opens(tmp_path: Path) -> None:
+    """In a real terminal (a pty), so the terminal check passes and the option's own check speaks."""
+    import os
+    import pty
+    import sys
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(sys.executable, [sys.executable, "-m", "vgp_tui", "--screenshot-dir", str(tmp_path / "nope")])
+    output = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 2
+    text = output.decode(errors="replace").strip()
+    assert text.splitlines() == [f"vgp-tui: error: --screenshot-dir {tmp_path / 'nope'}: no such folder "
+                                 "(create it, or leave the option out)"], text

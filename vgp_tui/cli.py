@@ -72,10 +72,12 @@ def build_session(preset: str, device: str, seed: int | None, remedies: tuple[st
 
 @click.group(invoke_without_command=True, epilog=_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @training_options
+@click.option("--screenshot-dir", default=".", show_default=True, metavar="DIR",
+              help="Where ctrl+s writes its SVG screenshots.")
 @click.version_option(package_name="vgp-tui", prog_name="vgp-tui")
 @click.pass_context
 def cli(ctx: click.Context, preset: str, device: str, seed: int | None, remedies: tuple[str, ...],
-        record: str | None, data_dir: str | None, synthetic: bool) -> None:
+        record: str | None, data_dir: str | None, synthetic: bool, screenshot_dir: str) -> None:
     """Watch gradients vanish or explode, layer by layer, and press a key to apply a remedy.
 
     With no command, opens the live dashboard on the chosen preset.
@@ -87,12 +89,16 @@ def cli(ctx: click.Context, preset: str, device: str, seed: int | None, remedies
     from vgp_tui.scenario import load_preset
 
     require_terminal()
+    from pathlib import Path
+
+    if not Path(screenshot_dir).expanduser().is_dir():
+        raise UserError(f"--screenshot-dir {screenshot_dir}: no such folder (create it, or leave the option out)")
     # The quick checks (no torch) come before the screen opens, so a typo is one line at once;
     # the session itself is built while the frame is already drawn.
     scenario = load_preset(preset)
     apply_overrides(scenario.remedies, dict(parse_assignment(text) for text in remedies), scenario.name)
     run_dashboard(lambda: build_session(preset, device, seed, remedies, data_dir, synthetic), scenario.name,
-                  record=record)
+                  record=record, screenshot_dir=str(Path(screenshot_dir).expanduser()))
 
 
 @cli.command("presets")

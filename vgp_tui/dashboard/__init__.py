@@ -80,7 +80,7 @@ def run_replay(app: Any) -> None:
         raise SystemExit(app.return_code)
 
 
-def run_dashboard(build: Callable[[], Any], preset: str, record: str | None = None) -> None:
+def run_dashboard(build: Callable[[], Any], preset: str, record: str | None = None, screenshot_dir: str = ".") -> None:
     """Open the dashboard and block until the user quits; the recording is closed on the way out.
 
     ``build`` makes the session (it imports torch and loads the data): it runs in the training
@@ -99,7 +99,7 @@ def run_dashboard(build: Callable[[], Any], preset: str, record: str | None = No
         use_training_threads(session.device)  # the same thread policy as `vgp-tui run`
         return session
 
-    app = VgpApp(start=start, preset=preset, record=record)
+    app = VgpApp(start=start, preset=preset, record=record, screenshot_dir=screenshot_dir)
     try:
         app.run()
     finally:
