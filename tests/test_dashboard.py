@@ -487,3 +487,20 @@ def test_a_missing_screenshot_folder_is_one_line_before_the_screen_opens(tmp_pat
     text = output.decode(errors="replace").strip()
     assert text.splitlines() == [f"vgp-tui: error: --screenshot-dir {tmp_path / 'nope'}: no such folder "
                                  "(create it, or leave the option out)"], text
+
+
+async def test_home_and_end_jump_in_a_replay() -> None:
+    from vgp_tui.dashboard import make_replay_app
+    from vgp_tui.replay import FromStart, ToEnd
+
+    app = make_replay_app(str(Path(__file__).parent / "fixtures" / "deep-sigmoid.jsonl"), speed=1024)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.session.ended)
+        sent: list[Any] = []
+        real_send = app.session.send
+        app.session.send = lambda command: (sent.append(command), real_send(command))
+        await pilot.press("home")
+        await pilot.press("end")
+        await pilot.pause(0.2)
+        assert [type(c) for c in sent] == [FromStart, ToEnd]
+        await pilot.press("q")

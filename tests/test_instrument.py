@@ -25,6 +25,7 @@ from vgp_tui.engine.instrument import Recorder
 from vgp_tui.engine.probe import GradientProbe, default_layer_groups
 from vgp_tui.engine.recording import RecordingError, RecordingReader, read_recording
 from vgp_tui.errors import UserError
+from vgp_tui.replay import StopReplay, ToEnd
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 # What the README example trains (the test below fails if the example and these drift apart).
@@ -465,3 +466,54 @@ def test_zero_grad_through_the_recorder_takes_the_one_kernel_path(tmp_path: Path
     steps = [e for e in read_recording(tmp_path / "r.jsonl").events if e.type == "step"]
     for event, norms in zip(steps, expected):
         assert list(event.grad_norm) == pytest.approx(norms, rel=1e-5)
+
+
+# -- a recording closed properly replays as finished --------------------------------------------------
+def _replayed_until(path: Path, step: int | None) -> tuple[str, int]:
+    """(state, last step) of the History a replay of ``path`` builds, up to ``step`` (as --screenshot-at
+    does) or to its end."""
+    from vgp_tui.engine.history import History
+    from vgp_tui.replay import ReplaySource
+
+    source = ReplaySource(path, speed=1024, until_step=step)
+    history = History()
+    source.sinks.append(history.extend)
+    if step is None:
+        source.send(ToEnd())
+        source.send(StopReplay())  # after the commands before it: feed everything, then return
+    source.run()
+    source.close()
+    assert history.current is not None and history.current.latest is not None
+    return history.state, history.current.latest.step
+
+
+@pytest.mark.parametrize("how", ["close()", "with block"])
+def test_a_recording_closed_properly_replays_as_finished(tmp_path: Path, how: str) -> None:
+    model = _mlp()
+    path = tmp_path / "r.jsonl"
+    if how == "close()":
+        recorder = Recorder(path, GradientProbe(model))
+        for _ in range(12):
+            _one_step(recorder, model)
+        recorder.close()
+    else:
+        with Recorder(path, GradientProbe(model)) as recorder:
+            for _ in range(12):
+                _one_step(recorder, model)
+    assert _replayed_until(path, 12) == ("finished", 12)  # a screenshot of the last step
+    assert _replayed_until(path, 11) == ("training", 11)
+    assert _replayed_until(path, None) == ("finished", 12)  # the whole replay
+
+
+def test_a_screenshot_of_the_last_step_of_a_users_loop_says_finished(tmp_path: Path) -> None:
+    model = _mlp()
+    path = tmp_path / "r.jsonl"
+    with Recorder(path, GradientProbe(model), preset="mine") as recorder:
+        for _ in range(12):
+            _one_step(recorder, model)
+    out = tmp_path / "shot.svg"
+    done = subprocess.run([sys.executable, "-m", "vgp_tui", "replay", str(path), "--screenshot-at", "12", "-o", str(out)],
+                          capture_output=True, text=True, timeout=120, env=_env())
+    assert done.returncode == 0, done.stderr
+    svg = out.read_text()
+    assert "FINISHED" in svg and "TRAINING" not in svg

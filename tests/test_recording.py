@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,141 @@ def test_a_uint64_seed_reads_back_and_a_step_past_int64_does_not() -> None:
 
     with pytest.raises(RecordError, match="out of range"):
         from_record(step)
+
+
+# -- a format other programs can write (docs/recording-format.md) -----------------------------------
+DOC = Path(__file__).resolve().parents[1] / "docs" / "recording-format.md"
+
+
+def _doc_section(title: str) -> str:
+    text = DOC.read_text(encoding="utf-8")
+    assert f"\n## {title}\n" in text, f"docs/recording-format.md lacks the section '## {title}'"
+    return text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def _doc_blocks(title: str, language: str) -> list[str]:
+    """The fenced code blocks of a section written in ``language`` ("" for a plain block)."""
+    blocks: list[tuple[str, list[str]]] = []
+    inside = False
+    for line in _doc_section(title).splitlines():
+        if line.startswith("```"):
+            if not inside:
+                blocks.append((line[3:].strip(), []))
+            inside = not inside
+        elif inside:
+            blocks[-1][1].append(line)
+    return ["\n".join(body) for lang, body in blocks if lang == language]
+
+
+def _minimal_lines() -> list[str]:
+    """The shortest recording the documentation promises a reader accepts."""
+    return _doc_blocks("Writing a recording from another program", "json")[0].splitlines()
+
+
+def test_the_documented_minimal_recording_is_read_with_what_it_leaves_out_filled_in(tmp_path: Path) -> None:
+    path = tmp_path / "minimal.jsonl"
+    path.write_text("\n".join(_minimal_lines()) + "\n")
+    result = read_recording(path)
+    assert result.warning is None
+    assert (result.header.preset, result.header.device, result.header.started) == ("", "", "")
+    run, first, second = result.events
+    assert isinstance(run, RunStarted) and run.layers == ("fc0", "fc1", "head") and run.t == 0.0
+    assert isinstance(first, StepMetrics) and isinstance(second, StepMetrics)
+    assert first.total_norm == pytest.approx(math.sqrt(3e-12**2 + 1e-06**2 + 0.21**2))
+    assert (first.clipped, first.lr, first.step_ms) == (None, 0.0, 0.0)
+
+
+def test_a_record_without_t_takes_the_time_of_the_record_before_it() -> None:
+    step = {"type": "step", "run": 1, "step": 4, "loss": 1.0, "grad_norm": [3.0, 4.0]}
+    event = from_record(step, last_t=2.5)
+    assert event.t == 2.5 and event.total_norm == 5.0
+    assert from_record({"type": "remedy", "run": 1, "step": 4, "name": "activation", "old": "sigmoid", "new": "relu"}).structural
+    assert not from_record({"type": "remedy", "run": 1, "step": 4, "name": "clip", "old": None, "new": 1.0}).structural
+    assert not from_record({"type": "remedy", "run": 1, "step": 4, "name": "warp", "old": 1, "new": 2}).structural
+
+
+def test_the_documentation_marks_exactly_the_fields_a_reader_requires() -> None:
+    from dataclasses import fields
+
+    from vgp_tui.engine.events import EVENT_TYPES
+
+    records = _doc_section("Records")
+    for kind, cls in EVENT_TYPES.items():
+        section = records.split(f"### `{kind}`", 1)
+        assert len(section) == 2, f"no section for '{kind}' records"
+        required, optional = set(), set()
+        for row in section[1].split("\n### ", 1)[0].splitlines():
+            cells = [c.strip() for c in row.strip().strip("|").split("|")]
+            if len(cells) < 2 or not cells[0].startswith("`"):
+                continue
+            names = set(re.findall(r"`(\w+)`", cells[0]))
+            (required if cells[1] == "required" else optional).update(names)
+            assert cells[1] == "required" or cells[1].startswith("optional ("), row  # an optional one says its value
+        assert required == set(cls.required), kind
+        assert required | optional == {f.name for f in fields(cls)}, kind
+
+
+BROKEN = [
+    # (the line that replaces the last step of the minimal recording, or is added after it; the warning)
+    ('{"type":"step","run":1,"step":1,"t":0.1,"grad_norm":[1,2,3]}', "step record lacks 'loss'"),
+    ('{"type":"step","run":1,"step":1,"t":0.1,"loss":"low","grad_norm":[1,2,3]}', "step record's 'loss' must be a number, not \"low\""),
+    ('{"type":"step","run":1,"step":1,"loss":1,"grad_norm":[1,null,3]}', "step record's 'grad_norm' must be a list of numbers (item 2 is null)"),
+    ('{"type":"step","run":1,"step":1,"loss":1,"grad_norm":[1,2]}', "step record's 'grad_norm' has 2 values; run 1 has 3 layers"),
+    ('{"type":"step","run":2,"step":1,"loss":1,"grad_norm":[1,2,3]}', "step record of run 2, which no run record before it started"),
+    ('{"type":"step","run":1,"step":1.5,"loss":1,"grad_norm":[1,2,3]}', "step record's 'step' must be a whole number, not 1.5"),
+    ('{"type":"run","run":2,"remedies":{},"seed":0}', "run record lacks 'layers'"),
+    ('{"type":"state","run":1,"step":2}', "state record lacks 'state'"),
+    ('{"run":1,"step":2}', "record lacks 'type'"),
+    ('{"type":"steps","run":1}', 'unknown record type "steps"'),
+    ("not json", "not JSON (JSONDecodeError)"),
+]
+
+
+@pytest.mark.parametrize(("line", "problem"), BROKEN)
+def test_a_broken_record_is_named_by_its_line_and_field(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        line: str, problem: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("run.jsonl").write_text("\n".join([*_minimal_lines()[:3], line, _minimal_lines()[3]]) + "\n")
+    result = read_recording("run.jsonl")
+    assert result.warning == f"run.jsonl line 4: {problem}; replaying up to line 3"
+    assert len(result.events) == 2  # the run and the step before the broken line
+
+
+def test_the_documented_warnings_are_the_ones_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    lines = _minimal_lines()
+    documented = _doc_blocks("Writing a recording from another program", "")[0].splitlines()
+    assert len(documented) == 3
+    files = [
+        lines[:2] + [lines[2].replace('"loss":1.1,', "")],
+        lines[:3] + [lines[3].replace('"loss":1.0', '"loss":"low"')],
+        lines + [lines[3].replace('"step":2', '"step":3').replace("2e-12,", "")],
+    ]
+    for body, warning in zip(files, documented):
+        Path("run.jsonl").write_text("\n".join(body) + "\n")
+        assert read_recording("run.jsonl").warning == warning
+
+
+HEADER_PROBLEMS = [
+    ('{"type":"header","format":"vgp-tui-recording"}', "run.jsonl line 1: header record lacks 'version'"),
+    ('{"type":"header","version":1}', "run.jsonl line 1: header record lacks 'format'"),
+    ('{"type":"header","format":"vgp-tui-recording","version":1,"preset":3}',
+     "run.jsonl line 1: header record's 'preset' must be text, not 3"),
+    ('{"type":"header","format":"vgp-tui-recording","version":"1"}',
+     "run.jsonl line 1: header record's 'version' must be a whole number, not \"1\""),
+    ('{"type":"header","format":"vgp-tui-recording","version":0}',
+     "run.jsonl line 1: header record's 'version' must be 1 to 1, not 0"),
+    ('{"type":"header","format":"other","version":1}',
+     "'run.jsonl' is not a vgp-tui recording (its header's format is 'other', not 'vgp-tui-recording')"),
+    ('{"type":"run","run":1}', "'run.jsonl' is not a vgp-tui recording (line 1 is not a header record)"),
+]
+
+
+@pytest.mark.parametrize(("header", "message"), HEADER_PROBLEMS)
+def test_a_header_that_cannot_be_read_is_refused_naming_the_field(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  header: str, message: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("run.jsonl").write_text("\n".join([header, *_minimal_lines()[1:]]) + "\n")
+    with pytest.raises(RecordingError) as caught:
+        read_recording("run.jsonl")
+    assert str(caught.value) == message

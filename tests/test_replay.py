@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import json
-import math
-import re
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 
 from vgp_tui.dashboard import make_replay_app
 from vgp_tui.engine.commands import NoteKey, SetRemedy
-from vgp_tui.engine.events import FORMAT_VERSION, StepMetrics
+from vgp_tui.engine.events import FORMAT_VERSION, RunStarted, SessionHeader, StateChanged, StepMetrics
 from vgp_tui.engine.history import History
 from vgp_tui.engine.recording import RecordingWriter, read_recording
 from vgp_tui.engine.session import Session
+from vgp_tui.replay import FromStart, ReplaySource, Rewind, ToEnd, TogglePause
 from vgp_tui.scenario import parse_preset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -194,33 +195,6 @@ def test_screenshot_at_a_step(tmp_path: Path) -> None:
     assert "step&#160;120" in svg  # the status line shows the step it was taken at
 
 
-ANSI = re.compile(r"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[@-Z\\-_]")
-
-
-def test_cast_is_valid_asciicast_v2_ending_on_the_dashboard(tmp_path: Path) -> None:
-    out = tmp_path / "demo.cast"
-    done = _vgp("cast", str(FIXTURE), "-o", str(out), "--size", "100x30", "--speed", "8")
-    assert done.returncode == 0, done.stderr
-    lines = out.read_text().splitlines()
-    header = json.loads(lines[0])
-    assert header["version"] == 2 and (header["width"], header["height"]) == (100, 30)
-    events = [json.loads(line) for line in lines[1:]]
-    assert events and all(len(e) == 3 and e[1] == "o" and isinstance(e[2], str) for e in events)
-    times = [e[0] for e in events]
-    assert times == sorted(times) and all(isinstance(t, float) and math.isfinite(t) for t in times)
-    text = ANSI.sub("", "".join(e[2] for e in events))
-    for title in ("Loss", "Gradient heatmap", "Gradient flow", "deep-sigmoid"):
-        assert title in text
-    assert "\x1b[?1049l" not in "".join(e[2] for e in events)  # ends on the dashboard, not the shell
-
-
-def test_cast_of_a_bad_file_is_one_line(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text("{}\n")
-    done = _vgp("cast", str(bad), "-o", str(tmp_path / "x.cast"))
-    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
-
-
 def test_a_recording_with_a_remedy_this_version_does_not_know_still_replays(tmp_path: Path) -> None:
     lines = []
     for line in FIXTURE.read_text().splitlines():
@@ -234,3 +208,281 @@ def test_a_recording_with_a_remedy_this_version_does_not_know_still_replays(tmp_
     done = _vgp("replay", str(path), "--screenshot-at", "50", "-o", str(out))
     assert done.returncode == 0, done.stderr
     assert "dropout_rate" in out.read_text()
+
+
+# -- replay --follow behaves like tail -F -------------------------------------------------------------
+class Collector:
+    """A source's sink, and the source running on a thread as the app runs it."""
+
+    def __init__(self, source: ReplaySource) -> None:
+        self.source = source
+        self.items: list[Any] = []
+        self.history = History()
+        self.lock = threading.Lock()
+        source.sinks.append(self.put)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=source.run, args=(self.stop,), daemon=True)
+
+    def put(self, items: list[Any]) -> None:
+        with self.lock:
+            self.items.extend(items)
+            for item in items:
+                if isinstance(item, Rewind):
+                    self.history = History()
+                else:
+                    self.history.add(item)
+
+    def latest_step(self) -> int:
+        with self.lock:
+            run = self.history.current
+            return run.latest.step if run is not None and run.latest is not None else 0
+
+    def __enter__(self) -> Collector:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+        self.source.close()
+
+
+def until(condition: Any, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
+
+
+def _steps_of(run: RunStarted, first: int, last: int, t0: float, dt: float) -> list[StepMetrics]:
+    template = next(e for e in read_recording(FIXTURE).events if isinstance(e, StepMetrics))
+    return [replace(template, run=run.run, step=s, t=t0 + (s - first) * dt) for s in range(first, last + 1)]
+
+
+def _fixture_start() -> tuple[SessionHeader, RunStarted]:
+    recording = read_recording(FIXTURE)
+    return recording.header, next(e for e in recording.events if isinstance(e, RunStarted))
+
+
+async def test_follow_waits_for_a_file_that_does_not_exist_yet_and_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "later.jsonl"
+    header, run = _fixture_start()
+    app = make_replay_app(str(path), follow=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "waiting for" in str(app.query_one("#status").render()))
+        assert str(path) in str(app.query_one("#status").render())
+        writer = RecordingWriter(path, header, flush_seconds=0.0)
+        writer.write([run, *_steps_of(run, 1, 5, 0.1, 0.1)])
+        await wait_for(pilot, lambda: app.history.current is not None and app.history.current.latest is not None
+                       and app.history.current.latest.step == 5)
+        await pilot.pause(0.3)
+        status = str(app.query_one("#status").render())
+        assert "waiting" not in status and "deep-sigmoid" in status
+        await pilot.press("q")
+    writer.close()
+
+
+def test_follow_starts_at_the_live_end_and_keeps_within_a_second_of_the_writer(tmp_path: Path) -> None:
+    """A writer 3000 steps (30 recorded seconds) ahead: following shows all of it at once, then each
+    new step as it is written, instead of replaying from step 1 at the recorded pace."""
+    path = tmp_path / "ahead.jsonl"
+    header, run = _fixture_start()
+    writer = RecordingWriter(path, header, flush_seconds=0.0)
+    writer.write([run, *_steps_of(run, 1, 3000, 0.01, 0.01)])
+    with Collector(ReplaySource(path, follow=True)) as follower:
+        until(lambda: follower.latest_step() == 3000)
+        assert follower.history.current.steps == 3000  # everything before the live end is drawn
+        start = time.monotonic()
+        latencies = []
+        for step in range(3001, 3041):  # written in real time by the writer's clock
+            event = _steps_of(run, step, step, 30.0 + time.monotonic() - start, 0)[0]
+            written = time.monotonic()
+            writer.write([event])
+            until(lambda s=step: follower.latest_step() >= s)
+            latencies.append(time.monotonic() - written)
+            time.sleep(0.02)
+    writer.close()
+    latencies.sort()
+    assert latencies[len(latencies) // 2] < 1.0, latencies  # the median: one stall on a loaded machine is not the bug
+
+
+def test_follow_shows_new_records_at_once_whatever_their_times_say(tmp_path: Path) -> None:
+    path = tmp_path / "odd-times.jsonl"
+    header, run = _fixture_start()
+    writer = RecordingWriter(path, header, flush_seconds=0.0)
+    writer.write([run, *_steps_of(run, 1, 10, 0.0, 1.0)])
+    with Collector(ReplaySource(path, follow=True)) as follower:
+        until(lambda: follower.latest_step() == 10)
+        writer.write(_steps_of(run, 11, 12, 1000.0, 1000.0))  # a writer whose clock jumps ahead
+        until(lambda: follower.latest_step() == 12, timeout=10)
+    writer.close()
+
+
+def test_follow_goes_back_to_the_start_and_returns_to_the_live_end(tmp_path: Path) -> None:
+    path = tmp_path / "long.jsonl"
+    header, run = _fixture_start()
+    writer = RecordingWriter(path, header, flush_seconds=0.0)
+    writer.write([run, *_steps_of(run, 1, 500, 0.0, 1.0)])  # 500 recorded seconds
+    source = ReplaySource(path, follow=True)
+    with Collector(source) as follower:
+        until(lambda: follower.latest_step() == 500)
+        source.send(FromStart())
+        until(lambda: any(isinstance(i, Rewind) for i in follower.items))
+        until(lambda: follower.history.current is not None)
+        time.sleep(0.3)
+        assert follower.latest_step() < 10 and source.position < len(source.events)  # playing from the start at x1
+        writer.write(_steps_of(run, 501, 501, 500.0, 0))
+        time.sleep(0.3)
+        assert follower.latest_step() < 10  # not live while replaying the past
+        source.send(ToEnd())
+        until(lambda: follower.latest_step() == 501)
+        writer.write(_steps_of(run, 502, 502, 501.0, 0))
+        until(lambda: follower.latest_step() == 502)  # live again
+    writer.close()
+
+
+def test_pausing_a_follow_freezes_it_and_resuming_catches_up(tmp_path: Path) -> None:
+    path = tmp_path / "paused.jsonl"
+    header, run = _fixture_start()
+    writer = RecordingWriter(path, header, flush_seconds=0.0)
+    writer.write([run, *_steps_of(run, 1, 3, 0.0, 1.0)])
+    source = ReplaySource(path, follow=True)
+    with Collector(source) as follower:
+        until(lambda: follower.latest_step() == 3)
+        source.send(TogglePause())
+        until(lambda: source.paused)
+        writer.write(_steps_of(run, 4, 6, 3.0, 1000.0))
+        time.sleep(0.3)
+        assert follower.latest_step() == 3
+        source.send(TogglePause())
+        until(lambda: follower.latest_step() == 6)
+    writer.close()
+
+
+def test_follow_starts_over_when_the_writer_starts_again(tmp_path: Path) -> None:
+    path = tmp_path / "again.jsonl"
+    header, run = _fixture_start()
+    writer = RecordingWriter(path, header, flush_seconds=0.0)
+    writer.write([run, *_steps_of(run, 1, 300, 0.0, 0.01)])
+    source = ReplaySource(path, follow=True)
+    with Collector(source) as follower:
+        until(lambda: follower.latest_step() == 300)
+        writer.close()
+        second = replace(header, preset="second-try", started="2099-01-01T00:00:00+00:00")
+        writer = RecordingWriter(path, second, flush_seconds=0.0)  # truncates, as a rerun script does
+        writer.write([replace(run, preset="second-try"), *_steps_of(run, 1, 400, 0.0, 0.01)])
+        until(lambda: follower.latest_step() == 400)
+        assert source.name == "second-try" and source.warning is None
+        assert follower.history.current.steps == 400
+    writer.close()
+
+
+def test_follow_stops_with_a_warning_when_the_file_that_appears_is_not_a_recording(tmp_path: Path) -> None:
+    path = tmp_path / "notes.jsonl"
+    source = ReplaySource(path, follow=True)
+    assert source.waiting and source.warning is None
+    with Collector(source):
+        path.write_text("shopping list\n")
+        until(lambda: source.ended)
+    assert "is not a vgp-tui recording" in (source.warning or "") and not source.waiting
+
+
+def test_follow_of_a_file_in_a_folder_that_does_not_exist_is_one_line(tmp_path: Path) -> None:
+    done = _vgp("replay", "--follow", str(tmp_path / "no-such-folder" / "run.jsonl"))
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"folder '{tmp_path / 'no-such-folder'}' does not exist" in lines[0], done.stderr
+
+
+# -- screenshots and replays say when they cannot do what was asked ----------------------------------
+def test_screenshot_past_the_end_writes_the_last_step_warns_and_exits_1(tmp_path: Path) -> None:
+    out = tmp_path / "shot.svg"
+    done = _vgp("replay", str(FIXTURE), "--screenshot-at", "5000", "-o", str(out), "--size", "100x30")
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines == [f"vgp-tui: warning: {FIXTURE} has no step 5000: it ends at step 200 of run 3; "
+                     "the frame shows step 200"], done.stderr
+    assert "step&#160;200" in out.read_text()
+
+
+def _cut_after_step(path: Path, step: int) -> int:
+    """Write the fixture cut off in the middle of the line after ``step``; return its last whole line."""
+    lines = FIXTURE.read_bytes().splitlines(keepends=True)
+    index = next(i for i, line in enumerate(lines) if b'"type":"step"' in line and json.loads(line)["step"] == step)
+    path.write_bytes(b"".join(lines[: index + 1]) + lines[index + 1][:40])
+    return index + 1
+
+
+def test_screenshot_beyond_where_a_file_is_cut_off_says_so(tmp_path: Path) -> None:
+    cut = tmp_path / "cut.jsonl"
+    last_line = _cut_after_step(cut, 138)
+    source = ReplaySource(cut, until_step=200)
+    source.run()
+    assert source.shortfall == (f"{cut} has no step 200: what can be read of it (up to line {last_line}) "
+                                f"ends at step 138 of run 1; the frame shows step 138")
+    within = ReplaySource(cut, until_step=100)
+    within.run()
+    assert within.shortfall is None and within.warning is not None and "cut off" in within.warning
+    assert f"only up to line {last_line}" in within.data_label  # stays on the status line
+    out = tmp_path / "shot.svg"
+    done = _vgp("replay", str(cut), "--screenshot-at", "200", "-o", str(out))
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [f"vgp-tui: warning: {within.warning}",
+                                                f"vgp-tui: warning: {source.shortfall}"]
+
+
+def test_screenshot_at_the_last_step_of_a_finished_recording_shows_it_finished(tmp_path: Path) -> None:
+    path = tmp_path / "done.jsonl"
+    header, run = _fixture_start()
+    with RecordingWriter(path, header) as writer:
+        writer.write([run, *_steps_of(run, 1, 50, 0.0, 0.01),
+                      StateChanged(run=run.run, step=50, t=0.6, state="finished", message="done")])
+    source = ReplaySource(path, until_step=50)
+    follower = Collector(source)
+    source.run()
+    assert follower.history.state == "finished" and follower.latest_step() == 50 and source.shortfall is None
+    earlier = Collector(ReplaySource(path, until_step=49))
+    earlier.source.run()  # (run here, not on the Collector's thread: a screenshot feeds all at once)
+    assert earlier.history.state == "training" and earlier.latest_step() == 49
+
+
+def test_a_hand_written_minimal_recording_replays(tmp_path: Path) -> None:
+    path = tmp_path / "minimal.jsonl"
+    path.write_text(
+        '{"type":"header","format":"vgp-tui-recording","version":1}\n'
+        '{"type":"run","run":1,"layers":["first","second","third"],"remedies":{},"seed":0}\n'
+        + "".join(f'{{"type":"step","run":1,"step":{s},"loss":{1 / s},"grad_norm":[1e-9,1e-3,{s}]}}\n' for s in range(1, 41))
+    )
+    out = tmp_path / "shot.svg"
+    done = _vgp("replay", str(path), "--screenshot-at", "40", "-o", str(out))
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    svg = out.read_text()
+    assert "first" in svg and "third" in svg and "step&#160;40" in svg
+
+
+def test_the_warning_of_a_cut_off_file_is_left_on_the_terminal_after_the_replay(tmp_path: Path) -> None:
+    import os
+    import pty
+
+    cut = tmp_path / "cut.jsonl"
+    last_line = _cut_after_step(cut, 60)
+    main, child = pty.openpty()
+    env = dict(os.environ, TERM="xterm-256color", COLUMNS="100", LINES="30")
+    proc = subprocess.Popen([sys.executable, "-m", "vgp_tui", "replay", str(cut), "--speed", "1024", "--exit-at-end"],
+                            stdin=child, stdout=child, stderr=child, env=env, close_fds=True)
+    os.close(child)
+    output = b""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(main)
+    assert proc.wait(timeout=30) == 0
+    after = output.decode("utf-8", "replace").rsplit("\x1b[?1049l", 1)[-1]  # what stays once the screen is gone
+    assert f"vgp-tui: warning: {cut} line {last_line + 1} is cut off" in after, after[-500:]

@@ -90,7 +90,7 @@ def record_cast(
         "width": columns,
         "height": rows,
         "timestamp": int(time.time()),
-        "title": f"vgp-tui · {header.preset}",
+        "title": f"vgp-tui · {header.preset or Path(recording).name}",
         "env": {"TERM": env["TERM"], "SHELL": os.environ.get("SHELL", "/bin/sh")},
     }
     with open(output, "w", encoding="utf-8") as f:

@@ -194,7 +194,7 @@ def run_command(preset: str, device: str, seed: int | None, remedies: tuple[str,
 @click.argument("file", type=str)
 @click.option("--speed", type=click.FloatRange(min=1 / 64, max=1024), default=1.0, show_default=True,
               help="Recording seconds per second of playback.")
-@click.option("--follow", is_flag=True, help="Keep showing what another process appends to FILE (like tail -f).")
+@click.option("--follow", is_flag=True, help="Follow FILE like tail -F: wait for it, start at its live end (home: from the start).")
 @click.option("--screenshot-at", type=click.IntRange(min=1), default=None, metavar="STEP",
               help="Write one SVG frame at STEP (of the last run reaching it) to -o, then exit.")
 @click.option("-o", "--output", type=str, default=None, metavar="OUT.svg", help="Where --screenshot-at writes.")
@@ -202,7 +202,12 @@ def run_command(preset: str, device: str, seed: int | None, remedies: tuple[str,
 @click.option("--exit-at-end", is_flag=True, hidden=True, help="Quit a second after the last record (for cast).")
 def replay_command(file: str, speed: float, follow: bool, screenshot_at: int | None, output: str | None,
                    size: str, exit_at_end: bool) -> None:
-    """Show a recording in the dashboard: space pauses, left/right seek, < and > change speed."""
+    """Show a recording in the dashboard: space pauses, left/right seek, < and > change speed.
+
+    --follow waits for FILE if it does not exist yet and starts at the end of what is written.
+    --screenshot-at exits with status 1 (after writing the frame of the last step there is) when
+    the recording has no such step.
+    """
     from vgp_tui.dashboard import make_replay_app, run_replay
 
     if screenshot_at is not None and not output:

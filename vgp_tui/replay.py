@@ -3,7 +3,9 @@
 A :class:`ReplaySource` stands where a training session stands: it has sinks, a command queue and a
 blocking ``run`` loop for the app's worker thread, and it puts the recorded events on the same feed.
 Space pauses, seeking jumps the playback clock (backwards by rewinding the History and feeding the
-events again up to the new time), and ``follow`` tails a file another process is still writing.
+events again up to the new time), and ``follow`` tails a file another process is still writing, as
+``tail -F`` does: it waits for the file to appear, starts at the live end of what is written, shows
+new records as soon as they are read, and starts over when the file is replaced or rewritten.
 No Textual here: the app only sees events.
 """
 
@@ -17,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vgp_tui.engine.events import Event, RunStarted, StepMetrics
-from vgp_tui.engine.recording import RecordingReader
+from vgp_tui.engine.events import Event, KeyPressed, RunStarted, SessionHeader, StateChanged, StepMetrics
+from vgp_tui.engine.recording import RecordingError, RecordingReader
 
 Sink = Callable[[list[Any]], Any]
 
@@ -47,6 +49,16 @@ class SetSpeed:
 
 
 @dataclass(frozen=True)
+class FromStart:
+    """Go back to the first record and play on from there at the current speed."""
+
+
+@dataclass(frozen=True)
+class ToEnd:
+    """Jump to the last record read; with ``follow`` that is the live end, where new records show at once."""
+
+
+@dataclass(frozen=True)
 class StopReplay:
     pass
 
@@ -60,17 +72,19 @@ class ReplaySource:
     Args:
         path: the recording.
         speed: recording seconds per wall second.
-        follow: keep reading what another process appends, like ``tail -f``.
-        until_step: feed everything up to this step of the last run at once, then stop (screenshots).
+        follow: keep reading what another process appends, like ``tail -F``: the file may not exist
+            yet; playing starts at the end of what is written; records read at the end are shown at
+            once, whatever their times; a file replaced or rewritten from its start is played afresh.
+        until_step: feed everything up to this step of the last run at once, then stop (screenshots);
+            ``shortfall`` says so when the recording has no such step.
     """
 
     def __init__(self, path: str | Path, speed: float = 1.0, follow: bool = False, until_step: int | None = None) -> None:
         self.path = Path(path)
-        self.reader = RecordingReader(self.path)
-        self.header = self.reader.header
-        assert self.header is not None
-        self.events: list[Event] = list(self.reader.read_available())
-        if not follow:
+        self.reader = RecordingReader(self.path, wait=follow)
+        self.events: list[Event] = []
+        if not follow:  # read at once, so that a bad file fails before the screen opens
+            self.events = list(self.reader.read_available())
             self.reader.finish()
         self.speed = speed
         self.follow = follow
@@ -83,24 +97,49 @@ class ReplaySource:
         self.clock = self._start_time()
         """Recording time shown so far."""
         self.ended = False
-        self.warnings: list[str] = []
+        self.error: str | None = None
+        """With ``follow``: why following stopped (the file that appeared is not a recording)."""
+        self.shortfall: str | None = None
+        """With ``until_step``: why the frame is not at that step (the recording ends before it)."""
+        self._to_live_end = follow
+        """Jump to the end of what is written once the header is read (start of a follow)."""
+        self._paused_at_end = False
 
     # -- what the dashboard asks of a source ---------------------------------------------------------
     @property
+    def header(self) -> SessionHeader | None:
+        return self.reader.header
+
+    @property
+    def waiting(self) -> bool:
+        """Following a file that does not exist yet (or has no whole header line yet)."""
+        return self.header is None and self.error is None
+
+    @property
     def name(self) -> str:
-        return self.header.preset  # type: ignore[union-attr]
+        if self.header is not None and self.header.preset:
+            return self.header.preset
+        first = next((e for e in self.events if isinstance(e, RunStarted) and e.preset), None)
+        return first.preset if first else self.path.name  # type: ignore[union-attr]
 
     @property
     def device(self) -> str:
-        return self.header.device  # type: ignore[union-attr]
+        return self.header.device if self.header is not None and self.header.device else "–"
 
     @property
     def data_label(self) -> str:
-        return f"replay of {self.path.name}"
+        if self.error is not None:
+            return f"{self.path.name}: not a recording"
+        if self.waiting:
+            return f"waiting for {self.path}…"
+        label = f"replay of {self.path.name}"
+        if self.reader.last_line is not None:  # stays on screen after the warning's toast has gone
+            label += f" · only up to line {self.reader.last_line}"
+        return label
 
     @property
     def warning(self) -> str | None:
-        return self.reader.warning
+        return self.error or self.reader.warning
 
     def initial_remedies(self) -> dict[str, Any]:
         first = next((e for e in self.events if isinstance(e, RunStarted)), None)
@@ -131,22 +170,54 @@ class ReplaySource:
             if not self.paused:
                 self.clock += (now - last) * self.speed
             last = now
-            if self.follow:
+            if self.follow and self.error is None:
                 self._read_more()
             batch = self._take_until(self.clock)
             if batch:
                 self._emit(batch)
-            if self.position >= len(self.events):
-                if self.follow:
-                    # Live tail: show new records as soon as they arrive, whatever the speed.
-                    self.clock = max(self.clock, self._time_of(self.events[-1]) if self.events else self.clock)
-                elif not self.ended:
-                    self.ended = True
+            if self.position >= len(self.events) and not self.follow and not self.ended:
+                self.ended = True
             time.sleep(0.05)
 
     def _read_more(self) -> None:
-        new = list(self.reader.read_available())
-        self.events.extend(new)
+        at_end = self.position >= len(self.events)
+        try:
+            new = list(self.reader.read_available())
+        except RecordingError as exc:  # the file that appeared is not a recording
+            self._stop_following(str(exc))
+            return
+        if new:
+            self.events.extend(new)
+        elif self.reader.replaced():
+            self._reopen()
+            return
+        if self.header is None:
+            return
+        if self._to_live_end:
+            # Start where the writer is, with everything before it in the History (as a live
+            # dashboard would have it), instead of replaying from the first step at the recorded pace.
+            self._to_live_end = False
+            self._go_to_end()
+        elif new and at_end and not self.paused:
+            self._go_to_end()  # live: show a record as soon as it is read, whatever its time says
+
+    def _reopen(self) -> None:
+        """The file was replaced or rewritten: start over with what it holds now."""
+        self.reader.close()
+        try:
+            self.reader = RecordingReader(self.path, wait=True)
+        except RecordingError as exc:
+            self._stop_following(str(exc))
+            return
+        self.events = []
+        self.position = 0
+        self.clock = 0.0
+        self._to_live_end = True
+        self._emit([Rewind()])
+
+    def _stop_following(self, message: str) -> None:
+        self.error = message
+        self.ended = True
 
     def _apply_commands(self) -> bool:
         while True:
@@ -158,22 +229,51 @@ class ReplaySource:
                 return False
             if isinstance(command, TogglePause):
                 self.paused = not self.paused
+                if self.paused:
+                    self._paused_at_end = self.follow and self.position >= len(self.events)
+                elif self._paused_at_end:
+                    self._go_to_end()  # paused while live: resume live, not behind the writer
             elif isinstance(command, SetSpeed):
                 self.speed = min(MAX_SPEED, max(MIN_SPEED, self.speed * command.factor))
             elif isinstance(command, Seek):
                 self._seek(command.seconds)
+            elif isinstance(command, FromStart):
+                self._from_start()
+            elif isinstance(command, ToEnd):
+                self._go_to_end()
 
     def _seek(self, seconds: float) -> None:
-        target = max(self._start_time(), self.clock + seconds)
+        shown = self.clock
+        if self.events:  # at the end the clock runs on; a seek counts from the last record shown
+            shown = min(shown, self._time_of(self.events[-1]))
+        target = max(self._start_time(), shown + seconds)
         if self.events:
             target = min(target, self._time_of(self.events[-1]))
-        if target < self.clock:
+        if target < shown:
             self.position = 0
             self._emit([Rewind()])
             self.ended = False
         self.clock = target
         batch = self._take_until(self.clock)
         if batch:
+            self._emit(batch)
+
+    def _from_start(self) -> None:
+        self.position = 0
+        self.clock = self._start_time()
+        self.ended = False
+        self._paused_at_end = False
+        self._emit([Rewind()])
+        batch = self._take_until(self.clock)
+        if batch:
+            self._emit(batch)
+
+    def _go_to_end(self) -> None:
+        """Feed everything read so far at once (by position: times out of order do not hold it up)."""
+        batch = self.events[self.position:]
+        self.position += len(batch)
+        if batch:
+            self.clock = max(self.clock, max(self._time_of(e) for e in batch))
             self._emit(batch)
 
     @staticmethod
@@ -191,13 +291,31 @@ class ReplaySource:
 
     def _take_until_step(self, step: int) -> list[Event]:
         """Every event up to where the last run that reaches ``step`` reached it."""
-        hits = [i for i, e in enumerate(self.events) if isinstance(e, StepMetrics) and e.step >= step]
-        end = len(self.events)
-        if hits:
-            last_run = self.events[hits[-1]].run  # type: ignore[union-attr]
-            end = next(i for i in hits if self.events[i].run == last_run) + 1  # type: ignore[union-attr]
+        events = self.events
+        hits = [i for i, e in enumerate(events) if isinstance(e, StepMetrics) and e.step >= step]
+        if not hits:
+            self.position = len(events)
+            self.shortfall = self._describe_shortfall(step)
+            return list(events)
+        last_run = events[hits[-1]].run  # type: ignore[union-attr]
+        end = next(i for i in hits if events[i].run == last_run)  # type: ignore[union-attr]
+        shown = events[end]
+        end += 1
+        # What was recorded at that step after its measurement (the loop finished, a key was pressed)
+        # belongs to its frame: a recording that ends there ends "finished", not "training".
+        while (end < len(events) and isinstance(events[end], (StateChanged, KeyPressed))
+               and events[end].run == shown.run and events[end].step <= shown.step):  # type: ignore[union-attr]
+            end += 1
         self.position = end
-        return self.events[:end]
+        return events[:end]
+
+    def _describe_shortfall(self, step: int) -> str:
+        last = next((e for e in reversed(self.events) if isinstance(e, StepMetrics)), None)
+        read = "it" if self.reader.last_line is None else f"what can be read of it (up to line {self.reader.last_line})"
+        if last is None:
+            return f"{self.path} has no step {step}: {read} has no step records; the frame shows none"
+        return (f"{self.path} has no step {step}: {read} ends at step {last.step} of run {last.run}; "
+                f"the frame shows step {last.step}")
 
     def _emit(self, items: list[Any]) -> None:
         for sink in self.sinks:

@@ -40,7 +40,7 @@ from vgp_tui.engine.history import History
 from vgp_tui.health import layer_verdicts, recent_norms
 from vgp_tui.engine.remedies import REMEDIES, RemedyValue
 from vgp_tui.errors import UserError
-from vgp_tui.replay import MAX_SPEED, MIN_SPEED, Rewind, Seek, SetSpeed, StopReplay, TogglePause
+from vgp_tui.replay import MAX_SPEED, MIN_SPEED, FromStart, Rewind, Seek, SetSpeed, StopReplay, ToEnd, TogglePause
 
 log = logging.getLogger("vgp_tui")
 
@@ -52,7 +52,7 @@ _KEY_NAMES = {"+": "plus", "-": "minus", "[": "left_square_bracket", "]": "right
 
 
 _LIVE_ONLY = {"toggle_remedy", "scale_remedy", "apply_fix", "step_once", "restart", "pick_preset"}
-_REPLAY_ONLY = {"seek", "speed"}
+_REPLAY_ONLY = {"seek", "speed", "replay_jump"}
 
 
 def _remedy_bindings() -> list[Binding]:
@@ -134,6 +134,8 @@ class VgpApp(App[None]):
         Binding("right", "seek(10)", "+10 s", tooltip="on 10 s"),
         Binding("less_than_sign", "speed(0.5)", "slower"),
         Binding("greater_than_sign", "speed(2)", "faster"),
+        Binding("home", "replay_jump('start')", "start", show=False, tooltip="back to the first record"),
+        Binding("end", "replay_jump('end')", "end", show=False, tooltip="to the last record (live, with --follow)"),
         Binding("r", "restart", "restart"),
         Binding("p", "pick_preset", "preset"),
         Binding("y", "toggle_log", "log", tooltip="log/lin loss axis"),
@@ -174,7 +176,7 @@ class VgpApp(App[None]):
         self.screenshot_to = Path(screenshot_to) if screenshot_to else None
         """Save one SVG here once the replay has fed everything it was asked to, then quit."""
         self._ending = False
-        self._warned = False
+        self._warned = ""
         self._recording_error_shown = False
         self.session = session
         self.recorder = recorder
@@ -535,6 +537,10 @@ class VgpApp(App[None]):
     def action_seek(self, seconds: float) -> None:
         self.session.send(Seek(seconds * max(1.0, self.session.speed)))
 
+    def action_replay_jump(self, where: str) -> None:
+        self.session.send(FromStart() if where == "start" else ToEnd())
+        self.notify("from the first record" if where == "start" else "to the last record", timeout=2)
+
     def action_speed(self, factor: float) -> None:
         self.session.send(SetSpeed(factor))
         self.notify(f"speed ×{min(MAX_SPEED, max(MIN_SPEED, self.session.speed * factor)):g}", timeout=2)
@@ -545,6 +551,8 @@ class VgpApp(App[None]):
         source = self.session
         if source.until_step is not None:
             return "replay"
+        if getattr(source, "waiting", False):
+            return "waiting"
         if source.follow and source.position >= len(source.events):
             return "following"
         if source.ended:
@@ -554,9 +562,9 @@ class VgpApp(App[None]):
     def _replay_housekeeping(self) -> None:
         """Say what was wrong with the file; quit or take the screenshot once the replay is done."""
         warning = self.session.warning
-        if warning and not self._warned:
-            self._warned = True
-            self.notify(warning, severity="warning", timeout=10)
+        if warning and warning != self._warned:
+            self._warned = warning  # a followed file that is rewritten may bring a new one
+            self.notify(warning, severity="warning", timeout=15)
         if self._ending or not self.session.ended:
             return
         if self.screenshot_to is not None:

@@ -8,11 +8,12 @@ field names on disk.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, ClassVar, Union
 
-from vgp_tui.engine.remedies import RemedyValue
+from vgp_tui.engine.remedies import REMEDIES, RemedyValue
 
 FORMAT_NAME = "vgp-tui-recording"
 FORMAT_VERSION = 1
@@ -23,10 +24,12 @@ class SessionHeader:
     """First record of every recording: what produced it."""
 
     type: ClassVar[str] = "header"
-    preset: str
-    device: str
-    started: str
-    """ISO 8601 start time."""
+    required: ClassVar[tuple[str, ...]] = ("format", "version")
+    """Fields a record must have; the others have defaults or follow from the rest (``from_record``)."""
+    preset: str = ""
+    device: str = ""
+    started: str = ""
+    """ISO 8601 start time ("" when the writer did not say)."""
     versions: dict[str, str] = field(default_factory=dict)
     format: str = FORMAT_NAME
     version: int = FORMAT_VERSION
@@ -37,6 +40,7 @@ class RunStarted:
     """A run began: fresh weights from ``seed`` with these remedies."""
 
     type: ClassVar[str] = "run"
+    required: ClassVar[tuple[str, ...]] = ("run", "layers", "remedies", "seed")
     run: int
     t: float
     preset: str
@@ -59,6 +63,7 @@ class StepMetrics:
     """One optimizer step, measured after backward and before clipping and the optimizer step."""
 
     type: ClassVar[str] = "step"
+    required: ClassVar[tuple[str, ...]] = ("run", "step", "loss", "grad_norm")
     run: int
     step: int
     t: float
@@ -117,6 +122,7 @@ class RemedyChanged:
     """The user changed a remedy; structural ones are followed by a RunStarted."""
 
     type: ClassVar[str] = "remedy"
+    required: ClassVar[tuple[str, ...]] = ("run", "step", "name", "old", "new")
     run: int
     step: int
     t: float
@@ -131,6 +137,7 @@ class StateChanged:
     """Training paused, resumed, finished, diverged or failed; ``message`` says why for the user."""
 
     type: ClassVar[str] = "state"
+    required: ClassVar[tuple[str, ...]] = ("run", "step", "state")
     run: int
     step: int
     t: float
@@ -144,6 +151,7 @@ class KeyPressed:
     """A key the user pressed in the dashboard, kept so a replay can show it when it happened."""
 
     type: ClassVar[str] = "key"
+    required: ClassVar[tuple[str, ...]] = ("run", "step", "key", "action")
     run: int
     step: int
     t: float
@@ -191,62 +199,81 @@ class RecordError(ValueError):
     """A record that does not match the schema (the reader reports it with its line number)."""
 
 
+def _show(value: Any) -> str:
+    """A short JSON rendering of a bad value for an error message."""
+    try:
+        text = json.dumps(value)
+    except (ValueError, RecursionError):  # an integer past Python's 4300-digit limit, a deep nesting
+        text = "a value too big to show"
+    return text if len(text) <= 32 else text[:29] + "..."
+
+
 def _decode_float(value: Any, name: str) -> float:
-    if isinstance(value, bool):
-        raise RecordError(f"field '{name}' must be a number")
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         try:
             return float(value)
         except OverflowError:
-            raise RecordError(f"field '{name}' is out of range") from None
+            raise RecordError(f"'{name}' is out of range") from None
     if isinstance(value, str) and value in _NONFINITE_IN:
         return _NONFINITE_IN[value]
-    raise RecordError(f"field '{name}' must be a number")
+    raise RecordError(f"'{name}' must be a number, not {_show(value)}")
 
 
 def _decode_floats(value: Any, name: str) -> tuple[float, ...]:
     if not isinstance(value, list):
-        raise RecordError(f"field '{name}' must be a list of numbers")
-    return tuple(_decode_float(v, name) for v in value)
+        raise RecordError(f"'{name}' must be a list of numbers, not {_show(value)}")
+    out = []
+    for i, v in enumerate(value):
+        try:
+            out.append(_decode_float(v, name))
+        except RecordError:
+            raise RecordError(f"'{name}' must be a list of numbers (item {i + 1} is {_show(v)})") from None
+    return tuple(out)
 
 
 def _decode_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise RecordError(f"field '{name}' must be a whole number")
+        raise RecordError(f"'{name}' must be a whole number, not {_show(value)}")
     # Steps and runs are stored as int64; a seed may be any uint64 (torch.initial_seed() is one).
     if not -(2**63) <= value < (2**64 if name == "seed" else 2**63):
-        raise RecordError(f"field '{name}' is out of range")
+        raise RecordError(f"'{name}' is out of range")
     return value
 
 
 def _decode_str(value: Any, name: str) -> str:
     if not isinstance(value, str):
-        raise RecordError(f"field '{name}' must be text")
+        raise RecordError(f"'{name}' must be text, not {_show(value)}")
     return value
 
 
 def _decode_bool(value: Any, name: str) -> bool:
     if not isinstance(value, bool):
-        raise RecordError(f"field '{name}' must be true or false")
+        raise RecordError(f"'{name}' must be true or false, not {_show(value)}")
     return value
 
 
 def _decode_names(value: Any, name: str) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        raise RecordError(f"field '{name}' must be a list of names")
-    return tuple(_decode_str(v, name) for v in value)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RecordError(f"'{name}' must be a list of names, not {_show(value)}")
+    return tuple(value)
 
 
 def _decode_remedy_value(value: Any, name: str) -> RemedyValue:
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
-    raise RecordError(f"field '{name}' must be a remedy value")
+    raise RecordError(f"'{name}' must be a remedy value (text, number, true, false or null), not {_show(value)}")
 
 
 def _decode_mapping(value: Any, name: str, decode_value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise RecordError(f"field '{name}' must be an object")
-    return {_decode_str(k, name): decode_value(v, name) for k, v in value.items()}
+        raise RecordError(f"'{name}' must be an object, not {_show(value)}")
+    out = {}
+    for k, v in value.items():
+        try:
+            out[k] = decode_value(v, name)
+        except RecordError:
+            raise RecordError(f"'{name}' has a bad value for {_show(k)}: {_show(v)}") from None
+    return out
 
 
 def _optional(decode: Any) -> Any:
@@ -270,24 +297,53 @@ _DECODERS: dict[str, Any] = {
 }
 
 
-def from_record(record: Any) -> Event:
-    """The event a record describes; raises RecordError for anything that is not one.
+def total_norm_of(grad_norm: tuple[float, ...]) -> float:
+    """The whole gradient's L2 norm from its layers' norms (what a step record may leave out)."""
+    return math.hypot(*grad_norm)
 
-    Unknown fields are ignored so that a reader of this version can read additions that keep the
-    version number; missing fields with defaults take the default.
+
+def from_record(record: Any, last_t: float = 0.0) -> Event:
+    """The event a record describes; raises RecordError, naming the record type and the field, for
+    anything that is not one.
+
+    Only the fields in the class's ``required`` must be present: the others take their default or
+    follow from the rest (``total_norm`` from ``grad_norm``; a missing ``t`` is ``last_t``, the time of
+    the record before; a remedy's ``structural`` from the remedy registry). Unknown fields are ignored,
+    so that a reader of this version can read additions that keep the version number.
     """
     if not isinstance(record, dict):
-        raise RecordError("a record must be a JSON object")
-    kind = record.get("type")
+        raise RecordError(f"a record must be a JSON object, not {_show(record)}")
+    if "type" not in record:
+        raise RecordError("record lacks 'type'")
+    kind = record["type"]
     cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise RecordError(f"unknown record type {kind!r}")
+        raise RecordError(f"unknown record type {_show(kind)}")
     values: dict[str, Any] = {}
     for f in fields(cls):
-        if f.name not in record:
-            if f.default is MISSING and f.default_factory is MISSING:
-                raise RecordError(f"'{kind}' record lacks field '{f.name}'")
-            continue
-        decoder = _DECODERS[str(f.type)]
-        values[f.name] = decoder(record[f.name], f.name)
+        if f.name in record:
+            try:
+                values[f.name] = _DECODERS[str(f.type)](record[f.name], f.name)
+            except RecordError as exc:
+                raise RecordError(f"{kind} record's {exc}") from None
+        elif f.name in cls.required:
+            raise RecordError(f"{kind} record lacks '{f.name}'")
+        elif f.name == "t":
+            values["t"] = last_t
+        elif f.default is MISSING and f.default_factory is MISSING:
+            values[f.name] = _derive(cls, f.name, values)
     return cls(**values)
+
+
+def _derive(cls: type, name: str, values: dict[str, Any]) -> Any:
+    """An optional field without a dataclass default, from the record's other fields."""
+    if cls is StepMetrics and name == "total_norm":
+        return total_norm_of(values["grad_norm"])  # grad_norm is required and comes first
+    if cls is RemedyChanged and name == "structural":
+        # A structural change is followed by a run record either way; this only decides whether the
+        # change is drawn as a marker, so a remedy this version does not know counts as live.
+        remedy = REMEDIES.get(values["name"])
+        return remedy is not None and remedy.structural
+    if cls is RunStarted and name == "preset":
+        return ""
+    raise AssertionError(f"{cls.__name__}.{name} is neither required nor derivable")  # a schema bug

@@ -2,13 +2,14 @@
 
 The format is documented in docs/recording-format.md. A recording is flushed to the operating system
 at least every ``flush_seconds``, so a crash or a SIGKILL loses at most that much; ``close`` writes
-whatever is left. The reader stops at the first line that is not a whole record and says which line,
-so a recording cut off by a crash replays up to its last whole record.
+whatever is left. The reader stops at the first line that is not a whole record and says which line
+and which field, so a recording cut off by a crash replays up to its last whole record.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -20,7 +21,9 @@ from vgp_tui.engine.events import (
     FORMAT_VERSION,
     Event,
     RecordError,
+    RunStarted,
     SessionHeader,
+    StepMetrics,
     from_record,
     to_record,
 )
@@ -107,25 +110,17 @@ class ReadResult:
     warning: str | None = None
 
 
-def _check_header(event: Event, path: Path) -> SessionHeader:
-    if not isinstance(event, SessionHeader) or event.format != FORMAT_NAME:
-        raise RecordingError(f"'{path}' is not a vgp-tui recording (its first line is not a header)")
-    if event.version > FORMAT_VERSION:
-        raise RecordingError(
-            f"'{path}' is recording format version {event.version}; this vgp-tui reads up to "
-            f"version {FORMAT_VERSION}: upgrade vgp-tui to replay it"
-        )
-    return event
+def parse_line(line: str, last_t: float = 0.0) -> Event:
+    """One line of a recording as an event; RecordError if it is not a whole, valid record.
 
-
-def parse_line(line: str) -> Event:
-    """One line of a recording as an event; RecordError if it is not a whole, valid record."""
+    ``last_t`` is the time of the record before, which a record without its own ``t`` takes.
+    """
     try:
         record = json.loads(line)
     except (ValueError, RecursionError) as exc:  # ValueError: JSONDecodeError, or a number past 4300 digits
         raise RecordError(f"not JSON ({exc.__class__.__name__})") from None
     try:
-        return from_record(record)
+        return from_record(record, last_t)
     except RecordError:
         raise
     except (TypeError, ValueError, KeyError, OverflowError) as exc:  # a record whose fields do not fit together
@@ -149,35 +144,91 @@ class RecordingReader:
     """Reads a recording incrementally: ``read_available()`` again later returns what was appended.
 
     A line without its final newline is left for the next call (the writer may be in the middle of
-    it); a complete line that is not a valid record ends the reading with ``warning`` set.
+    it); a complete line that is not a valid record ends the reading with ``warning`` set, naming the
+    line and the field.
+
+    Args:
+        path: the recording.
+        wait: a file that does not exist yet, or has no whole first line yet, is not an error: the
+            header is read by a later ``read_available()`` (``replay --follow``, like ``tail -F``).
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, wait: bool = False) -> None:
         self.path = Path(path)
-        if not self.path.is_file():
-            raise RecordingError(f"recording '{path}' does not exist")
-        try:
-            self._file: IO[bytes] = open(self.path, "rb")  # noqa: SIM115
-        except OSError as exc:
-            raise RecordingError(f"cannot read recording '{path}': {exc.strerror or exc}") from None
+        self.wait = wait
+        self._file: IO[bytes] | None = None
+        self._first_line = b""
         self._pending = b""
         self.line_number = 0
+        """Lines read so far (whole ones)."""
         self.warning: str | None = None
         self.header: SessionHeader | None = None
-        self._stopped = False
+        self.last_line: int | None = None
+        """Set when reading stopped early: the last line whose record was kept."""
+        self._last_t = 0.0
+        self._layers: dict[int, int] = {}
+        """Layer count of each run seen, to check the steps against."""
+        if wait and not self.path.parent.is_dir():
+            raise RecordingError(f"cannot wait for recording '{path}': folder '{self.path.parent}' does not exist")
+        self._open()
+
+    def _open(self) -> None:
+        """Open the file and read its header (in wait mode, leave a missing or unfinished one for later)."""
+        if self._file is None:
+            if not self.path.exists() and self.wait:
+                return
+            if not self.path.is_file():
+                what = "is a folder" if self.path.is_dir() else "does not exist"
+                raise RecordingError(f"recording '{self.path}' {what}")
+            try:
+                self._file = open(self.path, "rb")  # noqa: SIM115
+            except OSError as exc:
+                raise RecordingError(f"cannot read recording '{self.path}': {exc.strerror or exc}") from None
         first = self._file.readline()
         if not first.endswith(b"\n"):
-            raise RecordingError(f"'{path}' is not a vgp-tui recording (no complete first line)")
+            if self.wait:  # the writer has not finished its header: look again later, from the start
+                self._file.close()
+                self._file = None
+                return
+            raise RecordingError(f"'{self.path}' is not a vgp-tui recording (no complete first line)")
         self.line_number = 1
+        self._first_line = first
+        self.header = self._parse_header(first)
+
+    def _parse_header(self, line: bytes) -> SessionHeader:
+        not_ours = f"'{self.path}' is not a vgp-tui recording"
         try:
-            event = parse_line(first.decode("utf-8"))
-        except (RecordError, UnicodeDecodeError):
-            raise RecordingError(f"'{path}' is not a vgp-tui recording (line 1 is not a header record)") from None
-        self.header = _check_header(event, self.path)
+            record = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise RecordingError(f"{not_ours} (line 1 is not JSON)") from None
+        if not isinstance(record, dict) or record.get("type") != "header":
+            raise RecordingError(f"{not_ours} (line 1 is not a header record)")
+        if "format" in record and record["format"] != FORMAT_NAME:
+            shown = str(record["format"])[:40]
+            raise RecordingError(f"{not_ours} (its header's format is '{shown}', not '{FORMAT_NAME}')")
+        version = record.get("version")
+        # Checked before the other fields: a newer version may have changed what they mean.
+        if isinstance(version, int) and not isinstance(version, bool) and version > FORMAT_VERSION:
+            raise RecordingError(
+                f"'{self.path}' is recording format version {version}; this vgp-tui reads up to "
+                f"version {FORMAT_VERSION}: upgrade vgp-tui to replay it"
+            )
+        try:
+            header = from_record(record)
+        except (RecordError, TypeError, ValueError, KeyError, OverflowError) as exc:
+            raise RecordingError(f"{self.path} line 1: {exc}") from None
+        assert isinstance(header, SessionHeader)
+        if header.version < 1:
+            raise RecordingError(f"{self.path} line 1: header record's 'version' must be 1 to {FORMAT_VERSION}, not {header.version}")
+        return header
 
     def read_available(self) -> Iterator[Event]:
         """Events from whole lines written since the last call."""
-        if self._stopped:
+        if self.header is None:
+            self._open()
+            if self.header is None:
+                return
+        if self._stopped or self._file is None:
             return
         chunk = self._file.read()
         if not chunk:
@@ -190,23 +241,63 @@ class RecordingReader:
             if not raw.strip():
                 continue
             try:
-                yield parse_line(raw.decode("utf-8"))
+                event = self._check(parse_line(raw.decode("utf-8"), self._last_t))
             except (RecordError, UnicodeDecodeError) as exc:
-                self.warning = (
-                    f"'{self.path}' line {self.line_number} is not a whole record ({exc}); "
-                    f"replaying up to line {self.line_number - 1}"
-                )
-                self._stopped = True
+                problem = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
+                self.warning = f"{self.path} line {self.line_number}: {problem}; replaying up to line {self.line_number - 1}"
+                self.last_line = self.line_number - 1
+                self._pending = b""
                 return
+            t = getattr(event, "t", None)
+            if t is not None:
+                self._last_t = t
+            yield event
+
+    @property
+    def _stopped(self) -> bool:
+        return self.last_line is not None
+
+    def _check(self, event: Event) -> Event:
+        """What one record cannot say alone: a step belongs to a run recorded before it, layer for layer."""
+        if isinstance(event, RunStarted):
+            self._layers[event.run] = len(event.layers)
+        elif isinstance(event, StepMetrics):
+            layers = self._layers.get(event.run)
+            if layers is None:
+                raise RecordError(f"step record of run {event.run}, which no run record before it started")
+            if len(event.grad_norm) != layers:
+                raise RecordError(
+                    f"step record's 'grad_norm' has {len(event.grad_norm)} values; run {event.run} has {layers} layers"
+                )
+        return event
 
     def finish(self) -> None:
         """Treat a trailing partial line as truncation (the writer is done)."""
         if self._pending.strip() and not self._stopped:
             self.warning = (
-                f"'{self.path}' line {self.line_number + 1} is cut off; "
+                f"{self.path} line {self.line_number + 1} is cut off (no end of line); "
                 f"replaying up to line {self.line_number}"
             )
+            self.last_line = self.line_number
         self._pending = b""
 
+    def replaced(self) -> bool:
+        """Whether the file read so far is no longer what ``path`` holds: another file took its place,
+        or it was cut shorter or rewritten from its first line (a writer started again). ``tail -F``
+        reopens then; so does ``replay --follow``. A file that vanished is not replaced until one
+        appears."""
+        if self._file is None:
+            return False
+        try:
+            now = os.stat(self.path)
+            own = os.fstat(self._file.fileno())
+        except OSError:
+            return False
+        if (now.st_ino, now.st_dev) != (own.st_ino, own.st_dev) or own.st_size < self._file.tell():
+            return True
+        # Truncated and rewritten past where we were since the last look: the first line changed.
+        return os.pread(self._file.fileno(), len(self._first_line), 0) != self._first_line
+
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
