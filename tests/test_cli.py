@@ -213,3 +213,39 @@ def test_summary_of_a_run_that_diverged_at_its_first_step() -> None:
     text = summary_table(summary)
     assert "no finite step before the divergence at step 1" in text and "batchnorm=off" in text
     assert "nan" not in text
+
+
+def test_nohup_run_survives_sighup_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """`nohup vgp-tui run ...` ignores SIGHUP: the run must keep that choice, not stop at logout."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    record = tmp_path / "run.jsonl"
+
+    def step_lines() -> int:
+        return record.read_text().count('"type":"step"') if record.exists() else 0
+
+    def wait(condition: "Callable[[], bool]", what: str) -> None:
+        deadline = time.monotonic() + 120
+        while not condition():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.1)
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vgp_tui", "run", "--preset", "deep-sigmoid", "--steps", "1000000", "--record", str(record)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),
+    )
+    try:
+        wait(lambda: step_lines() > 0, "the run never recorded a step")
+        process.send_signal(signal.SIGHUP)
+        seen = step_lines()
+        wait(lambda: step_lines() > seen + 5, "the run stopped recording after SIGHUP")
+        assert process.poll() is None
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == 130
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -300,10 +300,12 @@ class _Progress:
 
 
 def _stop_signals() -> list[signal.Signals]:
+    """SIGTERM and SIGHUP stop a headless run cleanly, except one the caller chose to ignore
+    (``nohup vgp-tui run ...`` must survive the end of the SSH session)."""
     sigs = [signal.SIGTERM]
     if hasattr(signal, "SIGHUP"):
         sigs.append(signal.SIGHUP)
-    return sigs
+    return [sig for sig in sigs if signal.getsignal(sig) is not signal.SIG_IGN]
 
 
 def main(argv: list[str] | None = None) -> None:

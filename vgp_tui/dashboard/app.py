@@ -219,6 +219,7 @@ class VgpApp(App[None]):
         self._handle_signals()
         self._apply_session_layout()
         self._check_size()
+        self._fit_footer(self.size.width)
         self.set_interval(REFRESH_SECONDS, self.refresh_panels)
         if self.autostart:
             self.train()
@@ -256,7 +257,15 @@ class VgpApp(App[None]):
 
     def on_resize(self, event: events.Resize) -> None:
         self._check_size(event.size.width, event.size.height)
+        self._fit_footer(event.size.width)
         self._drawn.clear()  # every panel is redrawn for its new size
+
+    def _fit_footer(self, width: int) -> None:
+        """Below 120 columns the footer packs its keys and leaves out the palette's (ctrl+p still
+        works), so that "q quit" is always on screen."""
+        footer = self.query_one(Footer)
+        footer.compact = width < 120
+        footer.show_command_palette = width >= 120
 
     def _check_size(self, width: int | None = None, height: int | None = None) -> None:
         if width is None or height is None:
@@ -360,6 +369,7 @@ class VgpApp(App[None]):
         runs_key = tuple((r.run, r.steps) for r in history.runs.values())
         if self._redraw("loss", (structure, runs_key), structure, every=1.0):
             self.query_one(LossPlot).show(history)
+        self._share_layer_rows(run)
         latest = run.latest if run else None
         if self._redraw("flow", latest.step if latest else 0, run.run if run else 0, every=0.25):
             self.query_one(GradientFlow).show(run)
@@ -376,6 +386,18 @@ class VgpApp(App[None]):
         # (diverged, paused, a remedy's fresh run) is shown at once.
         if self._redraw("diagnosis", history.version, (run.run if run else 0, history.state), every=1.0):
             self._show_diagnosis()
+
+    def _share_layer_rows(self, run: Any) -> None:
+        """Both layer panels get the smaller one's row count, so that when layers must share rows
+        they share them alike in both (the same groups, the same labels)."""
+        flow, heatmap = self.query_one(GradientFlow), self.query_one(GradientHeatmap)
+        layers = len(run.layers) if run is not None else 0
+        rows = min(flow.size.height, heatmap.layer_rows())
+        limit = rows if 0 < rows < layers else None
+        if limit != flow.row_limit:
+            flow.row_limit = heatmap.row_limit = limit
+            flow.refresh()
+            heatmap.refresh()
 
     def _redraw(self, panel: str, key: object, structure: object, every: float) -> bool:
         """Whether to redraw ``panel``: its data (``key``) changed, and either its ``structure``
@@ -653,7 +675,7 @@ class VgpApp(App[None]):
         except OSError as exc:
             self.notify(f"screenshot failed: {exc.strerror or exc}", severity="error")
             return
-        self.notify(f"screenshot saved: {path}")
+        self.notify(f"screenshot saved: {Path(path).resolve()}")  # absolute: the user may be far from the cwd
 
     async def action_quit(self) -> None:
         self.stop_training()

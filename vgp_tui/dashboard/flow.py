@@ -77,6 +77,8 @@ class GradientFlow(Widget):
         self._layers: tuple[str, ...] = ()
         self._built_for: object = None
         self._strips: list[Strip] = []
+        self.row_limit: int | None = None
+        """At most this many rows (the app sets the heatmap's, so both panels group layers alike)."""
 
     def on_mount(self) -> None:
         self.border_title = "Gradient flow · |g| now"
@@ -103,7 +105,7 @@ class GradientFlow(Widget):
     def render_line(self, y: int) -> Strip:
         width, height = self.size
         base = self.rich_style
-        key = (width, height, base)
+        key = (width, height, base, self.row_limit)
         if key != self._built_for:
             self._built_for = key
             self._strips = [Strip(line).adjust_cell_length(width, base) for line in self.lines(width, height, base)]
@@ -113,7 +115,7 @@ class GradientFlow(Widget):
         """The panel's rows as segments: one bar per layer (or group of layers), or a waiting message."""
         if self._norms is None or not self._layers:
             return [[Segment("waiting…", base)]]
-        groups = layer_groups(len(self._layers), max(height, 1))
+        groups = layer_groups(len(self._layers), max(min(height, self.row_limit or height), 1))
         values = group_rows(np.asarray([self._norms], dtype=float), groups)[:, 0].tolist()
         verdicts = [worst(self._verdicts[a : b + 1]) for a, b in groups] if self._verdicts else ["unknown"] * len(groups)
         names = group_labels(self._layers, groups)

@@ -181,6 +181,8 @@ class GradientHeatmap(Widget):
         self._styles: _Styles | None = None
         self.shading: bool | None = None
         """Force glyph shading on (True) or colours (False); None follows the app's NO_COLOR setting."""
+        self.row_limit: int | None = None
+        """At most this many rows (the app sets the flow panel's, so both panels group layers alike)."""
 
     def on_mount(self) -> None:
         if not self.border_title:
@@ -241,6 +243,10 @@ class GradientHeatmap(Widget):
             return max(1, budget)  # rows merge layers to fit
         return layers * max(1, min(MAX_ROW_HEIGHT, (budget - extra) // layers)) + extra
 
+    def layer_rows(self) -> int:
+        """Rows its grid has for layers at its present size (before any ``row_limit``)."""
+        return max(1, self.size.height - 2)  # less the step axis and the colour scale
+
     # -- drawing ------------------------------------------------------------------------------------
     def _shading(self) -> bool:
         if self.shading is not None:
@@ -259,7 +265,7 @@ class GradientHeatmap(Widget):
         width, height = self.size
         styles = self._styles or _Styles.of(self)
         shading = self._shading()
-        key = (width, height, shading, self._version, styles)
+        key = (width, height, shading, self._version, styles, self.row_limit)
         if key != self._cache_key:
             self._strips = self.render_strips(width, height, styles, shading)
             self._cache_key = key
@@ -280,7 +286,7 @@ class GradientHeatmap(Widget):
         show_scale = height >= 2 and has_steps
         show_axis = height >= 4 and has_steps
         grid_rows = max(1, height - show_scale - show_axis)
-        rows = min(grid_rows, len(layers))
+        rows = min(grid_rows, len(layers), self.row_limit or grid_rows)
 
         label_width = self._label_width(layers, rows, width)
         gap = 1 if label_width else 0
