@@ -254,3 +254,27 @@ def test_the_diagnosis_and_the_per_layer_verdict_read_one_scale(ratio: float) ->
     # The first layer is a problem on the panels exactly when the diagnosis calls the run one.
     assert (first in BAD) == (kind in ("vanishing", "exploding")), (kind, first)
     assert first == ("vanishing" if ratio < 1e-3 else "exploding" if ratio > 1e3 else first)
+
+
+def test_a_divergence_is_told_in_order_first_step_and_layer_then_what_followed() -> None:
+    """Layer 3 turns NaN at step 200, layer 4 Inf at step 201: the story starts at step 200, layer 3."""
+    norms = flow(0.3, 1.0, steps=201)
+    norms[199, 2] = math.nan  # step 200, layer 3 (fc2)
+    norms[200, 3] = math.inf  # step 201, layer 4 (fc3)
+    history = feed(norms)
+    d = verdict(history)
+    assert d.kind == "exploding"
+    assert d.verdict.startswith("At step 200 the gradient of layer 3 (fc2) first became NaN, and it is still "
+                                "non-finite at step 201")
+    assert d.fixes  # and the keys that address it
+    # The heatmap and the loss plot mark the first step, not the latest.
+    assert [(m.step, m.kind) for m in history.current.markers] == [(200, "nonfinite")]
+
+
+def test_a_run_that_recovered_is_not_called_exploding_but_keeps_its_story() -> None:
+    norms = flow(0.3, 1.0, steps=400)
+    norms[199, 2] = math.nan
+    norms[200, 3] = math.inf
+    d = verdict(feed(norms))  # 199 finite steps after step 201: more than the recent window
+    assert d.kind == "healthy"
+    assert "Earlier, at step 200, the gradient of layer 3 (fc2) first became NaN; it has been finite since step 202." in d.text

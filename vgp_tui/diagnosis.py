@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vgp_tui.engine.history import FIRST_LAYER, TOTAL, RunHistory
+from vgp_tui.engine.history import FIRST_LAYER, TOTAL, NonFinite, RunHistory
 from vgp_tui.engine.remedies import REMEDIES, RemedyValue, format_value
 
 # The thresholds live with the per-layer verdict the flow bars and the heatmap use: one scale of health.
@@ -140,36 +140,58 @@ class _Reader:
             or self.units("saturated")
             or self.flow("vanishing")
         )
+        history = self.recovered()
         if verdict is None and time_kind is not None:
             # The layers look fine but the gradient fades (or grows) back through time: that is the
             # recurrent net's problem, and what the remedies act on.
             fixes = self.fixes(time_kind)
-            return Diagnosis(time_kind, time_text, fixes)
+            return Diagnosis(time_kind, f"{time_text} {history}".strip(), fixes)
         if verdict is None:
             verdict = self.healthy()
         kind, text = verdict
         if time_text:
             text = f"{text} {time_text}"
+        if history:
+            text = f"{text} {history}"
         fixes = self.fixes(kind)
         return Diagnosis(kind, text, fixes)
 
     def non_finite(self) -> tuple[str, str] | None:
-        bad_rows = ~np.all(np.isfinite(self.rows[:, TOTAL : FIRST_LAYER + self.n]), axis=1)
-        if not bad_rows.any():
+        """The run's NaN/Inf story in order: where it first went non-finite, then whether it still is.
+
+        A run that recovered is not called exploding for it (the other verdicts read the finite
+        present); :meth:`recovered` adds the story to whatever they say.
+        """
+        first = self.run.first_nonfinite
+        if first is None or not self.still_non_finite():
             return None
-        row = int(np.flatnonzero(bad_rows)[-1])
-        step = int(self.steps[row])
-        values = self.layers[row]
-        bad = np.flatnonzero(~np.isfinite(values))
-        if bad.size:
-            nans = int(np.isnan(values[bad]).sum())
-            what = "NaN" if nans == bad.size else ("infinite" if nans == 0 else "NaN or infinite")
-            where = self.layer(int(bad[0]))
-            more = f" and {bad.size - 1} more layer{'s' if bad.size > 2 else ''}" if bad.size > 1 else ""
-            text = f"At step {step} the gradient of {where}{more} became {what}: exploding."
-        else:
-            text = f"At step {step} the total gradient norm became {format_number(float(self.total[row]))}: exploding."
-        return "exploding", text
+        latest = self.run.latest.step if self.run.latest is not None else first.step
+        text = f"At step {first.step} {self.first_bad(first)}"
+        last = self.run.last_nonfinite_step
+        if latest == first.step:
+            return "exploding", f"{text}: exploding."
+        if last == latest:
+            return "exploding", f"{text}, and it is still non-finite at step {latest}: exploding."
+        return "exploding", f"{text}; the last non-finite step was {last}, the {latest - last} since are finite: exploding."
+
+    def still_non_finite(self) -> bool:
+        """Whether a NaN or Inf lies among the recent steps the other verdicts read."""
+        return bool((~np.isfinite(self.rows[:, TOTAL : FIRST_LAYER + self.n])).any()) or not np.isfinite(
+            self.rows[:, 0]).all()
+
+    def first_bad(self, first: NonFinite) -> str:
+        """``the gradient of layer 3 (fc2) first became NaN (and 2 more layers)``."""
+        if first.layer is None:
+            return f"the loss or the total gradient norm first became {first.what}"
+        more = f" (and {first.layers - 1} more layer{'s' if first.layers > 2 else ''})" if first.layers > 1 else ""
+        return f"the gradient of {self.layer(first.layer)} first became {first.what}{more}"
+
+    def recovered(self) -> str:
+        """A sentence about a non-finite stretch the run has left behind, or ""."""
+        first = self.run.first_nonfinite
+        if first is None or self.still_non_finite():
+            return ""
+        return f"Earlier, at step {first.step}, {self.first_bad(first)}; it has been finite since step {self.run.last_nonfinite_step + 1}."
 
     def spike(self) -> tuple[str, str] | None:
         total = self.total[np.isfinite(self.total)]

@@ -494,7 +494,7 @@ class _Painter:
             if column < columns and not (placed and placed[-1][0] == column):
                 placed.append((column, marker))
         for k, (column, marker) in enumerate(placed):
-            style = self.styles.alert if marker.kind in ("diverged", "error") else self.styles.remedy
+            style = self.styles.alert if marker.kind in ("diverged", "error", "nonfinite") else self.styles.remedy
             # Each marker's glyph always shows; its text only up to the next marker.
             room = (placed[k + 1][0] if k + 1 < len(placed) else end) - column - 2
             text = MARKER_GLYPH + (clip_end(marker.text, min(room, 16)) if room >= 3 and marker.text else "")

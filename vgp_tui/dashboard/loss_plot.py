@@ -335,7 +335,7 @@ class LossPlot(PlotPanel):
                 last = line.clamped[keep][-1] if keep.any() else high
                 plt.scatter([float(line.end)], [float(last)], color=line.color, marker=DIVERGED)
         for marker in current.markers:
-            plt.vline(marker.step, "red" if marker.kind in ("diverged", "error") else "orange")
+            plt.vline(marker.step, "red" if marker.kind in ("diverged", "error", "nonfinite") else "orange")
         # The axis runs from the first step (not the end of the first bucket a view merged) to the
         # last loss, divergence or marker.
         firsts = [line.run.first.step for line in lines if line.run.first is not None]

@@ -10,6 +10,7 @@ its timer, the headless runner feeds it directly, so it needs no lock.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -157,8 +158,22 @@ class Marker:
 
     step: int
     kind: str
-    """remedy, diverged, error, paused, resumed, key."""
+    """remedy, diverged, error, nonfinite (the run's first NaN/Inf, where no divergence was declared)."""
     text: str
+
+
+@dataclass(frozen=True)
+class NonFinite:
+    """The first step of a run at which the loss or a gradient norm was NaN or Inf."""
+
+    step: int
+    layer: int | None
+    """The non-finite layer nearest the output (back-propagation reaches it first); None when only
+    the loss or the total norm was non-finite."""
+    what: str
+    """``NaN``, ``Inf`` or ``NaN or Inf``: what the layer's (or the loss's) value was."""
+    layers: int
+    """How many layers were non-finite at that step."""
 
 
 @dataclass
@@ -185,6 +200,10 @@ class RunHistory:
     """Steps taken with clipping on."""
     clipped_steps: int = 0
     """Of those, steps where clipping scaled the gradient down."""
+    first_nonfinite: NonFinite | None = None
+    """Where the run first went NaN or Inf (kept for the whole run, however long)."""
+    last_nonfinite_step: int | None = None
+    """The latest step with a NaN or Inf value (to tell "still" from "recovered")."""
 
     @property
     def steps(self) -> int:
@@ -243,6 +262,8 @@ class History:
             self.message = event.message
             run = self.runs.get(event.run)
             if run is not None and event.state in ("diverged", "error"):
+                if run.markers and run.markers[-1].kind == "nonfinite" and run.markers[-1].step == event.step:
+                    run.markers.pop()  # the same moment, told better by the session's message
                 run.markers.append(Marker(event.step, event.state, event.message))
         elif isinstance(event, KeyPressed):
             self.keys.append(event)
@@ -280,6 +301,12 @@ class History:
             run.clip_steps += 1
             run.clipped_steps += event.clipped
         run.latest = event
+        # total_norm is NaN or Inf whenever a layer's norm is, so one check covers the common case.
+        if not (math.isfinite(event.total_norm) and math.isfinite(event.loss)):
+            run.last_nonfinite_step = event.step
+            if run.first_nonfinite is None:
+                run.first_nonfinite = _non_finite(event)
+                run.markers.append(Marker(event.step, "nonfinite", f"first NaN/Inf at step {event.step}"))
         if event.time_grad is not None:
             run.latest_time_grad = event.time_grad
         if event.layer_stats is not None:
@@ -288,6 +315,14 @@ class History:
     def nbytes(self) -> int:
         """Bytes held by the series arrays of all runs (the part that grows with run length)."""
         return sum(r.series.nbytes() for r in self.runs.values())
+
+
+def _non_finite(event: StepMetrics) -> NonFinite:
+    bad = [i for i, v in enumerate(event.grad_norm) if not math.isfinite(v)]
+    values = [event.grad_norm[i] for i in bad] or [v for v in (event.loss, event.total_norm) if not math.isfinite(v)]
+    nans = sum(math.isnan(v) for v in values)
+    what = "NaN" if nans == len(values) else ("Inf" if nans == 0 else "NaN or Inf")
+    return NonFinite(event.step, bad[-1] if bad else None, what, len(bad))
 
 
 def _run_label(remedies: dict[str, RemedyValue], previous: dict[str, RemedyValue] | None, run: int) -> str:
