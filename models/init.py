@@ -17,7 +17,7 @@ share. No textual, no training code.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -61,14 +61,28 @@ def init_weight(
         nn.init.zeros_(bias)
 
 
+def chrono_init(bias_ih: torch.Tensor, bias_hh: torch.Tensor, hidden: int, t_max: int) -> None:
+    """Chrono initialisation of one LSTM layer's gate biases (Tallec & Ollivier 2018, "Can recurrent
+    neural networks warp time?"): forget bias ``b_f ~ log(U(1, t_max - 1))``, input bias ``-b_f``.
+
+    Each unit then starts with a forget gate ``sigmoid(b_f)`` that keeps its cell state for about
+    ``exp(b_f)`` steps, spread up to ``t_max``, so the cell-state gradient reaches back as far as the
+    data's dependencies. It generalises the forget-gate bias of 1 (Gers, Schmidhuber & Cummins 2000;
+    Jozefowicz, Zaremba & Sutskever 2015), which keeps it ~1/(1 - sigmoid(1)) ~ 4 steps: too short
+    for the recurrent presets (docs/presets.md has the measurements). Gate order is torch's (input,
+    forget, cell, output); the effective bias is ``bias_ih + bias_hh``, so ``bias_hh`` gets 0 there.
+    Draws from the global RNG, which the trainer seeds.
+    """
+    forget = torch.log(torch.empty(hidden).uniform_(1.0, max(2.0, t_max - 1.0)))
+    with torch.no_grad():
+        bias_ih[hidden : 2 * hidden] = forget
+        bias_ih[:hidden] = -forget
+        bias_hh[: 2 * hidden] = 0.0
+
+
 def parameters_of(*modules: nn.Module | None) -> list[nn.Parameter]:
     """The trainable parameters of ``modules`` (``None`` and parameter-less modules give none)."""
     return [p for m in modules if m is not None for p in m.parameters() if p.requires_grad]
-
-
-def stacked_norms(grads: Iterable[torch.Tensor], dim: tuple[int, ...]) -> torch.Tensor:
-    """L2 norm of each gradient over ``dim`` of their stack, on the device and without ``.item()``."""
-    return torch.linalg.vector_norm(torch.stack(list(grads)), dim=dim)
 
 
 class ProbeDefaults:

@@ -83,7 +83,7 @@ def test_every_preset_runs_headless_and_its_recording_parses_back(name: str, tmp
 
 
 def test_recurrent_presets_report_the_time_view() -> None:
-    for name, label in (("rnn-clipping", "dL/dh_t"), ("sentiment-lstm", "dL/dx_t")):
+    for name, label in (("rnn-clipping", "dL/dx_t"), ("sentiment-lstm", "dL/dx_t")):
         s = session(name, steps=10)
         seen: list[Any] = []
         s.sinks.append(seen.extend)
@@ -236,17 +236,18 @@ def test_divergence_names_what_went_non_finite_first() -> None:
     before = _step_event(7, 2.0, (1.0, 50.0, 3.0, 2.0))
     # The loss is finite, the gradient overflowed: backpropagation reached fc3 before fc2 and fc1.
     d = Divergence.of(_step_event(8, 2.5, (math.nan, math.nan, math.inf, 4.0)), before, layers)
-    assert (d.step, d.first_nonfinite, d.nonfinite_layers) == (8, "fc3", ("fc1", "fc2", "fc3"))
-    assert d.largest_before == (7, "fc2", 50.0)
-    assert d.message() == ("diverged at step 8: the gradient of fc3 went Inf first, then 2 layers below it; "
-                           "loss 2.5; at step 7 the largest gradient was fc2's (50)")
+    assert (d.step, d.first_nonfinite, d.nonfinite_layers) == (
+        8, "layer 3 (fc3)", ("layer 1 (fc1)", "layer 2 (fc2)", "layer 3 (fc3)"))  # named as the diagnosis names them
+    assert d.largest_before == (7, "layer 2 (fc2)", 50.0)
+    assert d.message() == ("diverged at step 8: the gradient of layer 3 (fc3) went Inf first, then 2 layers below it; "
+                           "loss 2.5; at step 7 the largest gradient was layer 2's (fc2) (50)")
     # The loss itself is NaN: the forward pass went first, and every gradient with it.
     d = Divergence.of(_step_event(1, math.nan, (math.nan,) * 4), None, layers)
     assert d.first_nonfinite == "loss" and d.largest_before is None
     assert d.message() == ("diverged at step 1: the loss became NaN in the forward pass, "
                            "and with it every layer's gradient")
     one = Divergence.of(_step_event(3, 1.0, (1.0, 1.0, 1.0, math.inf)), before, layers)
-    assert "the gradient of head went Inf (the only layer whose gradient did)" in one.message()
+    assert "the gradient of layer 4 (head) went Inf (the only layer whose gradient did)" in one.message()
 
 
 def test_finished_message_counts_one_step_in_the_singular() -> None:

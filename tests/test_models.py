@@ -294,7 +294,10 @@ def test_sequence_inits(cell):
         model = build("sequence", config, task, cell=cell, init=init)
         for block in model.cell.weight_hh.split(hidden):
             assert block.std().item() == pytest.approx(std, rel=0.1)
-        assert torch.count_nonzero(model.cell.bias_ih) == torch.count_nonzero(model.cell.bias_hh) == 0
+        # Biases are zeroed, except an LSTM's input and forget gates (chrono, tested below).
+        biases = model.cell.bias_ih + model.cell.bias_hh
+        kept = biases[2 * hidden :] if cell == "lstm" else biases
+        assert torch.count_nonzero(kept) == torch.count_nonzero(model.cell.bias_hh) == 0
     poor = build("sequence", config, task, cell=cell, init="poor")
     blocks = poor.cell.weight_hh.detach().split(hidden)
     assert len(blocks) == gates
@@ -353,9 +356,13 @@ def test_sentiment_cell_switch_and_head():
     one_way = build("sentiment", SentimentConfig(embed=8, hidden=8, layers=1, bidirectional=False))
     assert one_way.fc.in_features == 8 and one_way.rnn.dropout == 0
     assert one_way(example_input("sentiment", SENT_TASK)).shape == (4, 2)
-    # LSTM forget gate starts open: bias_ih + bias_hh = 1 on the forget block.
-    forget = model.rnn.bias_ih_l0[8:16] + model.rnn.bias_hh_l0[8:16]
-    assert torch.allclose(forget, torch.ones(8))
+    # Chrono initialisation in every layer and direction: forget bias log(U(1, T - 1)), input bias -that.
+    lstm = build("sentiment", cell="lstm").rnn
+    for suffix in ("l0", "l0_reverse", "l1", "l1_reverse"):
+        bias = getattr(lstm, f"bias_ih_{suffix}") + getattr(lstm, f"bias_hh_{suffix}")
+        forget, input_gate = bias[8:16], bias[:8]
+        assert forget.min() >= 0 and forget.max() <= math.log(SENT_T - 1) and forget.std() > 0
+        assert torch.equal(input_gate, -forget)
 
 
 def test_sentiment_head_reads_the_final_state_of_each_direction():
@@ -384,7 +391,8 @@ def test_views_that_a_family_lacks_say_none():
         config, task = SMALL[family]
         model(example_input(family, task))
         assert model.activation_stats() is None
-    assert build("sequence").time_view == "dL/dh_t" and build("sentiment").time_view == "dL/dx_t"
+    # Both recurrent families show the same quantity, so rnn and lstm curves compare like with like.
+    assert build("sequence").time_view == "dL/dx_t" and build("sentiment").time_view == "dL/dx_t"
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
@@ -398,29 +406,36 @@ def test_sequence_time_gradient_norms_equal_an_independent_reference(cell):
     loss.backward()
     norms = model.time_gradient_norms()
     assert norms.shape == (SEQ_T,) and norms.dtype == torch.float32 and not norms.requires_grad
-    # Reference: torch's own cell called step by step, with a zero "probe" added to each h_t; the
-    # gradient of the probe is the total dL/dh_t through every later step.
-    probes = torch.zeros(SEQ_T, 4, 8, requires_grad=True)
+    assert not x.requires_grad and x.grad is None  # the data were not touched
+    # Reference: torch's own cell called step by step on an input that asks for its gradient.
+    reference_x = x.clone().requires_grad_()
     h = torch.zeros(4, 8)
     c = torch.zeros(4, 8)
     for t in range(SEQ_T):
         if cell == "lstm":
-            h, c = model.cell(x[:, t], (h, c))
+            h, c = model.cell(reference_x[:, t], (h, c))
         else:
-            h = model.cell(x[:, t], h)
-        h = h + probes[t]
+            h = model.cell(reference_x[:, t], h)
     reference_loss = F.mse_loss(model.head(h).squeeze(-1), y)
-    (grads,) = torch.autograd.grad(reference_loss, probes)
-    assert torch.allclose(norms, grads.flatten(1).norm(dim=1), rtol=1e-4, atol=1e-8)
-    # And the same through autograd on the model's own states.
+    (grads,) = torch.autograd.grad(reference_loss, reference_x)
+    assert torch.allclose(norms, grads.transpose(0, 1).flatten(1).norm(dim=1), rtol=1e-4, atol=1e-8)
+    # Tracking changes no parameter's gradient.
+    tracked = [p.grad.clone() for p in model.parameters()]
     model.zero_grad()
-    loss = F.mse_loss(model(x), y)
-    direct = torch.autograd.grad(loss, model.hidden_states)
-    assert torch.allclose(norms, torch.stack([g.norm() for g in direct]), rtol=1e-5)
-    # An untracked forward forgets the states.
     model.track_time = False
-    model(x)
+    F.mse_loss(model(x), y).backward()
+    assert all(torch.allclose(a, p.grad) for a, p in zip(tracked, model.parameters()))
+    # An untracked forward forgets the input.
     assert model.time_gradient_norms() is None
+
+
+def test_sequence_lstm_gate_biases_are_chrono_under_every_init():
+    for init in ("default", "xavier", "he", "poor"):
+        cell = build("sequence", cell="lstm", init=init).cell
+        bias = cell.bias_ih + cell.bias_hh
+        forget, input_gate = bias[8:16], bias[:8]
+        assert forget.min() >= 0 and forget.max() <= math.log(SEQ_T - 1) and forget.std() > 0, init
+        assert torch.equal(input_gate, -forget), init
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm"])

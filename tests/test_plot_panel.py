@@ -121,6 +121,12 @@ async def test_the_time_view_says_when_it_has_only_non_finite_values() -> None:
         app.refresh_panels()
         await pilot.pause()
         assert "no finite values to plot" in text()
+        app.feed.put([StepMetrics(run=1, step=15, t=0.15, loss=1.0, grad_norm=(1.0, 1.0), total_norm=1.0,
+                                  time_grad=(0.0, 0.0, 0.0))])  # saturated tanh units: exact zeros
+        app.refresh_panels()
+        await pilot.pause()
+        assert "exactly" in text() and "NaN" not in text()
+        assert plot.why_empty() == "every time step's gradient is exactly 0: nothing reaches back (saturated units)"
         app.feed.put([StepMetrics(run=1, step=20, t=0.2, loss=1.0, grad_norm=(1.0, 1.0), total_norm=1.0,
                                   time_grad=(0.5, 0.1, 0.01))])
         app.refresh_panels()

@@ -9,12 +9,12 @@ single noisy step does not flip the verdict, and it names only remedies the run 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from vgp_tui.engine.history import FIRST_LAYER, TOTAL, NonFinite, RunHistory
+from vgp_tui.engine.naming import layer_name, possessive
 from vgp_tui.engine.remedies import REMEDIES, RemedyValue, format_value
 
 # The thresholds live with the per-layer verdict the flow bars and the heatmap use: one scale of health.
@@ -24,8 +24,6 @@ SPIKE = 100.0
 """A recent total norm this many times its recent median is an explosion."""
 UNIT_FRACTION = 0.5
 """Fraction of dead (or saturated) units in a layer above which the diagnosis calls it out."""
-
-_NUMBERED = re.compile(r"layer[ _]?\d+", re.IGNORECASE)
 
 KINDS = ("waiting", "error", "diverged", "exploding", "dead", "saturated", "vanishing", "healthy")
 """Every ``Diagnosis.kind``, most urgent first."""
@@ -119,13 +117,11 @@ class _Reader:
         """``layer 3 (fc2)``: 1-based, input side first, with the layer's name."""
         if not 0 <= i < self.n:
             return f"layer {i + 1}"
-        return _layer_name(i, self.run.layers[i])
+        return layer_name(i, self.run.layers[i])
 
     def last_layers(self) -> str:
         """``layer 20's (head)``: the output-side layer, possessive."""
-        named = _layer_name(self.n - 1, self.run.layers[-1])
-        number, paren, rest = named.partition(" (")
-        return f"{number}'s{' (' + rest if paren else ''}"
+        return possessive(layer_name(self.n - 1, self.run.layers[-1]))
 
     # -- verdict ------------------------------------------------------------------------------------
     def diagnose(self) -> Diagnosis:
@@ -324,14 +320,6 @@ class _Reader:
         if kind == "dead":
             return _dead_fixes(self.remedies)
         return ()
-
-
-def _layer_name(i: int, name: str) -> str:
-    """``layer 3 (fc2)``, or just ``layer 3`` when the name is that number already (``layer3``)."""
-    number = f"layer {i + 1}"
-    if _NUMBERED.fullmatch(name) and int(re.sub(r"\D", "", name)) == i + 1:
-        return number
-    return f"{number} ({name})"
 
 
 def _fix(remedies: dict[str, RemedyValue], **changes: RemedyValue) -> Fix | None:

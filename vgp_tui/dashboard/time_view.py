@@ -1,4 +1,5 @@
-"""How far back in time the gradient reaches: |dL/dh_t| per time step, for recurrent presets.
+"""How far back in time the gradient reaches: the gradient per time step (its label says which, e.g.
+|dL/dx_t|), for recurrent presets.
 
 The current run's latest measurement is drawn with the previous run's beside it, so switching the
 cell from rnn to lstm shows the difference at once. Where there is nothing to draw the panel says why
@@ -88,6 +89,11 @@ class TimeGradientPlot(PlotPanel):
             return None
         history = self.history
         if runs:
+            values = np.concatenate([np.asarray(r.latest_time_grad, dtype=float) for r in runs if r.latest_time_grad])
+            finite = values[np.isfinite(values)]
+            if finite.size and np.all(finite == 0):
+                # Saturated units pass exactly nothing back: that is the lesson, not missing data.
+                return "every time step's gradient is exactly 0: nothing reaches back (saturated units)"
             return "no finite values to plot (NaN/Inf)"
         current = history.current if history is not None else None
         if history is not None and current is not None and history.state in ("diverged", "error") and current.latest:

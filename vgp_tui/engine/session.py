@@ -22,6 +22,7 @@ from typing import Any
 
 from vgp_tui.engine.commands import Command, NoteKey, Pause, Restart, Resume, SetRemedies, SetRemedy, StepOnce, Stop
 from vgp_tui.engine.events import Event, KeyPressed, RemedyChanged, RunStarted, SessionHeader, StateChanged, StepMetrics
+from vgp_tui.engine.naming import layer_name, possessive
 from vgp_tui.engine.remedies import REMEDIES, RemedyValue, apply_overrides
 from vgp_tui.errors import UserError
 
@@ -324,7 +325,9 @@ class Divergence:
 
     @classmethod
     def of(cls, bad: StepMetrics, before: StepMetrics | None, layers: tuple[str, ...]) -> Divergence:
-        nonfinite = tuple(name for name, g in zip(layers, bad.grad_norm) if not math.isfinite(g))
+        # Named as the diagnosis names them ("layer 3 (fc2)"), so the two sentences agree.
+        nonfinite = tuple(layer_name(i, name) for i, (name, g) in enumerate(zip(layers, bad.grad_norm))
+                          if not math.isfinite(g))
         if not math.isfinite(bad.loss):
             first: str | None = "loss"
         else:
@@ -332,8 +335,9 @@ class Divergence:
         largest = None
         if before is not None and before.grad_norm:
             i = max(range(len(before.grad_norm)), key=before.grad_norm.__getitem__)
-            largest = (before.step, layers[i], before.grad_norm[i])
-        value = bad.grad_norm[layers.index(first)] if first in layers else math.nan
+            largest = (before.step, layer_name(i, layers[i]), before.grad_norm[i])
+        named = [layer_name(i, name) for i, name in enumerate(layers)]
+        value = bad.grad_norm[named.index(first)] if first in named else math.nan
         return cls(bad.step, bad.loss, bad.total_norm, nonfinite, first, largest, len(layers), value)
 
     def message(self) -> str:
@@ -357,7 +361,7 @@ class Divergence:
         text = f"diverged at step {self.step}: {what}"
         if self.largest_before is not None:
             step, layer, norm = self.largest_before
-            text += f"; at step {step} the largest gradient was {layer}'s ({format_number(norm)})"
+            text += f"; at step {step} the largest gradient was {possessive(layer)} ({format_number(norm)})"
         return text
 
 
