@@ -1,0 +1,235 @@
+"""vgp_tui.integrations.huggingface: a transformers Trainer run's recording holds what autograd computes.
+
+Each test trains a tiny model, built in code from nothing downloaded, for a few optimizer steps on the
+CPU with ``transformers.Trainer`` (accumulation 2, clipping on) and checks the recording against the
+same micro-batches replayed in a plain PyTorch loop, and against what the Trainer itself logs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # nothing may be downloaded: every model here is built from a config
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+import transformers  # noqa: E402
+from torch import nn  # noqa: E402
+
+from vgp_tui.engine.events import RunStarted, StateChanged, StepMetrics  # noqa: E402
+from vgp_tui.engine.probe import default_layer_groups  # noqa: E402
+from vgp_tui.engine.recording import read_recording  # noqa: E402
+from vgp_tui.integrations.huggingface import VgpTuiCallback  # noqa: E402
+
+ACCUMULATE = 2
+LR = 0.1
+CLIP = 0.65  # between the steps' total norms: some steps clip and some do not (asserted below)
+SAMPLES = 36  # batches of 4: nine micro-batches, four steps of two and a last one of one
+
+
+class Tiny(nn.Module):
+    """A plain module in the Trainer's shape: keyword inputs, a dict with the loss out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 8, bias=False), nn.Tanh(), nn.Linear(8, 3))
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        logits = self.net(x)
+        return {"loss": nn.functional.cross_entropy(logits, labels), "logits": logits}
+
+
+def _tiny_data() -> list[dict[str, torch.Tensor]]:
+    g = torch.Generator().manual_seed(1)
+    return [{"x": torch.randn(6, generator=g) * 3, "labels": torch.randint(0, 3, (), generator=g)} for _ in range(SAMPLES)]
+
+
+class _Inputs:
+    """Keeps every training micro-batch the model saw, in order (the Trainer shuffles with its seed)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.seen: list[dict[str, torch.Tensor]] = []
+        model.register_forward_pre_hook(self._keep, with_kwargs=True)
+
+    def _keep(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        if module.training:
+            self.seen.append({k: v.detach().clone() if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()})
+
+
+def _train(model: nn.Module, data: list[dict[str, torch.Tensor]], tmp_path: Path, callbacks: list[Any],
+           clip: float = CLIP, **options: Any) -> transformers.Trainer:
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, gradient_accumulation_steps=ACCUMULATE,
+        max_grad_norm=clip, learning_rate=LR, optim="sgd", lr_scheduler_type="constant", weight_decay=0.0,
+        num_train_epochs=1, logging_steps=1, save_strategy="no", report_to=[], use_cpu=True,
+        disable_tqdm=True, dataloader_num_workers=0, seed=3, **options,
+    )
+    trainer = transformers.Trainer(model=model, args=args, train_dataset=data, callbacks=callbacks)
+    trainer.train()
+    return trainer
+
+
+def _replay(model: nn.Module, micro_batches: list[dict[str, torch.Tensor]], steps: int, clip: float | None
+            ) -> list[tuple[float, list[float], float, bool | None]]:
+    """The Trainer's step in a plain loop: each micro-batch's loss / the step's micro-batches, backward,
+    norms (float64, per module that owns parameters), clip_grad_norm_, SGD.
+
+    As the Trainer does (``Trainer.training_step``), a loss the model computed with ``num_items_in_batch``
+    counts as normalised over the step already and is not divided (a transformers model takes the
+    argument even where its loss ignores it, as BERT's sequence classification does: its steps' losses
+    and gradients are then sums over the micro-batches, and the Trainer logs that loss).
+    """
+    groups = default_layer_groups(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    sizes = [ACCUMULATE] * (len(micro_batches) // ACCUMULATE) + [len(micro_batches) % ACCUMULATE] * bool(
+        len(micro_batches) % ACCUMULATE)
+    assert len(sizes) == steps
+    out, start = [], 0
+    for size in sizes:
+        optimizer.zero_grad(set_to_none=True)
+        loss_sum = 0.0
+        for inputs in micro_batches[start : start + size]:
+            loss = model(**inputs)["loss"]
+            if inputs.get("num_items_in_batch") is None:
+                loss = loss / size
+            loss.backward()
+            loss_sum += float(loss.detach())
+        start += size
+        norms = [math.sqrt(sum(float(p.grad.double().norm()) ** 2 for p in ps)) for _, ps in groups]
+        total = math.sqrt(sum(v * v for v in norms))
+        out.append((loss_sum, norms, total, None if clip is None else total > clip))
+        if clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()
+    return out
+
+
+def _steps(path: Path) -> list[StepMetrics]:
+    result = read_recording(path)
+    assert result.warning is None
+    return [e for e in result.events if isinstance(e, StepMetrics)]
+
+
+def _logged(trainer: transformers.Trainer, key: str) -> list[float]:
+    return [entry[key] for entry in trainer.state.log_history if key in entry and "train_runtime" not in entry]
+
+
+def test_records_autograds_norms_per_optimizer_step_with_accumulation_and_clipping(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    model = Tiny()
+    inputs = _Inputs(model)
+    trainer = _train(model, _tiny_data(), tmp_path, [VgpTuiCallback(path, flush_seconds=0.0)])
+    assert trainer.args.max_grad_norm == CLIP  # given back
+    steps = _steps(path)
+    assert [s.step for s in steps] == [1, 2, 3, 4, 5] and len(inputs.seen) == 9
+    reference_model = Tiny()
+    reference = _replay(reference_model, inputs.seen, len(steps), CLIP)
+    for s, (loss, norms, total, clipped) in zip(steps, reference):
+        assert s.loss == pytest.approx(loss, rel=1e-5)
+        assert list(s.grad_norm) == pytest.approx(norms, rel=1e-5)
+        assert s.total_norm == pytest.approx(total, rel=1e-5)
+        assert s.clipped is clipped
+        assert s.lr == pytest.approx(LR)
+    assert {r[3] for r in reference} == {True, False}, "CLIP should clip some steps and not others"
+    # The Trainer's own log agrees: its grad_norm is the norm before clipping, its loss the step's.
+    assert [s.total_norm for s in steps] == pytest.approx(_logged(trainer, "grad_norm"), rel=1e-5)
+    assert [s.loss for s in steps] == pytest.approx(_logged(trainer, "loss"), abs=1e-4)  # logged to 4 digits
+    result = read_recording(path)
+    run = next(e for e in result.events if isinstance(e, RunStarted))
+    assert run.layers == ("net.0", "net.2", "net.4") and run.preset == "Tiny"
+    assert run.remedies == {"lr": LR, "clip": CLIP, "accumulate": ACCUMULATE}
+    end = result.events[-1]
+    assert isinstance(end, StateChanged) and end.state == "finished" and end.step == 5
+    # The optimizer got clip_grad_norm_'s gradients: the plain loop ends with the same weights, and the
+    # run without the callback with the very same ones (the callback moved the clipping, changed nothing).
+    for p, q in zip(model.parameters(), reference_model.parameters()):
+        torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-5, atol=1e-6)
+    untouched = Tiny()
+    _train(untouched, _tiny_data(), tmp_path, [])
+    for p, q in zip(model.parameters(), untouched.parameters()):
+        assert torch.equal(p.detach(), q.detach())
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_records_the_norms_the_trainer_logs(tmp_path: Path, precision: str) -> None:
+    # Autocast on the CPU (accelerate uses no GradScaler there): the recorded totals are the Trainer's
+    # own unscaled pre-clip grad_norm, the losses its logged ones.
+    path = tmp_path / "run.jsonl"
+    trainer = _train(Tiny(), _tiny_data(), tmp_path, [VgpTuiCallback(path, flush_seconds=0.0)], **{precision: True})
+    steps = _steps(path)
+    assert [s.step for s in steps] == [1, 2, 3, 4, 5]
+    assert [s.total_norm for s in steps] == pytest.approx(_logged(trainer, "grad_norm"), rel=1e-5)
+    assert [s.loss for s in steps] == pytest.approx(_logged(trainer, "loss"), abs=1e-3)
+    assert [s.clipped for s in steps] == [s.total_norm > CLIP for s in steps]
+    assert all(math.isfinite(v) for s in steps for v in s.grad_norm)
+
+
+def _tiny_bert() -> transformers.BertForSequenceClassification:
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        vocab_size=40, hidden_size=8, num_hidden_layers=2, num_attention_heads=2, intermediate_size=16,
+        max_position_embeddings=16, num_labels=3, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+    )
+    return transformers.BertForSequenceClassification(config)
+
+
+def test_a_transformers_model_records_every_parameter_owning_module(tmp_path: Path) -> None:
+    # A real transformers model (built from a config: no download), clipping off: the layers are its
+    # modules, and each step's norms are those a plain loop gets from the same micro-batches.
+    g = torch.Generator().manual_seed(2)
+    data = [{"input_ids": torch.randint(0, 40, (10,), generator=g), "labels": torch.randint(0, 3, (), generator=g)}
+            for _ in range(16)]
+    path = tmp_path / "bert.jsonl"
+    model = _tiny_bert()
+    inputs = _Inputs(model)
+    trainer = _train(model, data, tmp_path, [VgpTuiCallback(path, flush_seconds=0.0)], clip=0.0)
+    run = next(e for e in read_recording(path).events if isinstance(e, RunStarted))
+    assert run.layers == tuple(name for name, _ in default_layer_groups(model))
+    assert run.layers[0] == "bert.embeddings.word_embeddings" and run.layers[-1] == "classifier"
+    assert run.remedies["clip"] is None and run.preset == "BertForSequenceClassification"
+    steps = _steps(path)
+    assert [s.step for s in steps] == [1, 2] and len(inputs.seen) == 4
+    reference = _replay(_tiny_bert(), inputs.seen, len(steps), None)
+    for s, (loss, norms, total, _) in zip(steps, reference):
+        assert s.loss == pytest.approx(loss, rel=1e-5)
+        assert list(s.grad_norm) == pytest.approx(norms, rel=1e-5, abs=1e-12)
+        assert s.total_norm == pytest.approx(total, rel=1e-5)
+        assert s.clipped is None
+    assert [s.loss for s in steps] == pytest.approx(_logged(trainer, "loss"), abs=1e-4)
+
+
+def test_only_the_world_process_zero_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transformers.Trainer, "is_world_process_zero", lambda self: False)
+    path = tmp_path / "run.jsonl"
+    model = Tiny()
+    _train(model, _tiny_data(), tmp_path, [VgpTuiCallback(path)])
+    assert not path.exists()
+    untouched = Tiny()  # the clipping moved on the other ranks too, and stayed the same
+    _train(untouched, _tiny_data(), tmp_path, [])
+    for p, q in zip(model.parameters(), untouched.parameters()):
+        assert torch.equal(p.detach(), q.detach())
+
+
+def test_import_vgp_tui_imports_no_transformers() -> None:
+    code = (
+        "import sys, vgp_tui, vgp_tui.integrations; from vgp_tui import Recorder, GradientProbe;"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in"
+        " ('transformers', 'accelerate', 'huggingface_hub', 'lightning', 'pytorch_lightning'));"
+        "assert not bad, bad"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_without_transformers_the_import_names_the_extra() -> None:
+    code = "import sys; sys.modules['transformers'] = None; import vgp_tui.integrations.huggingface"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "pip install 'vgp-tui[huggingface]'" in done.stderr

@@ -1,0 +1,54 @@
+"""Record a run of another framework's trainer for ``vgp-tui replay --follow``, in its own callback shape.
+
+* :mod:`vgp_tui.integrations.lightning`: ``VgpTuiCallback`` for ``lightning.pytorch.Trainer``
+  (``pip install 'vgp-tui[lightning]'``).
+* :mod:`vgp_tui.integrations.huggingface`: ``VgpTuiCallback`` for ``transformers.Trainer``
+  (``pip install 'vgp-tui[huggingface]'``).
+
+Each is an optional extra: this package imports neither framework, and ``import vgp_tui`` imports
+none of it, so vgp-tui installs and runs without them.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import torch
+
+from vgp_tui.engine.instrument import Recorder
+from vgp_tui.engine.probe import GradientProbe
+from vgp_tui.engine.remedies import get_remedy
+
+
+def missing(framework: str, extra: str, error: ImportError) -> ImportError:
+    """The ImportError to raise when ``framework`` is not installed: it names the extra that brings it."""
+    return ImportError(
+        f"vgp_tui.integrations.{extra} needs {framework}: pip install 'vgp-tui[{extra}]' ({error})"
+    )
+
+
+class ObservedClipProbe(GradientProbe):
+    """A probe whose ``clip`` only says whether clipping will scale the gradient down, and scales nothing.
+
+    With it ``Recorder.step(loss, clip=threshold)`` records the norm before clipping and the clipped
+    flag, while the framework clips the gradient itself, with its own ``clip_grad_norm_`` call: clipping
+    here too would scale the gradient a second time (by a factor within 1e-6 of 1), and the run would no
+    longer train exactly as it does without vgp-tui.
+    """
+
+    def clip(self, total_norm: torch.Tensor, max_norm: float) -> torch.Tensor:
+        return total_norm > max_norm
+
+
+def run_remedies(clip: float | None, accumulate: int) -> dict[str, object]:
+    """The remedies the dashboard shows for the run: the clip threshold (None: off) and the accumulation."""
+    remedies: dict[str, object] = {"clip": clip}
+    limits = get_remedy("accumulate")
+    if limits.minimum <= accumulate <= limits.maximum:  # the dashboard's range; beyond it, left out
+        remedies["accumulate"] = accumulate
+    return remedies
+
+
+def recorder_accepts(name: str) -> bool:
+    """Whether this version's Recorder takes the keyword argument ``name`` (``scaler`` is newer)."""
+    return name in inspect.signature(Recorder).parameters
