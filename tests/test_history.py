@@ -137,3 +137,21 @@ def test_ghost_label_uses_the_remedies_each_run_started_with() -> None:
     assert ghost.remedies["clip"] == 1.0 and ghost.markers[-1].text == "clip 1"
     # ... but the ghost is still told apart by what it started with.
     assert ghost_label(ghost, h.current) == "run 1: clip=off"
+
+
+def test_a_step_the_scaler_skipped_is_counted_not_drawn_nor_called_a_divergence() -> None:
+    import math
+
+    from vgp_tui.diagnosis import diagnose
+    from vgp_tui.engine.events import RunStarted, StepMetrics
+
+    history = History()
+    history.add(RunStarted(run=1, t=0.0, preset="custom", layers=("fc1", "head"), remedies={}, seed=0))
+    for step in range(1, 40):
+        skipped = step == 20
+        norms = (math.inf, 1.0) if skipped else (0.5, 1.0)
+        history.add(StepMetrics(run=1, step=step, t=0.01 * step, loss=1.0, grad_norm=norms,
+                                total_norm=math.inf if skipped else 1.2, skipped=skipped))
+    run = history.current
+    assert run.skipped_steps == 1 and run.steps == 38 and run.first_nonfinite is None
+    assert diagnose(run).kind == "healthy"

@@ -21,7 +21,7 @@ from torch import nn
 
 import vgp_tui
 from vgp_tui.engine.events import RemedyChanged, RunStarted, StateChanged, StepMetrics
-from vgp_tui.engine.instrument import Recorder
+from vgp_tui.engine.instrument import NonFiniteGradientError, Recorder
 from vgp_tui.engine.probe import GradientProbe, default_layer_groups
 from vgp_tui.engine.recording import RecordingError, RecordingReader, read_recording
 from vgp_tui.errors import UserError
@@ -169,7 +169,8 @@ def _refuse_measure(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(self: GradientProbe) -> None:
         raise AssertionError("a disabled Recorder measured the gradients")
 
-    monkeypatch.setattr(GradientProbe, "measure", refuse)
+    for name in ("measure", "measure_packed", "partial_squares", "sample"):
+        monkeypatch.setattr(GradientProbe, name, refuse)
 
 
 def _one_step(recorder: Recorder, model: nn.Module) -> None:
@@ -517,3 +518,75 @@ def test_a_screenshot_of_the_last_step_of_a_users_loop_says_finished(tmp_path: P
     assert done.returncode == 0, done.stderr
     svg = out.read_text()
     assert "FINISHED" in svg and "TRAINING" not in svg
+
+
+# -- on_nonfinite: an alarm for batch jobs -----------------------------------------------------------
+def _train_with_a_nan(recorder: Recorder, model: nn.Module, optimizer: torch.optim.Optimizer | None, steps: int = 5,
+                      bad: tuple[int, ...] = (3, 4)) -> None:
+    """``steps`` steps; at the steps in ``bad`` the second layer's gradient gets a NaN (without an
+    optimizer, the weights never change, so the NaN stays in those steps)."""
+    for step in range(1, steps + 1):
+        x, y = _batch(step)
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        if step in bad:
+            model[2].weight.grad[0, 0] = math.nan
+        recorder.step(loss)
+        if optimizer is not None:
+            optimizer.step()
+        model.zero_grad(set_to_none=True)
+
+
+def test_on_nonfinite_ignore_is_the_default_and_says_nothing(tmp_path: Path) -> None:
+    import warnings
+
+    model = _mlp()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with Recorder(tmp_path / "r.jsonl", GradientProbe(model), flush_seconds=0.0) as recorder:
+            assert recorder.on_nonfinite == "ignore"
+            _train_with_a_nan(recorder, model, None)
+    steps = _steps(read_recording(tmp_path / "r.jsonl").events)
+    assert [math.isnan(s.grad_norm[1]) for s in steps] == [False, False, True, True, False]
+
+
+def test_on_nonfinite_warn_warns_once_naming_step_and_layer(tmp_path: Path) -> None:
+    model = _mlp()
+    with pytest.warns(RuntimeWarning) as caught, \
+            Recorder(tmp_path / "r.jsonl", GradientProbe(model), flush_seconds=0.0, on_nonfinite="warn") as recorder:
+        _train_with_a_nan(recorder, model, None)
+    messages = [str(w.message) for w in caught if "non-finite" in str(w.message)]
+    assert messages == ["vgp-tui: non-finite gradient at step 3: layer '2' has norm nan "
+                        "(warned once; on_nonfinite='raise' stops the job)"]
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["writing rank", "other rank"])
+def test_on_nonfinite_raise_stops_before_the_optimizer_step(tmp_path: Path, enabled: bool) -> None:
+    model = _mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    path = tmp_path / "r.jsonl"
+    with pytest.raises(NonFiniteGradientError) as raised, \
+            Recorder(path, GradientProbe(model), flush_seconds=1e9, on_nonfinite="raise", enabled=enabled) as recorder:
+        _train_with_a_nan(recorder, model, optimizer)
+    error = raised.value
+    assert (error.step, error.layer) == (3, "2") and math.isnan(error.norm)
+    assert str(error) == "non-finite gradient at step 3: layer '2' has norm nan (stopped before optimizer.step())"
+    assert all(torch.isfinite(p).all() for p in model.parameters())  # optimizer.step() never saw the NaN
+    if not enabled:  # a rank that does not write still measures, so that every rank stops together
+        assert not path.exists()
+        return
+    events = read_recording(path).events
+    steps = _steps(events)
+    assert [s.step for s in steps] == [1, 2, 3] and math.isnan(steps[-1].grad_norm[1])  # the bad step is kept
+    assert isinstance(events[-1], StateChanged) and events[-1].state == "error"
+    assert "non-finite gradient at step 3" in events[-1].message
+
+
+def test_on_nonfinite_refuses_unknown_values(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="on_nonfinite must be one of ignore, warn, raise"):
+        Recorder(tmp_path / "r.jsonl", GradientProbe(_mlp()), on_nonfinite="stop")
+    assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_package_exports_the_nonfinite_error() -> None:
+    assert vgp_tui.NonFiniteGradientError is NonFiniteGradientError

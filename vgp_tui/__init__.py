@@ -12,15 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["GradientProbe", "Recorder", "__version__"]
+__all__ = ["GradientProbe", "NonFiniteGradientError", "Recorder", "__version__"]
 
 _LAZY = {
     "GradientProbe": "vgp_tui.engine.probe",
     "Recorder": "vgp_tui.engine.instrument",
+    "NonFiniteGradientError": "vgp_tui.engine.instrument",
 }
 
 if TYPE_CHECKING:
-    from vgp_tui.engine.instrument import Recorder
+    from vgp_tui.engine.instrument import NonFiniteGradientError, Recorder
     from vgp_tui.engine.probe import GradientProbe
 
 

@@ -83,6 +83,12 @@ class StepMetrics:
     """Norm of the gradient at each time step (recurrent presets), on sampled steps only."""
     layer_stats: tuple[float, ...] | None = None
     """Per-layer activation statistic named by the run's ``stats`` (sampled steps only)."""
+    skipped: bool = False
+    """A mixed-precision loss scaler skipped this optimizer step (a gradient overflowed): the weights did
+    not change, so its non-finite norms are not a divergence. Written only when true."""
+
+    omitted_when_false: ClassVar[tuple[str, ...]] = ("skipped",)
+    """Fields left out of the record when false, so files without them stay as they were."""
 
     @property
     def finite(self) -> bool:
@@ -190,8 +196,12 @@ def _encode(value: Any) -> Any:
 def to_record(event: Event) -> dict[str, Any]:
     """The JSON-ready record of ``event`` (``{"type": ..., field: value, ...}``)."""
     record: dict[str, Any] = {"type": event.type}
+    omitted = getattr(event, "omitted_when_false", ())
     for f in fields(event):
-        record[f.name] = _encode(getattr(event, f.name))
+        value = getattr(event, f.name)
+        if value is False and f.name in omitted:
+            continue
+        record[f.name] = _encode(value)
     return record
 
 

@@ -200,6 +200,8 @@ class RunHistory:
     """Steps taken with clipping on."""
     clipped_steps: int = 0
     """Of those, steps where clipping scaled the gradient down."""
+    skipped_steps: int = 0
+    """Steps a mixed-precision scaler skipped (their gradient overflowed; nothing was applied)."""
     first_nonfinite: NonFinite | None = None
     """Where the run first went NaN or Inf (kept for the whole run, however long)."""
     last_nonfinite_step: int | None = None
@@ -294,6 +296,11 @@ class History:
         run = self.runs.get(event.run)
         if run is None or len(event.grad_norm) != len(run.layers):
             return  # a step of a forgotten run, or a malformed one: nothing to draw it against
+        if event.skipped:
+            # A mixed-precision scaler found Inf in this step's scaled gradient and did not apply it:
+            # no update happened, so it is counted, not drawn and not called a divergence.
+            run.skipped_steps += 1
+            return
         run.series.append(event.step, [event.loss, event.total_norm, *event.grad_norm])
         if run.first is None:
             run.first = event

@@ -11,16 +11,19 @@
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
 
-Each ``step`` measures the per-layer gradient norms with the probe's one fused norm and keeps them on
-the device as one small row; every ``flush_seconds`` all pending rows are copied to the host with one
-transfer and written as ``step`` records (docs/recording-format.md), and the file is flushed, so a
-reader following it sees a step within about ``flush_seconds`` and a crash loses at most that much.
-There is no ``.item()`` and, on CUDA, no host-device synchronisation between flushes.
+Each ``step`` measures the per-layer squared gradient norms with the probe's one fused norm and keeps
+them on the device as one small row; every ``flush_seconds`` all pending rows are turned into norms,
+copied to the host with one transfer and written as ``step`` records (docs/recording-format.md), and
+the file is flushed, so a reader following it sees a step within about ``flush_seconds`` and a crash
+loses at most that much. There is no ``.item()`` and, on CUDA, no host-device synchronisation between
+flushes (``on_nonfinite="raise"`` is the one exception, by design).
 """
 
 from __future__ import annotations
 
 import atexit
+import dataclasses
+import math
 import os
 import platform
 import sys
@@ -33,10 +36,29 @@ from types import TracebackType
 
 import torch
 
-from vgp_tui.engine.events import Event, RemedyChanged, RunStarted, SessionHeader, StateChanged, step_from_row
+from vgp_tui.engine.events import (
+    Event,
+    RemedyChanged,
+    RunStarted,
+    SessionHeader,
+    StateChanged,
+    StepMetrics,
+    step_from_row,
+)
 from vgp_tui.engine.probe import GradientProbe
 from vgp_tui.engine.recording import RecordingWriter
 from vgp_tui.engine.remedies import RemedyValue, get_remedy
+
+ON_NONFINITE = ("ignore", "warn", "raise")
+
+# Columns of a pending row on the device: loss, clipped flag (1, 0, -1 off), the scaler's verdict
+# (_NOT_SKIPPED, _SKIPPED, or _SCALED: decided at the flush from the total), the loss scale the
+# squares carry (1 without one), the squared total where a step computed it (NaN: sum the layers at
+# the flush), then the per-layer squared norms.
+_LOSS, _CLIPPED, _SKIP, _SCALE, _TOTAL_SQ, _SQUARES = range(6)
+_NOT_SKIPPED, _SKIPPED, _SCALED = 0.0, 1.0, 2.0
+_MAX_INTERVAL = 4096
+"""Most steps between two reductions of a sharded probe (bounds the rows kept on the device)."""
 
 
 def is_main_process() -> bool:
@@ -45,6 +67,26 @@ def is_main_process() -> bool:
     if dist is not None and dist.is_available() and dist.is_initialized():
         return bool(dist.get_rank() == 0)
     return os.environ.get("RANK", "0").strip() in ("", "0")
+
+
+def _distributed_ready() -> bool:
+    dist = getattr(torch, "distributed", None)
+    return bool(dist is not None and dist.is_available() and dist.is_initialized())
+
+
+class NonFiniteGradientError(FloatingPointError):
+    """Raised by ``Recorder.step`` with ``on_nonfinite="raise"``: a gradient is NaN or infinite.
+
+    ``step`` is the recorder's step number, ``layer`` the first layer (input side first) whose gradient
+    norm is not finite, ``norm`` that norm (NaN or Inf).
+    """
+
+    def __init__(self, step: int, layer: str, norm: float) -> None:
+        super().__init__(f"non-finite gradient at step {step}: layer {layer!r} has norm {norm} "
+                         "(stopped before optimizer.step())")
+        self.step = step
+        self.layer = layer
+        self.norm = norm
 
 
 class Recorder:
@@ -60,8 +102,52 @@ class Recorder:
         flush_seconds: how often pending steps are copied to the host, written and flushed to the file.
         enabled: ``None`` (the default) records on the main process only: rank 0 of an initialised
             ``torch.distributed`` group, else where the ``RANK`` environment variable is absent or 0
-            (``torchrun`` sets it). A disabled Recorder opens no file and its :meth:`step` returns at
-            once without measuring anything, so it costs nothing on the other ranks.
+            (``torchrun`` sets it). A disabled Recorder opens no file and (unless the probe is sharded
+            or ``on_nonfinite="raise"``, below) its :meth:`step` returns at once without measuring
+            anything, so it costs nothing on the other ranks.
+        scaler: the ``torch.amp.GradScaler`` of a mixed-precision loop. The recorded norms are then
+            those of the unscaled gradients, whether or not ``scaler.unscale_(optimizer)`` was called
+            before :meth:`step` (the scale is read on the device, no sync), ``clip`` clips the unscaled
+            gradients, and a step the scaler will skip (an Inf or NaN gradient) is recorded with
+            ``skipped: true`` (see below).
+        on_nonfinite: what a NaN or Inf gradient does. ``"ignore"`` (the default): it is recorded, as
+            every step is. ``"warn"``: one ``RuntimeWarning`` naming the step and the first such layer,
+            when the step is flushed (no extra cost). ``"raise"``: :class:`NonFiniteGradientError` from
+            that very :meth:`step`, before ``optimizer.step()`` can spread it into the weights, after
+            the step is written. That check reads one flag on the host every step: on CUDA a host-device
+            synchronisation per step, the price of stopping in time (a batch job's alarm, not a
+            dashboard's default). A step that the scaler skips is its business and never triggers
+            the alarm. Use the same setting on every rank: under ``torch.distributed`` every rank
+            measures in ``"raise"`` mode, so that all of them raise at the same step instead of the
+            others waiting for rank 0 in the next collective.
+
+    A step the scaler skips: its ``grad_norm`` and ``total_norm`` are the unscaled norms as measured,
+    so the layers that overflowed show ``Infinity`` (or ``NaN``), which tells where float16 ran out of
+    range; its ``skipped`` is ``true``. The weights did not change at that step, so it is not a
+    divergence: a reader recognises it by ``skipped`` alone (``StepMetrics.skipped``).
+
+    **Under torch.distributed.** With DDP (``no_sync`` included) the gradients are averaged over the
+    ranks by the time :meth:`step` runs, so rank 0 alone measures and writes; the other ranks' recorders
+    do nothing. With **sharded parameters** (FSDP2's ``fully_shard``, tensor parallelism: the probe is
+    ``sharded``) each rank holds a piece of every gradient, so every rank must measure and take part in
+    summing the pieces, whichever rank writes:
+
+    * construct the Recorder on every rank (the constructor counts the writing ranks with one
+      ``all_reduce``; if none writes, nobody measures), and call :meth:`step` on every rank at the same
+      steps with the same ``clip``;
+    * each :meth:`step` keeps its rank's squared shard norms on the device, no collective; every so
+      many steps all ranks sum the pending squares with ONE ``all_reduce`` (steps stacked), and the
+      writing rank writes them. How many steps that is, rank 0 decides from its own step time (so that
+      a flush comes about every ``flush_seconds``) and sends in the same collective, so all ranks agree
+      without a collective of their own. A step with ``clip`` (which needs its total) or in
+      ``on_nonfinite="raise"`` mode is reduced at once, one collective per step, as
+      ``clip_grad_norm_`` of FSDP2 does;
+    * :meth:`flush` and :meth:`close` are then collective too: call them on every rank, and close the
+      Recorder (or leave its ``with`` block) before ``destroy_process_group()``. An exception leaving
+      the ``with`` block, or a process group already gone, closes without a collective: steps not yet
+      summed are not written (the final record says how many);
+    * :meth:`log_remedy` does not flush early: its record is written with the next flush, in order;
+    * the loss recorded is the writing rank's own (pass an all-reduced loss to record the mean).
 
     The recording is closed by :meth:`close`, by leaving a ``with`` block, or at the latest when the
     interpreter exits (``atexit``), so the last steps are kept.
@@ -77,9 +163,15 @@ class Recorder:
         remedies: Mapping[str, object] | None = None,
         flush_seconds: float = 0.5,
         enabled: bool | None = None,
+        scaler: torch.amp.GradScaler | None = None,
+        on_nonfinite: str = "ignore",
     ) -> None:
+        if on_nonfinite not in ON_NONFINITE:
+            raise ValueError(f"on_nonfinite must be one of {', '.join(ON_NONFINITE)}, not {on_nonfinite!r}")
         self.path = Path(path)
         self.probe = probe
+        self.scaler = scaler
+        self.on_nonfinite = on_nonfinite
         self._flat_tried = False
         self.enabled = is_main_process() if enabled is None else bool(enabled)
         self.lr = float(lr) if lr is not None else 0.0
@@ -87,20 +179,44 @@ class Recorder:
         self.step_count = 0
         self.run = 1
         self._writer: RecordingWriter | None = None
-        if not self.enabled:
-            return
+        self._warned = False
         values: dict[str, RemedyValue] = {}
+        # Checked on every rank, before any collective, so that a mistake stops all ranks alike.
         if lr is not None and 0.0 < lr <= get_remedy("lr").maximum:  # (a warm-up may start at 0)
             values["lr"] = float(lr)
         for name, raw in (remedies or {}).items():
             values[name] = get_remedy(name, "Recorder").parse(raw, "Recorder")
         device = probe.params[0].device
+        self._sharded = probe.sharded and _distributed_ready()
+        self._writers = 1
+        if self._sharded:
+            # Every rank constructs its Recorder; count those that write, so that no rank measures
+            # (and joins collectives) for nobody, and the flush interval can be averaged over writers.
+            count = torch.tensor([1.0 if self.enabled else 0.0], device=device)
+            probe.all_reduce(count)
+            self._writers = round(float(count.item()))
+            self._measuring = self._writers > 0
+        else:
+            self._measuring = self.enabled or on_nonfinite == "raise"
+        self._keep_rows = self.enabled or self._sharded  # a sharded rank's squares are needed to sum
         self._t0 = time.perf_counter()
         self._rows: list[torch.Tensor] = []
+        self._reduced: list[bool] = []
         self._meta: list[tuple[int, float, float, float]] = []  # step, its start time, lr, probe seconds
+        self._queued: list[tuple[int, Event]] = []  # (pending steps before it, event): sharded log_remedy
         self._last_flush = self._t0
         self._last_step_time = self._t0  # time of the last step already written (for step_ms)
-        self._clip_off = torch.full((), -1.0, device=device)
+        self._reduce_at = 1  # sharded: the step at which all ranks next sum their pending squares
+        self._interval = 1
+        self._last_reduce: tuple[int, float] | None = None  # (step, time) of the last sum over ranks
+        self._clip_off = torch.full((1,), -1.0, device=device)
+        self._nan = torch.full((1,), math.nan, device=device)
+        self._verdicts = {v: torch.full((1,), v, device=device) for v in (_NOT_SKIPPED, _SKIPPED, _SCALED)}
+        self._one = torch.ones(1, device=device)
+        if self._measuring:
+            atexit.register(self._close_at_exit)
+        if not self.enabled:
+            return
         header = SessionHeader(
             preset=preset,
             device=str(device),
@@ -118,7 +234,6 @@ class Recorder:
             params=sum(p.numel() for p in probe.params),
         )
         self._write([run])
-        atexit.register(self._close_at_exit)
 
     # -- the hot path -------------------------------------------------------------------------------
     def step(self, loss: torch.Tensor | float, lr: float | None = None, clip: float | None = None) -> None:
@@ -129,24 +244,81 @@ class Recorder:
             lr: the learning rate of this step (default: the constructor's ``lr``, or 0).
             clip: clip the gradients to this total norm, as ``clip_grad_norm_`` would, reusing the
                 measured norm (no second pass); the record says whether it clipped. None: no clipping.
+
+        Raises:
+            NonFiniteGradientError: with ``on_nonfinite="raise"``, if a gradient is NaN or Inf.
         """
-        if self._writer is None:  # another rank's recorder, or a closed one: nothing to do
+        if not self._measuring:  # another rank's recorder, or a closed one: nothing to do
             return
         started = time.perf_counter()
-        layer_norms, total = self.probe.measure()
+        probe = self.probe
+        squares = probe.partial_squares()  # (layers,) on the device
+        verdict, scale = self._scaler_state(squares.device)
+        reduced = not self._sharded
+        total_sq = self._nan
+        alarm = self.on_nonfinite == "raise"
+        if clip is not None or alarm:
+            if not reduced:
+                probe.all_reduce(squares)  # this step's total is needed now: one collective
+                reduced = True
+            total_sq = squares.sum().reshape(1)
         probe_seconds = time.perf_counter() - started
-        clipped = self.probe.clip(total, float(clip)).float() if clip is not None else self._clip_off
-        if isinstance(loss, torch.Tensor):
-            if loss.numel() != 1:
-                raise ValueError(f"Recorder.step expects a one-element loss, got shape {tuple(loss.shape)}")
-            value = loss.detach().reshape(1).to(device=total.device, dtype=total.dtype)
-        else:
-            value = torch.full((1,), float(loss), device=total.device, dtype=total.dtype)
-        self._rows.append(torch.cat([value, clipped.reshape(1), total.reshape(1), layer_norms]))  # ROW_* order
+        clipped = self._clip_off
+        if clip is not None:
+            total = total_sq.sqrt() if scale is self._one else total_sq.sqrt() / scale
+            clipped = probe.clip(total.reshape(()), float(clip)).float().reshape(1)
         self.step_count += 1
-        self._meta.append((self.step_count, started, self.lr if lr is None else float(lr), probe_seconds))
-        if started - self._last_flush >= self.flush_seconds:
+        if self._keep_rows:
+            if isinstance(loss, torch.Tensor):
+                if loss.numel() != 1:
+                    raise ValueError(f"Recorder.step expects a one-element loss, got shape {tuple(loss.shape)}")
+                value = loss.detach().reshape(1).to(device=squares.device, dtype=torch.float32)
+            else:
+                value = torch.full((1,), float(loss), device=squares.device)
+            self._rows.append(torch.cat([value, clipped, verdict, scale, total_sq, squares]))  # _LOSS.. order
+            self._reduced.append(reduced)
+            if self._writer is not None:
+                self._meta.append((self.step_count, started, self.lr if lr is None else float(lr), probe_seconds))
+        if alarm and verdict is not self._verdicts[_SCALED]:
+            self._check_finite(squares, total_sq, verdict)
+        if self._sharded:
+            if self.step_count >= self._reduce_at:
+                self._flush(collective=True)
+        elif self._writer is not None and started - self._last_flush >= self.flush_seconds:
             self.flush()
+
+    def _scaler_state(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the scaler's verdict on this step, the scale the gradients carry), as (1,) device tensors."""
+        scaler = self.scaler
+        if scaler is None or not scaler.is_enabled() or scaler._scale is None:
+            return self._verdicts[_NOT_SKIPPED], self._one
+        from torch.amp.grad_scaler import OptState
+
+        unscaled = [s for s in scaler._per_optimizer_states.values() if s["stage"] is OptState.UNSCALED]
+        if unscaled:
+            # unscale_(optimizer) ran: the gradients are plain, and the scaler has already found out
+            # whether step() will skip (its found_inf flags, summed over optimizers and devices).
+            found = [f.to(device) for s in unscaled for f in s["found_inf_per_device"].values()]
+            if not found:
+                return self._verdicts[_NOT_SKIPPED], self._one
+            flag = torch.stack(found).sum().clamp(max=1.0).reshape(1).float()
+            return flag, self._one
+        # Still scaled: the norms are divided by the scale at the flush. The cat in step() copies the
+        # scale now, before update() changes it in place; step() will skip iff a gradient is not
+        # finite, which the flush reads from the total it has anyway.
+        return self._verdicts[_SCALED], scaler._scale.reshape(1).to(device=device, dtype=torch.float32)
+
+    def _check_finite(self, squares: torch.Tensor, total_sq: torch.Tensor, verdict: torch.Tensor) -> None:
+        """on_nonfinite="raise": the one host read per step that this mode costs."""
+        bad = ~torch.isfinite(total_sq)
+        if verdict is not self._verdicts[_NOT_SKIPPED]:
+            bad &= verdict == _NOT_SKIPPED  # the scaler found the Inf and will skip the step
+        if not bool(bad):
+            return
+        norms = squares.sqrt().tolist()  # the exceptional path: which layer
+        first = next((i for i, v in enumerate(norms) if not math.isfinite(v)), 0)
+        self._flush(collective=False)  # every pending row is reduced in this mode: write them all
+        raise NonFiniteGradientError(self.step_count, self.probe.layer_names[first], norms[first])
 
     # -- writing ------------------------------------------------------------------------------------
     def zero_grad(self) -> None:
@@ -156,11 +328,9 @@ class Recorder:
         so each later :meth:`step` measures with one kernel whatever the number of parameter tensors.
         With ``optimizer.zero_grad()`` (which sets gradients to None) the recorder still works, on the
         per-tensor path; the buffer is only made for those who call this, so nobody else pays for its
-        memory.
+        memory. On a rank that does not measure, the gradients are set to None.
         """
-        if not self.enabled:
-            return
-        if not self._flat_tried:
+        if self._measuring and not self._flat_tried:
             self._flat_tried = True
             self.probe.use_flat_grads()
         if not self.probe.zero_grad():
@@ -168,27 +338,110 @@ class Recorder:
                 p.grad = None
 
     def flush(self) -> None:
-        """Copy every pending step to the host (one transfer), write them and flush the file."""
+        """Copy every pending step to the host (one transfer), write them and flush the file.
+
+        With a sharded probe this sums the pending squares over the ranks: call it on every rank.
+        """
+        self._flush(collective=self._sharded)
+
+    def _flush(self, collective: bool) -> int:
+        """Write the pending rows that can be written; returns how many could not (not summed yet)."""
+        if not self._measuring:
+            return 0
+        now = time.perf_counter()
+        self._last_flush = now
+        rows, reduced = self._rows, self._reduced
+        if collective:
+            rows = self._reduce(rows, reduced, now)
+            self._rows, self._reduced = [], []
+        else:  # without the other ranks only the steps already summed can be written, in order
+            ready = next((i for i, r in enumerate(reduced) if not r), len(rows))
+            rows, self._rows, self._reduced = rows[:ready], rows[ready:], reduced[ready:]
         if self._writer is None:
-            return
-        self._last_flush = time.perf_counter()
-        if not self._rows:
+            return len(self._rows)
+        if not rows:
+            if self._queued and not self._rows:
+                self._write([e for _, e in self._queued])
+                self._queued = []
             self._writer.flush()
-            return
-        rows = torch.stack(self._rows).tolist()
-        meta = self._meta
+            return len(self._rows)
+        values = self._norm_rows(torch.stack(rows)).tolist()
+        meta, self._meta = self._meta[: len(rows)], self._meta[len(rows) :]
         n = len(meta)
         last_time = meta[-1][1]
         step_ms = (last_time - self._last_step_time) * 1000.0 / n
         probe_ms = sum(m[3] for m in meta) * 1000.0 / n
-        events = [
-            step_from_row(self.run, step, started - self._t0, row, lr, step_ms, probe_ms)
-            for (step, started, lr, _), row in zip(meta, rows)
-        ]
-        self._rows = []
-        self._meta = []
+        events: list[Event] = []
+        queued = self._queued
+        for i, ((step, started, lr, _), row) in enumerate(zip(meta, values)):
+            while queued and queued[0][0] <= i:
+                events.append(queued.pop(0)[1])
+            event = step_from_row(self.run, step, started - self._t0, row[:-1], lr, step_ms, probe_ms)
+            if row[-1]:
+                event = dataclasses.replace(event, skipped=True)
+            events.append(event)
+        n = len(rows)
+        if not self._rows:  # remedies marked after the last written step
+            events += [e for _, e in queued]
+            queued.clear()
+        self._queued = [(at - n, e) for at, e in queued]
         self._last_step_time = last_time
         self._write(events)
+        if self.on_nonfinite == "warn" and not self._warned:
+            self._warn_nonfinite(events)
+        return len(self._rows)
+
+    def _reduce(self, rows: list[torch.Tensor], reduced: list[bool], now: float) -> list[torch.Tensor]:
+        """Sum the unreduced rows' squares over the ranks, and agree on the next reduction, in ONE collective."""
+        interval = 0.0
+        if self.enabled:
+            # Enough steps for about flush_seconds at this rank's pace, at most double the last (a slow
+            # first step must not make the next wait long), averaged over the writers by the sum.
+            step, when = self._last_reduce or (0, self._t0)
+            pace = (self.step_count - step) / max(now - when, 1e-9)
+            want = max(1, min(round(self.flush_seconds * pace), 2 * self._interval, _MAX_INTERVAL))
+            interval = want / self._writers
+        self._last_reduce = (self.step_count, now)
+        todo = [i for i, r in enumerate(reduced) if not r]
+        device = self._one.device
+        parts = [torch.full((1,), interval, device=device)]
+        if todo:
+            block = torch.stack([rows[i] for i in todo])
+            parts.append(block[:, _SQUARES:].reshape(-1))
+        payload = self.probe.all_reduce(torch.cat(parts))
+        if todo:
+            summed = payload[1:].reshape(len(todo), -1)
+            rows = list(rows)
+            for k, i in enumerate(todo):
+                rows[i] = torch.cat([rows[i][:_SQUARES], summed[k]])
+        # Every rank reads the agreed interval: one host read per reduction, not per step.
+        self._interval = max(1, min(round(float(payload[0].item())), _MAX_INTERVAL))
+        self._reduce_at = self.step_count + self._interval
+        return rows
+
+    @staticmethod
+    def _norm_rows(block: torch.Tensor) -> torch.Tensor:
+        """``(steps, 3 + layers + 1)``: loss, clipped, total, layers (ROW_* order), then skipped (0 or 1)."""
+        squares = block[:, _SQUARES:]
+        total_sq = torch.where(torch.isnan(block[:, _TOTAL_SQ]), squares.sum(1), block[:, _TOTAL_SQ])
+        scale = block[:, _SCALE : _SCALE + 1]
+        norms = torch.cat([total_sq.unsqueeze(1), squares], dim=1).sqrt_().div_(scale)
+        verdict = block[:, _SKIP]
+        skipped = (verdict == _SKIPPED) | ((verdict == _SCALED) & ~torch.isfinite(norms[:, 0]))
+        return torch.cat([block[:, _LOSS : _CLIPPED + 1], norms, skipped.float().unsqueeze(1)], dim=1)
+
+    def _warn_nonfinite(self, events: list[Event]) -> None:
+        for e in events:
+            if isinstance(e, StepMetrics) and not e.skipped and not math.isfinite(e.total_norm):
+                first = next((i for i, v in enumerate(e.grad_norm) if not math.isfinite(v)), 0)
+                self._warned = True
+                warnings.warn(
+                    f"vgp-tui: non-finite gradient at step {e.step}: layer {self.probe.layer_names[first]!r} "
+                    f"has norm {e.grad_norm[first]} (warned once; on_nonfinite='raise' stops the job)",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+                return
 
     def log_remedy(self, name: str, old: RemedyValue, new: RemedyValue) -> None:
         """Mark a live change (``"lr"``, ``"clip"``, ...) at the next step, as the dashboard marks a key.
@@ -200,7 +453,6 @@ class Recorder:
             self.lr = float(new)  # type: ignore[arg-type]
         if self._writer is None:
             return
-        self.flush()  # keep the records in order: earlier steps first
         event = RemedyChanged(
             run=self.run,
             step=self.step_count + 1,
@@ -210,30 +462,48 @@ class Recorder:
             new=_plain(new),
             structural=remedy.structural,
         )
+        if self._sharded:  # flushing is collective there: the record waits for the next flush, in order
+            self._queued.append((len(self._meta), event))
+            return
+        self.flush()  # keep the records in order: earlier steps first
         self._write([event])
 
     def close(self, state: str = "finished", message: str = "") -> None:
-        """Write the pending steps and a final state record, and close the file (idempotent)."""
-        if self._writer is None:
+        """Write the pending steps and a final state record, and close the file (idempotent).
+
+        With a sharded probe this is collective: call it on every rank.
+        """
+        self._close(state, message, collective=self._sharded)
+
+    def _close(self, state: str, message: str, collective: bool) -> None:
+        if not self._measuring and self._writer is None:
             return
         atexit.unregister(self._close_at_exit)
-        self.flush()
+        lost = self._flush(collective=collective and _distributed_ready())
+        self._measuring = False
+        self._rows, self._reduced, self._meta = [], [], []
+        if self._writer is None:
+            return
+        if self._queued:
+            self._write([e for _, e in self._queued])
+            self._queued = []
         end = StateChanged(
             run=self.run,
             step=self.step_count,
             t=self._now(),
             state=state,
-            message=message or f"training loop finished after {self.step_count} steps",
+            message=(message or f"training loop finished after {self.step_count} steps")
+            + (f" ({lost} last steps not written: their norms needed every rank)" if lost else ""),
         )
         self._write([end])
         writer, self._writer = self._writer, None
         writer.close()
         if writer.error:
-            warnings.warn(f"vgp-tui: {writer.error}", RuntimeWarning, stacklevel=2)
+            warnings.warn(f"vgp-tui: {writer.error}", RuntimeWarning, stacklevel=3)
 
     @property
     def closed(self) -> bool:
-        return self._writer is None
+        return self._writer is None and not self._measuring
 
     @property
     def error(self) -> str | None:
@@ -244,19 +514,20 @@ class Recorder:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        # On an exception the other ranks may not be here: no collective (it could wait forever).
         if exc is None:
             self.close()
         elif isinstance(exc, KeyboardInterrupt):
-            self.close("finished", f"interrupted after {self.step_count} steps")
+            self._close("finished", f"interrupted after {self.step_count} steps", collective=False)
         else:
-            self.close("error", _describe(exc))
+            self._close("error", _describe(exc), collective=False)
 
     def _close_at_exit(self) -> None:
         # The interpreter is exiting without close(): keep the tail, and say so if it died of an error
         # (sys.last_value is set for an uncaught exception before the atexit hooks run).
         failure = getattr(sys, "last_value", None)
         if failure is not None and not isinstance(failure, (KeyboardInterrupt, SystemExit)):
-            self.close("error", _describe(failure))
+            self._close("error", _describe(failure), collective=False)
         else:
             self.close("finished", f"process exited after {self.step_count} steps")
 

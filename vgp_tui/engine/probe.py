@@ -22,14 +22,33 @@ Either way the total norm comes from the same numbers, so clipping costs no seco
 gradients, and nothing is copied to the host: the trainer keeps each step's sample on the device and
 copies a whole batch of steps at once, so there is no ``.item()`` per layer and, on CUDA, no
 host-device synchronisation per step. NaN and Inf are kept as they are (a layer with a NaN gradient
-shows NaN, the total too). docs/benchmarks.md has the measurements behind these choices.
+shows NaN, the total too). Norms are taken in float32 whatever the gradients' dtype (bfloat16 or
+float16 gradients would lose digits, or overflow, in their own); squares are summed in float32 too, so
+a layer norm above about 1e19 reads as Inf. docs/benchmarks.md has the measurements behind these
+choices.
+
+**Wrapped and distributed models.** ``GradientProbe(model)`` looks through ``torch.compile``'s
+``OptimizedModule`` and ``DistributedDataParallel`` (and ``DataParallel``) to the user's own module, so
+layer names are those of the plain model (``_orig_mod.`` and ``module.`` never appear). Under DDP the
+gradients are already averaged over ranks after backward, so any rank's norms are the whole batch's.
+Parameters that are ``DTensor`` s (FSDP2's ``fully_shard``, tensor parallelism) make the probe
+**sharded** (:attr:`GradientProbe.sharded`): each rank holds a piece of each gradient, so it measures
+the squared norms of its local shards (:meth:`GradientProbe.partial_squares`, one ``_foreach_norm`` as
+usual) and the pieces are summed over the ranks with ONE ``all_reduce`` of the stacked squares
+(:meth:`GradientProbe.all_reduce`), which the Recorder batches over the steps of a flush. A shard
+replicated over a mesh dimension is counted once (its square is divided by that dimension's size), a
+plain parameter in a sharded model is taken as replicated on every rank, and a gradient with a pending
+(``Partial``) placement is first redistributed (a collective of its own, the slow path). Every
+collective needs every rank: with a sharded probe, :meth:`GradientProbe.measure` must be called on
+all ranks together.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -49,18 +68,46 @@ _ROW_COST = 64
 """What one more row of the flat buffer costs, in padded elements, when choosing the row length."""
 
 
+_HIDDEN_NAMES = frozenset({"_orig_mod", "_fsdp_wrapped_module", "_checkpoint_wrapped_module"})
+"""Module names that wrappers insert (torch.compile, FSDP1, activation checkpointing): not the user's."""
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The user's own module inside ``torch.compile`` and ``(Distributed)DataParallel`` wrappers."""
+    while True:
+        if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+            model = model.module
+        elif type(model).__name__ == "OptimizedModule" and isinstance(getattr(model, "_orig_mod", None), nn.Module):
+            model = model._orig_mod  # checked by name: importing torch._dynamo just to look costs seconds
+        else:
+            return model
+
+
+def layer_name(qualified: str) -> str:
+    """A module's name without the parts wrappers insert (``block._orig_mod.0`` is ``block.0``)."""
+    return ".".join(part for part in qualified.split(".") if part not in _HIDDEN_NAMES)
+
+
 def default_layer_groups(model: nn.Module) -> list[tuple[str, list[nn.Parameter]]]:
     """One layer per module that owns trainable parameters directly, in registration order.
 
     Models in ``vgp_tui.models`` define ``layer_groups()`` (to merge a layer with its batch norm, say);
-    this is the fallback for anyone else's model.
+    this is the fallback for anyone else's model. Compiled or DDP-wrapped models are named as the
+    module inside (see :func:`unwrap_model`).
     """
+    model = unwrap_model(model)
     groups = []
     for name, module in model.named_modules():
         params = [p for p in module.parameters(recurse=False) if p.requires_grad]
         if params:
-            groups.append((name or type(module).__name__, params))
+            groups.append((layer_name(name) or type(module).__name__, params))
     return groups
+
+
+def _dtensor_type() -> Any:
+    """The DTensor class if torch.distributed.tensor was imported (no DTensor can exist otherwise)."""
+    module = sys.modules.get("torch.distributed.tensor")
+    return getattr(module, "DTensor", None)
 
 
 def choose_row_length(layer_sizes: Sequence[int]) -> int:
@@ -94,6 +141,7 @@ class GradientProbe:
         if groups is None:
             if model is None:
                 raise ValueError("GradientProbe needs a model or layer groups")
+            model = unwrap_model(model)
             layer_groups = getattr(model, "layer_groups", None)
             groups = layer_groups() if callable(layer_groups) else default_layer_groups(model)
         self.layer_names: tuple[str, ...] = tuple(name for name, _ in groups)
@@ -104,6 +152,21 @@ class GradientProbe:
         device = self.params[0].device
         self._layer_index = torch.tensor(self._layer_of_param, device=device)
         self._zeros = torch.zeros(len(self.layer_names), device=device)
+        # _foreach_norm in the gradients' own dtype would round bfloat16 norms to 3 digits (and overflow
+        # float16 ones); float32 output costs nothing extra, but is only asked for where it changes something.
+        self._foreach_dtype = (
+            torch.float32 if any(p.dtype in (torch.float16, torch.bfloat16) for p in self.params) else None
+        )
+        dtensor = _dtensor_type()
+        self._dtensor = dtensor if dtensor is not None and any(isinstance(p, dtensor) for p in self.params) else None
+        self.sharded: bool = self._dtensor is not None
+        """True where parameters are DTensors (FSDP2, tensor parallel): measuring needs every rank."""
+        self.group: Any = None
+        """The process group the squared norms are summed over (None: the default group)."""
+        self._group_size = 1
+        self._weights: tuple[Any, torch.Tensor | None] = ((), None)
+        if self.sharded:
+            self._init_sharding()
         self._flat: torch.Tensor | None = None
         """(rows, row length) gradient buffer that every ``p.grad`` views, once :meth:`use_flat_grads` ran."""
         self._views: tuple[torch.Tensor, ...] = ()
@@ -127,7 +190,8 @@ class GradientProbe:
         params = self.params
         first = params[0]
         if (
-            len({id(p) for p in params}) != len(params)
+            self.sharded  # FSDP2 and DTensor own their gradients' storage
+            or len({id(p) for p in params}) != len(params)
             or any(p.device != first.device or p.dtype != first.dtype for p in params)
             or any(p.grad is not None and (p.grad.is_sparse or p.grad.layout != torch.strided) for p in params)
             or not first.dtype.is_floating_point
@@ -200,7 +264,7 @@ class GradientProbe:
         """
         if self._flat is not None and self.flat_active:
             return Sample(torch.linalg.vector_norm(self._flat, dim=1, dtype=self._norm_dtype), False)
-        return Sample(self._measure_per_tensor(), True)
+        return Sample(self.measure_packed(), True)
 
     def total_of(self, sample: Sample) -> torch.Tensor:
         """The total norm (a 0-d float32 device tensor) from one sample: what clipping needs per step."""
@@ -232,27 +296,62 @@ class GradientProbe:
                         packed[i, 0] = t
         return packed
 
-    def _measure_per_tensor(self) -> torch.Tensor:
-        """``[total, layers...]`` from one ``_foreach_norm`` over the gradients that exist."""
+    def partial_squares(self) -> torch.Tensor:
+        """``(layers,)`` float32 device tensor: this rank's share of each layer's squared gradient norm.
+
+        Unsharded, that is the squared norms themselves; sharded, the squares of this rank's shards,
+        which :meth:`all_reduce` (on every rank) sums into the whole gradient's. No collective here.
+        """
+        if self._flat is not None and self.flat_active:
+            rows = torch.linalg.vector_norm(self._flat, dim=1, dtype=self._norm_dtype)
+            squares = rows.square_() if rows.dtype == torch.float32 else rows.float().square_()
+            return self._zeros.index_add(0, self._row_layer, squares)  # type: ignore[arg-type]
         params = self.params
         grads = [p.grad for p in params]
+        present: list[int] | None = None
         if any(g is None for g in grads):
             present = [i for i, g in enumerate(grads) if g is not None]
             if not present:
-                return self._zeros.new_zeros(self.num_layers + 1)
+                return self._zeros.clone()
             index = self._layer_index[present]
             grads = [grads[i] for i in present]
         else:
             index = self._layer_index
-        norms = torch._foreach_norm(grads)  # type: ignore[arg-type]  # one fused call
-        squares = torch.stack(norms).float().square_()
-        layer = self._zeros.index_add(0, index, squares)
-        return torch.cat([layer.sum(0, keepdim=True), layer]).sqrt_()
+        weights = None
+        if self.sharded:
+            grads, weights = self._local_shards(grads, present)  # type: ignore[arg-type]
+        norms = torch._foreach_norm(grads, 2, dtype=self._foreach_dtype)  # type: ignore[arg-type]  # one fused call
+        squares = torch.stack(norms)
+        squares = squares.square_() if squares.dtype == torch.float32 else squares.float().square_()
+        if weights is not None:
+            squares.mul_(weights)
+        return self._zeros.index_add(0, index, squares)
+
+    def all_reduce(self, squares: torch.Tensor) -> torch.Tensor:
+        """Sum ``squares`` (any shape, from :meth:`partial_squares`) over the ranks, in place; returns it.
+
+        One ``all_reduce``, to be called on every rank at once; nothing happens for an unsharded probe.
+        Stacking several steps' squares first makes it one collective for all of them.
+        """
+        if self.sharded:
+            import torch.distributed as dist
+
+            dist.all_reduce(squares, group=self.group)
+        return squares
+
+    @staticmethod
+    def norms_of(squares: torch.Tensor) -> torch.Tensor:
+        """``[..., total, layer 1, ..., layer L]`` norms from ``[..., layers]`` (whole-gradient) squares."""
+        return torch.cat([squares.sum(-1, keepdim=True), squares], dim=-1).sqrt_()
 
     def measure_packed(self) -> torch.Tensor:
-        """``[total, layer 1, ..., layer L]`` gradient norms as one float32 device tensor."""
-        sample = self.sample()
-        return sample.values if sample.folded else self.fold([sample])[0]
+        """``[total, layer 1, ..., layer L]`` gradient norms as one float32 device tensor.
+
+        With a sharded probe this is a collective (one ``all_reduce``): call it on every rank.
+        """
+        if self._flat is not None and self.flat_active:
+            return self.fold([self.sample()])[0]
+        return self.norms_of(self.all_reduce(self.partial_squares()))
 
     def measure(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(layer_norms, total_norm)`` as device tensors: shape (layers,) and a scalar.
@@ -275,6 +374,61 @@ class GradientProbe:
             self._flat.mul_(scale.to(self._flat.dtype))
         else:
             grads = self.grads()
-            if grads:
-                torch._foreach_mul_(grads, scale.to(grads[0].dtype))
+            if self.sharded:  # each rank scales its own shards; plain tensors are their own local part
+                grads = [g.to_local() if isinstance(g, self._dtensor) else g for g in grads]
+            for dtype in {g.dtype for g in grads}:  # one fused call per dtype (usually one)
+                torch._foreach_mul_([g for g in grads if g.dtype == dtype], scale.to(dtype))
         return total_norm > max_norm
+
+    # -- sharded (DTensor) parameters -------------------------------------------------------------
+    def _init_sharding(self) -> None:
+        import torch.distributed as dist
+
+        meshes = {id(p.device_mesh): p.device_mesh for p in self.params if isinstance(p, self._dtensor)}
+        world = dist.get_world_size()
+        if len(meshes) == 1:
+            (mesh,) = meshes.values()
+            if mesh.ndim == 1:
+                self.group = mesh.get_group()
+                self._group_size = mesh.size()
+                return
+        if any(mesh.size() != world for mesh in meshes.values()):
+            raise ValueError(
+                "GradientProbe: the parameters are DTensors on device meshes that do not span every rank; "
+                "pass groups= with the parameters of one mesh"
+            )
+        self._group_size = world  # the default group: every rank holds a piece of every mesh
+
+    def _local_shards(
+        self, grads: list[torch.Tensor], present: list[int] | None
+    ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        """Each gradient's local tensor, and the weight of its square in the sum over ranks."""
+        dtensor = self._dtensor
+        local: list[torch.Tensor] = []
+        key: list[Any] = [present is None or tuple(present)]
+        for g in grads:
+            if isinstance(g, dtensor):
+                placements = g.placements
+                if any(pl.is_partial() for pl in placements):
+                    from torch.distributed.tensor import Replicate
+
+                    g = g.redistribute(g.device_mesh, [Replicate() if pl.is_partial() else pl for pl in placements])
+                    placements = g.placements
+                key.append((g.device_mesh.shape, placements))
+                local.append(g.to_local())
+            else:
+                key.append(None)
+                local.append(g)
+        cached_key, weights = self._weights
+        if cached_key != tuple(key):  # built once: placements do not change from step to step
+            values = []
+            for entry in key[1:]:
+                if entry is None:
+                    values.append(1.0 / self._group_size)  # a plain tensor: a full copy on every rank
+                else:
+                    shape, placements = entry
+                    copies = math.prod(n for n, pl in zip(shape, placements) if pl.is_replicate())
+                    values.append(1.0 / copies)
+            weights = None if all(v == 1.0 for v in values) else torch.tensor(values, device=self._zeros.device)
+            self._weights = (tuple(key), weights)
+        return local, weights

@@ -1,0 +1,214 @@
+#!/usr/bin/env python
+"""What ``vgp_tui.Recorder`` costs per training step on real training paths, against the same loop without it.
+
+    python benchmarks/recorder_paths.py                  # every path, a few minutes on 2 cores
+    python benchmarks/recorder_paths.py --quick          # a smoke run, seconds
+    python benchmarks/recorder_paths.py --paths plain,amp --rounds 40 --json out.json
+
+The model is the deep-sigmoid preset's MLP (20 x 64, batch 128), as in benchmarks/probe_overhead.py,
+whose method and helpers this reuses: every loop trains its own copy from the same seed on the same
+batches; the loops of one path run interleaved in one process, a block of the loop without the
+Recorder between every two blocks of the others, shuffled each round; a loop's ratio in a round is its
+time over the mean of the two blocks without the Recorder around it; the table gives the median,
+interquartile range and a 95 % interval of the median of those ratios, by CPU time and by wall clock.
+Each path is a user's loop as the README shows it, with the Recorder's ``step(loss)`` after backward and
+a ``flush()`` at the end of every block (more often than the default half second, so its cost is
+counted in full):
+
+* plain: forward, backward, ``optimizer.step()``, ``optimizer.zero_grad()``; with the Recorder also
+  the variant that zeroes with ``recorder.zero_grad()`` (the flat gradient buffer).
+* ddp: the model in ``DistributedDataParallel`` (a one-process gloo group: the reducer and its
+  all-reduce run, the collective has no peer).
+* amp: ``torch.autocast`` (bfloat16 on the CPU, float16 on CUDA) with a ``torch.amp.GradScaler``:
+  ``scaler.scale(loss).backward()``, ``scaler.step``, ``scaler.update``; the Recorder gets the scaler.
+* compiled: ``torch.compile(model, backend=--compile-backend)`` (default ``aot_eager``, which needs no
+  C compiler; ``inductor`` compiles for a minute per copy on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import probe_overhead as po  # noqa: E402  (the methodology's helpers)
+
+from vgp_tui.engine.instrument import Recorder  # noqa: E402
+from vgp_tui.engine.probe import GradientProbe  # noqa: E402
+
+PATHS = ("plain", "ddp", "amp", "compiled")
+TARGET = 1.05
+"""Most a step with the Recorder may cost, as a ratio to the same step without it."""
+TITLES = {"plain": "plain loop", "ddp": "DDP (1 process, gloo)", "amp": "AMP autocast + GradScaler",
+          "compiled": "torch.compile"}
+
+
+class PathLoop(po.PlainLoop):
+    """One training path, with or without the Recorder."""
+
+    def __init__(self, setup: po.Setup, path: str, *, record: bool, flat: bool = False, workdir: str = "",
+                 backend: str = "aot_eager") -> None:
+        super().__init__(setup)
+        self.path = path
+        self.flat = flat
+        self.net: torch.nn.Module = self.model
+        if path == "ddp":
+            self.net = torch.nn.parallel.DistributedDataParallel(self.model)
+        elif path == "compiled":
+            self.net = torch.compile(self.model, backend=backend)
+        self.amp_dtype = torch.float16 if setup.device.startswith("cuda") else torch.bfloat16
+        self.scaler = torch.amp.GradScaler(setup.device.split(":")[0]) if path == "amp" else None
+        self.recorder: Recorder | None = None
+        title = TITLES[path]
+        if record:
+            file = tempfile.NamedTemporaryFile(dir=workdir, suffix=".jsonl", delete=False).name
+            self.recorder = Recorder(file, GradientProbe(self.net), scaler=self.scaler, flush_seconds=1e9,
+                                     enabled=True)
+            self.label = f"{title} + Recorder" + (" + recorder.zero_grad()" if flat else "")
+            self.group = "vgp"
+        else:
+            self.label = f"{title} (no Recorder)"
+            self.group = "plain"
+
+    def step(self) -> None:
+        self.count += 1
+        x, y = self.batch()
+        if self.scaler is not None:
+            with torch.autocast(self.setup.device.split(":")[0], dtype=self.amp_dtype):
+                loss = po.loss_of(self.setup, self.net(x), y)
+            self.scaler.scale(loss).backward()
+        else:
+            loss = po.loss_of(self.setup, self.net(x), y)
+            loss.backward()
+        if self.recorder is not None:
+            self.recorder.step(loss)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        if self.flat and self.recorder is not None:
+            self.recorder.zero_grad()
+        else:
+            self.optimizer.zero_grad(set_to_none=True)
+
+    def end_block(self) -> None:
+        if self.recorder is not None:
+            self.recorder.flush()
+
+    def close(self) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
+
+
+def make_set(setup: po.Setup, path: str, workdir: str, backend: str) -> list[po.Variant]:
+    loops: list[po.Variant] = [PathLoop(setup, path, record=False, backend=backend),
+                               PathLoop(setup, path, record=True, workdir=workdir, backend=backend)]
+    if path == "plain":
+        loops.append(PathLoop(setup, path, record=True, flat=True, workdir=workdir))
+    return loops
+
+
+def start_process_group() -> None:
+    """A one-process gloo group for DDP (a free port on localhost)."""
+    import torch.distributed as dist
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = s.getsockname()[1]
+    os.environ.setdefault("MASTER_ADDR", "localhost")
+    os.environ.setdefault("MASTER_PORT", str(port))
+    dist.init_process_group("gloo", rank=0, world_size=1)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="few short rounds, one copy: proves it runs, measures little")
+    p.add_argument("--paths", default=",".join(PATHS), help=f"comma-separated: {', '.join(PATHS)}")
+    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds per path (default 60; quick 3)")
+    p.add_argument("--steps", type=int, default=None, help="steps per timed block (default 20; quick 5)")
+    p.add_argument("--replicas", type=int, default=None, help="copies of each loop, used in turn (default 3; quick 1)")
+    p.add_argument("--warmup", type=int, default=None, help="untimed steps per loop first (default 20; quick 3)")
+    p.add_argument("--compile-backend", default=None, help="torch.compile backend (default aot_eager; quick eager)")
+    p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    rounds = args.rounds or (3 if args.quick else 60)
+    steps = args.steps or (5 if args.quick else 20)
+    replicas = args.replicas or (1 if args.quick else 3)
+    warmup = args.warmup if args.warmup is not None else (3 if args.quick else 20)
+    backend = args.compile_backend or ("eager" if args.quick else "aot_eager")
+    paths = [p.strip() for p in args.paths.split(",") if p.strip()]
+    unknown = [p for p in paths if p not in PATHS]
+    if unknown:
+        print(f"unknown path(s) {', '.join(unknown)}; known: {', '.join(PATHS)}", file=sys.stderr)
+        return 2
+    torch.set_num_threads(args.threads)
+    random.seed(0)
+    setup = po.deep_sigmoid(args.device, args.quick)
+    setup.flush_every = steps
+    print(f"Recorder on real training paths: {po.machine_line()}")
+    print(f"{setup.description}; device {setup.device}, {torch.get_num_threads()} thread(s); {rounds} rounds x "
+          f"{steps} steps per block, {replicas} replica(s) of each loop, warm-up {warmup} steps; "
+          f"Recorder.flush() at the end of every block; torch.compile backend {backend}")
+    if "ddp" in paths:
+        start_process_group()
+    results: dict[str, Any] = {"machine": po.machine_line(), "threads": args.threads, "paths": {}}
+    verdicts = []
+    header = f"{'loop':<52}{'CPU ms/step':>12}{'x without [IQR]':>26}{'95% CI':>15}{'wall x without':>16}"
+    print()
+    print(header)
+    print("-" * len(header))
+    with tempfile.TemporaryDirectory(prefix="vgp-recorder-paths-") as workdir:
+        for path in paths:
+            sets = [make_set(setup, path, workdir, backend) for _ in range(replicas)]
+            try:
+                times = po.run_rounds(sets, setup, rounds, steps, warmup)
+            finally:
+                for v in po.distinct(sets):
+                    v.close()
+            rows = po.summarize(sets[0], times)
+            for r in rows:
+                lo, hi = r["cpu_ratio_ci"]
+                ratio = f"{r['cpu_ratio']:.3f} [{r['cpu_ratio_q1']:.3f}-{r['cpu_ratio_q3']:.3f}]"
+                print(f"{r['variant']:<52}{r['cpu_ms']:>12.3f}{ratio:>26}{f'{lo:.3f}-{hi:.3f}':>15}"
+                      f"{r['wall_ratio']:>16.3f}")
+                if r["group"] == "vgp":
+                    verdict = "MET" if r["cpu_ratio"] <= TARGET else "NOT MET"
+                    if lo <= TARGET < hi:
+                        verdict += " (the target is inside the 95% interval: not resolved on this machine)"
+                    verdicts.append(f"{r['variant']}: {r['cpu_ratio']:.3f} x without by CPU time "
+                                    f"(CI {lo:.3f}-{hi:.3f}), {r['wall_ratio']:.3f} by wall clock; "
+                                    f"target <= {TARGET}: {verdict}")
+            results["paths"][path] = {"rows": rows}
+    if "ddp" in paths:
+        torch.distributed.destroy_process_group()
+    print("x without: ratio to the mean of the two blocks of the same path without the Recorder around it, per\n"
+          "round (median [IQR]); the '(no Recorder)' rows are the noise floor of the method.")
+    print()
+    print(f"targets ({po.machine_line()}):")
+    for line in verdicts:
+        print(f"  {line}")
+    if args.json:
+        results["verdicts"] = verdicts
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
