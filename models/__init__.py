@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from vgp_tui.engine.remedies import structural_for
+
 from .configs import FAMILY_CONFIGS, Task
 
 if TYPE_CHECKING:
@@ -22,25 +24,23 @@ __all__ = ["FAMILY_CONFIGS", "Task", "build_model"]
 
 def build_model(family: str, config: Any, remedies: Mapping[str, Any], task: Task) -> nn.Module:
     """Build the ``family`` network from its config, the structural remedy values and the task."""
+    # The registry says which structural remedies each family takes; those a preset does not list
+    # keep the model's default.
+    switches = {n: remedies[n] for n in structural_for(family) if n in remedies}
     if family == "mlp":
         from .mlp import DeepMLP
 
-        return DeepMLP(config, task, **_pick(remedies, "activation", "init", "batchnorm", "skip"))
+        return DeepMLP(config, task, **switches)
     if family == "sequence":
         from .sequence import SequenceRegressor
 
-        return SequenceRegressor(config, task, **_pick(remedies, "cell", "init"))
+        return SequenceRegressor(config, task, **switches)
     if family == "resnet":
         from .resnet import ResNet18
 
-        return ResNet18(config, task, **_pick(remedies, "init", "batchnorm", "skip"))
+        return ResNet18(config, task, **switches)
     if family == "sentiment":
         from .sentiment import SentimentLSTM
 
-        return SentimentLSTM(config, task, **_pick(remedies, "cell"))
+        return SentimentLSTM(config, task, **switches)
     raise ValueError(f"unknown model family {family!r}")
-
-
-def _pick(remedies: Mapping[str, Any], *names: str) -> dict[str, Any]:
-    """The structural remedies a family takes; those a preset does not list keep the model default."""
-    return {n: remedies[n] for n in names if n in remedies}

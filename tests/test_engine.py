@@ -240,7 +240,7 @@ def test_divergence_names_what_went_non_finite_first() -> None:
         8, "layer 3 (fc3)", ("layer 1 (fc1)", "layer 2 (fc2)", "layer 3 (fc3)"))  # named as the diagnosis names them
     assert d.largest_before == (7, "layer 2 (fc2)", 50.0)
     assert d.message() == ("diverged at step 8: the gradient of layer 3 (fc3) went Inf first, then 2 layers below it; "
-                           "loss 2.5; at step 7 the largest gradient was layer 2's (fc2) (50)")
+                           "loss 2.5; at step 7 the largest gradient was that of layer 2 (fc2), 50")
     # The loss itself is NaN: the forward pass went first, and every gradient with it.
     d = Divergence.of(_step_event(1, math.nan, (math.nan,) * 4), None, layers)
     assert d.first_nonfinite == "loss" and d.largest_before is None

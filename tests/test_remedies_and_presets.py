@@ -198,3 +198,46 @@ def test_user_preset_that_shadows_a_builtin_one_says_so(tmp_path: Path, monkeypa
     from vgp_tui.scenario import available_names
 
     assert available_names().count("deep-sigmoid") == 1
+
+
+async def test_a_new_remedy_is_one_registry_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fake remedy added to REMEDIES alone shows in the keys, the bar, the help, the diagnosis's
+    wording and preset validation, with no other edit."""
+    from pathlib import Path
+
+    from vgp_tui.dashboard.app import VgpApp
+    from vgp_tui.dashboard.keys import app_bindings
+    from vgp_tui.diagnosis import _fix
+    from vgp_tui.engine.remedies import REMEDIES, Remedy, structural_for
+    from vgp_tui.engine.session import Session
+    from vgp_tui.errors import UserError
+    from vgp_tui.scenario import parse_preset
+
+    fake = Remedy("dropout", "d", "structural", "switch", frozenset({"mlp"}), "drop units at random")
+    monkeypatch.setitem(REMEDIES, "dropout", fake)
+
+    text = (Path(__file__).parent.parent / "presets" / "deep-sigmoid.toml").read_text()
+    scenario = parse_preset(text.replace('optimizer = "sgd"', 'optimizer = "sgd"\ndropout = true'), "test")
+    assert scenario.remedies["dropout"] is True  # preset validation takes it ...
+    with pytest.raises(UserError, match="remedy 'dropout' cannot be 3; allowed: on or off"):
+        parse_preset(text.replace('optimizer = "sgd"', 'optimizer = "sgd"\ndropout = 3'), "test")  # ... and checks it
+    assert "dropout" in structural_for("mlp")  # the model builder is handed it
+
+    bindings = app_bindings()
+    assert any(b.key == "d" and b.action == "toggle_remedy('dropout')" for b in bindings)
+    assert _fix({"dropout": False}, dropout=True).label == "dropout on"  # how a fix would name it
+
+    # The app's BINDINGS are built from the registry when its class is made: a class made now has the new one.
+    app_class = type("AppWithDropout", (VgpApp,), {"BINDINGS": bindings, "__module__": VgpApp.__module__})
+    app = app_class(Session(scenario, device="cpu"), train=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        bar = str(app.query_one("#remedies").render())
+        assert " d " in bar and "dropout on" in bar.replace("  ", " ")
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert ("d", "dropout: next value") in app.screen.keys
+        await pilot.press("escape")
+        await pilot.press("d")
+        await pilot.pause()
+        assert app.remedies["dropout"] is False  # the key does what the registry says

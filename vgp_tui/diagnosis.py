@@ -15,7 +15,7 @@ import numpy as np
 
 from vgp_tui.engine.history import FIRST_LAYER, TOTAL, NonFinite, RunHistory
 from vgp_tui.engine.naming import layer_name, possessive
-from vgp_tui.engine.remedies import REMEDIES, RemedyValue, format_value
+from vgp_tui.engine.remedies import REMEDIES, RemedyValue
 
 # The thresholds live with the per-layer verdict the flow bars and the heatmap use: one scale of health.
 from vgp_tui.health import EXPLODING, HEALTHY, RECENT, VANISHING, nan_median
@@ -328,12 +328,7 @@ def _fix(remedies: dict[str, RemedyValue], **changes: RemedyValue) -> Fix | None
         return None
     if all(remedies[name] == value for name, value in changes.items()):
         return None
-    parts = []
-    for name, value in changes.items():
-        shown = format_value(name, value)
-        # "relu" and "lstm" say what they are; "on" or "he" need their remedy's name.
-        parts.append(shown if name in ("activation", "cell") else f"{name} {shown}")
-    return Fix(tuple(changes.items()), " + ".join(parts))
+    return Fix(tuple(changes.items()), " + ".join(REMEDIES[name].setting(value) for name, value in changes.items()))
 
 
 def _fixes(*candidates: Fix | None) -> tuple[Fix, ...]:

@@ -28,6 +28,7 @@ from textual.widgets import Footer, Static
 from vgp_tui.dashboard.feed import EventFeed, NewSession, Notice
 from vgp_tui.dashboard.flow import GradientFlow
 from vgp_tui.dashboard.heatmap import GradientHeatmap
+from vgp_tui.dashboard.keys import LIVE_ONLY, REPLAY_ONLY, action_name, app_bindings
 from vgp_tui.dashboard.loss_plot import LossPlot
 from vgp_tui.dashboard.remedies_bar import RemediesBar
 from vgp_tui.dashboard.screens import HelpScreen, PresetPicker
@@ -47,35 +48,6 @@ log = logging.getLogger("vgp_tui")
 MIN_WIDTH, MIN_HEIGHT = 80, 24
 REFRESH_SECONDS = 0.2
 """The UI timer: 5 Hz keeps the numbers fresh and leaves the GIL to the training thread."""
-
-_KEY_NAMES = {"+": "plus", "-": "minus", "[": "left_square_bracket", "]": "right_square_bracket"}
-
-
-_LIVE_ONLY = {"toggle_remedy", "scale_remedy", "apply_fix", "step_once", "restart", "pick_preset"}
-_REPLAY_ONLY = {"seek", "speed", "replay_jump"}
-
-
-def _remedy_bindings() -> list[Binding]:
-    """One binding per remedy in the registry; ``check_action`` hides those the preset does not take."""
-    bindings = []
-    for remedy in REMEDIES.values():
-        key = _KEY_NAMES.get(remedy.key, remedy.key)
-        # The remedies bar shows these keys with their values, so the footer leaves them out.
-        if remedy.name == "lr":
-            bindings.append(Binding(key, "scale_remedy('lr', 2.0)", "lr ×2", show=False))
-            bindings.append(Binding("minus", "scale_remedy('lr', 0.5)", "lr ÷2", show=False))
-        else:
-            bindings.append(Binding(key, f"toggle_remedy('{remedy.name}')", f"{remedy.name}: next value", show=False))
-        if remedy.name == "clip":
-            bindings.append(Binding("left_square_bracket", "scale_remedy('clip', 0.5)", "clip ÷2", show=False))
-            bindings.append(Binding("right_square_bracket", "scale_remedy('clip', 2.0)", "clip ×2", show=False))
-    return bindings
-
-
-def _fix_bindings() -> list[Binding]:
-    """Keys 1-9 apply the diagnosis line's numbered fixes; the line itself names them."""
-    return [Binding(str(n), f"apply_fix({n})", f"fix {n}", show=False) for n in range(1, 10)]
-
 
 DIAGNOSIS_LINES = 3
 """The most lines the diagnosis may take (at 80 columns a divergence needs three)."""
@@ -123,28 +95,7 @@ class VgpApp(App[None]):
 
     TITLE = "vgp-tui"
     CSS_PATH = "app.tcss"
-    BINDINGS = [
-        *_remedy_bindings(),
-        *_fix_bindings(),
-        # Short descriptions, so that at 80 columns the footer still ends with "q quit"; the help
-        # screen and the command palette show the tooltip.
-        Binding("space", "toggle_pause", "pause", tooltip="pause/resume"),
-        Binding("n", "step_once", "step", tooltip="one step while paused"),
-        Binding("left", "seek(-10)", "-10 s", tooltip="back 10 s"),
-        Binding("right", "seek(10)", "+10 s", tooltip="on 10 s"),
-        Binding("less_than_sign", "speed(0.5)", "slower"),
-        Binding("greater_than_sign", "speed(2)", "faster"),
-        Binding("home", "replay_jump('start')", "start", show=False, tooltip="back to the first record"),
-        Binding("end", "replay_jump('end')", "end", show=False, tooltip="to the last record (live, with --follow)"),
-        Binding("r", "restart", "restart"),
-        Binding("p", "pick_preset", "preset"),
-        Binding("y", "toggle_log", "log", tooltip="log/lin loss axis"),
-        Binding("h", "cycle_ghosts", "ghosts", tooltip="earlier runs on the loss plot: all, the last, none"),
-        Binding("question_mark", "help", "help"),
-        Binding("ctrl+s", "screenshot", "screenshot", show=False),
-        Binding("q", "quit", "quit"),
-        Binding("ctrl+c", "quit", "quit", show=False, priority=True),
-    ]
+    BINDINGS = app_bindings()
 
     def __init__(
         self,
@@ -250,7 +201,7 @@ class VgpApp(App[None]):
 
     def on_key(self, event: events.Key) -> None:
         """In a replay, a key that would change the run says why it does nothing."""
-        live_keys = {b.key for b in self.BINDINGS if isinstance(b, Binding) and b.action.partition("(")[0] in _LIVE_ONLY}
+        live_keys = {b.key for b in self.BINDINGS if isinstance(b, Binding) and action_name(b)[0] in LIVE_ONLY}
         if self.replay and event.key in live_keys:
             self.notify("a recording cannot be changed: space pauses, ← → seek, < > speed, home goes to the start",
                         title="replay", severity="warning", timeout=4)
@@ -480,9 +431,9 @@ class VgpApp(App[None]):
 
     # -- actions --------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in _LIVE_ONLY and self.replay:
+        if action in LIVE_ONLY and self.replay:
             return False  # a recording cannot be changed, only watched
-        if action in _REPLAY_ONLY:
+        if action in REPLAY_ONLY:
             return self.replay
         if action in ("toggle_remedy", "scale_remedy") and parameters:
             return parameters[0] in self.remedies  # remedies the preset does not take are hidden
@@ -501,14 +452,15 @@ class VgpApp(App[None]):
         remedy = REMEDIES[name]
         current = self.remedies.get(name)
         if current is None:
-            self.notify(f"{name} is off: press {remedy.key} to turn it on first", severity="warning")
+            self.notify(f"{name} is off: press {remedy.key or remedy.key_label} to turn it on first", severity="warning")
             return
-        self._set_remedy(name, remedy.scaled(current, factor))
+        key = next((k for k, f in remedy.scale_keys if f == factor), remedy.key)
+        self._set_remedy(name, remedy.scaled(current, factor), key)
 
-    def _set_remedy(self, name: str, value: RemedyValue) -> None:
+    def _set_remedy(self, name: str, value: RemedyValue, key: str | None = None) -> None:
         remedy = REMEDIES[name]
         self.remedies[name] = value
-        self._send(SetRemedy(name, value), remedy.key, f"{name}={remedy.format(value)}")
+        self._send(SetRemedy(name, value), key or remedy.key, f"{name}={remedy.format(value)}")
         self.query_one(RemediesBar).show(self.remedies)
         self.notify(f"{name} → {remedy.format(value)}: {self._when_it_applies(remedy.structural)}")
 
@@ -630,9 +582,7 @@ class VgpApp(App[None]):
         out = []
         for binding in self.BINDINGS:
             assert isinstance(binding, Binding)
-            action, _, rest = binding.action.partition("(")
-            params = tuple(p.strip(" '\")") for p in rest.split(",")) if rest else ()
-            if self.check_action(action, params):
+            if self.check_action(*action_name(binding)):
                 out.append(binding)
         return out
 

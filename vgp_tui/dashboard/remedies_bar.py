@@ -9,10 +9,6 @@ from textual.widgets import Static
 
 from vgp_tui.engine.remedies import REMEDIES, RemedyValue, format_value
 
-# Keys shown for remedies whose value is changed by a pair of keys rather than one.
-KEY_LABELS = {"lr": "+/-", "clip": "c [ ]"}
-
-
 class RemediesBar(Static):
     """Items are packed whole into lines: a remedy never breaks between its key and its value."""
 
@@ -29,7 +25,7 @@ class RemediesBar(Static):
         used = 0
         for name, value in values.items():
             remedy = REMEDIES.get(name)
-            key = KEY_LABELS.get(name, remedy.key if remedy else "·")
+            key = remedy.key_label if remedy else "·"  # a remedy a newer recording names
             item = Text.assemble(
                 (f" {key} ", "bold reverse") if self.show_keys else "",
                 (f" {name} ", "dim"),

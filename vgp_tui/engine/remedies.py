@@ -1,9 +1,10 @@
 """The remedy registry: every remedy, its key, its values, and whether it rebuilds the network.
 
 This module is the one place that knows about remedies. The preset loader validates against it, the
-trainer reads values from it, the command line parses ``--remedy NAME=VALUE`` with it, and the
-dashboard builds its key bindings and remedies bar from it. Adding a remedy means adding one entry to
-``REMEDIES`` (plus the model switch that honours it).
+trainer reads values from it, the command line parses ``--remedy NAME=VALUE`` with it, the models
+take the structural ones it lists for their family, the diagnosis words its fixes with it, and the
+dashboard builds its key bindings, remedies bar and help from it. Adding a remedy means adding one
+entry to ``REMEDIES`` (plus the model switch or trainer setting that honours it).
 
 Two kinds:
 
@@ -41,7 +42,7 @@ class Remedy:
 
     name: str
     key: str
-    """The dashboard key that toggles or cycles it."""
+    """The dashboard key that toggles or cycles it ("" when only its ``scale_keys`` change it)."""
     kind: Kind
     value_type: ValueType
     families: frozenset[str]
@@ -52,10 +53,27 @@ class Remedy:
     maximum: float = math.inf
     default_on: float = 1.0
     """For a threshold remedy, the value switched on when the user turns it on from off."""
+    scale_keys: tuple[tuple[str, float], ...] = ()
+    """Keys that multiply a rate or threshold, with their factor: ``(("[", 0.5), ("]", 2.0))``."""
+    names_itself: bool = False
+    """Its values read alone (``relu``, ``lstm``); others need the name (``init he``, ``skip on``)."""
 
     @property
     def structural(self) -> bool:
         return self.kind == "structural"
+
+    @property
+    def key_label(self) -> str:
+        """Its keys as the remedies bar shows them: ``a``, ``c [ ]``, ``+/-``."""
+        scale = [key for key, _ in self.scale_keys]
+        if self.key:
+            return " ".join([self.key, *scale])
+        return "/".join(scale)
+
+    def setting(self, value: RemedyValue) -> str:
+        """``relu``, ``init he`` or ``batchnorm on``: one value of it, as a fix names it."""
+        shown = self.format(value)
+        return shown if self.names_itself else f"{self.name} {shown}"
 
     def allowed(self) -> str:
         """Human-readable description of the allowed values, for error messages."""
@@ -150,7 +168,7 @@ REMEDIES: dict[str, Remedy] = {
         Remedy(
             "activation", "a", "structural", "choice", frozenset({"mlp"}),
             "non-linearity between layers; sigmoid's derivative is at most 0.25, ReLU's is 0 or 1",
-            choices=("sigmoid", "tanh", "relu"),
+            choices=("sigmoid", "tanh", "relu"), names_itself=True,
         ),
         Remedy(
             "init", "i", "structural", "choice", frozenset({"mlp", "sequence", "resnet"}),
@@ -168,17 +186,17 @@ REMEDIES: dict[str, Remedy] = {
         Remedy(
             "cell", "l", "structural", "choice", frozenset({"sequence", "sentiment"}),
             "recurrent cell: vanilla tanh RNN, LSTM or GRU",
-            choices=("rnn", "lstm", "gru"),
+            choices=("rnn", "lstm", "gru"), names_itself=True,
         ),
         Remedy(
             "clip", "c", "live", "threshold", _ALL,
             "clip the total gradient norm to this threshold ([ and ] halve or double it)",
-            minimum=0.0, default_on=1.0,
+            minimum=0.0, default_on=1.0, scale_keys=(("[", 0.5), ("]", 2.0)),
         ),
         Remedy(
-            "lr", "+", "live", "rate", _ALL,
+            "lr", "", "live", "rate", _ALL,
             "learning rate (+ doubles it, - halves it)",
-            minimum=0.0, maximum=100.0,
+            minimum=0.0, maximum=100.0, scale_keys=(("+", 2.0), ("-", 0.5)),
         ),
         Remedy(
             "accumulate", "g", "live", "count", _ALL,
@@ -193,6 +211,11 @@ REMEDIES: dict[str, Remedy] = {
     )
 }
 """Every remedy, by name, in the order the remedies bar shows them."""
+
+
+def structural_for(family: str) -> tuple[str, ...]:
+    """The structural remedies a model family takes, in registry order."""
+    return tuple(r.name for r in REMEDIES.values() if r.structural and family in r.families)
 
 
 def get_remedy(name: str, where: str = "") -> Remedy:

@@ -22,7 +22,7 @@ from typing import Any
 
 from vgp_tui.engine.commands import Command, NoteKey, Pause, Restart, Resume, SetRemedies, SetRemedy, StepOnce, Stop
 from vgp_tui.engine.events import Event, KeyPressed, RemedyChanged, RunStarted, SessionHeader, StateChanged, StepMetrics
-from vgp_tui.engine.naming import layer_name, possessive
+from vgp_tui.engine.naming import layer_name
 from vgp_tui.engine.remedies import REMEDIES, RemedyValue, apply_overrides
 from vgp_tui.errors import UserError
 
@@ -361,7 +361,7 @@ class Divergence:
         text = f"diverged at step {self.step}: {what}"
         if self.largest_before is not None:
             step, layer, norm = self.largest_before
-            text += f"; at step {step} the largest gradient was {possessive(layer)} ({format_number(norm)})"
+            text += f"; at step {step} the largest gradient was that of {layer}, {format_number(norm)}"
         return text
 
 
