@@ -12,20 +12,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import threading
 import time
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
-from rich.text import Text
 from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Static
 
+from vgp_tui.dashboard.diagnosis_line import DiagnosisLine
 from vgp_tui.dashboard.feed import EventFeed, NewSession, Notice
+from vgp_tui.dashboard.runner import Runner
 from vgp_tui.dashboard.flow import GradientFlow
 from vgp_tui.dashboard.heatmap import GradientHeatmap
 from vgp_tui.dashboard.keys import LIVE_ONLY, REPLAY_ONLY, action_name, app_bindings
@@ -49,47 +49,6 @@ MIN_WIDTH, MIN_HEIGHT = 80, 24
 REFRESH_SECONDS = 0.2
 """The UI timer: 5 Hz keeps the numbers fresh and leaves the GIL to the training thread."""
 
-DIAGNOSIS_LINES = 3
-"""The most lines the diagnosis may take (at 80 columns a divergence needs three)."""
-
-
-def fit_diagnosis(result: Diagnosis, width: int, console: Any) -> Text:
-    """The diagnosis as it fits in :data:`DIAGNOSIS_LINES` lines of ``width``: when it is too long
-    the verdict is cut (with "…"), never the keys to press."""
-    text = Text(result.text)
-    if len(text.wrap(console, width)) <= DIAGNOSIS_LINES:
-        return text
-    keys = result.text[len(result.verdict):]
-    low, high = 0, len(result.verdict)
-    while low < high:  # the longest cut of the verdict that still fits
-        middle = (low + high + 1) // 2
-        if len(Text(result.verdict[:middle].rstrip() + "…" + keys).wrap(console, width)) <= DIAGNOSIS_LINES:
-            low = middle
-        else:
-            high = middle - 1
-    return Text(result.verdict[:low].rstrip() + "…" + keys)
-
-
-class _Starting:
-    """Stands in for the session while PyTorch and the data load, so the frame is on screen at once.
-
-    Commands sent to it are dropped: there is nothing to train yet."""
-
-    device = "starting…"
-    data_label = ""
-    run_number = 0
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.sinks: list[Any] = []
-
-    def initial_remedies(self) -> dict[str, RemedyValue]:
-        return {}
-
-    def send(self, command: Any) -> None:
-        pass
-
-
 class VgpApp(App[None]):
     """The live dashboard for one session (preset switches replace the session)."""
 
@@ -111,14 +70,6 @@ class VgpApp(App[None]):
         record: str | None = None,
     ) -> None:
         super().__init__()
-        self._start = start
-        """Builds the session in the training thread (imports torch, loads the data): until it
-        returns, a placeholder stands in and the frame already shows."""
-        self._record = record
-        self.startup_error: str | None = None
-        """Why the session could not be built (a user mistake found late, such as missing data)."""
-        if session is None:
-            session = _Starting(preset)
         self.autostart = train
         """False shows only what is put on the feed (tests and pictures from recorded events)."""
         self.replay = replay
@@ -129,27 +80,31 @@ class VgpApp(App[None]):
         self._ending = False
         self._warned = ""
         self._recording_error_shown = False
-        self.session = session
-        self.recorder = recorder
         self.screenshot_dir = Path(screenshot_dir)
         self.history = History()
         self.feed = EventFeed()
-        self.remedies: dict[str, RemedyValue] = session.initial_remedies()
+        self.runner = Runner(session, self.feed, start=start, preset=preset, record=record, recorder=recorder)
+        """The training thread's side: the source it runs, preset switches, a deferred start."""
+        self.remedies: dict[str, RemedyValue] = self.session.initial_remedies()
         """The remedy values as the user last set them (the trainer catches up at its next step)."""
-        self._quit = threading.Event()
-        self._next_session: Any = None
-        self._diagnosis: Diagnosis | None = None
-        """The diagnosis on screen: its numbered fixes are what keys 1-9 apply."""
-        self._diagnosis_width = 0
         self._drawn: dict[str, tuple[object, object, float]] = {}
-        self.training_threads: set[int] = set()
-        """Idents of threads inside the training loop right now (exactly one while the app runs)."""
-        self._attach(session)
 
-    def _attach(self, session: Any) -> None:
-        session.sinks.append(self.feed.put)
-        if self.recorder is not None:
-            session.sinks.append(self.recorder.write)
+    @property
+    def session(self) -> Any:
+        """What the training thread runs now: a Session, a ReplaySource, or a stand-in while starting."""
+        return self.runner.source
+
+    @property
+    def recorder(self) -> Any:
+        return self.runner.recorder
+
+    @property
+    def training_threads(self) -> set[int]:
+        return self.runner.threads
+
+    @property
+    def startup_error(self) -> str | None:
+        return self.runner.startup_error
 
     # -- layout -------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -161,7 +116,7 @@ class VgpApp(App[None]):
                     yield GradientFlow(id="flow")
                     yield TimeGradientPlot(id="time")
             yield GradientHeatmap(id="heatmap")
-            yield Static(id="diagnosis")
+            yield DiagnosisLine(id="diagnosis")
             yield RemediesBar(id="remedies")
         yield Static(id="too-small")
         yield Footer()
@@ -231,60 +186,8 @@ class VgpApp(App[None]):
     # -- training thread ------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="training", name="training")
     def train(self) -> None:
-        """The one training thread: runs the session, then the next one after a preset switch."""
-        ident = threading.get_ident()
-        self.training_threads.add(ident)
-        try:
-            if self._start is not None and not self._build_session():
-                return
-            while not self._quit.is_set():
-                session = self.session
-                try:
-                    session.run(self._quit)
-                except Exception as exc:  # noqa: BLE001 - shown to the user; the app stays up
-                    log.exception("training loop failed")
-                    self.feed.put([Notice(f"training stopped: {exc}")])
-                    return
-                nxt = self._next_session
-                if nxt is None:
-                    return
-                self._next_session = None
-                try:
-                    nxt.load_data()
-                except UserError as exc:
-                    # The previous preset goes on where it was, run and step unchanged.
-                    self.feed.put([Notice(f"{exc}; {session.name} goes on")])
-                    continue
-                nxt.sinks[:] = list(session.sinks)
-                self.session = nxt
-                self.feed.put([NewSession(nxt)])
-        finally:
-            self.training_threads.discard(ident)
-
-    def _build_session(self) -> bool:
-        """Build the real session in this (the training) thread; False when it cannot be had."""
-        from vgp_tui.dashboard import log_path
-        from vgp_tui.engine.recording import RecordingWriter
-
-        assert self._start is not None
-        try:
-            session = self._start()
-            if self._record:
-                self.recorder = RecordingWriter(self._record, session.header())
-        except UserError as exc:
-            self.startup_error = str(exc)
-            self.call_from_thread(self.exit, None, 2)
-            return False
-        except Exception as exc:  # noqa: BLE001 - shown as one line after the screen closes
-            log.exception("the session could not start")
-            self.startup_error = f"could not start: {exc.__class__.__name__}: {exc} (details in {log_path()})"
-            self.call_from_thread(self.exit, None, 1)
-            return False
-        self._start = None
-        self._attach(session)
-        self.session = session
-        self.feed.put([NewSession(session)])
-        return not self._quit.is_set()
+        """The one training thread (see :class:`Runner`)."""
+        self.runner.run(lambda status: self.call_from_thread(self.exit, None, status))
 
     # -- the timer ------------------------------------------------------------------------------------
     def refresh_panels(self) -> None:
@@ -305,7 +208,7 @@ class VgpApp(App[None]):
                 self._react(item)
         self._report_recording_trouble()
         history = self.history
-        starting = "starting" if isinstance(self.session, _Starting) else None
+        starting = "starting" if self.runner.starting else None
         self.query_one(StatusLine).show(history, self._preset_label(), self.session.device, self.session.data_label,
                                         self._mode(), state=starting)
         if self.replay:
@@ -400,23 +303,12 @@ class VgpApp(App[None]):
 
     def _show_diagnosis(self) -> None:
         result = diagnose(self.history.current, self.history.state, self.history.message)
-        if isinstance(self.session, _Starting):
+        if self.runner.starting:
             result = Diagnosis("waiting", "Starting: importing PyTorch and loading the data…")
         if self.replay and result.fixes:
             # A recording cannot be changed: the verdict stays, the keys to press go.
             result = Diagnosis(result.kind, result.verdict)
-        widget = self.query_one("#diagnosis", Static)
-        width = max(20, widget.size.width - 2)  # inside its padding
-        if (result, width) == (self._diagnosis, self._diagnosis_width):
-            return  # unchanged: no repaint
-        self._diagnosis, self._diagnosis_width = result, width
-        widget.set_class(result.kind in ("vanishing", "exploding", "diverged", "error"), "bad")
-        widget.set_class(result.kind in ("dead", "saturated"), "warn")
-        text = fit_diagnosis(result, width, self.console)
-        lines = max(2, len(text.wrap(self.console, width)))
-        if widget.styles.height is None or widget.styles.height.value != lines:
-            widget.styles.height = lines  # a layout pass only when the line count changes
-        widget.update(text, layout=False)  # plain text: "[1]" is a key, not markup
+        self.query_one(DiagnosisLine).show(result)
 
     def get_system_commands(self, screen: Any) -> Any:
         """Every key's action in the command palette too (ctrl+p), after Textual's own commands."""
@@ -466,7 +358,8 @@ class VgpApp(App[None]):
 
     def action_apply_fix(self, number: int) -> None:
         """Apply the diagnosis line's fix ``number`` as one change (one fresh run at most)."""
-        fixes = self._diagnosis.fixes if self._diagnosis is not None else ()
+        shown = self.query_one(DiagnosisLine).shown  # what is on screen is what the keys apply
+        fixes = shown.fixes if shown is not None else ()
         if not 1 <= number <= len(fixes):
             offered = f"it offers 1-{len(fixes)}" if fixes else "it offers none now"
             self.notify(f"no fix [{number}] in the diagnosis line: {offered}", severity="warning", timeout=4)
@@ -612,10 +505,7 @@ class VgpApp(App[None]):
         except UserError as exc:
             self.notify(str(exc), severity="error", timeout=8)
             return
-        new.run_number = old.run_number
-        self._next_session = new
-        old.send(NoteKey("p", f"preset={name}"))
-        old.send(Stop())
+        self.runner.switch_to(new, name)
         self.notify(f"switching to {name}…")
 
     def action_screenshot(self) -> None:
@@ -632,8 +522,7 @@ class VgpApp(App[None]):
         self.exit()
 
     def stop_training(self) -> None:
-        self._quit.set()
-        self.session.send(StopReplay() if self.replay else Stop())
+        self.runner.stop(StopReplay() if self.replay else Stop())
 
     def on_unmount(self) -> None:
         self.stop_training()

@@ -1,0 +1,52 @@
+"""The diagnosis line: the verdict in words and the numbered fixes, fitted to the width it gets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import Static
+
+from vgp_tui.diagnosis import Diagnosis
+
+DIAGNOSIS_LINES = 3
+"""The most lines the diagnosis may take (at 80 columns a divergence needs three)."""
+
+
+def fit_diagnosis(result: Diagnosis, width: int, console: Any) -> Text:
+    """The diagnosis as it fits in :data:`DIAGNOSIS_LINES` lines of ``width``: when it is too long
+    the verdict is cut (with "…"), never the keys to press."""
+    text = Text(result.text)
+    if len(text.wrap(console, width)) <= DIAGNOSIS_LINES:
+        return text
+    keys = result.text[len(result.verdict):]
+    low, high = 0, len(result.verdict)
+    while low < high:  # the longest cut of the verdict that still fits
+        middle = (low + high + 1) // 2
+        if len(Text(result.verdict[:middle].rstrip() + "…" + keys).wrap(console, width)) <= DIAGNOSIS_LINES:
+            low = middle
+        else:
+            high = middle - 1
+    return Text(result.verdict[:low].rstrip() + "…" + keys)
+
+
+class DiagnosisLine(Static):
+    """Two or three lines; red for a problem, yellow for a warning. ``shown`` is what keys 1-9 apply."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.shown: Diagnosis | None = None
+        self._width = 0
+
+    def show(self, result: Diagnosis) -> None:
+        width = max(20, self.size.width - 2)  # inside its padding
+        if (result, width) == (self.shown, self._width):
+            return  # unchanged: no repaint
+        self.shown, self._width = result, width
+        self.set_class(result.kind in ("vanishing", "exploding", "diverged", "error"), "bad")
+        self.set_class(result.kind in ("dead", "saturated"), "warn")
+        text = fit_diagnosis(result, width, self.app.console)
+        lines = max(2, len(text.wrap(self.app.console, width)))
+        if self.styles.height is None or self.styles.height.value != lines:
+            self.styles.height = lines  # a layout pass only when the line count changes
+        self.update(text, layout=False)  # plain text: "[1]" is a key, not markup
