@@ -434,7 +434,7 @@ async def test_replay_offers_only_the_keys_that_work_in_replay(listen: Any) -> N
     app = make_replay_app(str(fixture), speed=1024)
     toasts = listen(app)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, lambda: app.session.ended)
+        await wait_for(pilot, lambda: app.playback.ended)
         await pilot.pause(0.3)
         shown = {b.action.partition("(")[0] for b in app._visible_bindings() if b.show}
         assert shown == {"toggle_pause", "seek", "speed", "toggle_log", "cycle_ghosts", "help", "quit"}, shown
@@ -504,7 +504,7 @@ async def test_home_and_end_jump_in_a_replay() -> None:
 
     app = make_replay_app(str(Path(__file__).parent / "fixtures" / "deep-sigmoid.jsonl"), speed=1024)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.session.ended)
+        await wait_for(pilot, lambda: app.playback.ended)
         sent: list[Any] = []
         real_send = app.session.send
         app.session.send = lambda command: (sent.append(command), real_send(command))
@@ -513,3 +513,39 @@ async def test_home_and_end_jump_in_a_replay() -> None:
         await pilot.pause(0.2)
         assert [type(c) for c in sent] == [FromStart, ToEnd]
         await pilot.press("q")
+
+
+async def test_a_new_kind_of_source_needs_no_change_to_the_dashboard() -> None:
+    """Anything with the Source contract feeds the dashboard: here, a stream of made-up steps."""
+    import math
+
+    from vgp_tui.dashboard.app import VgpApp
+    from vgp_tui.engine.events import RunStarted, StepMetrics
+
+    class Steps:
+        name, device, data_label = "made-up", "nowhere", "a generator"
+
+        def __init__(self) -> None:
+            self.sinks: list[Any] = []
+
+        def initial_remedies(self) -> dict[str, Any]:
+            return {}
+
+        def send(self, command: Any) -> None:
+            pass
+
+        def run(self, stop: threading.Event) -> None:
+            self.sinks[0]([RunStarted(run=1, t=0.0, preset="made-up", layers=("a", "b"), remedies={}, seed=0)])
+            for step in range(1, 31):
+                norms = (1e-9 * step, 1.0)
+                self.sinks[0]([StepMetrics(run=1, step=step, t=0.01 * step, loss=1.0 / step, grad_norm=norms,
+                                           total_norm=math.hypot(*norms))])
+            stop.wait()
+
+    app = VgpApp(Steps())
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: steps(app) == 30)
+        await wait_for(pilot, lambda: diagnosis_kind(app) == "vanishing")
+        assert "made-up" in str(app.query_one("#status").render())
+        await pilot.press("q")
+    assert not app.training_threads

@@ -87,7 +87,7 @@ async def test_replay_shows_the_same_numbers_and_markers_as_live(tmp_path: Path,
         assert sorted(replayed.runs) == [1, 2]
         assert _run_numbers(replayed) == _run_numbers(live)
         assert [m.text for m in replayed.runs[1].markers] == ["clip 1"]
-        assert replayed.current.label == live.current.label
+        assert replayed.current.started_with == live.current.started_with
         assert any("clip=1" in n for n in notes) and any("activation=tanh" in n for n in notes)
         status = str(app.query_one("#status").render())
         assert "REPLAY" in status and "deep-sigmoid" in status

@@ -14,20 +14,15 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vgp_tui.engine.events import Event, KeyPressed, RunStarted, SessionHeader, StateChanged, StepMetrics
 from vgp_tui.engine.recording import RecordingError, RecordingReader
+from vgp_tui.source import Playback, Rewind, Sink
 
-Sink = Callable[[list[Any]], Any]
-
-
-@dataclass(frozen=True)
-class Rewind:
-    """Feed marker: forget what was shown; the events that follow start again from the beginning."""
+__all__ = ["FromStart", "ReplaySource", "Rewind", "Seek", "SetSpeed", "StopReplay", "ToEnd", "TogglePause"]
 
 
 @dataclass(frozen=True)
@@ -104,6 +99,7 @@ class ReplaySource:
         self._to_live_end = follow
         """Jump to the end of what is written once the header is read (start of a follow)."""
         self._paused_at_end = False
+        self._told: Playback | None = None
 
     # -- what the dashboard asks of a source ---------------------------------------------------------
     @property
@@ -148,6 +144,21 @@ class ReplaySource:
     def send(self, command: Any) -> None:
         self.commands.put(command)
 
+    def playback(self) -> Playback:
+        """Where the replay stands now (the screen gets it as a feed item, never by reading these)."""
+        return Playback(
+            speed=self.speed, paused=self.paused, ended=self.ended,
+            following=self.follow and self.position >= len(self.events) and not self.waiting,
+            waiting=self.waiting, warning=self.warning, label=self.data_label, name=self.name, device=self.device,
+        )
+
+    def _tell(self) -> None:
+        """Put the playback state on the sinks when it changed since last told."""
+        state = self.playback()
+        if state != self._told:
+            self._told = state
+            self._emit([state])
+
     # -- the worker thread ---------------------------------------------------------------------------
     def _start_time(self) -> float:
         for event in self.events:
@@ -161,6 +172,7 @@ class ReplaySource:
         if self.until_step is not None:
             self._emit(self._take_until_step(self.until_step))
             self.ended = True
+            self._tell()
             return
         last = time.monotonic()
         while not stop.is_set():
@@ -177,6 +189,7 @@ class ReplaySource:
                 self._emit(batch)
             if self.position >= len(self.events) and not self.follow and not self.ended:
                 self.ended = True
+            self._tell()
             time.sleep(0.05)
 
     def _read_more(self) -> None:

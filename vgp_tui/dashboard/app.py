@@ -41,7 +41,8 @@ from vgp_tui.engine.history import History
 from vgp_tui.health import layer_verdicts, recent_norms
 from vgp_tui.engine.remedies import REMEDIES, RemedyValue
 from vgp_tui.errors import UserError
-from vgp_tui.replay import MAX_SPEED, MIN_SPEED, FromStart, Rewind, Seek, SetSpeed, StopReplay, ToEnd, TogglePause
+from vgp_tui.replay import MAX_SPEED, MIN_SPEED, FromStart, Seek, SetSpeed, StopReplay, ToEnd, TogglePause
+from vgp_tui.source import Playback, Rewind, Source
 
 log = logging.getLogger("vgp_tui")
 
@@ -58,7 +59,7 @@ class VgpApp(App[None]):
 
     def __init__(
         self,
-        session: Any = None,
+        session: Source | None = None,
         recorder: Any = None,
         screenshot_dir: str | Path = ".",
         train: bool = True,
@@ -88,9 +89,11 @@ class VgpApp(App[None]):
         self.remedies: dict[str, RemedyValue] = self.session.initial_remedies()
         """The remedy values as the user last set them (the trainer catches up at its next step)."""
         self._drawn: dict[str, tuple[object, object, float]] = {}
+        self.playback = Playback(speed=1.0, paused=False, ended=False, following=False, waiting=False)
+        """A replay's state as it last told it (on the feed)."""
 
     @property
-    def session(self) -> Any:
+    def session(self) -> Any:  # a Source; Any, since actions reach Session- or replay-only parts
         """What the training thread runs now: a Session, a ReplaySource, or a stand-in while starting."""
         return self.runner.source
 
@@ -201,6 +204,8 @@ class VgpApp(App[None]):
             elif isinstance(item, Rewind):
                 self.history = History()
                 self._drawn.clear()
+            elif isinstance(item, Playback):
+                self.playback = item
             elif isinstance(item, Notice):
                 self.notify(item.text, severity=item.severity, timeout=8)  # type: ignore[arg-type]
             else:
@@ -209,8 +214,11 @@ class VgpApp(App[None]):
         self._report_recording_trouble()
         history = self.history
         starting = "starting" if self.runner.starting else None
-        self.query_one(StatusLine).show(history, self._preset_label(), self.session.device, self.session.data_label,
-                                        self._mode(), state=starting)
+        if self.replay:  # what the replay last told, not its attributes: they change in another thread
+            name, device, label = self.playback.name, self.playback.device, self.playback.label
+        else:  # fixed once the session is built
+            name, device, label = self._preset_label(), self.session.device, self.session.data_label
+        self.query_one(StatusLine).show(history, name, device, label, self._mode(), state=starting)
         if self.replay:
             self._replay_housekeeping()
         if not self.query_one("#main").display:
@@ -391,7 +399,7 @@ class VgpApp(App[None]):
     def action_toggle_pause(self) -> None:
         if self.replay:
             self.session.send(TogglePause())
-            self.notify("replay paused" if not self.session.paused else "replay resumed", timeout=2)
+            self.notify("replay paused" if not self.playback.paused else "replay resumed", timeout=2)
             return
         state = self.history.state
         if state == "training":
@@ -402,7 +410,7 @@ class VgpApp(App[None]):
             self.notify("resumed" if state == "paused" else "a fresh run starts")
 
     def action_seek(self, seconds: float) -> None:
-        self.session.send(Seek(seconds * max(1.0, self.session.speed)))
+        self.session.send(Seek(seconds * max(1.0, self.playback.speed)))
 
     def action_replay_jump(self, where: str) -> None:
         self.session.send(FromStart() if where == "start" else ToEnd())
@@ -410,29 +418,29 @@ class VgpApp(App[None]):
 
     def action_speed(self, factor: float) -> None:
         self.session.send(SetSpeed(factor))
-        self.notify(f"speed ×{min(MAX_SPEED, max(MIN_SPEED, self.session.speed * factor)):g}", timeout=2)
+        self.notify(f"speed ×{min(MAX_SPEED, max(MIN_SPEED, self.playback.speed * factor)):g}", timeout=2)
 
     def _mode(self) -> str:
         if not self.replay:
             return ""
-        source = self.session
-        if source.until_step is not None:
+        playback = self.playback
+        if self.screenshot_to is not None:
             return "replay"
-        if getattr(source, "waiting", False):
+        if playback.waiting:
             return "waiting"
-        if source.follow and source.position >= len(source.events):
+        if playback.following:
             return "following"
-        if source.ended:
+        if playback.ended:
             return "replay ended"
-        return f"replay ×{source.speed:g}" + (" paused" if source.paused else "")
+        return f"replay ×{playback.speed:g}" + (" paused" if playback.paused else "")
 
     def _replay_housekeeping(self) -> None:
         """Say what was wrong with the file; quit or take the screenshot once the replay is done."""
-        warning = self.session.warning
+        warning = self.playback.warning
         if warning and warning != self._warned:
             self._warned = warning  # a followed file that is rewritten may bring a new one
             self.notify(warning, severity="warning", timeout=15)
-        if self._ending or not self.session.ended:
+        if self._ending or not self.playback.ended:
             return
         if self.screenshot_to is not None:
             self._ending = True

@@ -8,28 +8,11 @@ the events after it belong to another preset, so it can start a fresh History at
 from __future__ import annotations
 
 import queue
-from dataclasses import dataclass
 from typing import Any
 
-from vgp_tui.engine.events import Event
+from vgp_tui.source import Item, NewSession, Notice
 
-
-@dataclass(frozen=True)
-class NewSession:
-    """The events that follow come from ``session`` (a preset switch)."""
-
-    session: Any
-
-
-@dataclass(frozen=True)
-class Notice:
-    """A message for the user from the training thread (for example a preset that failed to load)."""
-
-    text: str
-    severity: str = "error"
-
-
-Item = Event | NewSession | Notice
+__all__ = ["EventFeed", "Item", "NewSession", "Notice"]
 
 
 class EventFeed:

@@ -12,6 +12,7 @@ from vgp_tui.dashboard.feed import EventFeed, NewSession, Notice
 from vgp_tui.engine.commands import NoteKey, Stop
 from vgp_tui.engine.remedies import RemedyValue
 from vgp_tui.errors import UserError
+from vgp_tui.source import Source
 
 log = logging.getLogger("vgp_tui")
 
@@ -48,7 +49,7 @@ class Runner:
         recorder: a recording already open.
     """
 
-    def __init__(self, source: Any, feed: EventFeed, *, start: Callable[[], Any] | None = None, preset: str = "",
+    def __init__(self, source: Source | None, feed: EventFeed, *, start: Callable[[], Any] | None = None, preset: str = "",
                  record: str | None = None, recorder: Any = None) -> None:
         self.source = source if source is not None else Starting(preset)
         self.feed = feed
