@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from probe_overhead import median_ci  # noqa: E402 - the benchmarks share one definition
+from common import median_ci  # noqa: E402 - the benchmarks share one definition
 
 
 def headless_rate(seconds: float) -> float:

@@ -28,12 +28,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import probe_overhead  # noqa: E402  (the sibling script)
+import probe_overhead  # noqa: E402  (the sibling script, for the timing run)
+from common import Setup, deep_sigmoid, resnet  # noqa: E402
 
 from vgp_tui.engine.trainer import Trainer  # noqa: E402
 
 
-def sync_check(setup: probe_overhead.Setup, steps: int, clip: float | None) -> str | None:
+def sync_check(setup: Setup, steps: int, clip: float | None) -> str | None:
     """None if ``steps`` trainer steps ran without a host-device sync, else what synchronised."""
     remedies = dict(setup.remedies)
     remedies["clip"] = clip
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     print(f"GPU check on {torch.cuda.get_device_name(args.device)}, torch {torch.__version__}, "
           f"CUDA {torch.version.cuda}")
-    setups = [probe_overhead.deep_sigmoid(args.device, False), probe_overhead.resnet(args.device, False, 0.25, 64)]
+    setups = [deep_sigmoid(args.device, False), resnet(args.device, False, 0.25, 64)]
     failures = []
     print(f"\n1. no host-device sync in {args.sync_steps} Trainer.step() calls "
           "(torch.cuda.set_sync_debug_mode('error'); flush outside):")

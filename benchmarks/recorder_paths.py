@@ -28,7 +28,6 @@ counted in full):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import socket
@@ -40,7 +39,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import probe_overhead as po  # noqa: E402  (the methodology's helpers)
+import common as po  # noqa: E402  (the methodology's helpers)
 
 from vgp_tui.engine.instrument import Recorder  # noqa: E402
 from vgp_tui.engine.probe import GradientProbe  # noqa: E402
@@ -139,9 +138,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--replicas", type=int, default=None, help="copies of each loop, used in turn (default 3; quick 1)")
     p.add_argument("--warmup", type=int, default=None, help="untimed steps per loop first (default 20; quick 3)")
     p.add_argument("--compile-backend", default=None, help="torch.compile backend (default aot_eager; quick eager)")
-    p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
-    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    po.add_run_options(p)
     return p.parse_args(argv)
 
 
@@ -199,14 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.distributed.destroy_process_group()
     print("x without: ratio to the mean of the two blocks of the same path without the Recorder around it, per\n"
           "round (median [IQR]); the '(no Recorder)' rows are the noise floor of the method.")
-    print()
-    print(f"targets ({po.machine_line()}):")
-    for line in verdicts:
-        print(f"  {line}")
-    if args.json:
-        results["verdicts"] = verdicts
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+    po.report(verdicts, results, args.json)
     return 0
 
 

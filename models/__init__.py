@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from vgp_tui.engine.remedies import structural_for
 
-from .configs import FAMILY_CONFIGS, Task
+from vgp_tui.data.specs import Task
+
+from .configs import FAMILY_CONFIGS
 
 if TYPE_CHECKING:
     from torch import nn

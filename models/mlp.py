@@ -21,7 +21,9 @@ import math
 import torch
 from torch import nn
 
-from .configs import MLPConfig, Task
+from vgp_tui.data.specs import Task
+
+from .configs import MLPConfig
 from .init import INIT_SCHEMES, ProbeDefaults, check_choice, init_weight, parameters_of
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
@@ -31,9 +33,8 @@ POOR_STD = 0.25
 
 At the presets' width 64, He's std is ``sqrt(2/64) = 0.177``; 0.25 is ``sqrt(2)`` times that, so every
 ReLU layer doubles the variance of the activations going forward and of ``dL/da`` going back. Over 20
-layers that is ``2**10``, about 1000x in norm: the step-0 gradient is ~1000x He's, and plain SGD at the
-preset's lr 0.01 reaches inf/NaN within a few steps while the fraction of dead units climbs (about 20%
-at init, 40-60% after the first oversized updates). A fixed std ignores ``fan_in``: a wider net would
+layers that is ``2**10``, about 1000x in norm: enough to reach inf/NaN within a few steps (measured:
+docs/benchmarks.md, "The `poor` init of the deep MLP"). A fixed std ignores ``fan_in``: a wider net would
 explode faster, a narrower one would vanish instead, which is exactly the mistake He init corrects.
 
 Note that with zero biases a ReLU net is positively homogeneous, so at init the per-layer *weight*

@@ -23,7 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .configs import ResNetConfig, Task
+from vgp_tui.data.specs import Task
+
+from .configs import ResNetConfig
 from .init import INIT_SCHEMES, ProbeDefaults, check_choice, init_weight, parameters_of
 
 STAGE_CHANNELS = (64, 128, 256, 512)

@@ -31,7 +31,9 @@ import re
 import torch
 from torch import nn
 
-from .configs import SentimentConfig, Task
+from vgp_tui.data.specs import Task
+
+from .configs import SentimentConfig
 from .init import ProbeDefaults, check_choice, chrono_init, parameters_of
 
 RECURRENT: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}

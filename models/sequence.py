@@ -35,7 +35,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .configs import SequenceConfig, Task
+from vgp_tui.data.specs import Task
+
+from .configs import SequenceConfig
 from .init import INIT_SCHEMES, ProbeDefaults, check_choice, chrono_init, init_weight, parameters_of
 
 CELLS: dict[str, type[nn.Module]] = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}

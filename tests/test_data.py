@@ -2,7 +2,7 @@
 the synthetic generators.
 
 No test opens a socket: an autouse fixture makes every connection attempt fail and records it, and the
-tests that exercise the download path replace ``loading.download_file``.
+tests that exercise the download path replace ``download.download_file``.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ import numpy as np
 import pytest
 import torch
 
-from vgp_tui.data import cifar, imdb, loading, synthetic
-from vgp_tui.data.loading import Dataset, load_dataset
-from vgp_tui.data.specs import AddingSpec, Cifar10Spec, ImdbSpec, SpiralsSpec
+from vgp_tui.data import cifar, download, imdb, loading, synthetic
+from vgp_tui.data.dataset import Dataset
+from vgp_tui.data.loading import load_dataset
+from vgp_tui.data.specs import AddingSpec, Cifar10Spec, ImdbSpec, SpiralsSpec, Task
 from vgp_tui.errors import UserError
-from vgp_tui.models.configs import Task
 
 # --------------------------------------------------------------------------------------------------
 # fixtures
@@ -58,14 +58,14 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 class Downloads:
-    """Stands in for ``loading.download_file``: records the URLs and fails or copies a local file."""
+    """Stands in for ``download.download_file``: records the URLs and fails or copies a local file."""
 
     def __init__(self, source: Path | None = None, error: Exception | None = None) -> None:
         self.urls: list[str] = []
         self.source = source
         self.error = error
 
-    def __call__(self, url: str, dest: Path, *, timeout: float = loading.DOWNLOAD_TIMEOUT_S) -> None:
+    def __call__(self, url: str, dest: Path, *, timeout: float = download.DOWNLOAD_TIMEOUT_S) -> None:
         self.urls.append(url)
         if self.error is not None:
             raise self.error
@@ -78,7 +78,7 @@ class Downloads:
 def offline(monkeypatch: pytest.MonkeyPatch) -> Downloads:
     """Downloads fail the way they do without a network."""
     fake = Downloads(error=urllib.error.URLError(OSError(-3, "Temporary failure in name resolution")))
-    monkeypatch.setattr(loading, "download_file", fake)
+    monkeypatch.setattr(download, "download_file", fake)
     return fake
 
 
@@ -250,8 +250,8 @@ class TestCifar10:
         _, labels = write_cifar(source)
         archive = _tar_gz(source, "cifar-10-batches-py", tmp_path / "served.tar.gz")
         fake = Downloads(source=archive)
-        monkeypatch.setattr(loading, "download_file", fake)
-        monkeypatch.setattr(cifar, "ARCHIVE_MD5", loading.md5_of(archive))
+        monkeypatch.setattr(download, "download_file", fake)
+        monkeypatch.setattr(cifar, "ARCHIVE_MD5", download.md5_of(archive))
         assert load_dataset("cifar10", Cifar10Spec()).y.tolist() == labels
         assert fake.urls == [cifar.ARCHIVE_URL]
         assert not (cache / "cifar-10-python.tar.gz").exists()
@@ -264,7 +264,7 @@ class TestCifar10:
         source = tmp_path / "source"
         write_cifar(source)
         fake = Downloads(source=_tar_gz(source, "cifar-10-batches-py", tmp_path / "served.tar.gz"))
-        monkeypatch.setattr(loading, "download_file", fake)
+        monkeypatch.setattr(download, "download_file", fake)
         with pytest.raises(UserError, match="corrupted"):
             load_dataset("cifar10", Cifar10Spec())  # its md5 is not the official archive's
         assert not (cache / "cifar-10-python.tar.gz").exists()
@@ -380,8 +380,8 @@ class TestImdb:
         write_imdb(tmp_path / "source")
         archive = _tar_gz(tmp_path / "source", "aclImdb", tmp_path / "served.tar.gz")
         fake = Downloads(source=archive)
-        monkeypatch.setattr(loading, "download_file", fake)
-        monkeypatch.setattr(imdb, "ARCHIVE_MD5", loading.md5_of(archive))
+        monkeypatch.setattr(download, "download_file", fake)
+        monkeypatch.setattr(imdb, "ARCHIVE_MD5", download.md5_of(archive))
         data = load_dataset("imdb", ImdbSpec(length=5, vocab=50))
         assert sorted(data.y.tolist()) == [0, 0, 1, 1]
         assert fake.urls == [imdb.ARCHIVE_URL]
@@ -412,10 +412,10 @@ def test_download_file_sets_a_timeout_and_leaves_no_partial_file(
         seen.append(timeout)
         raise TimeoutError("timed out")
 
-    monkeypatch.setattr(loading.urllib.request, "urlopen", urlopen)
+    monkeypatch.setattr(download.urllib.request, "urlopen", urlopen)
     with pytest.raises(OSError):
-        loading.download_file("https://example.invalid/x.tar.gz", tmp_path / "x.tar.gz")
-    assert seen == [loading.DOWNLOAD_TIMEOUT_S]
+        download.download_file("https://example.invalid/x.tar.gz", tmp_path / "x.tar.gz")
+    assert seen == [download.DOWNLOAD_TIMEOUT_S]
     assert list(tmp_path.iterdir()) == []
 
 
@@ -561,10 +561,10 @@ class TestLoadDataset:
 
     def test_cache_dir(self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.setenv("VGP_TUI_DATA", str(tmp_path / "d"))
-        assert loading.cache_dir() == tmp_path / "d"
+        assert download.cache_dir() == tmp_path / "d"
         monkeypatch.delenv("VGP_TUI_DATA")
         monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
-        assert loading.cache_dir() == tmp_path / "x" / "vgp-tui"
+        assert download.cache_dir() == tmp_path / "x" / "vgp-tui"
 
 
 def test_package_import_is_torch_free() -> None:
@@ -581,6 +581,6 @@ def test_package_import_is_torch_free() -> None:
 def test_package_exports_the_loader_lazily() -> None:
     import vgp_tui.data as package
 
-    assert package.load_dataset is loading.load_dataset and package.Dataset is loading.Dataset
+    assert package.load_dataset is loading.load_dataset and package.Dataset is Dataset
     with pytest.raises(AttributeError):
         package.no_such_name  # noqa: B018

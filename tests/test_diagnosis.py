@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from vgp_tui.diagnosis import Diagnosis, diagnose, format_number
+from vgp_tui.diagnosis import Diagnosis, diagnose
 from vgp_tui.engine.events import RunStarted, StateChanged, StepMetrics
 from vgp_tui.engine.history import History
 
@@ -215,14 +215,6 @@ def test_each_fix_changes_only_what_the_run_takes_and_does_not_have() -> None:
 def test_zero_gradient_everywhere_is_not_called_healthy() -> None:
     d = verdict(feed(np.zeros((20, len(LAYERS)))))
     assert d.kind == "vanishing"
-
-
-@pytest.mark.parametrize(
-    ("value", "text"),
-    [(3e-11, "3e-11"), (0.25, "0.25"), (0.3, "0.3"), (12.0, "12"), (4.56e4, "4.6e4"), (0.0042, "4.2e-3"), (1.0, "1")],
-)
-def test_numbers_have_two_significant_digits(value: float, text: str) -> None:
-    assert format_number(value) == text
 
 
 def test_bidirectional_time_view_finds_the_starved_middle() -> None:

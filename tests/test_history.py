@@ -69,7 +69,7 @@ def _step(run: int, step: int, norms=(1.0, 2.0), loss=1.0, clipped=None) -> Step
     return StepMetrics(run=run, step=step, t=step * 0.01, loss=loss, grad_norm=norms, total_norm=3.0, clipped=clipped)
 
 
-def test_runs_ghosts_labels_and_markers() -> None:
+def test_runs_ghosts_and_markers() -> None:
     h = History()
     h.add(_run(1, {"activation": "sigmoid", "init": "default", "lr": 0.1}))
     h.extend(_step(1, k) for k in range(1, 11))
@@ -79,8 +79,8 @@ def test_runs_ghosts_labels_and_markers() -> None:
     h.add(_step(2, 1))
     assert h.current.run == 2
     assert [g.run for g in h.ghosts()] == [1]
-    assert h.current.label == "run 2: activation=relu"
-    assert h.ghosts()[0].label == "run 1: activation=sigmoid init=default"
+    assert h.current.started_with["activation"] == "relu"
+    assert h.ghosts()[0].started_with == {"activation": "sigmoid", "init": "default", "lr": 0.1}
     assert [(m.step, m.text) for m in h.ghosts()[0].markers] == [(11, "lr 0.2")]
     assert h.ghosts()[0].steps == 10
 
@@ -155,3 +155,46 @@ def test_a_step_the_scaler_skipped_is_counted_not_drawn_nor_called_a_divergence(
     run = history.current
     assert run.skipped_steps == 1 and run.steps == 38 and run.first_nonfinite is None
     assert diagnose(run).kind == "healthy"
+
+
+def test_recent_reads_the_last_full_resolution_steps_as_copies() -> None:
+    h = History(window=8)
+    h.add(_run(1, {}))
+    h.extend(_step(1, k, norms=(k, 10.0 * k), loss=-k) for k in range(1, 101))
+    recent = h.current.recent(5)
+    assert recent.steps.tolist() == [96, 97, 98, 99, 100]
+    assert recent.loss.tolist() == [-96.0, -97.0, -98.0, -99.0, -100.0]
+    assert recent.total.tolist() == [3.0] * 5
+    assert recent.layers.tolist() == [[k, 10.0 * k] for k in range(96, 101)]
+    assert recent.layers.dtype == np.float64 and recent.all_finite
+    recent.layers[:] = math.nan  # the reader's copy: the history keeps its numbers
+    assert h.current.recent(1).layers.tolist() == [[100.0, 1000.0]]
+    # Only the steps before a given one (a divergence), and never more than level 0 holds.
+    assert h.current.recent(3, before=99).steps.tolist() == [96, 97, 98]
+    assert len(h.current.recent(1000)) < 100
+
+
+def test_recent_says_whether_a_nan_or_inf_is_among_its_steps() -> None:
+    h = History()
+    h.add(_run(1, {}))
+    h.extend(_step(1, k) for k in range(1, 5))
+    h.add(_step(1, 5, norms=(math.inf, 1.0)))
+    assert not h.current.recent(3).all_finite
+    assert h.current.recent(3, before=5).all_finite
+
+
+def test_overview_names_the_channels_of_the_whole_run() -> None:
+    h = History(window=8)
+    h.add(_run(1, {}))
+    h.extend(_step(1, k, norms=(k, 1.0), loss=float(k)) for k in range(1, 101))
+    whole = h.current.overview()
+    assert whole.first_step[0] == 1 and whole.last_step[-1] == 100 and len(whole) < 100
+    np.testing.assert_allclose(whole.mean.loss, (whole.first_step + whole.last_step) / 2)
+    np.testing.assert_allclose(whole.mean.layers[:, 0], whole.mean.loss)
+    assert whole.low.layers[0, 0] == 1 and whole.high.layers[-1, 0] == 100
+    assert whole.mean.layers.shape == (len(whole), 2) and whole.high.total.shape == (len(whole),)
+    cut = int(whole.last_step[-3]) + 1  # a divergence there: the last two buckets are dropped
+    finite = whole.before(cut)
+    assert len(finite) == len(whole) - 2 and finite.high.loss.max() == cut - 1
+    assert finite.mean.layers.shape == (len(whole) - 2, 2)
+    assert len(h.current.overview(10)) <= 10

@@ -90,11 +90,11 @@ async def test_plots_survive_resizes_and_repeated_renders() -> None:
 
 
 def test_a_legend_label_too_long_for_the_plot_ends_in_an_ellipsis() -> None:
-    from vgp_tui.dashboard.loss_plot import fit
+    from vgp_tui.text import clip_end
 
-    assert fit("run 1: activation=sigmoid init=default", 20) == "run 1: activation=s…"
-    assert len(fit("run 1: activation=sigmoid init=default", 20)) == 20
-    assert fit("run 1: clip=off", 20) == "run 1: clip=off"
+    assert clip_end("run 1: activation=sigmoid init=default", 20) == "run 1: activation=s…"
+    assert len(clip_end("run 1: activation=sigmoid init=default", 20)) == 20
+    assert clip_end("run 1: clip=off", 20) == "run 1: clip=off"
 
 
 async def test_the_time_view_says_when_it_has_only_non_finite_values() -> None:

@@ -2,7 +2,7 @@
 
 * The preset parser on arbitrary text, on generated TOML documents and on mutated built-in presets:
   it returns a Scenario or raises UserError with one line that starts with the source name; nothing
-  else may escape (design.md, "Bad input and faults").
+  else may escape (docs/reliability.md lists what each bad input must give).
 * The recording reader on arbitrary bytes after a valid header, on arbitrary JSON lines, on mutated
   records and on arbitrary whole files: it returns (and what it returns round-trips through the
   record format and feeds a History) or raises RecordingError; ``parse_line`` raises only RecordError.
@@ -10,9 +10,8 @@
 * MultiResolutionSeries on arbitrary rows (NaN and inf included): buckets cover every appended step
   exactly once, counts add up, min/max/mean are those of the steps in each bucket, memory is bounded.
 
-Where hypothesis found a bug, the input is kept as an ``@example``. While such a bug is still in the
-code (each is detected by a one-line probe below), the test that carries it is an expected failure;
-the moment the fix lands the probe notices and the test is strict again, with no edit here.
+Every bug hypothesis found here has been fixed; the inputs that showed it are kept as plain
+regression tests (``test_..._that_once_...``) that assert what the code must do with them now.
 """
 
 from __future__ import annotations
@@ -21,13 +20,12 @@ import json
 import math
 import tempfile
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vgp_tui.data.specs import DATA_SPECS
@@ -64,45 +62,12 @@ def one_line(message: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Known bugs found by these tests: each keeps the inputs that show it, and is "present" while one of
-# them still fails its property. A test that can meet a bug carries its inputs as @example and is an
-# expected failure while the bug is present; strict, so the fix landing makes it a normal test again.
+# Inputs that broke a property once (the regression tests below keep them).
 
 HUGE_INT = "1" + "0" * 400  # parses as an int; float() of it overflows
 TOO_LONG_INT = "1" + "0" * 5000  # past Python's 4300-digit limit for int/str conversion
 DEEP_ARRAY = "a = " + "[" * 2000 + "]" * 2000
 DEEP_SIGMOID = (ROOT / "presets" / "deep-sigmoid.toml").read_text()
-
-
-@dataclass
-class Bug:
-    what: str
-    examples: tuple[Any, ...]
-    """Arguments of the test function (a tuple each) that show the bug."""
-    present: bool = False
-
-
-def find_present(bugs: list[Bug], check: Any) -> list[Bug]:
-    for bug in bugs:
-        for args in bug.examples:
-            try:
-                check(*args)
-            except Exception:  # noqa: BLE001 - AssertionError or whatever escaped: the bug is there
-                bug.present = True
-    return bugs
-
-
-def shows(bugs: list[Bug]) -> Any:
-    """Add every bug's inputs as explicit examples; expect failure while any of them is present."""
-
-    def decorate(fn: Any) -> Any:
-        for bug in bugs:
-            for args in bug.examples:
-                fn = example(*args)(fn)
-        present = [b.what for b in bugs if b.present]
-        return pytest.mark.xfail(bool(present), reason="known bug, fix proposed: " + "; ".join(present), strict=True)(fn)
-
-    return decorate
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -236,37 +201,46 @@ def test_the_toml_writer_reproduces_every_builtin_preset() -> None:
         assert parse_preset(rewritten, SOURCE, path.stem) == parse_preset(text, SOURCE, path.stem)
 
 
-PRESET_BUGS = find_present([
-    Bug("a TOML integer past 4300 digits: tomllib raises ValueError, which parse_preset lets through",
-        (("seed = " + TOO_LONG_INT,), (DEEP_SIGMOID.replace("depth = 20", "depth = " + TOO_LONG_INT),))),
-    Bug("arrays nested past the recursion limit: tomllib raises RecursionError", ((DEEP_ARRAY,),)),
-    Bug("an integer too big for a float in a float key or a rate/threshold remedy: OverflowError from math.isfinite",
-        ((DEEP_SIGMOID.replace("noise = 0.1", "noise = " + HUGE_INT),), (DEEP_SIGMOID.replace("lr = 0.1", "lr = " + HUGE_INT),),
-         (DEEP_SIGMOID.replace('clip = "off"', "clip = " + HUGE_INT),))),
-    Bug("a family or data kind that is a list or a table: TypeError (unhashable) in _choice",
-        ((DEEP_SIGMOID.replace('kind = "spirals"', "kind = []"),), (DEEP_SIGMOID.replace('family = "mlp"', "family = {}"),))),
-    Bug("an unknown key or remedy name with a newline in it is printed raw: the message spans two lines",
-        (('"a\\nb" = 1',), (DEEP_SIGMOID.replace('optimizer = "sgd"', '"optimizer\\n" = "sgd"'),))),
-], check_preset)
+PRESETS_THAT_ONCE_ESCAPED = {
+    # tomllib raised ValueError (past 4300 digits), which parse_preset let through.
+    "an integer past 4300 digits": "seed = " + TOO_LONG_INT,
+    "a model setting past 4300 digits": DEEP_SIGMOID.replace("depth = 20", "depth = " + TOO_LONG_INT),
+    # tomllib raised RecursionError.
+    "arrays nested past the recursion limit": DEEP_ARRAY,
+    # math.isfinite raised OverflowError on an integer too big for a float.
+    "a float setting too big for a float": DEEP_SIGMOID.replace("noise = 0.1", "noise = " + HUGE_INT),
+    "a rate remedy too big for a float": DEEP_SIGMOID.replace("lr = 0.1", "lr = " + HUGE_INT),
+    "a threshold remedy too big for a float": DEEP_SIGMOID.replace('clip = "off"', "clip = " + HUGE_INT),
+    # _choice raised TypeError (unhashable).
+    "a data kind that is a list": DEEP_SIGMOID.replace('kind = "spirals"', "kind = []"),
+    "a family that is a table": DEEP_SIGMOID.replace('family = "mlp"', "family = {}"),
+    # The name was printed raw, so the message spanned two lines.
+    "an unknown key with a newline in it": '"a\\nb" = 1',
+    "an unknown remedy with a newline in it": DEEP_SIGMOID.replace('optimizer = "sgd"', '"optimizer\\n" = "sgd"'),
+}
+
+
+@pytest.mark.parametrize("text", list(PRESETS_THAT_ONCE_ESCAPED.values()), ids=list(PRESETS_THAT_ONCE_ESCAPED))
+def test_presets_that_once_escaped_the_parser_are_one_line_user_errors(text: str) -> None:
+    with pytest.raises(UserError) as error:
+        parse_preset(text, SOURCE)
+    assert one_line(str(error.value)) and str(error.value).startswith(SOURCE), str(error.value)
 
 
 @FAST
 @given(st.text())
-@shows(PRESET_BUGS)
 def test_parse_preset_of_any_text_is_a_scenario_or_a_user_error(text: str) -> None:
     check_preset(text)
 
 
 @FAST
 @given(st.dictionaries(keys, toml_values, max_size=6).map(toml_document))
-@shows(PRESET_BUGS)
 def test_parse_preset_of_any_toml_document(text: str) -> None:
     check_preset(text)
 
 
 @FAST
 @given(schema_documents().map(toml_document))
-@shows(PRESET_BUGS)
 def test_parse_preset_of_preset_shaped_documents(text: str) -> None:
     check_preset(text)
 
@@ -292,7 +266,6 @@ def mutated_presets(draw: st.DrawFn) -> str:
 
 @FAST
 @given(mutated_presets())
-@shows(PRESET_BUGS)
 def test_parse_preset_of_a_mutated_builtin_preset(text: str) -> None:
     check_preset(text)
 
@@ -310,7 +283,6 @@ def line_mutated_presets(draw: st.DrawFn) -> str:
 
 @FAST
 @given(line_mutated_presets())
-@shows(PRESET_BUGS)
 def test_parse_preset_of_deep_sigmoid_with_one_value_rewritten(text: str) -> None:
     check_preset(text)
 
@@ -441,26 +413,52 @@ RUN_LINE = '{"type":"run","run":1,"t":0,"preset":"p","layers":["a"],"remedies":{
 T_TOO_BIG = '{"type":"key","run":1,"step":1,"t":' + HUGE_INT + ',"key":"a","action":"x"}'
 TOO_LONG_LINE = "[" + TOO_LONG_INT + "]"
 STEP_TOO_BIG = '{"type":"step","run":1,"step":' + str(2**64) + ',"t":0,"loss":1,"grad_norm":[1],"total_norm":1}'
-OVERFLOW = "a number too big for a float (OverflowError in _decode_float) escapes parse_line and read_recording"
-TOO_LONG = "a number past 4300 digits (ValueError from json.loads) escapes parse_line and read_recording"
+HEADER_TOO_LONG = ('{"type":"header","preset":"p","device":"cpu","started":"x","version":' + TOO_LONG_INT + "}\n").encode()
 
-LINE_BUGS = find_present([Bug(OVERFLOW, ((T_TOO_BIG,),)), Bug(TOO_LONG, ((TOO_LONG_LINE,),))], check_line)
-GROWING_BUGS = find_present([Bug(OVERFLOW, (([T_TOO_BIG], [5]),)), Bug(TOO_LONG, (([TOO_LONG_LINE], [3]),))], check_growing)
-RECORDING_BUGS = find_present([
-    Bug(OVERFLOW, ((lines_after_header(T_TOO_BIG),),)),
-    Bug(TOO_LONG, ((lines_after_header(TOO_LONG_LINE),),
-                   (('{"type":"header","preset":"p","device":"cpu","started":"x","version":' + TOO_LONG_INT + "}\n").encode(),))),
-    Bug("a step number past int64 reads fine, then crashes the History (the replay's timer) with OverflowError",
-        ((lines_after_header(RUN_LINE, STEP_TOO_BIG),),)),
-    Bug("a run whose remedies include a name this version does not know (a newer vgp-tui, an edited file) "
-        "crashes the History with KeyError in _run_label",
-        ((lines_after_header(RUN_LINE.replace('"remedies":{}', '"remedies":{"warp":1}')),),)),
-], check_recording)
+
+# A number too big for a float (OverflowError in _decode_float) and one past 4300 digits (ValueError
+# from json.loads) once escaped parse_line and read_recording.
+@pytest.mark.parametrize("line", [T_TOO_BIG, TOO_LONG_LINE], ids=["too big for a float", "past 4300 digits"])
+def test_record_lines_that_once_escaped_parse_line_are_record_errors(line: str) -> None:
+    with pytest.raises(RecordError) as error:
+        parse_line(line)
+    assert one_line(str(error.value)), str(error.value)
+
+
+@pytest.mark.parametrize(("line", "cut"), [(T_TOO_BIG, 5), (TOO_LONG_LINE, 3)], ids=["too big for a float", "past 4300 digits"])
+def test_recordings_with_a_line_that_once_escaped_replay_up_to_it(line: str, cut: int, tmp_path: Path) -> None:
+    path = tmp_path / "rec.jsonl"
+    path.write_bytes(lines_after_header(line))
+    result = read_recording(path)
+    assert result.events == [] and result.warning is not None and "line 2" in result.warning, result.warning
+    check_recording(lines_after_header(line))
+    check_growing([line], [cut])  # read while it grows, cut inside the bad number
+
+
+def test_a_header_whose_version_once_escaped_is_not_a_recording(tmp_path: Path) -> None:
+    path = tmp_path / "rec.jsonl"
+    path.write_bytes(HEADER_TOO_LONG)
+    with pytest.raises(RecordingError):
+        read_recording(path)
+
+
+# Once the History (the replay's timer) crashed on these: OverflowError on a step past int64, and
+# KeyError in the run labels of the loss plot on a remedy this version does not know (a newer vgp-tui, an edited file).
+@pytest.mark.parametrize("lines", [(RUN_LINE, STEP_TOO_BIG), (RUN_LINE.replace('"remedies":{}', '"remedies":{"warp":1}'),)],
+                         ids=["a step past int64", "an unknown remedy"])
+def test_recordings_that_once_crashed_the_history_replay_their_run(lines: tuple[str, ...]) -> None:
+    check_recording(lines_after_header(*lines))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "rec.jsonl"
+        path.write_bytes(lines_after_header(*lines))
+        events = read_recording(path).events
+    history = History(window=4)
+    history.extend(events)
+    assert list(history.runs) == [1]
 
 
 @FAST
 @given(st.binary(max_size=400).map(lambda body: HEADER_LINE + body))
-@shows(RECORDING_BUGS)
 def test_read_recording_of_any_bytes_after_a_header(data: bytes) -> None:
     check_recording(data)
 
@@ -468,28 +466,24 @@ def test_read_recording_of_any_bytes_after_a_header(data: bytes) -> None:
 @FAST
 @given(st.tuples(st.lists(record_lines(), max_size=8), st.sampled_from(["", "\n"])).map(
     lambda t: HEADER_LINE + ("\n".join(t[0]) + t[1]).encode("utf-8", "surrogatepass")))
-@shows(RECORDING_BUGS)
 def test_read_recording_of_json_lines_after_a_header(data: bytes) -> None:
     check_recording(data)
 
 
 @FAST
 @given(st.one_of(st.binary(max_size=300), record_lines().map(lambda s: (s + "\n").encode("utf-8", "surrogatepass"))))
-@shows(RECORDING_BUGS)
 def test_read_recording_of_any_whole_file(data: bytes) -> None:
     check_recording(data)
 
 
 @FAST
 @given(st.one_of(st.text(), record_lines()))
-@shows(LINE_BUGS)
 def test_parse_line_raises_only_record_error(line: str) -> None:
     check_line(line)
 
 
 @QUICK
 @given(st.lists(record_lines(), max_size=8), st.lists(st.integers(0, 400), max_size=6))
-@shows(GROWING_BUGS)
 def test_reading_while_the_file_grows_gives_what_reading_it_whole_gives(lines: list[str], cuts: list[int]) -> None:
     check_growing(lines, cuts)
 
@@ -540,15 +534,15 @@ def check_remedy(name: str, raw: Any) -> None:
     assert accepted(remedy, following) and remedy.parse(following) == following
 
 
-REMEDY_BUGS = find_present([
-    Bug("Remedy.parse of an int too big for a float raises OverflowError (math.isfinite), not UserError",
-        (("lr", 10**400), ("clip", -(10**400)))),
-], check_remedy)
+# Remedy.parse once raised OverflowError (math.isfinite) on an int too big for a float.
+@pytest.mark.parametrize(("name", "raw"), [("lr", 10**400), ("clip", -(10**400))])
+def test_a_remedy_value_that_once_overflowed_is_a_user_error(name: str, raw: int) -> None:
+    with pytest.raises(UserError, match="^--remedy: "):
+        REMEDIES[name].parse(raw, "--remedy")
 
 
 @settings(max_examples=400, deadline=None)
 @given(st.sampled_from(sorted(REMEDIES)), raw_remedy_inputs)
-@shows(REMEDY_BUGS)
 def test_remedy_parse_accepts_its_own_output_or_raises_user_error(name: str, raw: Any) -> None:
     check_remedy(name, raw)
 

@@ -59,7 +59,7 @@ def build_session(preset: str, device: str, seed: int | None, remedies: tuple[st
         name, value = parse_assignment(text)
         overrides[name] = value
     if data_dir is not None:  # checked for every preset: one with generated data would ignore a typo
-        from vgp_tui.data.loading import user_data_dir
+        from vgp_tui.data.download import user_data_dir
 
         user_data_dir(data_dir)
     from vgp_tui.engine.session import Session

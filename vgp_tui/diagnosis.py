@@ -13,12 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vgp_tui.engine.history import FIRST_LAYER, TOTAL, NonFinite, RunHistory
+from vgp_tui.engine.history import NonFinite, RunHistory
 from vgp_tui.engine.naming import layer_name, possessive
 from vgp_tui.engine.remedies import REMEDIES, RemedyValue
 
 # The thresholds live with the per-layer verdict the flow bars and the heatmap use: one scale of health.
 from vgp_tui.health import EXPLODING, HEALTHY, RECENT, VANISHING, nan_median
+from vgp_tui.text import two_significant
 
 SPIKE = 100.0
 """A recent total norm this many times its recent median is an explosion."""
@@ -66,20 +67,6 @@ class Diagnosis:
         return tuple(f"[{i}] {fix.label}" for i, fix in enumerate(self.fixes, 1))
 
 
-def format_number(x: float) -> str:
-    """Two significant digits, short: ``3e-11``, ``0.25``, ``12``, ``4.5e4``, ``nan``."""
-    if not math.isfinite(x):
-        return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
-    if x == 0:
-        return "0"
-    if 1e-2 <= abs(x) < 1e3:
-        text = f"{float(f'{x:.2g}'):f}".rstrip("0").rstrip(".")
-        return text
-    mantissa, _, exponent = f"{x:.1e}".partition("e")
-    mantissa = mantissa.rstrip("0").rstrip(".")
-    return f"{mantissa}e{int(exponent)}"
-
-
 def diagnose(run: RunHistory | None, state: str = "training", message: str = "") -> Diagnosis:
     """The verdict on ``run`` given the session's ``state`` (and its ``message``, for diverged/error)."""
     if state == "error":
@@ -100,13 +87,8 @@ class _Reader:
     def __init__(self, run: RunHistory) -> None:
         self.run = run
         self.remedies = run.remedies
-        level = run.series.levels[0]
-        start = max(0, level.size - RECENT)
-        # Level 0 holds single steps (count 1), so its running sums are the values themselves.
-        self.steps = level.first[start : level.size].copy()
-        self.rows = level.total[start : level.size].astype(np.float64)
-        self.layers = self.rows[:, FIRST_LAYER : FIRST_LAYER + len(run.layers)]
-        self.total = self.rows[:, TOTAL]
+        self.recent = run.recent(RECENT)
+        self.steps, self.total, self.layers = self.recent.steps, self.recent.total, self.recent.layers
         with np.errstate(invalid="ignore"):
             finite = np.where(np.isfinite(self.layers), self.layers, np.nan)
             self.median = nan_median(finite)
@@ -172,8 +154,7 @@ class _Reader:
 
     def still_non_finite(self) -> bool:
         """Whether a NaN or Inf lies among the recent steps the other verdicts read."""
-        return bool((~np.isfinite(self.rows[:, TOTAL : FIRST_LAYER + self.n])).any()) or not np.isfinite(
-            self.rows[:, 0]).all()
+        return not self.recent.all_finite
 
     def first_bad(self, first: NonFinite) -> str:
         """``the gradient of layer 3 (fc2) first became NaN (and 2 more layers)``."""
@@ -199,8 +180,8 @@ class _Reader:
             return None
         step = int(self.steps[np.isfinite(self.total)][int(np.argmax(total))])
         return "exploding", (
-            f"The total gradient norm spiked to {format_number(peak)} at step {step}, "
-            f"{format_number(peak / median)}x its recent median: exploding."
+            f"The total gradient norm spiked to {two_significant(peak)} at step {step}, "
+            f"{two_significant(peak / median)}x its recent median: exploding."
         )
 
     def ratio(self) -> float | None:
@@ -215,9 +196,9 @@ class _Reader:
         if ratio is None:
             return ""
         if self.n == 1:
-            return f"The only layer, {self.layer(0)}, gets a gradient of {format_number(float(self.median[0]))}"
+            return f"The only layer, {self.layer(0)}, gets a gradient of {two_significant(float(self.median[0]))}"
         last = self.last_layers()
-        share = f"{format_number(ratio)} of" if ratio < 1 else f"{format_number(ratio)} times"
+        share = f"{two_significant(ratio)} of" if ratio < 1 else f"{two_significant(ratio)} times"
         return _sentence(f"{self.layer(0)} receives {share} {last} gradient")
 
     def flow(self, kind: str) -> tuple[str, str] | None:
@@ -275,7 +256,7 @@ class _Reader:
         if self.n == 1:
             return "healthy", f"{self.flow_sentence()}."
         last = self.last_layers()
-        start = f"Gradient reaches {self.layer(0)} at {format_number(ratio)}x of {last}"
+        start = f"Gradient reaches {self.layer(0)} at {two_significant(ratio)}x of {last}"
         if HEALTHY[0] <= ratio <= HEALTHY[1]:
             return "healthy", f"{start}: healthy flow."
         if ratio < HEALTHY[0]:
@@ -296,13 +277,13 @@ class _Reader:
             return None, ""
         first, last = values[0], values[-1]
         if last > 0 and first / last > EXPLODING:
-            share = f"{format_number(first / last)} times"
+            share = f"{two_significant(first / last)} times"
             return "exploding", f"Back through time, step 1 of {len(values)} gets {share} the last step's gradient: exploding."
         weakest = min(range(len(values)), key=values.__getitem__)
         strongest = max(range(len(values)), key=values.__getitem__)
         ratio = values[weakest] / values[strongest]
         # Exactly 0 is float32 underflow, common this far back; "gets 0 of the gradient" reads oddly.
-        share = "none" if ratio == 0 else format_number(ratio)
+        share = "none" if ratio == 0 else two_significant(ratio)
         text = (
             f"Back through time, step {weakest + 1} of {len(values)} gets {share} of the "
             f"gradient at step {strongest + 1}{' (it underflowed to exactly 0)' if ratio == 0 else ''}"

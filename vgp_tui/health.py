@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from vgp_tui.engine.history import FIRST_LAYER, RunHistory
+from vgp_tui.engine.history import RunHistory
 
 RECENT = 50
 """Steps (at full resolution) whose median the verdicts read, so a single noisy step does not flip one."""
@@ -74,11 +74,7 @@ def recent_norms(run: RunHistory, steps: int = RECENT) -> np.ndarray:
     NaN and Inf are left out (a layer with no finite value gets NaN); this is the value the verdicts
     and the diagnosis read. One sort of a ``steps`` x layers array: cheap enough for every tick.
     """
-    level = run.series.levels[0]
-    count = len(run.layers)
-    start = max(0, level.size - steps)
-    # Level 0 holds single steps (count 1), so its running sums are the values themselves.
-    rows = level.total[start : level.size, FIRST_LAYER : FIRST_LAYER + count].astype(np.float64)
+    rows = run.recent(steps).layers
     return nan_median(np.where(np.isfinite(rows), rows, np.nan))
 
 

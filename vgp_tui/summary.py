@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from vgp_tui.engine.events import encode_float
-from vgp_tui.engine.history import FIRST_LAYER, LOSS, TOTAL, History
+from vgp_tui.engine.history import History
 from vgp_tui.engine.remedies import describe
-from vgp_tui.engine.session import format_number, plural
+from vgp_tui.text import plural, three_significant
 
 
 def _num(x: float) -> float | str:
@@ -57,8 +57,7 @@ def summarize(history: History, session: Any) -> dict[str, Any]:
     divergence = getattr(session, "divergence", None) if history.state == "diverged" else None
     # Steps before this one are finite: a run ends at its first non-finite step.
     end = divergence.step if divergence is not None else run.latest.step + 1
-    view = run.series.view()
-    keep = view.last_step < end
+    overview = run.overview().before(end)
     result.update(
         run=run.run,
         steps=run.steps,
@@ -67,15 +66,13 @@ def summarize(history: History, session: Any) -> dict[str, Any]:
         divergence=_divergence(divergence),
         remedies=dict(run.remedies),
     )
-    if not keep.any():
+    if not len(overview):
         result["layers"] = []
         return result
-    mean, low, high = view.mean[keep], view.low[keep], view.high[keep]
-    layer_medians = np.median(mean, axis=0)[FIRST_LAYER:]
-    recent = run.series.levels[0]
-    finite_rows = recent.size - int(np.count_nonzero(recent.first[: recent.size] >= end))
-    tail = recent.total[max(0, finite_rows - 50) : finite_rows, LOSS]
-    loss_end = float(np.mean(tail)) if len(tail) else float(mean[-1, LOSS])
+    mean, low, high = overview.mean, overview.low, overview.high
+    layer_medians = np.median(mean.layers, axis=0)
+    tail = run.recent(50, before=end).loss
+    loss_end = float(np.mean(tail)) if len(tail) else float(mean.loss[-1])
     first, last = float(layer_medians[0]), float(layer_medians[-1])
     ratio = first / last if last != 0 else math.inf
     latest = run.latest
@@ -85,8 +82,8 @@ def summarize(history: History, session: Any) -> dict[str, Any]:
         first_layer={"name": run.layers[0], "grad_norm_median": _num(first)},
         last_layer={"name": run.layers[-1], "grad_norm_median": _num(last)},
         first_to_last_ratio=_num(ratio),
-        total_norm={"min": _num(np.min(low[:, TOTAL])), "median": _num(np.median(mean[:, TOTAL])),
-                    "max": _num(np.max(high[:, TOTAL]))},
+        total_norm={"min": _num(np.min(low.total)), "median": _num(np.median(mean.total)),
+                    "max": _num(np.max(high.total))},
         clipped_steps=run.clipped_steps if run.clip_steps else None,
         steps_per_second=_num(1000.0 / latest.step_ms) if latest.step_ms > 0 else None,
         probe_share=_num(latest.probe_ms / latest.step_ms) if latest.step_ms > 0 else None,
@@ -100,10 +97,10 @@ def _fmt(x: Any) -> str:
         return "-"
     if isinstance(x, str):  # NaN and the infinities as JSON carries them: spelled as everywhere else
         try:
-            return format_number(float(x))
+            return three_significant(float(x))
         except ValueError:
             return x
-    return format_number(x)
+    return three_significant(x)
 
 
 def summary_table(s: dict[str, Any]) -> str:

@@ -253,9 +253,10 @@ class VgpApp(App[None]):
         """Both layer panels get the smaller one's row count, so that when layers must share rows
         they share them alike in both (the same groups, the same labels)."""
         flow, heatmap = self.query_one(GradientFlow), self.query_one(GradientHeatmap)
-        layers = len(run.layers) if run is not None else 0
+        if run is None or flow.layers != run.layers or heatmap.layers != run.layers:
+            return  # not laid out for this run's layers yet: their sizes say nothing until then
         rows = min(flow.size.height, heatmap.layer_rows())
-        limit = rows if 0 < rows < layers else None
+        limit = rows if 0 < rows < len(run.layers) else None
         if limit != flow.row_limit:
             flow.row_limit = heatmap.row_limit = limit
             flow.refresh()

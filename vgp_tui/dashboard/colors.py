@@ -1,8 +1,9 @@
 """Colour scales for gradient norms: a perceptual colour map and the mapping of norms onto it.
 
-Plain numpy, no Textual, so the mapping can be tested and reused by any widget that colours a norm
-(the heatmap, the per-layer flow bars). Norms are compared on a log10 scale: gradients that vanish
-span ten or more orders of magnitude, and a linear scale would show all but the largest as one colour.
+Plain numpy, no Textual, so the mapping can be tested on its own; the heatmap is its one user (the
+flow bars are coloured by each layer's verdict, :mod:`vgp_tui.health`, not by this map). Norms are
+compared on a log10 scale: gradients that vanish span ten or more orders of magnitude, and a linear
+scale would show all but the largest as one colour.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from vgp_tui.diagnosis import Diagnosis
+from vgp_tui.text import ELLIPSIS
 
 DIAGNOSIS_LINES = 3
 """The most lines the diagnosis may take (at 80 columns a divergence needs three)."""
@@ -23,11 +24,11 @@ def fit_diagnosis(result: Diagnosis, width: int, console: Any) -> Text:
     low, high = 0, len(result.verdict)
     while low < high:  # the longest cut of the verdict that still fits
         middle = (low + high + 1) // 2
-        if len(Text(result.verdict[:middle].rstrip() + "…" + keys).wrap(console, width)) <= DIAGNOSIS_LINES:
+        if len(Text(result.verdict[:middle].rstrip() + ELLIPSIS + keys).wrap(console, width)) <= DIAGNOSIS_LINES:
             low = middle
         else:
             high = middle - 1
-    return Text(result.verdict[:low].rstrip() + "…" + keys)
+    return Text(result.verdict[:low].rstrip() + ELLIPSIS + keys)
 
 
 class DiagnosisLine(Static):

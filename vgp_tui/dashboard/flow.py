@@ -23,6 +23,7 @@ from textual.widget import Widget
 from vgp_tui.dashboard.layers import group_labels, group_rows, layer_groups, short_name
 from vgp_tui.engine.history import RunHistory
 from vgp_tui.health import layer_verdicts, recent_norms, worst
+from vgp_tui.text import format_norm
 
 BLOCKS = " ▏▎▍▌▋▊▉█"
 VALUE_WIDTH = 6
@@ -38,16 +39,6 @@ VERDICT_COLOURS = {
     "exploding": "red",
     "unknown": "dim",
 }
-
-
-def fmt_norm(x: float) -> str:
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "Inf"
-    if x == 0:
-        return "0"
-    return f"{x:.0e}".replace("e-0", "e-").replace("e+0", "e+")
 
 
 def bar(fraction: float, width: int) -> str:
@@ -99,6 +90,11 @@ class GradientFlow(Widget):
         self._built_for = None
         self.refresh()
 
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """The layers it was last shown."""
+        return self._layers
+
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return max(1, len(self._layers))
 
@@ -134,5 +130,5 @@ class GradientFlow(Widget):
             else:
                 drawn = Segment(("×" if not math.isfinite(value) else "·").ljust(bar_width), styles["bold magenta"])
             label = Segment(short_name(name, label_width).rjust(label_width) + " ", styles["dim"])
-            rows.append([label, drawn, Segment(f"{fmt_norm(value):>{VALUE_WIDTH}}", base)])
+            rows.append([label, drawn, Segment(f"{format_norm(value):>{VALUE_WIDTH}}", base)])
         return rows

@@ -3,8 +3,8 @@
 It is the picture the whole tool is about: a vanishing gradient is a dark band on the input side, an
 exploding one a bright band, a NaN a red cross at the step where training broke.
 
-Drawn with Rich segments through Textual's line API rather than with plotext (the design's default
-for plots), because plotext's matrix plot cannot do this job well:
+Drawn with Rich segments through Textual's line API rather than with plotext (which draws the other
+plots), because plotext's matrix plot cannot do this job well:
 
 * its ``matrix_plot`` (plotext 5.x ``Monitor.draw_matrix``) takes a grey level or an RGB triple per
   cell but one marker per *column*, so a NaN or Inf cell cannot carry its own glyph; the moment of
@@ -13,10 +13,8 @@ for plots), because plotext's matrix plot cannot do this job well:
   free for NaN, and glyph shading under NO_COLOR would all be ours anyway;
 * every refresh rebuilds a whole figure, one ``draw`` call per row of cells with axes and ticks
   recomputed; here a refresh quantises the grid with numpy and emits one segment per run of equal
-  cells, with one cached Style per colour level.
-  Measured (best of 30 batches, shared 2-core machine): 40 layers x 121 columns renders in about
-  2 ms for realistic data and 4 ms when every cell differs from its neighbour (~3 500 segments);
-  Textual's own per-segment post-processing of the strips comes on top of that.
+  cells, with one cached Style per colour level, so a redraw costs little beside Textual's own work
+  (timings in docs/benchmarks.md, "The heatmap's drawing cost").
 
 Layout, top to bottom: the layer rows (input side at the top, marked ``in``; output at the bottom,
 marked ``out``; with more layers than rows, adjacent layers merged by their maximum as
@@ -55,9 +53,10 @@ from vgp_tui.dashboard.colors import (
     log_norms,
     scale_range,
 )
-from vgp_tui.dashboard.layers import clip_end, layer_groups, merge_layers, short_name
+from vgp_tui.dashboard.layers import layer_groups, merge_layers, short_name
 from vgp_tui.engine.history import FIRST_LAYER, Marker, SeriesView
 from vgp_tui.health import BAD, layer_verdicts, nan_median, worst
+from vgp_tui.text import clip_end, thousands
 
 __all__ = ["GradientHeatmap", "HeatGrid", "merge_layers", "resample"]
 
@@ -121,11 +120,6 @@ def resample(view: SeriesView, values: np.ndarray, columns: int) -> tuple[np.nda
         n = len(first)
     index = (np.arange(columns) * n) // columns
     return values[index], first[index], last[index]
-
-
-def format_step(step: int) -> str:
-    """``12 400``: steps with a thin space between thousands, as the header writes them."""
-    return f"{step:,}".replace(",", " ")
 
 
 class GradientHeatmap(Widget):
@@ -242,6 +236,11 @@ class GradientHeatmap(Widget):
         if layers + extra >= budget:
             return max(1, budget)  # rows merge layers to fit
         return layers * max(1, min(MAX_ROW_HEIGHT, (budget - extra) // layers)) + extra
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        """The layers it was last shown."""
+        return self._layers
 
     def layer_rows(self) -> int:
         """Rows its grid has for layers at its present size (before any ``row_limit``)."""
@@ -479,7 +478,7 @@ class _Painter:
                 if 0 <= at + i < columns:
                     chars[at + i], styles[at + i] = ch, style
 
-        left, right = format_step(int(grid.first_step[0])), format_step(int(grid.last_step[-1]))
+        left, right = thousands(int(grid.first_step[0])), thousands(int(grid.last_step[-1]))
         put(0, left, self.styles.muted)
         end = columns
         if len(left) + len(right) + 1 <= columns:

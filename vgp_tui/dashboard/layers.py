@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-ELLIPSIS = "…"
+from vgp_tui.text import ELLIPSIS, clip_end
 
 
 def layer_groups(count: int, rows: int) -> list[tuple[int, int]]:
@@ -134,10 +134,3 @@ def _cut_middle(text: str, width: int) -> str:
         return ELLIPSIS[:width]
     head = (width - 1) // 3
     return text[:head] + ELLIPSIS + text[len(text) - (width - 1 - head) :]
-
-
-def clip_end(text: str, width: int) -> str:
-    """``text`` in at most ``width`` cells, cut at the end with an ellipsis."""
-    if width <= 0:
-        return ""
-    return text if len(text) <= width else text[: width - 1] + ELLIPSIS

@@ -29,6 +29,7 @@ from vgp_tui.dashboard.plot_panel import PlotPanel
 from vgp_tui.dashboard.ticks import round_ticks, step_ticks
 from vgp_tui.engine.history import LOSS, History, RunHistory
 from vgp_tui.engine.remedies import REMEDIES, differences, format_value
+from vgp_tui.text import clip_end
 
 RGB = tuple[int, int, int]
 Color = Union[RGB, str, None]
@@ -92,11 +93,6 @@ def shown_runs(history: History, mode: str = "all") -> tuple[list[RunHistory], i
     return shown, len(ghosts) - (len(shown) - 1)
 
 
-def fit(label: str, width: int) -> str:
-    """``label`` cut to ``width`` characters, with an ellipsis where it was cut."""
-    return label if len(label) <= width else label[: max(width - 1, 0)] + "…"
-
-
 def ghost_label(ghost: RunHistory, current: RunHistory, width: int | None = None) -> str:
     """``run 1: activation=sigmoid``: the remedies the earlier run started with that the current one
     did not, structural ones first (they are why the ghost is a run of its own, and a cut label keeps
@@ -116,7 +112,7 @@ def ghost_label(ghost: RunHistory, current: RunHistory, width: int | None = None
 
     names = sorted(changed, key=rank)  # stable: the preset's order within each rank
     if not names:
-        return fit(f"run {ghost.run}: same remedies", width or 1000)
+        return clip_end(f"run {ghost.run}: same remedies", width or 1000)
 
     def text(short: bool) -> str:
         parts = []
@@ -130,7 +126,7 @@ def ghost_label(ghost: RunHistory, current: RunHistory, width: int | None = None
     label = text(short=False)
     if width is None or len(label) <= width:
         return label
-    return fit(text(short=True), width)
+    return clip_end(text(short=True), width)
 
 
 def divergence_step(run: RunHistory, steps: np.ndarray, loss: np.ndarray) -> int | None:
@@ -268,7 +264,7 @@ class LossPlot(PlotPanel):
             hidden += len(runs) - keep
             runs = runs[:keep]
         cap = max(12, min(int(width * LEGEND_FRACTION), width - 30))
-        labels = [fit(f"run {current.run} (now)", cap - 2)]
+        labels = [clip_end(f"run {current.run} (now)", cap - 2)]
         labels += [ghost_label(ghost, current, cap - 2) for ghost in runs[1:]]
         points = max(width - cap - 8, 10)
         for run, label in zip(runs, labels):
@@ -287,15 +283,15 @@ class LossPlot(PlotPanel):
             swatch = DIVERGED if line.end is not None else "━"
             rows.append((f"{swatch} {line.label}", line.color, line.run is current))
         if hidden:
-            rows.append((fit(f"+{hidden} older hidden", cap), None, False))
+            rows.append((clip_end(f"+{hidden} older hidden", cap), None, False))
         symbols = [s for s, used in ((f"{DIVERGED} diverged", any(line.end is not None for line in self._lines)),
                                      (f"{ABOVE}{BELOW} off scale", any(line.off for line in self._lines))) if used]
         if symbols and len(rows) < height:
-            rows.append((fit("  ".join(symbols), cap), None, False))
+            rows.append((clip_end("  ".join(symbols), cap), None, False))
         # What the orange lines are, newest first, while rows remain.
         changes = [m for m in reversed(current.markers) if m.kind == "remedy"]
         for marker in changes[: max(height - len(rows), 0)]:
-            rows.append((fit(f"│ step {marker.step}: {marker.text}", cap), REMEDY_COLOR, False))
+            rows.append((clip_end(f"│ step {marker.step}: {marker.text}", cap), REMEDY_COLOR, False))
         return rows
 
     @staticmethod
@@ -327,8 +323,8 @@ class LossPlot(PlotPanel):
             keep = ~np.isnan(line.values)
             if keep.any():
                 # The live run in half blocks: heavier than the ghosts' braille, whatever its colour.
-                marker = "hd" if line.run is current else "braille"
-                plt.plot(line.steps[keep].tolist(), line.clamped[keep].tolist(), color=line.color, marker=marker)
+                drawn_with = "hd" if line.run is current else "braille"
+                plt.plot(line.steps[keep].tolist(), line.clamped[keep].tolist(), color=line.color, marker=drawn_with)
             for x, y, glyph in line.off:
                 plt.scatter([x], [y], color=line.color, marker=glyph)
             if line.end is not None:

@@ -82,7 +82,7 @@ class HelpScreen(ModalScreen[None]):
 
 
 class PresetPicker(ModalScreen[str | None]):
-    """Choose another preset; the dashboard starts it from run 1."""
+    """Choose another preset; the dashboard starts it as a fresh run, numbered on from the runs before."""
 
     BINDINGS = [Binding("escape", "dismiss_none", "cancel")]
 

@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from vgp_tui.engine.history import History
+from vgp_tui.text import thousands
 
 BADGE_STYLES = {
     "training": "bold black on green",
@@ -21,10 +22,6 @@ BADGE_STYLES = {
 def _clock(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
-
-
-def _thousands(n: int) -> str:
-    return f"{n:,}".replace(",", " ")
 
 
 class StatusLine(Static):
@@ -46,11 +43,11 @@ class StatusLine(Static):
         text.append(f" · {device}")
         if run is not None:
             text.append(f" · run {run.run}")
-            text.append(f" · step {_thousands(latest.step if latest else 0)}")
+            text.append(f" · step {thousands(latest.step if latest else 0)}")
         if latest is not None and latest.step_ms > 0:
             rate = 1000.0 / latest.step_ms
             # "1.0 steps/s" reads as a measurement; "1 steps/s" as a typo.
-            shown = f"{rate:,.0f}".replace(",", " ") if rate >= 10 else f"{rate:.1f}"
+            shown = thousands(round(rate)) if rate >= 10 else f"{rate:.1f}"
             text.append(f" · {shown} steps/s")
             text.append(f" · probe {100.0 * latest.probe_ms / latest.step_ms:.1f}%")
         text.append(f" · {_clock(history.elapsed)}")

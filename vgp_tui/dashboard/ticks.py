@@ -6,13 +6,15 @@ import math
 
 import numpy as np
 
+from vgp_tui.text import short_number, thousands
+
 
 def step_ticks(first: float, last: float, count: int = 5) -> tuple[list[float], list[str]]:
     """Whole-number step ticks (plotext would label steps 18.0, 302.2, ...)."""
     if last <= first:
         return [first], [f"{int(first)}"]
     ticks = sorted({round(v) for v in np.linspace(first, last, count)})
-    return [float(t) for t in ticks], [f"{t:,}".replace(",", " ") for t in ticks]
+    return [float(t) for t in ticks], [thousands(t) for t in ticks]
 
 
 def value_ticks(low: float, high: float, log: bool, count: int = 4) -> tuple[list[float], list[str]]:
@@ -33,13 +35,6 @@ def value_ticks(low: float, high: float, log: bool, count: int = 4) -> tuple[lis
         if len(set(labels)) == len(labels):
             break
     return values.tolist(), labels
-
-
-def short_number(value: float) -> str:
-    """``0.2``, ``1.5``, ``300``, ``1e-5``: a round tick value in as few characters as it takes."""
-    text = f"{value:.3g}"
-    mantissa, sep, exponent = text.partition("e")
-    return f"{mantissa}e{int(exponent)}" if sep else text
 
 
 def round_ticks(low: float, high: float, log: bool, most: int = 5) -> tuple[list[float], list[str]]:

@@ -17,10 +17,10 @@ from rich.style import Style
 from textual.strip import Strip
 from textual_plotext.plot import Plot
 
-from vgp_tui.dashboard.layers import clip_end
 from vgp_tui.dashboard.plot_panel import PlotPanel
 from vgp_tui.dashboard.ticks import step_ticks, value_ticks
 from vgp_tui.engine.history import History, RunHistory
+from vgp_tui.text import clip_end, format_norm
 
 MIN_PLOT_HEIGHT = 6
 """Fewest lines a plotext plot needs to show a curve between its axis ticks and label."""
@@ -49,10 +49,6 @@ def sparkline(values: np.ndarray, width: int) -> str:
         return SPARK[len(SPARK) // 2] * width
     levels = np.clip(((picked - low) / (high - low) * len(SPARK)).astype(int), 0, len(SPARK) - 1)
     return "".join(SPARK[k] for k in levels.tolist())
-
-
-def _short(x: float) -> str:
-    return f"{x:.0e}".replace("e-0", "e-").replace("e+0", "e")
 
 
 class TimeGradientPlot(PlotPanel):
@@ -115,7 +111,8 @@ class TimeGradientPlot(PlotPanel):
         assert run is not None  # why_empty() said there is one
         t, values = _plottable(run)  # type: ignore[misc]
         count = len(run.latest_time_grad or ())
-        ends = f"t=1 {_short(float(values[0]))} … t={count} {_short(float(values[-1]))}"
+        first, last = (format_norm(float(v), signed_exponent=False) for v in (values[0], values[-1]))
+        ends = f"t=1 {first} … t={count} {last}"
         muted = Style(dim=True)
         spark = Strip([Segment(sparkline(values, width), Style(color="green" if run is runs[-1] else "grey50"))], width)
         lines = [spark]

@@ -6,7 +6,7 @@ Where the copy is looked for:
   ``cifar-10-python.tar.gz``, which is extracted there. Nothing is downloaded into a folder the user
   named: an explicit folder means "my copy is here", so a wrong path is reported at once rather than
   filled with 170 MB from the network.
-- otherwise the cache folder (:func:`~vgp_tui.data.loading.cache_dir`): where the copy is missing, one
+- otherwise the cache folder (:func:`~vgp_tui.data.download.cache_dir`): where the copy is missing, one
   download is tried with a socket timeout; offline that fails within seconds and the user is told how to
   get the data or to pass ``--synthetic`` for the labelled stand-in.
 """
@@ -20,11 +20,10 @@ from pathlib import Path
 import torch
 from torchvision.datasets import CIFAR10
 
-from vgp_tui.data import loading
-from vgp_tui.data.loading import Dataset
-from vgp_tui.data.specs import Cifar10Spec
+from vgp_tui.data.download import cache_dir, download_archive, extract_tar, one_line, user_data_dir
+from vgp_tui.data.dataset import Dataset
+from vgp_tui.data.specs import Cifar10Spec, Task
 from vgp_tui.errors import UserError
-from vgp_tui.models.configs import Task
 
 FOLDER = CIFAR10.base_folder  # "cifar-10-batches-py"
 ARCHIVE = CIFAR10.filename  # "cifar-10-python.tar.gz"
@@ -68,7 +67,7 @@ def load_cifar10(spec: Cifar10Spec, data_dir: str | Path | None = None) -> Datas
         UserError: ``data_dir`` missing or without CIFAR-10, or no copy and no download.
     """
     if data_dir is not None:
-        root = _explicit_root(loading.user_data_dir(data_dir))
+        root = _explicit_root(user_data_dir(data_dir))
         if not _has_copy(root):
             _extract_archive_if_present(root)
         if not _has_copy(root):
@@ -78,7 +77,7 @@ def load_cifar10(spec: Cifar10Spec, data_dir: str | Path | None = None) -> Datas
                 "or pass --synthetic for the labelled stand-in"
             )
     else:
-        root = loading.cache_dir()
+        root = cache_dir()
         if not _has_copy(root):
             _extract_archive_if_present(root)
         if not _has_copy(root):
@@ -105,13 +104,13 @@ def _extract_archive_if_present(root: Path) -> None:
     if not archive.is_file():
         return
     try:
-        loading.extract_tar(archive, root, keep=lambda name: name.split("/")[0] == FOLDER)
+        extract_tar(archive, root, keep=lambda name: name.split("/")[0] == FOLDER)
     except Exception as exc:  # a damaged archive or a read-only folder: say so in one line
-        raise UserError(f"{archive}: cannot extract CIFAR-10 ({loading.one_line(exc)})") from None
+        raise UserError(f"{archive}: cannot extract CIFAR-10 ({one_line(exc)})") from None
 
 
 def _download(root: Path) -> None:
-    loading.download_archive(
+    download_archive(
         "CIFAR-10", ARCHIVE_URL, root / ARCHIVE, ARCHIVE_MD5, HOME_PAGE, lambda: _extract_archive_if_present(root)
     )
 
@@ -125,7 +124,7 @@ def _read(root: Path, samples: int) -> Dataset:
             raise ValueError(f"images of shape {pixels.shape[1:]} and {len(labels)} labels")
     except Exception as exc:  # truncated or foreign pickles: the user's files, so one line, no traceback
         raise UserError(
-            f"{root / FOLDER}: not readable as CIFAR-10 python batches ({loading.one_line(exc)}); "
+            f"{root / FOLDER}: not readable as CIFAR-10 python batches ({one_line(exc)}); "
             f"replace it with a fresh copy from {ARCHIVE}, or pass --synthetic for the labelled stand-in"
         ) from None
     n = len(labels) if samples <= 0 else min(samples, len(labels))

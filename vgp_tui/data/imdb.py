@@ -6,7 +6,7 @@ The training split is read from ``aclImdb/train/pos/*.txt`` (label 1) and ``aclI
 - ``--data-dir DIR``: DIR may be the folder that holds ``aclImdb/`` or ``aclImdb/`` itself, or hold the
   official ``aclImdb_v1.tar.gz``, which is extracted there. Nothing is downloaded into a folder the user
   named (the same rule as CIFAR-10).
-- otherwise the cache folder (:func:`~vgp_tui.data.loading.cache_dir`): where the copy is missing, the
+- otherwise the cache folder (:func:`~vgp_tui.data.download.cache_dir`): where the copy is missing, the
   Stanford archive is downloaded once with a socket timeout, its md5 checked and only the labelled
   training reviews extracted; offline the user is told how to get it or to pass ``--synthetic``.
 
@@ -28,11 +28,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vgp_tui.data import loading
-from vgp_tui.data.loading import Dataset
-from vgp_tui.data.specs import ImdbSpec
+from vgp_tui.data.download import cache_dir, download_archive, extract_tar, one_line, user_data_dir
+from vgp_tui.data.dataset import Dataset
+from vgp_tui.data.specs import ImdbSpec, Task
 from vgp_tui.errors import UserError
-from vgp_tui.models.configs import Task
 
 FOLDER = "aclImdb"
 ARCHIVE = "aclImdb_v1.tar.gz"
@@ -85,7 +84,7 @@ def load_imdb(spec: ImdbSpec, data_dir: str | Path | None = None, seed: int = 0)
     try:
         documents = [tokenize(files[i][0].read_text(encoding="utf-8", errors="replace")) for i in order]
     except OSError as exc:
-        raise UserError(f"{folder}: cannot read a review ({loading.one_line(exc)})") from None
+        raise UserError(f"{folder}: cannot read a review ({one_line(exc)})") from None
     vocab = build_vocab(documents, spec.vocab)
     ids = np.zeros((len(order), spec.length), dtype=np.int64)
     for row, words in enumerate(documents):
@@ -110,7 +109,7 @@ def _has_copy(folder: Path) -> bool:
 def _find_copy(data_dir: str | Path | None) -> Path:
     """The aclImdb folder to read, extracting or downloading the archive where that is allowed."""
     if data_dir is not None:
-        given = loading.user_data_dir(data_dir)
+        given = user_data_dir(data_dir)
         for folder in (given / FOLDER, given):
             if _has_copy(folder):
                 return folder
@@ -122,7 +121,7 @@ def _find_copy(data_dir: str | Path | None) -> Path:
             f"{FOLDER}/train/neg/*.txt (extract {ARCHIVE} from {HOME_PAGE} there), "
             "or pass --synthetic for the labelled stand-in"
         )
-    root = loading.cache_dir()
+    root = cache_dir()
     if not _has_copy(root / FOLDER):
         _extract_archive_if_present(root)
     if not _has_copy(root / FOLDER):
@@ -146,12 +145,12 @@ def _extract_archive_if_present(root: Path) -> None:
     if not archive.is_file():
         return
     try:
-        loading.extract_tar(archive, root, keep=_wanted)
+        extract_tar(archive, root, keep=_wanted)
     except Exception as exc:  # a damaged archive or a read-only folder: say so in one line
-        raise UserError(f"{archive}: cannot extract IMDB ({loading.one_line(exc)})") from None
+        raise UserError(f"{archive}: cannot extract IMDB ({one_line(exc)})") from None
 
 
 def _download(root: Path) -> None:
-    loading.download_archive(
+    download_archive(
         "IMDB", ARCHIVE_URL, root / ARCHIVE, ARCHIVE_MD5, HOME_PAGE, lambda: _extract_archive_if_present(root)
     )

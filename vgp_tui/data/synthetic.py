@@ -11,9 +11,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from vgp_tui.data.loading import Dataset
-from vgp_tui.data.specs import AddingSpec, Cifar10Spec, ImdbSpec, SpiralsSpec
-from vgp_tui.models.configs import Task
+from vgp_tui.data.dataset import Dataset
+from vgp_tui.data.specs import AddingSpec, Cifar10Spec, ImdbSpec, SpiralsSpec, Task
 
 SPIRAL_TURNS = 1.0
 """How far each arm winds around the centre; one full turn interleaves the arms so that no straight

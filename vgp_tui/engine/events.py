@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 import math
+import platform
 from dataclasses import MISSING, dataclass, field, fields
+from datetime import datetime, timezone
 from typing import Any, ClassVar, Union
 
+from vgp_tui._version import __version__
 from vgp_tui.engine.remedies import REMEDIES, RemedyValue
 
 FORMAT_NAME = "vgp-tui-recording"
@@ -33,6 +36,18 @@ class SessionHeader:
     versions: dict[str, str] = field(default_factory=dict)
     format: str = FORMAT_NAME
     version: int = FORMAT_VERSION
+
+    @classmethod
+    def now(cls, preset: str, device: str) -> SessionHeader:
+        """The header of a recording that starts now, naming the vgp-tui, torch and Python that write it."""
+        import torch  # loaded already where a recording is written; readers of recordings never import it
+
+        return cls(
+            preset=preset,
+            device=device,
+            started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            versions={"vgp_tui": __version__, "torch": torch.__version__, "python": platform.python_version()},
+        )
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ Each run keeps its loss, total gradient norm and per-layer gradient norms in a
 level by level (min, max and mean per bucket), so memory grows with the logarithm of the run length
 and a plot of the whole run can always be drawn from it. The History is fed events (live or
 replayed, it cannot tell) and is read by one thread: the dashboard drains an event queue into it on
-its timer, the headless runner feeds it directly, so it needs no lock.
+its timer, the headless runner feeds it directly, so it needs no lock. Readers take copies with named
+channels from :meth:`RunHistory.recent` (the latest steps) and :meth:`RunHistory.overview` (the whole
+run). Nothing else in it grows with the number of steps; markers grow with live remedy changes.
 """
 
 from __future__ import annotations
@@ -16,16 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vgp_tui.engine.events import (
-    Event,
-    KeyPressed,
-    RemedyChanged,
-    RunStarted,
-    SessionHeader,
-    StateChanged,
-    StepMetrics,
-)
-from vgp_tui.engine.remedies import REMEDIES, RemedyValue, describe, differences, format_value
+from vgp_tui.engine.events import Event, RemedyChanged, RunStarted, SessionHeader, StateChanged, StepMetrics
+from vgp_tui.engine.remedies import RemedyValue, format_value
 
 
 @dataclass
@@ -148,8 +142,75 @@ class MultiResolutionSeries:
 
 
 LOSS, TOTAL = 0, 1
-"""Channel indices of a run's series; per-layer gradient norms follow from channel 2."""
+"""Channel indices of a run's series; per-layer gradient norms follow from channel 2. Readers outside
+the dashboard's drawing code use :meth:`RunHistory.recent` and :meth:`RunHistory.overview` instead."""
 FIRST_LAYER = 2
+
+
+@dataclass(frozen=True, eq=False)
+class Recent:
+    """A run's latest steps at full resolution, oldest first: float64 copies the reader may keep."""
+
+    steps: np.ndarray
+    """Step numbers (int64, shape (n,))."""
+    loss: np.ndarray
+    """Loss of each step (shape (n,))."""
+    total: np.ndarray
+    """Total gradient norm of each step (shape (n,))."""
+    layers: np.ndarray
+    """Each layer's gradient norm (shape (n, layers)), input side first."""
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    @property
+    def all_finite(self) -> bool:
+        """Whether no loss or gradient norm among these steps is NaN or Inf."""
+        return bool(np.isfinite(self.loss).all() and np.isfinite(self.total).all() and np.isfinite(self.layers).all())
+
+
+@dataclass(frozen=True, eq=False)
+class Channels:
+    """One statistic (mean, minimum or maximum) of a run's channels per bucket, oldest first."""
+
+    loss: np.ndarray
+    """Shape (n,)."""
+    total: np.ndarray
+    """Total gradient norm, shape (n,)."""
+    layers: np.ndarray
+    """Per-layer gradient norms, shape (n, layers), input side first."""
+
+
+@dataclass(frozen=True, eq=False)
+class Overview:
+    """The whole run, bucket by bucket (recent steps single, older ones merged), oldest first."""
+
+    first_step: np.ndarray
+    """First step of each bucket (int64, shape (n,))."""
+    last_step: np.ndarray
+    """Last step of each bucket (int64, shape (n,))."""
+    mean: Channels
+    low: Channels
+    """Minimum per bucket; NaN where the bucket saw a NaN."""
+    high: Channels
+    """Maximum per bucket."""
+
+    def __len__(self) -> int:
+        return len(self.first_step)
+
+    def before(self, step: int) -> Overview:
+        """The buckets that end before ``step`` (a divergence step: what the run was while finite)."""
+        keep = self.last_step < step
+        return Overview(self.first_step[keep], self.last_step[keep], _pick(self.mean, keep),
+                        _pick(self.low, keep), _pick(self.high, keep))
+
+
+def _channels(values: np.ndarray, layers: int) -> Channels:
+    return Channels(values[:, LOSS], values[:, TOTAL], values[:, FIRST_LAYER : FIRST_LAYER + layers])
+
+
+def _pick(channels: Channels, keep: np.ndarray) -> Channels:
+    return Channels(channels.loss[keep], channels.total[keep], channels.layers[keep])
 
 
 @dataclass
@@ -187,7 +248,6 @@ class RunHistory:
     reason: str
     time_view: str | None
     stats: str | None
-    label: str
     series: MultiResolutionSeries
     markers: list[Marker] = field(default_factory=list)
     latest: StepMetrics | None = None
@@ -211,6 +271,26 @@ class RunHistory:
     def steps(self) -> int:
         return self.series.steps
 
+    def recent(self, steps: int, before: int | None = None) -> Recent:
+        """The last ``steps`` full-resolution steps (fewer early in a run), only those before step
+        ``before`` when it is given."""
+        level = self.series.levels[0]
+        end = level.size
+        if before is not None:  # level 0's steps increase, so the ones before it are a prefix
+            end = int(np.searchsorted(level.first[:end], before))
+        start = max(0, end - steps)
+        # Level 0 holds single steps (count 1), so its running sums are the values themselves.
+        rows = level.total[start:end].astype(np.float64)
+        return Recent(level.first[start:end].copy(), rows[:, LOSS], rows[:, TOTAL],
+                      rows[:, FIRST_LAYER : FIRST_LAYER + len(self.layers)])
+
+    def overview(self, max_points: int | None = None) -> Overview:
+        """The whole run, merged down to at most ``max_points`` buckets of equal step span."""
+        view = self.series.view(max_points)
+        n = len(self.layers)
+        return Overview(view.first_step, view.last_step, _channels(view.mean, n), _channels(view.low, n),
+                        _channels(view.high, n))
+
 
 class History:
     """All runs of a session, fed with events, read by the dashboard and the headless summary."""
@@ -225,8 +305,6 @@ class History:
         self.message = ""
         self.version = 0
         """Increases whenever anything changes, so a reader can skip redrawing."""
-        self.keys: list[KeyPressed] = []
-        self.remedy_changes: list[RemedyChanged] = []
         self.elapsed = 0.0
         """Seconds since the session started, as of the latest event."""
 
@@ -253,7 +331,6 @@ class History:
         elif isinstance(event, RunStarted):
             self._add_run(event)
         elif isinstance(event, RemedyChanged):
-            self.remedy_changes.append(event)
             run = self.runs.get(event.run)
             if run is not None and not event.structural:
                 text = f"{event.name} {format_value(event.name, event.new)}"
@@ -267,15 +344,10 @@ class History:
                 if run.markers and run.markers[-1].kind == "nonfinite" and run.markers[-1].step == event.step:
                     run.markers.pop()  # the same moment, told better by the session's message
                 run.markers.append(Marker(event.step, event.state, event.message))
-        elif isinstance(event, KeyPressed):
-            self.keys.append(event)
-            del self.keys[:-100]
         elif isinstance(event, SessionHeader):
             self.header = event
 
     def _add_run(self, event: RunStarted) -> None:
-        previous = self.current
-        label = _run_label(event.remedies, previous.remedies if previous else None, event.run)
         self.runs[event.run] = RunHistory(
             run=event.run,
             layers=event.layers,
@@ -283,7 +355,6 @@ class History:
             reason=event.reason,
             time_view=event.time_view,
             stats=event.stats,
-            label=label,
             series=MultiResolutionSeries(FIRST_LAYER + len(event.layers), self.window),
             started_with=dict(event.remedies),
         )
@@ -309,7 +380,7 @@ class History:
             run.clipped_steps += event.clipped
         run.latest = event
         # total_norm is NaN or Inf whenever a layer's norm is, so one check covers the common case.
-        if not (math.isfinite(event.total_norm) and math.isfinite(event.loss)):
+        if not event.finite:
             run.last_nonfinite_step = event.step
             if run.first_nonfinite is None:
                 run.first_nonfinite = _non_finite(event)
@@ -330,11 +401,3 @@ def _non_finite(event: StepMetrics) -> NonFinite:
     nans = sum(math.isnan(v) for v in values)
     what = "NaN" if nans == len(values) else ("Inf" if nans == 0 else "NaN or Inf")
     return NonFinite(event.step, bad[-1] if bad else None, what, len(bad))
-
-
-def _run_label(remedies: dict[str, RemedyValue], previous: dict[str, RemedyValue] | None, run: int) -> str:
-    """``run 2: activation=relu`` — the remedies that differ from the run before, or all structural ones."""
-    changed = differences(previous, remedies) if previous else {}
-    shown = changed or {n: v for n, v in remedies.items() if n in REMEDIES and REMEDIES[n].structural}
-    text = describe(shown)
-    return f"run {run}: {text}" if text else f"run {run}"

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import logging
 import math
-import platform
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from vgp_tui.engine.commands import Command, NoteKey, Pause, Restart, Resume, SetRemedies, SetRemedy, StepOnce, Stop
@@ -25,6 +23,7 @@ from vgp_tui.engine.events import Event, KeyPressed, RemedyChanged, RunStarted, 
 from vgp_tui.engine.naming import layer_name
 from vgp_tui.engine.remedies import REMEDIES, RemedyValue, apply_overrides
 from vgp_tui.errors import UserError
+from vgp_tui.text import plural, three_significant
 
 log = logging.getLogger("vgp_tui")
 
@@ -82,16 +81,7 @@ class Session:
 
     # -- set-up -------------------------------------------------------------------------------------
     def header(self) -> SessionHeader:
-        import torch
-
-        from vgp_tui import __version__
-
-        return SessionHeader(
-            preset=self.scenario.name,
-            device=self.device,
-            started=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            versions={"vgp_tui": __version__, "torch": torch.__version__, "python": platform.python_version()},
-        )
+        return SessionHeader.now(self.scenario.name, self.device)
 
     def load_data(self) -> None:
         """Load the data set onto the device (raises UserError when it cannot be had)."""
@@ -290,20 +280,6 @@ class Session:
         return time.perf_counter() - self.t0
 
 
-def format_number(x: float) -> str:
-    """A measured value for the user: three significant digits, NaN and Inf spelled one way."""
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "Inf" if x > 0 else "-Inf"
-    return f"{x:.3g}"
-
-
-def plural(n: int, word: str) -> str:
-    """``1 step``, ``2 steps``."""
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 @dataclass(frozen=True)
 class Divergence:
     """Where and how a run stopped being finite (the headless summary and the message read it)."""
@@ -344,24 +320,24 @@ class Divergence:
         """One line: the step, what went non-finite first, and the largest gradient just before."""
         n = len(self.nonfinite_layers)
         if self.first_nonfinite == "loss":
-            what = f"the loss became {format_number(self.loss)} in the forward pass"
+            what = f"the loss became {three_significant(self.loss)} in the forward pass"
             if n:
                 some = self.nonfinite_layers[0] if n == 1 else f"{n} layers"
                 what += ", and with it " + (
                     "every layer's gradient" if n == self.layer_count else f"the gradient of {some}")
         elif self.first_nonfinite is not None:
-            what = f"the gradient of {self.first_nonfinite} went {format_number(self.first_value)}"
+            what = f"the gradient of {self.first_nonfinite} went {three_significant(self.first_value)}"
             if n == 1:
                 what += " (the only layer whose gradient did)"
             else:  # backpropagation reaches the layers nearer the output first
                 what += f" first, then {plural(n - 1, 'layer')} below it"
-            what += f"; loss {format_number(self.loss)}"
+            what += f"; loss {three_significant(self.loss)}"
         else:
-            what = f"the total gradient norm overflowed ({format_number(self.total_norm)}); every layer's is finite"
+            what = f"the total gradient norm overflowed ({three_significant(self.total_norm)}); every layer's is finite"
         text = f"diverged at step {self.step}: {what}"
         if self.largest_before is not None:
             step, layer, norm = self.largest_before
-            text += f"; at step {step} the largest gradient was that of {layer}, {format_number(norm)}"
+            text += f"; at step {step} the largest gradient was that of {layer}, {three_significant(norm)}"
         return text
 
 

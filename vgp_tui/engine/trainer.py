@@ -38,6 +38,7 @@ from torch import nn
 from vgp_tui.engine.events import StepMetrics, step_from_row
 from vgp_tui.engine.probe import GradientProbe, Sample
 from vgp_tui.engine.remedies import REMEDIES, RemedyValue
+from vgp_tui.engine.step_buffer import StepBuffer
 from vgp_tui.models import build_model
 
 
@@ -49,6 +50,15 @@ def make_optimizer(name: str, params: Any, lr: float) -> torch.optim.Optimizer:
     if name == "adam":
         return torch.optim.Adam(params, lr=lr)
     raise ValueError(f"unknown optimizer {name!r}")
+
+
+# Plain tuples, not NamedTuples: building one of those costs about 0.4 us, every step.
+_Measured = tuple[Sample, torch.Tensor | None, torch.Tensor, torch.Tensor]
+"""One step's device tensors: the probe's sample (folded at the flush), the total norm clipping used
+(None when clipping was off), the loss, the clipped flag."""
+_StepInfo = tuple[int, float, torch.Tensor | None, torch.Tensor | None]
+"""One step's number and lr, and the views sampled at that step (time gradient, layer statistics; None
+where not sampled), copied at the flush with one transfer each."""
 
 
 class Trainer:
@@ -98,16 +108,7 @@ class Trainer:
         """The latest finite step flushed (the one before the divergence, once there is one)."""
         self._time_view: str | None = getattr(self.model, "time_view", None)
         self._stats_label: str | None = getattr(self.model, "stats_label", None)
-        self._samples: list[Sample] = []
-        """Per step: the probe's sample (folded into norms at the flush)."""
-        self._totals: list[torch.Tensor | None] = []
-        """Per step: the total norm clipping used, None when clipping was off."""
-        self._losses: list[torch.Tensor] = []
-        self._clipped: list[torch.Tensor] = []
-        self._row_steps: list[int] = []
-        self._lrs: list[float] = []
-        self._time_grads: dict[int, torch.Tensor] = {}
-        self._layer_stats: dict[int, torch.Tensor] = {}
+        self._pending: StepBuffer[_Measured, _StepInfo] = StepBuffer(self._pack)
         self._probe_seconds = 0.0
         self._flush_started = time.perf_counter()
         self._clip_off = torch.full((), -1.0, device=self.device)
@@ -167,6 +168,7 @@ class Trainer:
         sample_stats = self._stats_label is not None and step % train.stats_every == 0
         micro = self.accumulate
         loss_sum = None
+        time_grad = layer_stats = None
         try:
             for i in range(micro):
                 if i == micro - 1:
@@ -194,9 +196,9 @@ class Trainer:
                 clipped = self.probe.clip(total, clip)
             self._probe_seconds += time.perf_counter() - started
             if sample_time:
-                self._time_grads[step] = model.time_gradient_norms()  # type: ignore[operator]
+                time_grad = model.time_gradient_norms()  # type: ignore[operator]
             if sample_stats:
-                self._layer_stats[step] = model.activation_stats()  # type: ignore[operator]
+                layer_stats = model.activation_stats()  # type: ignore[operator]
         finally:
             if sample_time:
                 model.track_time = False  # type: ignore[assignment]
@@ -205,37 +207,38 @@ class Trainer:
         self.optimizer.step()
         if not (self.flat_grads and self.probe.zero_grad()):
             self.optimizer.zero_grad(set_to_none=True)
-        self._samples.append(sample)
-        self._totals.append(total)
-        self._losses.append(loss_sum)
-        self._clipped.append(clipped)
-        self._row_steps.append(step)
-        self._lrs.append(self.lr)
+        self._pending.append((sample, total, loss_sum, clipped), (step, self.lr, time_grad, layer_stats))
         self.step_count = step
 
     @property
     def pending(self) -> int:
-        return len(self._samples)
+        return len(self._pending)
+
+    def _pack(self, measured: list[_Measured]) -> torch.Tensor:
+        """``(steps, ROW_LAYERS + layers)`` rows on the device: folding and stacking here, once per
+        flush, keeps each step to one kernel and list appends."""
+        samples, totals, losses, clipped = zip(*measured)
+        started = time.perf_counter()
+        norms = self.probe.fold(samples, totals)  # (n, 1 + layers): total, layers
+        self._probe_seconds += time.perf_counter() - started
+        head = torch.stack([torch.stack(losses).float(), torch.stack(clipped).float()], dim=1)
+        return torch.cat([head, norms], dim=1)
 
     def flush(self) -> list[StepMetrics]:
         """Events for every step since the last flush, up to a divergence; one host transfer for all."""
-        if not self._samples:
+        if not self._pending:
             return []
         now = time.perf_counter()
-        n = len(self._samples)
-        # Folding and stacking here, once per flush, keeps each step to one kernel and list appends.
-        norms = self.probe.fold(self._samples, self._totals)  # (n, 1 + layers): total, layers
-        self._probe_seconds += time.perf_counter() - now
-        head = torch.stack([torch.stack(self._losses).float(), torch.stack(self._clipped).float()], dim=1)
-        rows = torch.cat([head, norms], dim=1).tolist()  # the one host transfer
-        time_grads = self._host(self._time_grads)
-        stats = self._host(self._layer_stats)
+        n = len(self._pending)
+        taken = self._pending.take()
+        time_grads = self._host({step: time_grad for _, (step, _, time_grad, _) in taken})
+        stats = self._host({step: layer_stats for _, (step, _, _, layer_stats) in taken})
         step_ms = (now - self._flush_started) * 1000.0 / n
         probe_ms = self._probe_seconds * 1000.0 / n
         t = now - self.t0
         events = [
             step_from_row(self.run, step, t, row, lr, step_ms, probe_ms, time_grads.get(step), stats.get(step))
-            for step, row, lr in zip(self._row_steps, rows, self._lrs)
+            for row, (step, lr, _, _) in taken
         ]
         for i, event in enumerate(events):
             if not event.finite:
@@ -244,14 +247,6 @@ class Trainer:
                 del events[i + 1 :]
                 break
             self.last_finite = event
-        self._samples.clear()
-        self._totals.clear()
-        self._losses.clear()
-        self._clipped.clear()
-        self._row_steps.clear()
-        self._lrs.clear()
-        self._time_grads.clear()
-        self._layer_stats.clear()
         self._probe_seconds = 0.0
         self._flush_started = now
         return events
