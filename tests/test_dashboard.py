@@ -549,3 +549,31 @@ async def test_a_new_kind_of_source_needs_no_change_to_the_dashboard() -> None:
         assert "made-up" in str(app.query_one("#status").render())
         await pilot.press("q")
     assert not app.training_threads
+
+
+async def test_a_new_panel_declares_what_it_watches_and_the_timer_redraws_it() -> None:
+    from textual.widgets import Static
+
+    from vgp_tui.dashboard.app import VgpApp
+    from vgp_tui.dashboard.panels import Panel
+
+    class StepCount(Static, Panel):
+        EVERY = 0.0
+
+        def watches(self, history: Any) -> tuple[Any, Any]:
+            run = history.current
+            return (run.steps if run else 0), None
+
+        def draw_from(self, history: Any) -> None:
+            self.update(f"{history.current.steps if history.current else 0} steps")
+
+    class AppWithStepCount(VgpApp):
+        def compose(self) -> Any:
+            yield from super().compose()
+            yield StepCount(id="step-count")
+
+    app = AppWithStepCount(Session(small_sigmoid(), device="cpu"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: steps(app) > 20)
+        await wait_for(pilot, lambda: str(app.query_one("#step-count").render()) == f"{app.history.current.steps} steps")
+        await pilot.press("q")

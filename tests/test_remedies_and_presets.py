@@ -228,7 +228,7 @@ async def test_a_new_remedy_is_one_registry_entry(monkeypatch: pytest.MonkeyPatc
     assert _fix({"dropout": False}, dropout=True).label == "dropout on"  # how a fix would name it
 
     # The app's BINDINGS are built from the registry when its class is made: a class made now has the new one.
-    app_class = type("AppWithDropout", (VgpApp,), {"BINDINGS": bindings, "__module__": VgpApp.__module__})
+    app_class = type("AppWithDropout", (VgpApp,), {"BINDINGS": bindings})
     app = app_class(Session(scenario, device="cpu"), train=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()

@@ -28,17 +28,16 @@ from vgp_tui.dashboard.feed import EventFeed, NewSession, Notice
 from vgp_tui.dashboard.runner import Runner
 from vgp_tui.dashboard.flow import GradientFlow
 from vgp_tui.dashboard.heatmap import GradientHeatmap
+from vgp_tui.dashboard.panels import Panel
 from vgp_tui.dashboard.keys import LIVE_ONLY, REPLAY_ONLY, action_name, app_bindings
 from vgp_tui.dashboard.loss_plot import LossPlot
 from vgp_tui.dashboard.remedies_bar import RemediesBar
 from vgp_tui.dashboard.screens import HelpScreen, PresetPicker
 from vgp_tui.dashboard.status import StatusLine
 from vgp_tui.dashboard.time_view import TimeGradientPlot
-from vgp_tui.diagnosis import Diagnosis, diagnose
 from vgp_tui.engine.commands import NoteKey, Pause, Restart, Resume, SetRemedies, SetRemedy, StepOnce, Stop
 from vgp_tui.engine.events import KeyPressed, RemedyChanged, RunStarted, StateChanged
 from vgp_tui.engine.history import History
-from vgp_tui.health import layer_verdicts, recent_norms
 from vgp_tui.engine.remedies import REMEDIES, RemedyValue
 from vgp_tui.errors import UserError
 from vgp_tui.replay import MAX_SPEED, MIN_SPEED, FromStart, Seek, SetSpeed, StopReplay, ToEnd, TogglePause
@@ -54,7 +53,7 @@ class VgpApp(App[None]):
     """The live dashboard for one session (preset switches replace the session)."""
 
     TITLE = "vgp-tui"
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute, so a subclass elsewhere finds it too
     BINDINGS = app_bindings()
 
     def __init__(
@@ -125,6 +124,8 @@ class VgpApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._panels = [widget for widget in self.query("*") if isinstance(widget, Panel)]
+        """Every panel the timer redraws: each says what it watches and how often (panels.py)."""
         self._handle_signals()
         self._apply_session_layout()
         self._check_size()
@@ -223,31 +224,14 @@ class VgpApp(App[None]):
             self._replay_housekeeping()
         if not self.query_one("#main").display:
             return
-        run = history.current
-        # Each panel is redrawn only when what it shows has changed, and the costly ones (plotext
-        # rebuilds a whole figure) at most every so often unless a run, a marker or the axis changed:
-        # the UI shares the GIL with the training thread, so every millisecond here is one less there.
-        structure = (tuple((r.run, len(r.markers)) for r in history.runs.values()), self.query_one(LossPlot).log_scale)
-        runs_key = tuple((r.run, r.steps) for r in history.runs.values())
-        if self._redraw("loss", (structure, runs_key), structure, every=1.0):
-            self.query_one(LossPlot).show(history)
-        self._share_layer_rows(run)
-        latest = run.latest if run else None
-        if self._redraw("flow", latest.step if latest else 0, run.run if run else 0, every=0.25):
-            self.query_one(GradientFlow).show(run)
-        if run is not None and self._redraw("heatmap", run.steps, (run.run, len(run.markers)), every=1.0):
-            heatmap = self.query_one(GradientHeatmap)
-            width = max(heatmap.size.width - 12, 8)
-            # The flow bars and the diagnosis read the same verdicts: one scale of health everywhere.
-            heatmap.show(run.layers, run.series.view(width), markers=run.markers,
-                         verdicts=layer_verdicts(recent_norms(run)))
-        time_key = tuple(id(r.latest_time_grad) for r in history.runs.values())
-        if self.query_one("#time").display and self._redraw("time", time_key, len(history.runs), every=1.0):
-            self.query_one(TimeGradientPlot).show(history)
-        # A verdict over medians of the last few hundred steps changes slowly; a new state or run
-        # (diverged, paused, a remedy's fresh run) is shown at once.
-        if self._redraw("diagnosis", history.version, (run.run if run else 0, history.state), every=1.0):
-            self._show_diagnosis()
+        self._share_layer_rows(history.current)
+        line = self.query_one(DiagnosisLine)
+        line.starting, line.replay = self.runner.starting, self.replay
+        for panel in self._panels:
+            if panel.display:
+                data, structure = panel.watches(history)
+                if self._redraw(panel.id or type(panel).__name__, data, structure, panel.EVERY):
+                    panel.draw_from(history)
 
     def _share_layer_rows(self, run: Any) -> None:
         """Both layer panels get the smaller one's row count, so that when layers must share rows
@@ -309,15 +293,6 @@ class VgpApp(App[None]):
             self.notify(event.message, severity="error", timeout=10)
         elif isinstance(event, StateChanged) and event.state == "finished":
             self.notify(event.message or "finished", timeout=5)
-
-    def _show_diagnosis(self) -> None:
-        result = diagnose(self.history.current, self.history.state, self.history.message)
-        if self.runner.starting:
-            result = Diagnosis("waiting", "Starting: importing PyTorch and loading the data…")
-        if self.replay and result.fixes:
-            # A recording cannot be changed: the verdict stays, the keys to press go.
-            result = Diagnosis(result.kind, result.verdict)
-        self.query_one(DiagnosisLine).show(result)
 
     def get_system_commands(self, screen: Any) -> Any:
         """Every key's action in the command palette too (ctrl+p), after Textual's own commands."""
@@ -468,12 +443,10 @@ class VgpApp(App[None]):
     def action_toggle_log(self) -> None:
         plot = self.query_one(LossPlot)
         plot.log_scale = not plot.log_scale
-        plot.show(self.history)
-        self._drawn.pop("loss", None)
+        plot.show(self.history)  # at once, not at the next tick: a key press wants an answer
 
     def action_cycle_ghosts(self) -> None:
         self.notify(self.query_one(LossPlot).cycle_ghosts(), timeout=3)
-        self._drawn.pop("loss", None)
 
     def action_help(self) -> None:
         keys = [(self.get_key_display(b), b.tooltip or b.description) for b in self._visible_bindings()]

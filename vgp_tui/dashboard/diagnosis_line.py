@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 from rich.text import Text
 from textual.widgets import Static
 
-from vgp_tui.diagnosis import Diagnosis
+from vgp_tui.dashboard.panels import Panel
+from vgp_tui.diagnosis import Diagnosis, diagnose
+from vgp_tui.engine.history import History
 from vgp_tui.text import ELLIPSIS
 
 DIAGNOSIS_LINES = 3
@@ -31,13 +34,31 @@ def fit_diagnosis(result: Diagnosis, width: int, console: Any) -> Text:
     return Text(result.verdict[:low].rstrip() + ELLIPSIS + keys)
 
 
-class DiagnosisLine(Static):
+class DiagnosisLine(Static, Panel):
     """Two or three lines; red for a problem, yellow for a warning. ``shown`` is what keys 1-9 apply."""
+
+    EVERY = 1.0  # a verdict over the last steps' medians changes slowly; a new state or run shows at once
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.shown: Diagnosis | None = None
         self._width = 0
+        self.replay = False
+        """A recording cannot be changed: the verdict shows, the keys to press do not."""
+        self.starting = False
+        """The session is still being built: say so instead of "waiting"."""
+
+    def watches(self, history: History) -> tuple[Hashable, Hashable]:
+        run = history.current
+        return history.version, (run.run if run is not None else 0, history.state, self.starting)
+
+    def draw_from(self, history: History) -> None:
+        result = diagnose(history.current, history.state, history.message)
+        if self.starting:
+            result = Diagnosis("waiting", "Starting: importing PyTorch and loading the data…")
+        if self.replay and result.fixes:
+            result = Diagnosis(result.kind, result.verdict)
+        self.show(result)
 
     def show(self, result: Diagnosis) -> None:
         width = max(20, self.size.width - 2)  # inside its padding

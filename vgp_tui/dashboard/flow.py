@@ -12,6 +12,7 @@ exploding, yellow where it would say weakening or growing.
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
 
 import numpy as np
 from rich.segment import Segment
@@ -20,8 +21,9 @@ from textual.geometry import Size
 from textual.strip import Strip
 from textual.widget import Widget
 
+from vgp_tui.dashboard.panels import Panel
 from vgp_tui.dashboard.layers import group_labels, group_rows, layer_groups, short_name
-from vgp_tui.engine.history import RunHistory
+from vgp_tui.engine.history import History, RunHistory
 from vgp_tui.health import layer_verdicts, recent_norms, worst
 from vgp_tui.text import format_norm
 
@@ -48,7 +50,7 @@ def bar(fraction: float, width: int) -> str:
     return ("█" * full + (BLOCKS[part] if part else "")).ljust(width)
 
 
-class GradientFlow(Widget):
+class GradientFlow(Widget, Panel):
     """Bars of log10 |g| for each layer (input side at the top), scaled to the run's current span.
 
     As tall as its layers need when it shares its column (the time plot gets the rest), the whole
@@ -73,6 +75,16 @@ class GradientFlow(Widget):
 
     def on_mount(self) -> None:
         self.border_title = "Gradient flow · |g| now"
+
+    EVERY = 0.25  # cheap (one line per layer), and the latest step is what it shows
+
+    def watches(self, history: History) -> tuple[Hashable, Hashable]:
+        run = history.current
+        latest = run.latest if run is not None else None
+        return (latest.step if latest is not None else 0), (run.run if run is not None else 0)
+
+    def draw_from(self, history: History) -> None:
+        self.show(history.current)
 
     def show(self, run: RunHistory | None) -> None:
         latest = run.latest if run is not None else None

@@ -26,7 +26,7 @@ with its decade labels. Rows are dropped from the bottom up when the widget is s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -54,8 +54,9 @@ from vgp_tui.dashboard.colors import (
     scale_range,
 )
 from vgp_tui.dashboard.layers import layer_groups, merge_layers, short_name
-from vgp_tui.engine.history import FIRST_LAYER, Marker, SeriesView
-from vgp_tui.health import BAD, layer_verdicts, nan_median, worst
+from vgp_tui.dashboard.panels import Panel
+from vgp_tui.engine.history import FIRST_LAYER, History, Marker, SeriesView
+from vgp_tui.health import BAD, layer_verdicts, nan_median, recent_norms, worst
 from vgp_tui.text import clip_end, thousands
 
 __all__ = ["GradientHeatmap", "HeatGrid", "merge_layers", "resample"]
@@ -122,7 +123,7 @@ def resample(view: SeriesView, values: np.ndarray, columns: int) -> tuple[np.nda
     return values[index], first[index], last[index]
 
 
-class GradientHeatmap(Widget):
+class GradientHeatmap(Widget, Panel):
     """Per-layer gradient norms over time as a colour grid, with a log10 colour scale."""
 
     DEFAULT_CSS = """
@@ -183,6 +184,22 @@ class GradientHeatmap(Widget):
             self.border_title = self.TITLE
 
     # -- data ---------------------------------------------------------------------------------------
+    EVERY = 1.0
+
+    def watches(self, history: History) -> tuple[Hashable, Hashable]:
+        run = history.current
+        if run is None:
+            return None, None
+        return run.steps, (run.run, len(run.markers))
+
+    def draw_from(self, history: History) -> None:
+        run = history.current
+        if run is None:
+            return
+        width = max(self.size.width - 12, 8)
+        # The flow bars and the diagnosis read the same verdicts: one scale of health everywhere.
+        self.show(run.layers, run.series.view(width), markers=run.markers, verdicts=layer_verdicts(recent_norms(run)))
+
     def show(
         self,
         layers: tuple[str, ...],

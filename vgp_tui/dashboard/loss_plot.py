@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from collections.abc import Hashable
 from typing import Union
 
 import numpy as np
@@ -25,6 +26,7 @@ from rich.style import Style
 from textual.strip import Strip
 from textual_plotext.plot import Plot
 
+from vgp_tui.dashboard.panels import Panel
 from vgp_tui.dashboard.plot_panel import PlotPanel
 from vgp_tui.dashboard.ticks import round_ticks, step_ticks
 from vgp_tui.engine.history import LOSS, History, RunHistory
@@ -198,7 +200,7 @@ class Line:
     """(step, edge, ▲ or ▼) where the line leaves the range."""
 
 
-class LossPlot(PlotPanel):
+class LossPlot(PlotPanel, Panel):
     """Drawn from History views sized to the plot's width, so it never plots more points than columns."""
 
     def __init__(self, **kwargs: object) -> None:
@@ -212,6 +214,15 @@ class LossPlot(PlotPanel):
     def on_mount(self) -> None:
         super().on_mount()
         self.border_title = "Loss"
+
+    EVERY = 1.0  # plotext rebuilds the whole figure: at most once a second unless a run or marker came
+
+    def watches(self, history: History) -> tuple[Hashable, Hashable]:
+        structure = (tuple((r.run, len(r.markers)) for r in history.runs.values()), self.log_scale, self.ghost_mode)
+        return (structure, tuple((r.run, r.steps) for r in history.runs.values())), structure
+
+    def draw_from(self, history: History) -> None:
+        self.show(history)
 
     def show(self, history: History) -> None:
         self.history = history

@@ -10,6 +10,7 @@ run's curve as one line of block characters with its two ends labelled.
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable
 
 import numpy as np
 from rich.segment import Segment
@@ -17,6 +18,7 @@ from rich.style import Style
 from textual.strip import Strip
 from textual_plotext.plot import Plot
 
+from vgp_tui.dashboard.panels import Panel
 from vgp_tui.dashboard.plot_panel import PlotPanel
 from vgp_tui.dashboard.ticks import step_ticks, value_ticks
 from vgp_tui.engine.history import History, RunHistory
@@ -51,7 +53,7 @@ def sparkline(values: np.ndarray, width: int) -> str:
     return "".join(SPARK[k] for k in levels.tolist())
 
 
-class TimeGradientPlot(PlotPanel):
+class TimeGradientPlot(PlotPanel, Panel):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.history: History | None = None
@@ -59,6 +61,15 @@ class TimeGradientPlot(PlotPanel):
     def on_mount(self) -> None:
         super().on_mount()
         self.border_title = "Gradient through time"
+
+    EVERY = 1.0
+
+    def watches(self, history: History) -> tuple[Hashable, Hashable]:
+        # A new measurement is a new tuple: its identity is enough, and cheaper than its values.
+        return tuple(id(r.latest_time_grad) for r in history.runs.values()), len(history.runs)
+
+    def draw_from(self, history: History) -> None:
+        self.show(history)
 
     def show(self, history: History) -> None:
         self.history = history
