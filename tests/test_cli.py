@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -227,7 +228,7 @@ def test_nohup_run_survives_sighup_and_stops_on_sigterm(tmp_path: Path) -> None:
     def step_lines() -> int:
         return record.read_text().count('"type":"step"') if record.exists() else 0
 
-    def wait(condition: "Callable[[], bool]", what: str) -> None:
+    def wait(condition: Callable[[], bool], what: str) -> None:
         deadline = time.monotonic() + 120
         while not condition():
             assert time.monotonic() < deadline, what

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -215,21 +213,3 @@ def test_only_the_world_process_zero_writes(tmp_path: Path, monkeypatch: pytest.
     _train(untouched, _tiny_data(), tmp_path, [])
     for p, q in zip(model.parameters(), untouched.parameters()):
         assert torch.equal(p.detach(), q.detach())
-
-
-def test_import_vgp_tui_imports_no_transformers() -> None:
-    code = (
-        "import sys, vgp_tui, vgp_tui.integrations; from vgp_tui import Recorder, GradientProbe;"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in"
-        " ('transformers', 'accelerate', 'huggingface_hub', 'lightning', 'pytorch_lightning'));"
-        "assert not bad, bad"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-
-
-def test_without_transformers_the_import_names_the_extra() -> None:
-    code = "import sys; sys.modules['transformers'] = None; import vgp_tui.integrations.huggingface"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 1
-    assert "pip install 'vgp-tui[huggingface]'" in done.stderr

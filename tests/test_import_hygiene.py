@@ -51,3 +51,26 @@ def test_preset_listing_path_does_not_import_torch() -> None:
     loaded = _modules_after("import vgp_tui.cli, vgp_tui.scenario as s; [s.load_preset(n) for n in s.builtin_names()]")
     assert "torch" not in loaded
     assert "textual" not in loaded
+
+
+def test_import_vgp_tui_imports_no_training_framework() -> None:
+    """The integrations are optional extras: importing vgp-tui (or the integrations package) loads none."""
+    code = (
+        "import sys, vgp_tui, vgp_tui.integrations; from vgp_tui import Recorder, GradientProbe;"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in"
+        " ('transformers', 'accelerate', 'huggingface_hub', 'lightning', 'pytorch_lightning', 'lightning_fabric'));"
+        "assert not bad, bad"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(("framework", "module", "extra"), [
+    ("transformers", "vgp_tui.integrations.huggingface", "huggingface"),
+    ("lightning", "vgp_tui.integrations.lightning", "lightning"),
+])
+def test_without_its_framework_an_integration_names_the_extra(framework: str, module: str, extra: str) -> None:
+    code = f"import sys; sys.modules['{framework}'] = None; import {module}"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert f"pip install 'vgp-tui[{extra}]'" in done.stderr

@@ -8,8 +8,6 @@ weights): per-layer norms before clipping, the clipped flag, the loss of the acc
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -167,21 +165,3 @@ def test_only_global_rank_zero_writes(tmp_path: Path, monkeypatch: pytest.Monkey
     callback = VgpTuiCallback(path)
     _fit([callback])
     assert not path.exists()
-
-
-def test_import_vgp_tui_imports_no_lightning() -> None:
-    code = (
-        "import sys, vgp_tui, vgp_tui.integrations; from vgp_tui import Recorder, GradientProbe;"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in"
-        " ('lightning', 'pytorch_lightning', 'lightning_fabric', 'transformers', 'accelerate'));"
-        "assert not bad, bad"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-
-
-def test_without_lightning_the_import_names_the_extra() -> None:
-    code = "import sys; sys.modules['lightning'] = None; import vgp_tui.integrations.lightning"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 1
-    assert "pip install 'vgp-tui[lightning]'" in done.stderr
