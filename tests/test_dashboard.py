@@ -279,9 +279,9 @@ async def test_exception_in_training_is_shown_and_logged_and_the_app_stays_up(tm
     monkeypatch.setattr(Trainer, "step", failing_step)
     log = tmp_path / "vgp.log"
     monkeypatch.setenv("VGP_TUI_LOG", str(log))
-    from vgp_tui.dashboard import _configure_logging
+    from vgp_tui.dashboard.logfile import configure_logging
 
-    _configure_logging()
+    configure_logging()
     app = new_app()
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.history.state == "error")

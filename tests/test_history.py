@@ -198,3 +198,17 @@ def test_overview_names_the_channels_of_the_whole_run() -> None:
     assert len(finite) == len(whole) - 2 and finite.high.loss.max() == cut - 1
     assert finite.mean.layers.shape == (len(whole) - 2, 2)
     assert len(h.current.overview(10)) <= 10
+
+
+def test_markers_are_bounded_and_a_divergence_marker_stays() -> None:
+    from vgp_tui.engine.events import RemedyChanged, RunStarted, StateChanged
+    from vgp_tui.engine.history import MAX_MARKERS
+
+    history = History()
+    history.add(RunStarted(run=1, t=0.0, preset="custom", layers=("fc1", "head"), remedies={"lr": 0.1}, seed=0))
+    history.add(StateChanged(1, 1, 0.0, "error", "a hiccup"))
+    for step in range(2, 10_000):  # an lr schedule logged every step
+        history.add(RemedyChanged(1, step, 0.0, "lr", 0.1, 0.1 + step * 1e-6, False))
+    run = history.current
+    assert len(run.markers) == MAX_MARKERS and run.marker_count == 9_999
+    assert run.markers[0].kind == "error" and run.markers[-1].step == 9_999

@@ -74,3 +74,36 @@ def test_without_its_framework_an_integration_names_the_extra(framework: str, mo
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert f"pip install 'vgp-tui[{extra}]'" in done.stderr
+
+
+def test_no_import_cycle_among_the_packages_modules() -> None:
+    """Module-level and function-level imports alike: a cycle hidden inside a function is still one."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent
+    modules: dict[str, Path] = {}
+    for folder, package in ((root / "vgp_tui", "vgp_tui"), (root / "models", "vgp_tui.models")):
+        for path in folder.rglob("*.py"):
+            parts = [p for p in path.relative_to(folder).with_suffix("").parts if p != "__init__"]
+            modules[".".join([package, *parts])] = path
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+                target = ".".join(base + ([node.module] if node.module else []))
+                graph[name] |= {t for t in (target, *(f"{target}.{a.name}" for a in node.names)) if t in modules}
+            elif isinstance(node, ast.Import):
+                graph[name] |= {a.name for a in node.names if a.name in modules}
+        graph[name].discard(name)
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for nxt in graph[start]:
+            if nxt == goal or (nxt not in seen and (seen.add(nxt) or reaches(nxt, goal, seen))):
+                return True
+        return False
+
+    cycles = sorted(name for name in modules if reaches(name, name, set()))
+    assert not cycles, cycles

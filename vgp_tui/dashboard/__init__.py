@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+from vgp_tui.dashboard.logfile import configure_logging, log_path
 from vgp_tui.errors import UserError
 
-
-def log_path() -> Path:
-    """Where the dashboard writes its log (tracebacks of training faults go here, not on screen)."""
-    env = os.environ.get("VGP_TUI_LOG")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "vgp-tui" / "vgp-tui.log"
+__all__ = ["log_path", "make_app", "make_replay_app", "require_terminal", "run_dashboard", "run_replay"]
 
 
 def make_app(session: Any, record: str | None = None, screenshot_dir: str = ".", train: bool = True) -> Any:
@@ -30,19 +21,6 @@ def make_app(session: Any, record: str | None = None, screenshot_dir: str = ".",
     recorder = RecordingWriter(record, session.header()) if record else None
     use_training_threads(session.device)
     return VgpApp(session, recorder=recorder, screenshot_dir=screenshot_dir, train=train)
-
-
-def _configure_logging() -> None:
-    path = log_path()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
-    except OSError:
-        handler = logging.NullHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger = logging.getLogger("vgp_tui")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
 
 
 def make_replay_app(path: str, speed: float = 1.0, follow: bool = False, exit_at_end: bool = False,
@@ -70,7 +48,7 @@ def require_terminal(what: str = "the dashboard") -> None:
 def run_replay(app: Any) -> None:
     """Show a replay app until the user quits (or the replay ends it)."""
     require_terminal("replay")
-    _configure_logging()
+    configure_logging()
     try:
         app.run()
     finally:
@@ -90,7 +68,7 @@ def run_dashboard(build: Callable[[], Any], preset: str, record: str | None = No
     from vgp_tui.dashboard.app import VgpApp
 
     require_terminal()
-    _configure_logging()
+    configure_logging()
 
     def start() -> Any:
         from vgp_tui.engine.devices import use_training_threads

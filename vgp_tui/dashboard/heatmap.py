@@ -190,7 +190,7 @@ class GradientHeatmap(Widget, Panel):
         run = history.current
         if run is None:
             return None, None
-        return run.steps, (run.run, len(run.markers))
+        return run.steps, (run.run, run.marker_count)
 
     def draw_from(self, history: History) -> None:
         run = history.current

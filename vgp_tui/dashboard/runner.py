@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vgp_tui.dashboard.feed import EventFeed, NewSession, Notice
+from vgp_tui.dashboard.logfile import log_path
 from vgp_tui.engine.commands import NoteKey, Stop
 from vgp_tui.engine.remedies import RemedyValue
 from vgp_tui.errors import UserError
@@ -105,7 +106,6 @@ class Runner:
             self.threads.discard(ident)
 
     def _build(self, exit_app: Callable[[int], None]) -> bool:
-        from vgp_tui.dashboard import log_path
         from vgp_tui.engine.recording import RecordingWriter
 
         assert self._start is not None

@@ -7,7 +7,7 @@ and a plot of the whole run can always be drawn from it. The History is fed even
 replayed, it cannot tell) and is read by one thread: the dashboard drains an event queue into it on
 its timer, the headless runner feeds it directly, so it needs no lock. Readers take copies with named
 channels from :meth:`RunHistory.recent` (the latest steps) and :meth:`RunHistory.overview` (the whole
-run). Nothing else in it grows with the number of steps; markers grow with live remedy changes.
+run). Nothing else in it grows with the number of steps: a run keeps at most MAX_MARKERS markers.
 """
 
 from __future__ import annotations
@@ -223,6 +223,10 @@ class Marker:
     text: str
 
 
+MAX_MARKERS = 256
+"""Markers a run keeps; far more than a plot can show apart."""
+
+
 @dataclass(frozen=True)
 class NonFinite:
     """The first step of a run at which the loss or a gradient norm was NaN or Inf."""
@@ -250,6 +254,9 @@ class RunHistory:
     stats: str | None
     series: MultiResolutionSeries
     markers: list[Marker] = field(default_factory=list)
+    """At most :data:`MAX_MARKERS`; beyond that the oldest remedy marker goes (a divergence stays)."""
+    marker_count: int = 0
+    """Markers ever added: what a panel watches (the list's length stops growing at the cap)."""
     latest: StepMetrics | None = None
     first: StepMetrics | None = None
     latest_time_grad: tuple[float, ...] | None = None
@@ -266,6 +273,13 @@ class RunHistory:
     """Where the run first went NaN or Inf (kept for the whole run, however long)."""
     last_nonfinite_step: int | None = None
     """The latest step with a NaN or Inf value (to tell "still" from "recovered")."""
+
+    def add_marker(self, marker: Marker) -> None:
+        self.markers.append(marker)
+        self.marker_count += 1
+        if len(self.markers) > MAX_MARKERS:  # a schedule logging every step must not grow the History
+            oldest = next((m for m in self.markers if m.kind == "remedy"), self.markers[0])
+            self.markers.remove(oldest)
 
     @property
     def steps(self) -> int:
@@ -334,7 +348,7 @@ class History:
             run = self.runs.get(event.run)
             if run is not None and not event.structural:
                 text = f"{event.name} {format_value(event.name, event.new)}"
-                run.markers.append(Marker(event.step, "remedy", text))
+                run.add_marker(Marker(event.step, "remedy", text))
                 run.remedies[event.name] = event.new
         elif isinstance(event, StateChanged):
             self.state = event.state
@@ -343,7 +357,7 @@ class History:
             if run is not None and event.state in ("diverged", "error"):
                 if run.markers and run.markers[-1].kind == "nonfinite" and run.markers[-1].step == event.step:
                     run.markers.pop()  # the same moment, told better by the session's message
-                run.markers.append(Marker(event.step, event.state, event.message))
+                run.add_marker(Marker(event.step, event.state, event.message))
         elif isinstance(event, SessionHeader):
             self.header = event
 
@@ -384,7 +398,7 @@ class History:
             run.last_nonfinite_step = event.step
             if run.first_nonfinite is None:
                 run.first_nonfinite = _non_finite(event)
-                run.markers.append(Marker(event.step, "nonfinite", f"first NaN/Inf at step {event.step}"))
+                run.add_marker(Marker(event.step, "nonfinite", f"first NaN/Inf at step {event.step}"))
         if event.time_grad is not None:
             run.latest_time_grad = event.time_grad
         if event.layer_stats is not None:
