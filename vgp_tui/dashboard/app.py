@@ -1,10 +1,9 @@
-"""The dashboard app: panels fed from a History snapshot on a timer, keys sent to the session as commands.
+"""The dashboard app: the layout, the 5 Hz timer that drains the feed into the History and redraws
+the panels that asked for it (panels.py), and the keys that do not change remedies or a replay.
 
-Threading: the session runs in a Textual thread worker and only ever puts event lists on the
-:class:`EventFeed` (a queue: it never waits for the UI and never calls ``call_from_thread`` per
-step). The UI timer drains the feed into the History five times a second and redraws only
-the panels whose data changed. Keys become commands on the session's queue; the UI thread never
-touches a model or an optimizer.
+Elsewhere: the training thread's side in runner.py, the keys in keys.py, the remedy keys in
+remedy_actions.py, the replay's keys in replay_actions.py. The UI thread never touches a model or an
+optimizer, and reads nothing of the source but the items on the feed (vgp_tui/source.py).
 """
 
 from __future__ import annotations
@@ -32,15 +31,17 @@ from vgp_tui.dashboard.panels import Panel
 from vgp_tui.dashboard.keys import LIVE_ONLY, REPLAY_ONLY, action_name, app_bindings
 from vgp_tui.dashboard.loss_plot import LossPlot
 from vgp_tui.dashboard.remedies_bar import RemediesBar
+from vgp_tui.dashboard.remedy_actions import RemedyActions
+from vgp_tui.dashboard.replay_actions import ReplayActions
 from vgp_tui.dashboard.screens import HelpScreen, PresetPicker
 from vgp_tui.dashboard.status import StatusLine
 from vgp_tui.dashboard.time_view import TimeGradientPlot
-from vgp_tui.engine.commands import NoteKey, Pause, Restart, Resume, SetRemedies, SetRemedy, StepOnce, Stop
+from vgp_tui.engine.commands import NoteKey, Pause, Restart, Resume, StepOnce, Stop
 from vgp_tui.engine.events import KeyPressed, RemedyChanged, RunStarted, StateChanged
 from vgp_tui.engine.history import History
-from vgp_tui.engine.remedies import REMEDIES, RemedyValue
+from vgp_tui.engine.remedies import RemedyValue
 from vgp_tui.errors import UserError
-from vgp_tui.replay import MAX_SPEED, MIN_SPEED, FromStart, Seek, SetSpeed, StopReplay, ToEnd, TogglePause
+from vgp_tui.replay import StopReplay
 from vgp_tui.source import Playback, Rewind, Source
 
 log = logging.getLogger("vgp_tui")
@@ -49,7 +50,7 @@ MIN_WIDTH, MIN_HEIGHT = 80, 24
 REFRESH_SECONDS = 0.2
 """The UI timer: 5 Hz keeps the numbers fresh and leaves the GIL to the training thread."""
 
-class VgpApp(App[None]):
+class VgpApp(RemedyActions, ReplayActions, App[None]):
     """The live dashboard for one session (preset switches replace the session)."""
 
     TITLE = "vgp-tui"
@@ -319,63 +320,9 @@ class VgpApp(App[None]):
         self.session.send(NoteKey(key, action))
         self.session.send(command)
 
-    def action_toggle_remedy(self, name: str) -> None:
-        remedy = REMEDIES[name]
-        value = remedy.next_value(self.remedies[name])
-        self._set_remedy(name, value)
-
-    def action_scale_remedy(self, name: str, factor: float) -> None:
-        remedy = REMEDIES[name]
-        current = self.remedies.get(name)
-        if current is None:
-            self.notify(f"{name} is off: press {remedy.key or remedy.key_label} to turn it on first", severity="warning")
-            return
-        key = next((k for k, f in remedy.scale_keys if f == factor), remedy.key)
-        self._set_remedy(name, remedy.scaled(current, factor), key)
-
-    def _set_remedy(self, name: str, value: RemedyValue, key: str | None = None) -> None:
-        remedy = REMEDIES[name]
-        self.remedies[name] = value
-        self._send(SetRemedy(name, value), key or remedy.key, f"{name}={remedy.format(value)}")
-        self.query_one(RemediesBar).show(self.remedies)
-        self.notify(f"{name} → {remedy.format(value)}: {self._when_it_applies(remedy.structural)}")
-
-    def action_apply_fix(self, number: int) -> None:
-        """Apply the diagnosis line's fix ``number`` as one change (one fresh run at most)."""
-        shown = self.query_one(DiagnosisLine).shown  # what is on screen is what the keys apply
-        fixes = shown.fixes if shown is not None else ()
-        if not 1 <= number <= len(fixes):
-            offered = f"it offers 1-{len(fixes)}" if fixes else "it offers none now"
-            self.notify(f"no fix [{number}] in the diagnosis line: {offered}", severity="warning", timeout=4)
-            return
-        fix = fixes[number - 1]
-        changes = {name: value for name, value in fix.changes if self.remedies.get(name) != value}
-        if not changes:
-            self.notify(f"{fix.label} is already set", timeout=4)
-            return
-        self.remedies.update(changes)
-        self._send(SetRemedies(tuple(changes.items())), str(number), f"fix={fix.label}")
-        self.query_one(RemediesBar).show(self.remedies)
-        structural = any(REMEDIES[name].structural for name in changes)
-        self.notify(f"{fix.label}: {self._when_it_applies(structural)}")
-
-    def _when_it_applies(self, structural: bool) -> str:
-        """What the session will do with a remedy change, in the words of the toast."""
-        state = self.history.state
-        if structural:
-            return "a fresh run starts from the same seed; the last one stays as a ghost"
-        if state in ("diverged", "error"):
-            return "a fresh run starts with it (the diverged weights cannot be rescued)"
-        if state == "finished":
-            return "it applies to the next run (space starts one)"
-        if state == "paused":
-            return "applies at the next step (space resumes, n steps once)"
-        return "applies at the next step"
-
     def action_toggle_pause(self) -> None:
         if self.replay:
-            self.session.send(TogglePause())
-            self.notify("replay paused" if not self.playback.paused else "replay resumed", timeout=2)
+            self.toggle_replay_pause()
             return
         state = self.history.state
         if state == "training":
@@ -384,51 +331,6 @@ class VgpApp(App[None]):
         else:
             self._send(Resume(), "space", "resume")
             self.notify("resumed" if state == "paused" else "a fresh run starts")
-
-    def action_seek(self, seconds: float) -> None:
-        self.session.send(Seek(seconds * max(1.0, self.playback.speed)))
-
-    def action_replay_jump(self, where: str) -> None:
-        self.session.send(FromStart() if where == "start" else ToEnd())
-        self.notify("from the first record" if where == "start" else "to the last record", timeout=2)
-
-    def action_speed(self, factor: float) -> None:
-        self.session.send(SetSpeed(factor))
-        self.notify(f"speed ×{min(MAX_SPEED, max(MIN_SPEED, self.playback.speed * factor)):g}", timeout=2)
-
-    def _mode(self) -> str:
-        if not self.replay:
-            return ""
-        playback = self.playback
-        if self.screenshot_to is not None:
-            return "replay"
-        if playback.waiting:
-            return "waiting"
-        if playback.following:
-            return "following"
-        if playback.ended:
-            return "replay ended"
-        return f"replay ×{playback.speed:g}" + (" paused" if playback.paused else "")
-
-    def _replay_housekeeping(self) -> None:
-        """Say what was wrong with the file; quit or take the screenshot once the replay is done."""
-        warning = self.playback.warning
-        if warning and warning != self._warned:
-            self._warned = warning  # a followed file that is rewritten may bring a new one
-            self.notify(warning, severity="warning", timeout=15)
-        if self._ending or not self.playback.ended:
-            return
-        if self.screenshot_to is not None:
-            self._ending = True
-            self.call_after_refresh(self._final_screenshot)
-        elif self.exit_at_end:
-            self._ending = True
-            self.set_timer(1.0, self.exit)
-
-    def _final_screenshot(self) -> None:
-        assert self.screenshot_to is not None
-        self.save_screenshot(filename=self.screenshot_to.name, path=str(self.screenshot_to.parent))
-        self.exit()
 
     def action_step_once(self) -> None:
         if self.history.state == "training":

@@ -1,0 +1,76 @@
+"""The keys that change remedies: a remedy's own keys and the diagnosis line's numbered fixes.
+
+A mixin of the app (Textual looks ``action_*`` up on it); it sends commands to the session and says
+in a toast what the session will do with them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vgp_tui.dashboard.diagnosis_line import DiagnosisLine
+from vgp_tui.dashboard.remedies_bar import RemediesBar
+from vgp_tui.engine.commands import SetRemedies, SetRemedy
+from vgp_tui.engine.history import History
+from vgp_tui.engine.remedies import REMEDIES, RemedyValue
+
+
+class RemedyActions:
+    remedies: dict[str, RemedyValue]
+    history: History
+    notify: Any
+    query_one: Any
+    _send: Any
+
+    def action_toggle_remedy(self, name: str) -> None:
+        remedy = REMEDIES[name]
+        value = remedy.next_value(self.remedies[name])
+        self._set_remedy(name, value)
+
+    def action_scale_remedy(self, name: str, factor: float) -> None:
+        remedy = REMEDIES[name]
+        current = self.remedies.get(name)
+        if current is None:
+            self.notify(f"{name} is off: press {remedy.key or remedy.key_label} to turn it on first", severity="warning")
+            return
+        key = next((k for k, f in remedy.scale_keys if f == factor), remedy.key)
+        self._set_remedy(name, remedy.scaled(current, factor), key)
+
+    def _set_remedy(self, name: str, value: RemedyValue, key: str | None = None) -> None:
+        remedy = REMEDIES[name]
+        self.remedies[name] = value
+        self._send(SetRemedy(name, value), key or remedy.key, f"{name}={remedy.format(value)}")
+        self.query_one(RemediesBar).show(self.remedies)
+        self.notify(f"{name} → {remedy.format(value)}: {self._when_it_applies(remedy.structural)}")
+
+    def action_apply_fix(self, number: int) -> None:
+        """Apply the diagnosis line's fix ``number`` as one change (one fresh run at most)."""
+        shown = self.query_one(DiagnosisLine).shown  # what is on screen is what the keys apply
+        fixes = shown.fixes if shown is not None else ()
+        if not 1 <= number <= len(fixes):
+            offered = f"it offers 1-{len(fixes)}" if fixes else "it offers none now"
+            self.notify(f"no fix [{number}] in the diagnosis line: {offered}", severity="warning", timeout=4)
+            return
+        fix = fixes[number - 1]
+        changes = {name: value for name, value in fix.changes if self.remedies.get(name) != value}
+        if not changes:
+            self.notify(f"{fix.label} is already set", timeout=4)
+            return
+        self.remedies.update(changes)
+        self._send(SetRemedies(tuple(changes.items())), str(number), f"fix={fix.label}")
+        self.query_one(RemediesBar).show(self.remedies)
+        structural = any(REMEDIES[name].structural for name in changes)
+        self.notify(f"{fix.label}: {self._when_it_applies(structural)}")
+
+    def _when_it_applies(self, structural: bool) -> str:
+        """What the session will do with a remedy change, in the words of the toast."""
+        state = self.history.state
+        if structural:
+            return "a fresh run starts from the same seed; the last one stays as a ghost"
+        if state in ("diverged", "error"):
+            return "a fresh run starts with it (the diverged weights cannot be rescued)"
+        if state == "finished":
+            return "it applies to the next run (space starts one)"
+        if state == "paused":
+            return "applies at the next step (space resumes, n steps once)"
+        return "applies at the next step"

@@ -1,0 +1,77 @@
+"""The keys of a replay (pause, seek, speed, start and end) and what the status line says of it.
+
+A mixin of the app. The replay's state comes from its last ``Playback`` item on the feed, never from
+the source's attributes, which change in the training thread.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from vgp_tui.replay import MAX_SPEED, MIN_SPEED, FromStart, Seek, SetSpeed, ToEnd, TogglePause
+from vgp_tui.source import Playback
+
+
+class ReplayActions:
+    replay: bool
+    playback: Playback
+    screenshot_to: Path | None
+    exit_at_end: bool
+    _warned: str
+    _ending: bool
+    session: Any
+    notify: Any
+    call_after_refresh: Any
+    set_timer: Any
+    save_screenshot: Any
+    exit: Any
+
+    def toggle_replay_pause(self) -> None:
+        self.session.send(TogglePause())
+        self.notify("replay paused" if not self.playback.paused else "replay resumed", timeout=2)
+
+    def action_seek(self, seconds: float) -> None:
+        self.session.send(Seek(seconds * max(1.0, self.playback.speed)))
+
+    def action_replay_jump(self, where: str) -> None:
+        self.session.send(FromStart() if where == "start" else ToEnd())
+        self.notify("from the first record" if where == "start" else "to the last record", timeout=2)
+
+    def action_speed(self, factor: float) -> None:
+        self.session.send(SetSpeed(factor))
+        self.notify(f"speed ×{min(MAX_SPEED, max(MIN_SPEED, self.playback.speed * factor)):g}", timeout=2)
+
+    def _mode(self) -> str:
+        if not self.replay:
+            return ""
+        playback = self.playback
+        if self.screenshot_to is not None:
+            return "replay"
+        if playback.waiting:
+            return "waiting"
+        if playback.following:
+            return "following"
+        if playback.ended:
+            return "replay ended"
+        return f"replay ×{playback.speed:g}" + (" paused" if playback.paused else "")
+
+    def _replay_housekeeping(self) -> None:
+        """Say what was wrong with the file; quit or take the screenshot once the replay is done."""
+        warning = self.playback.warning
+        if warning and warning != self._warned:
+            self._warned = warning  # a followed file that is rewritten may bring a new one
+            self.notify(warning, severity="warning", timeout=15)
+        if self._ending or not self.playback.ended:
+            return
+        if self.screenshot_to is not None:
+            self._ending = True
+            self.call_after_refresh(self._final_screenshot)
+        elif self.exit_at_end:
+            self._ending = True
+            self.set_timer(1.0, self.exit)
+
+    def _final_screenshot(self) -> None:
+        assert self.screenshot_to is not None
+        self.save_screenshot(filename=self.screenshot_to.name, path=str(self.screenshot_to.parent))
+        self.exit()
