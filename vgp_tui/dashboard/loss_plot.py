@@ -345,7 +345,10 @@ class LossPlot(PlotPanel, Panel):
             plt.vline(marker.step, "red" if marker.kind in ("diverged", "error", "nonfinite") else "orange")
         # The axis runs from the first step (not the end of the first bucket a view merged) to the
         # last loss, divergence or marker.
+        # (Also no later than the first drawn point: a point left of the axis makes plotext trace the
+        # whole off-screen segment, seconds of work for a long run.)
         firsts = [line.run.first.step for line in lines if line.run.first is not None]
+        firsts += [float(line.steps[0]) for line in lines if len(line.steps)]
         data_end = max((float(line.steps[-1]) for line in lines if len(line.steps)), default=0.0)
         ends = [line.end for line in lines if line.end is not None] + [m.step for m in current.markers]
         x0 = float(min(firsts, default=0))
