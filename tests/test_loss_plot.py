@@ -285,3 +285,25 @@ def test_y_ticks_are_round_values_inside_the_range_with_short_labels() -> None:
     # Too narrow for round values: the ends and evenly spaced values between, all distinct.
     values, labels = round_ticks(2.3, 2.31, log=False)
     assert values[0] == 2.3 and values[-1] == 2.31 and len(set(labels)) == len(labels) >= 2
+
+
+async def test_the_step_axis_starts_no_later_than_the_first_drawn_point() -> None:
+    """A history whose first recorded step comes after the start of its series (a follow that began
+    mid-run, a benchmark's prefilled series): a point left of the axis made plotext trace the whole
+    off-screen segment, a second or more per frame."""
+    history = History()
+    history.add(RunStarted(run=1, t=0.0, preset="p", layers=("a", "b"), remedies={}, seed=0))
+    for step in range(1, 20_001):  # straight into the series, as a long run's older buckets
+        history.current.series.append(step, [1.0, 1.0, 0.5, 1.0])
+    history.add(StepMetrics(run=1, step=20_001, t=1.0, loss=1.0, grad_norm=(0.5, 1.0), total_norm=1.1))
+    app = PlotApp(history)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        plot = app.query_one(LossPlot)
+        limits: list[tuple[float, float]] = []
+        real_xlim = plot.plt.xlim
+        plot.plt.xlim = lambda low, high: (limits.append((low, high)), real_xlim(low, high))
+        plot.redraw()
+        [plot.render_line(y) for y in range(plot.size.height)]
+        first_point = min(float(line.steps[0]) for line in plot._lines)
+    assert limits and limits[-1][0] <= first_point
