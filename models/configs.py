@@ -52,4 +52,3 @@ FAMILY_CONFIGS: dict[str, type] = {
     "resnet": ResNetConfig,
     "sentiment": SentimentConfig,
 }
-

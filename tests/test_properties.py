@@ -668,4 +668,3 @@ def test_history_keeps_at_most_max_runs_and_ignores_steps_it_cannot_place(script
         for r in history.runs.values():
             assert r.series.channels == 2 + len(r.layers)
     assert history.nbytes() == sum(r.series.nbytes() for r in history.runs.values())
-

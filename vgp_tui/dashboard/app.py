@@ -50,6 +50,7 @@ MIN_WIDTH, MIN_HEIGHT = 80, 24
 REFRESH_SECONDS = 0.2
 """The UI timer: 5 Hz keeps the numbers fresh and leaves the GIL to the training thread."""
 
+
 class VgpApp(RemedyActions, ReplayActions, App[None]):
     """The live dashboard for one session (preset switches replace the session)."""
 

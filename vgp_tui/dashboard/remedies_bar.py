@@ -9,6 +9,7 @@ from textual.widgets import Static
 
 from vgp_tui.engine.remedies import REMEDIES, RemedyValue, format_value
 
+
 class RemediesBar(Static):
     """Items are packed whole into lines: a remedy never breaks between its key and its value."""
 
