@@ -11,7 +11,8 @@ none of it, so vgp-tui installs and runs without them.
 
 from __future__ import annotations
 
-import inspect
+from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -49,6 +50,12 @@ def run_remedies(clip: float | None, accumulate: int) -> dict[str, object]:
     return remedies
 
 
-def recorder_accepts(name: str) -> bool:
-    """Whether this version's Recorder takes the keyword argument ``name`` (``scaler`` is newer)."""
-    return name in inspect.signature(Recorder).parameters
+def open_recorder(path: Path, model: torch.nn.Module, *, name: str, lr: float | None, clip: float | None,
+                  accumulate: int, enabled: bool, scaler: Any, options: dict[str, Any]) -> Recorder:
+    """The Recorder of a framework's run: its clip threshold and accumulation shown as remedies (with
+    any the user passed), its GradScaler known (the gradients measured are already unscaled), the
+    framework's clipping observed, not repeated (:class:`ObservedClipProbe`)."""
+    extra = dict(options)  # the user's Recorder options win, as passed to the callback
+    remedies = {**run_remedies(clip, accumulate), **extra.pop("remedies", {})}
+    kwargs: dict[str, Any] = {"preset": name, "lr": lr, "enabled": enabled, "scaler": scaler, **extra}
+    return Recorder(path, ObservedClipProbe(model), remedies=remedies, **kwargs)

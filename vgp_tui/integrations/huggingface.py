@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from vgp_tui.engine.instrument import Recorder
-from vgp_tui.integrations import ObservedClipProbe, missing, recorder_accepts, run_remedies
+from vgp_tui.integrations import missing, open_recorder
 
 try:
     from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
@@ -99,23 +99,13 @@ class VgpTuiCallback(TrainerCallback):
         self._losses = []
         max_norm = float(args.max_grad_norm or 0.0)
         lr = float(optimizer.param_groups[0]["lr"]) if optimizer is not None else float(args.learning_rate)
-        extra = dict(self.recorder_options)
-        remedies = {**run_remedies(max_norm if max_norm > 0 else None, args.gradient_accumulation_steps),
-                    **extra.pop("remedies", {})}
-        options: dict[str, Any] = {
-            "preset": self.preset or type(model).__name__,
-            "lr": lr,
-            "remedies": remedies,
-            "flush_seconds": self.flush_seconds,
-            "enabled": state.is_world_process_zero,
-            **extra,
-        }
-        scaler = getattr(optimizer, "scaler", None)  # accelerate's AcceleratedOptimizer, with fp16
-        if scaler is not None and recorder_accepts("scaler"):
-            # Where the Recorder supports a GradScaler (a newer keyword argument) it learns of it; the
-            # gradients it measures are already unscaled (see the module docstring).
-            options["scaler"] = scaler
-        self.recorder = Recorder(self.path, ObservedClipProbe(model), **options)
+        self.recorder = open_recorder(
+            self.path, model, name=self.preset or type(model).__name__, lr=lr,
+            clip=max_norm if max_norm > 0 else None, accumulate=args.gradient_accumulation_steps,
+            enabled=state.is_world_process_zero,
+            scaler=getattr(optimizer, "scaler", None),  # accelerate's AcceleratedOptimizer, with fp16
+            options={"flush_seconds": self.flush_seconds, **self.recorder_options},
+        )
         if self.recorder.enabled:
             self._hook = model.register_forward_hook(self._on_forward, with_kwargs=True)
 

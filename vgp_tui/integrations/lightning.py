@@ -36,7 +36,7 @@ from typing import Any
 import torch
 
 from vgp_tui.engine.instrument import Recorder
-from vgp_tui.integrations import ObservedClipProbe, missing, recorder_accepts, run_remedies
+from vgp_tui.integrations import missing, open_recorder
 
 try:
     import lightning.pytorch as pl
@@ -82,22 +82,12 @@ class VgpTuiCallback(pl.Callback):
         self._clip = _norm_clip(trainer)
         optimizer = trainer.optimizers[0] if trainer.optimizers else None
         lr = float(optimizer.param_groups[0]["lr"]) if optimizer is not None else None
-        extra = dict(self.recorder_options)
-        remedies = {**run_remedies(self._clip, trainer.accumulate_grad_batches), **extra.pop("remedies", {})}
-        options: dict[str, Any] = {
-            "preset": self.preset or type(pl_module).__name__,
-            "lr": lr,
-            "remedies": remedies,
-            "flush_seconds": self.flush_seconds,
-            "enabled": trainer.is_global_zero,
-            **extra,
-        }
-        scaler = getattr(trainer.precision_plugin, "scaler", None)
-        if scaler is not None and recorder_accepts("scaler"):
-            # The Recorder learns of the GradScaler where it supports one (a newer keyword argument);
-            # the gradients it measures here are already unscaled (MixedPrecision unscales first).
-            options["scaler"] = scaler
-        self.recorder = Recorder(self.path, ObservedClipProbe(pl_module), **options)
+        self.recorder = open_recorder(
+            self.path, pl_module, name=self.preset or type(pl_module).__name__, lr=lr, clip=self._clip,
+            accumulate=trainer.accumulate_grad_batches, enabled=trainer.is_global_zero,
+            scaler=getattr(trainer.precision_plugin, "scaler", None),  # MixedPrecision unscales before the hook
+            options={"flush_seconds": self.flush_seconds, **self.recorder_options},
+        )
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._close("finished", f"training finished after {trainer.global_step} optimizer steps")
