@@ -18,7 +18,7 @@ from vgp_tui.engine.naming import layer_name, possessive
 from vgp_tui.engine.remedies import REMEDIES, RemedyValue
 
 # The thresholds live with the per-layer verdict the flow bars and the heatmap use: one scale of health.
-from vgp_tui.health import EXPLODING, HEALTHY, RECENT, VANISHING, nan_median
+from vgp_tui.health import EXPLODING, HEALTHY, RECENT, VANISHING, median_norms
 from vgp_tui.text import two_significant
 
 SPIKE = 100.0
@@ -89,9 +89,7 @@ class _Reader:
         self.remedies = run.remedies
         self.recent = run.recent(RECENT)
         self.steps, self.total, self.layers = self.recent.steps, self.recent.total, self.recent.layers
-        with np.errstate(invalid="ignore"):
-            finite = np.where(np.isfinite(self.layers), self.layers, np.nan)
-            self.median = nan_median(finite)
+        self.median = median_norms(self.recent)  # the flow bars' and heatmap's verdicts read the same
         self.n = len(run.layers)
 
     # -- naming -------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from vgp_tui.engine.history import RunHistory
+from vgp_tui.engine.history import Recent, RunHistory
 
 RECENT = 50
 """Steps (at full resolution) whose median the verdicts read, so a single noisy step does not flip one."""
@@ -74,7 +74,13 @@ def recent_norms(run: RunHistory, steps: int = RECENT) -> np.ndarray:
     NaN and Inf are left out (a layer with no finite value gets NaN); this is the value the verdicts
     and the diagnosis read. One sort of a ``steps`` x layers array: cheap enough for every tick.
     """
-    rows = run.recent(steps).layers
+    return median_norms(run.recent(steps))
+
+
+def median_norms(recent: Recent) -> np.ndarray:
+    """Each layer's median over ``recent`` steps, NaN and Inf left out: what :func:`recent_norms`
+    gives, for a reader that already holds the steps (the diagnosis)."""
+    rows = recent.layers
     return nan_median(np.where(np.isfinite(rows), rows, np.nan))
 
 
