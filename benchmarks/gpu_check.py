@@ -13,6 +13,10 @@
    per flush by design, not per step.
 2. Timing. Runs ``probe_overhead.py`` on the GPU (same variants, rounds and ratios as on the CPU;
    the ResNet at the preset's width 0.25 and batch 64).
+3. The Recorder on users' training paths (``recorder_cuda.py``): plain, clipping, the flat buffer,
+   float16 with a GradScaler (a forced overflow included), bfloat16, ``torch.compile`` (inductor),
+   DDP and FSDP2 in a one-process NCCL group: no sync inside ``recorder.step``, and the recorded
+   norms equal float64 autograd's. Its timing per path is ``recorder_paths.py --device cuda``.
 
 Without CUDA it says so and exits with status 2. Exit status 1 if the sync check fails.
 """
@@ -29,6 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import probe_overhead  # noqa: E402  (the sibling script, for the timing run)
+import recorder_cuda  # noqa: E402
 from common import Setup, deep_sigmoid, resnet  # noqa: E402
 
 from vgp_tui.engine.trainer import Trainer  # noqa: E402
@@ -84,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"   {what:<32} {'OK' if problem is None else 'FAILED: ' + problem}")
             if problem is not None:
                 failures.append(what)
+    print("\n3. the Recorder on training paths: no sync in recorder.step, norms equal float64 autograd:")
+    failures += [f"Recorder {path}" for path in recorder_cuda.main()]
     if not args.no_timing:
         print("\n2. overhead on the GPU (benchmarks/probe_overhead.py):")
         timing = ["--device", args.device, "--resnet-width", "0.25", "--resnet-batch", "64"]

@@ -117,8 +117,8 @@ def make_set(setup: po.Setup, path: str, workdir: str, backend: str) -> list[po.
     return loops
 
 
-def start_process_group() -> None:
-    """A one-process gloo group for DDP (a free port on localhost)."""
+def start_process_group(device: str) -> None:
+    """A one-process group for DDP (a free port on localhost): NCCL on CUDA, as jobs there use, else gloo."""
     import torch.distributed as dist
 
     with socket.socket() as s:
@@ -126,7 +126,11 @@ def start_process_group() -> None:
         port = s.getsockname()[1]
     os.environ.setdefault("MASTER_ADDR", "localhost")
     os.environ.setdefault("MASTER_PORT", str(port))
-    dist.init_process_group("gloo", rank=0, world_size=1)
+    if device.startswith("cuda"):
+        TITLES["ddp"] = "DDP (1 process, nccl)"
+        dist.init_process_group("nccl", rank=0, world_size=1, device_id=torch.device("cuda", torch.device(device).index or 0))
+    else:
+        dist.init_process_group("gloo", rank=0, world_size=1)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -163,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{steps} steps per block, {replicas} replica(s) of each loop, warm-up {warmup} steps; "
           f"Recorder.flush() at the end of every block; torch.compile backend {backend}")
     if "ddp" in paths:
-        start_process_group()
+        start_process_group(setup.device)
     results: dict[str, Any] = {"machine": po.machine_line(), "threads": args.threads, "paths": {}}
     verdicts = []
     header = f"{'loop':<52}{'CPU ms/step':>12}{'x without [IQR]':>26}{'95% CI':>15}{'wall x without':>16}"
