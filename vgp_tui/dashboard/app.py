@@ -31,6 +31,8 @@ from vgp_tui.dashboard.panels import Panel
 from vgp_tui.dashboard.keys import LIVE_ONLY, REPLAY_ONLY, action_name, app_bindings
 from vgp_tui.dashboard.loss_plot import LossPlot
 from vgp_tui.dashboard.remedies_bar import RemediesBar
+from vgp_tui.dashboard.layer_actions import LayerActions
+from vgp_tui.dashboard.layers import LayerView
 from vgp_tui.dashboard.remedy_actions import RemedyActions
 from vgp_tui.dashboard.replay_actions import ReplayActions
 from vgp_tui.dashboard.screens import HelpScreen, PresetPicker
@@ -51,7 +53,7 @@ REFRESH_SECONDS = 0.2
 """The UI timer: 5 Hz keeps the numbers fresh and leaves the GIL to the training thread."""
 
 
-class VgpApp(RemedyActions, ReplayActions, App[None]):
+class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
     """The live dashboard for one session (preset switches replace the session)."""
 
     TITLE = "vgp-tui"
@@ -84,6 +86,7 @@ class VgpApp(RemedyActions, ReplayActions, App[None]):
         self._recording_error_shown = False
         self.screenshot_dir = Path(screenshot_dir)
         self.history = History()
+        self.layer_view = LayerView()
         self.feed = EventFeed()
         self.runner = Runner(session, self.feed, start=start, preset=preset, record=record, recorder=recorder)
         """The training thread's side: the source it runs, preset switches, a deferred start."""
@@ -227,6 +230,7 @@ class VgpApp(RemedyActions, ReplayActions, App[None]):
         if not self.query_one("#main").display:
             return
         self._share_layer_rows(history.current)
+        self.caption_layers()
         line = self.query_one(DiagnosisLine)
         line.starting, line.replay = self.runner.starting, self.replay
         for panel in self._panels:
@@ -352,7 +356,18 @@ class VgpApp(RemedyActions, ReplayActions, App[None]):
         self.notify(self.query_one(LossPlot).cycle_ghosts(), timeout=3)
 
     def action_help(self) -> None:
-        keys = [(self.get_key_display(b), b.tooltip or b.description) for b in self._visible_bindings()]
+        keys: list[tuple[str, str]] = []
+        scroll_at, scroll_keys = -1, []  # the four layer-scrolling keys share one line
+        for b in self._visible_bindings():
+            if action_name(b)[0] != "scroll_layers":
+                keys.append((self.get_key_display(b), b.tooltip or b.description))
+                continue
+            if scroll_at < 0:
+                scroll_at = len(keys)
+                keys.append(("", ""))
+            scroll_keys.append(self.get_key_display(b))
+        if scroll_at >= 0:
+            keys[scroll_at] = (" ".join(scroll_keys), "scroll the layers (after z or w)")
         activation = self.remedies.get("activation")
         self.push_screen(HelpScreen(keys, str(activation) if activation else None))
 

@@ -22,7 +22,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from vgp_tui.dashboard.panels import Panel
-from vgp_tui.dashboard.layers import group_labels, group_rows, layer_groups, short_name
+from vgp_tui.dashboard.layers import Arrangement, LayerView, arrange, group_rows, short_name
 from vgp_tui.engine.history import History, RunHistory
 from vgp_tui.health import layer_verdicts, recent_norms, worst
 from vgp_tui.text import format_norm
@@ -67,11 +67,14 @@ class GradientFlow(Widget, Panel):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._norms: tuple[float, ...] | None = None
         self._verdicts: list[str] = []
+        self._recent: np.ndarray | None = None
         self._layers: tuple[str, ...] = ()
         self._built_for: object = None
         self._strips: list[Strip] = []
         self.row_limit: int | None = None
         """At most this many rows (the app sets the heatmap's, so both panels group layers alike)."""
+        self.layer_view = LayerView()
+        """Which layers the rows show, in which order (the app sets the same on both panels)."""
 
     def on_mount(self) -> None:
         self.border_title = "Gradient flow · |g| now"
@@ -90,7 +93,8 @@ class GradientFlow(Widget, Panel):
         latest = run.latest if run is not None else None
         self._norms = tuple(latest.grad_norm) if latest is not None else None
         # The colour reads the recent median, as the diagnosis does, so one noisy step flips neither.
-        self._verdicts = layer_verdicts(recent_norms(run)) if latest is not None and run is not None else []
+        self._recent = recent_norms(run) if latest is not None and run is not None else None
+        self._verdicts = layer_verdicts(self._recent) if self._recent is not None else []
         layers = run.layers if run is not None else ()
         if len(layers) != len(self._layers):
             self.refresh(layout=True)  # the height follows the number of layers
@@ -113,21 +117,27 @@ class GradientFlow(Widget, Panel):
     def render_line(self, y: int) -> Strip:
         width, height = self.size
         base = self.rich_style
-        key = (width, height, base, self.row_limit)
+        key = (width, height, base, self.row_limit, self.layer_view)
         if key != self._built_for:
             self._built_for = key
             self._strips = [Strip(line).adjust_cell_length(width, base) for line in self.lines(width, height, base)]
         return self._strips[y] if 0 <= y < len(self._strips) else Strip.blank(width, base)
 
+    def arrangement(self, height: int) -> Arrangement:
+        """The layers its ``height`` rows show (as the heatmap's rows show them)."""
+        rows = max(min(height, self.row_limit or height), 1)
+        return arrange(self._layers, rows, self.layer_view, self._recent)
+
     def lines(self, width: int, height: int, base: Style = Style.null()) -> list[list[Segment]]:
         """The panel's rows as segments: one bar per layer (or group of layers), or a waiting message."""
         if self._norms is None or not self._layers:
             return [[Segment("waiting…", base)]]
-        groups = layer_groups(len(self._layers), max(min(height, self.row_limit or height), 1))
-        values = group_rows(np.asarray([self._norms], dtype=float), groups)[:, 0].tolist()
-        verdicts = [worst(self._verdicts[a : b + 1]) for a, b in groups] if self._verdicts else ["unknown"] * len(groups)
-        names = group_labels(self._layers, groups)
-        logs = [math.log10(v) for v in values if math.isfinite(v) and v > 0]
+        shown = self.arrangement(height)
+        values = group_rows(np.asarray([self._norms], dtype=float), shown.rows)[:, 0].tolist()
+        verdicts = [worst([self._verdicts[i] for i in r]) for r in shown.rows] if self._verdicts else ["unknown"] * len(shown.rows)
+        names = shown.labels
+        # The bars' scale spans every layer, shown or scrolled away, so a length means the same norm.
+        logs = [math.log10(v) for v in self._norms if math.isfinite(v) and v > 0]
         low = min(logs) if logs else -1.0
         high = max(logs) if logs else 0.0
         low = min(low, high - 1.0)

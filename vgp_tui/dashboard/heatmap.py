@@ -53,7 +53,7 @@ from vgp_tui.dashboard.colors import (
     log_norms,
     scale_range,
 )
-from vgp_tui.dashboard.layers import layer_groups, merge_layers, short_name
+from vgp_tui.dashboard.layers import Arrangement, LayerView, arrange, group_rows, merge_layers, short_name
 from vgp_tui.dashboard.panels import Panel
 from vgp_tui.engine.history import FIRST_LAYER, History, Marker, SeriesView
 from vgp_tui.health import BAD, layer_verdicts, nan_median, recent_norms, worst
@@ -170,6 +170,7 @@ class GradientHeatmap(Widget, Panel):
         self._values = np.empty((0, 0))
         self._markers: list[Marker] = []
         self._verdicts: list[str] | None = None
+        self._recent: np.ndarray | None = None
         self._version = 0
         self._cache_key: tuple[object, ...] | None = None
         self._strips: list[Strip] = []
@@ -178,6 +179,8 @@ class GradientHeatmap(Widget, Panel):
         """Force glyph shading on (True) or colours (False); None follows the app's NO_COLOR setting."""
         self.row_limit: int | None = None
         """At most this many rows (the app sets the flow panel's, so both panels group layers alike)."""
+        self.layer_view = LayerView()
+        """Which layers the rows show, in which order (the app sets the same on both panels)."""
 
     def on_mount(self) -> None:
         if not self.border_title:
@@ -198,7 +201,8 @@ class GradientHeatmap(Widget, Panel):
             return
         width = max(self.size.width - 12, 8)
         # The flow bars and the diagnosis read the same verdicts: one scale of health everywhere.
-        self.show(run.layers, run.series.view(width), markers=run.markers, verdicts=layer_verdicts(recent_norms(run)))
+        recent = recent_norms(run)
+        self.show(run.layers, run.series.view(width), markers=run.markers, verdicts=layer_verdicts(recent), recent=recent)
 
     def show(
         self,
@@ -207,13 +211,14 @@ class GradientHeatmap(Widget, Panel):
         first_layer_channel: int = FIRST_LAYER,
         markers: Sequence[Marker] = (),
         verdicts: Sequence[str] | None = None,
+        recent: np.ndarray | None = None,
     ) -> None:
         """Draw ``view``'s per-layer norms (channels from ``first_layer_channel``, one per layer).
 
         ``verdicts``: each layer's verdict on the scale of health (:func:`vgp_tui.health.layer_verdicts`
         of :func:`vgp_tui.health.recent_norms`, what the diagnosis and the flow bars read); a row's
-        label is red where it is vanishing or exploding. Without them, they are read from the view's
-        last few columns.
+        label is red where it is vanishing or exploding. ``recent``: the norms those verdicts read
+        (what orders the layers worst first). Without them, both are read from the view's last few columns.
         """
         count = max(0, min(len(layers), view.mean.shape[1] - first_layer_channel)) if view.mean.ndim == 2 else 0
         if count != len(self._layers):
@@ -223,9 +228,11 @@ class GradientHeatmap(Widget, Panel):
         self._values = np.asarray(view.mean[:, first_layer_channel : first_layer_channel + count], dtype=np.float64)
         self._markers = list(markers)
         if verdicts is None and len(self._values):
-            recent = self._values[-RECENT_COLUMNS:]
-            verdicts = layer_verdicts(nan_median(np.where(np.isfinite(recent), recent, np.nan)))
+            last = self._values[-RECENT_COLUMNS:]
+            recent = nan_median(np.where(np.isfinite(last), last, np.nan))
+            verdicts = layer_verdicts(recent)
         self._verdicts = list(verdicts)[:count] if verdicts is not None else None
+        self._recent = np.asarray(recent, dtype=np.float64)[:count] if recent is not None else None
         self._version += 1
         self.refresh()
 
@@ -233,6 +240,7 @@ class GradientHeatmap(Widget, Panel):
         """Show nothing (waiting for a run)."""
         self._layers, self._view, self._values, self._markers = (), None, np.empty((0, 0)), []
         self._verdicts = None
+        self._recent = None
         self._version += 1
         self.refresh()
 
@@ -281,7 +289,7 @@ class GradientHeatmap(Widget, Panel):
         width, height = self.size
         styles = self._styles or _Styles.of(self)
         shading = self._shading()
-        key = (width, height, shading, self._version, styles, self.row_limit)
+        key = (width, height, shading, self._version, styles, self.row_limit, self.layer_view)
         if key != self._cache_key:
             self._strips = self.render_strips(width, height, styles, shading)
             self._cache_key = key
@@ -304,25 +312,27 @@ class GradientHeatmap(Widget, Panel):
         grid_rows = max(1, height - show_scale - show_axis)
         rows = min(grid_rows, len(layers), self.row_limit or grid_rows)
 
-        label_width = self._label_width(layers, rows, width)
+        shown = self.arrangement(rows)
+        rows = len(shown.rows)
+        label_width = self._label_width(shown, len(layers), width)
         gap = 1 if label_width else 0
         columns = width - label_width - gap
 
+        every_layer = None
         if not has_steps or columns <= 0:
             logs = np.full((rows, 0), np.nan)
-            _, labels = merge_layers(np.zeros((1, len(layers))), layers, rows)
-            grid = HeatGrid(logs, labels, np.empty(0, np.int64), np.empty(0, np.int64))
+            grid = HeatGrid(logs, shown.labels, np.empty(0, np.int64), np.empty(0, np.int64))
         else:
             assert view is not None
             resampled, first, last = resample(view, values, columns)
-            merged, labels = merge_layers(log_norms(resampled), layers, rows)
-            grid = HeatGrid(merged, labels, first, last)
-
-        low, high = scale_range(grid.logs)
+            every_layer = log_norms(resampled)
+            grid = HeatGrid(group_rows(every_layer, shown.rows), shown.labels, first, last)
+        # The colour scale spans every layer, shown or scrolled away: a colour means the same norm
+        # whichever rows are on screen.
+        low, high = scale_range(grid.logs if every_layer is None else every_layer.T)
         codes = cell_codes(grid.logs, low, high)
-        groups = layer_groups(len(layers), rows)
         verdicts = self._verdicts if self._verdicts is not None and len(self._verdicts) == len(layers) else None
-        tones = [worst(verdicts[a : b + 1]) if verdicts else "unknown" for a, b in groups]
+        tones = [worst([verdicts[i] for i in r]) if verdicts else "unknown" for r in shown.rows]
         # With room to spare, the rows share the lines (labelled on their first), up to MAX_ROW_HEIGHT
         # each, differing by one line at most; what is left stays blank below the scale, so the scale
         # sits right under the picture.
@@ -331,7 +341,7 @@ class GradientHeatmap(Widget, Panel):
         lines: list[Strip] = []
         for i in range(rows):
             row_codes = codes[i] if columns > 0 else None
-            label = _row_label(grid.labels, i)
+            label = _row_label(grid.labels[i], shown.rows[i], len(layers))
             if not has_steps and columns > 0 and i == rows // 2:
                 lines.append(painter.grid_message(label, label_width, gap, "waiting for the first step…"))
             else:
@@ -347,19 +357,22 @@ class GradientHeatmap(Widget, Panel):
             lines.append(painter.scale_row(label_width, gap, low, high, finite, present, any(t in BAD for t in tones)))
         return (lines + blank)[:height]
 
+    def arrangement(self, rows: int) -> Arrangement:
+        """The layers its grid's ``rows`` rows show (as the flow panel's rows show them)."""
+        return arrange(self._layers, rows, self.layer_view, self._recent)
+
     @staticmethod
-    def _label_width(layers: Sequence[str], rows: int, width: int) -> int:
-        _, labels = merge_layers(np.zeros((1, len(layers))), layers, rows)
-        wanted = max(len(_row_label(labels, i)) for i in range(rows))
+    def _label_width(shown: Arrangement, count: int, width: int) -> int:
+        wanted = max(len(_row_label(label, row, count)) for label, row in zip(shown.labels, shown.rows))
         return max(0, min(wanted, _MAX_LABEL, width // 3))
 
 
-def _row_label(labels: list[str], i: int) -> str:
-    """The label of row ``i`` with the input and output sides marked."""
-    if len(labels) == 1:
-        return labels[0]
-    side = "in  " if i == 0 else ("out " if i == len(labels) - 1 else "")
-    return side + labels[i]
+def _row_label(label: str, row: Sequence[int], count: int) -> str:
+    """A row's label, marked where the row holds the input-side or the output-side layer (of ``count``)."""
+    if count == 1 or (0 in row and count - 1 in row):
+        return label
+    side = "in  " if 0 in row else ("out " if count - 1 in row else "")
+    return side + label
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from textual.binding import Binding
 
+from vgp_tui.dashboard.layer_actions import PAGE
 from vgp_tui.engine.remedies import REMEDIES, Remedy
 
 KEY_NAMES = {"+": "plus", "-": "minus", "[": "left_square_bracket", "]": "right_square_bracket",
@@ -62,6 +63,13 @@ def app_bindings(registry: Mapping[str, Remedy] = REMEDIES) -> list[Binding]:
         Binding("p", "pick_preset", "preset"),
         Binding("y", "toggle_log", "log", tooltip="log/lin loss axis"),
         Binding("h", "cycle_ghosts", "ghosts", tooltip="earlier runs on the loss plot: all, the last, none"),
+        Binding("z", "layer_view('every')", "layers", show=False,
+                tooltip="one row per layer (scroll with ↑ ↓), or every layer fitted, merged by block"),
+        Binding("w", "layer_view('worst')", "worst", show=False, tooltip="layers from the least healthy first"),
+        Binding("up", "scroll_layers(-1)", "layers ↑", show=False),
+        Binding("down", "scroll_layers(1)", "layers ↓", show=False),
+        Binding("pageup", f"scroll_layers({-PAGE})", "layers page ↑", show=False),
+        Binding("pagedown", f"scroll_layers({PAGE})", "layers page ↓", show=False),
         Binding("question_mark", "help", "help"),
         Binding("ctrl+s", "screenshot", "screenshot", show=False),
         Binding("q", "quit", "quit"),

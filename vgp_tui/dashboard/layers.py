@@ -1,18 +1,143 @@
-"""Layers on screen: which layers share a row when there are more layers than rows, and their labels.
+"""Layers on screen: which layers a panel's rows show, in which order, and their labels.
 
-One grouping and one way of shortening names for every panel (the flow bars, the heatmap), so a
-given number of rows groups the same layers everywhere and a layer has the same short name in both.
-Plain Python and numpy, no Textual.
+One arrangement and one way of shortening names for every panel (the flow bars, the heatmap), so a
+given number of rows shows the same layers everywhere and a layer has the same short name in both.
+A big model (a 24-block transformer has about 150 layers) is readable three ways (:class:`LayerView`):
+every layer fitted to the rows, merged by block; one row per layer, scrolled; or the worst layers
+first, scrolled. Plain Python and numpy, no Textual.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
 from collections.abc import Sequence
 
 import numpy as np
 
+from vgp_tui.engine.naming import block_of
+from vgp_tui.health import VERDICTS, layer_verdicts
 from vgp_tui.text import ELLIPSIS, clip_end
+
+Rows = list[list[int]]
+"""The layers of each row on screen, by index (several where a row merges layers)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerView:
+    """How the layer panels lay their rows out (the app holds one, both panels read it).
+
+    By default every layer is on screen: one row each where there is room, else merged by block.
+    ``every_layer`` gives each layer its own row and shows ``rows`` of them from ``offset``;
+    ``worst_first`` does the same with the layers ordered from the least healthy.
+    """
+
+    every_layer: bool = False
+    worst_first: bool = False
+    offset: int = 0
+
+    @property
+    def one_per_row(self) -> bool:
+        return self.every_layer or self.worst_first
+
+    def scrolled(self, by: int, count: int, rows: int) -> LayerView:
+        """Moved ``by`` rows, kept inside ``count`` layers shown ``rows`` at a time."""
+        return dataclasses.replace(self, offset=max(0, min(self.offset + by, count - rows)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Arrangement:
+    """What a panel with some number of rows shows: each row's layers and label, and which slice of
+    all the rows that is (``first`` of ``total``: the rows above and below are scrolled away)."""
+
+    rows: Rows
+    labels: list[str]
+    first: int
+    total: int
+
+    @property
+    def windowed(self) -> bool:
+        return len(self.rows) < self.total
+
+    def caption(self, worst_first: bool) -> str:
+        """``layers 31–60 of 150`` (``worst first · 1–30 of 150``) where not every row is on screen."""
+        shown = f"{self.first + 1}–{self.first + len(self.rows)} of {self.total}" if self.windowed else ""
+        if worst_first:
+            return " · ".join(filter(None, ("worst first", shown)))
+        return f"layers {shown}" if shown else ""
+
+
+def arrange(names: Sequence[str], rows: int, view: LayerView = LayerView(),
+            recent: Sequence[float] | np.ndarray | None = None) -> Arrangement:
+    """The layers ``names`` on at most ``rows`` rows, as ``view`` asks.
+
+    ``recent``: each layer's recent median norm (:func:`vgp_tui.health.recent_norms`), which orders
+    the layers for ``worst_first``.
+    """
+    count = len(names)
+    rows = max(1, min(rows, count)) if count else 0
+    if not count:
+        return Arrangement([], [], 0, 0)
+    if not view.one_per_row:
+        groups = block_groups(names, rows)
+        return Arrangement([list(range(a, b + 1)) for a, b in groups], block_labels(names, groups), 0, len(groups))
+    order = worst_order(recent, count) if view.worst_first else list(range(count))
+    first = max(0, min(view.offset, count - rows))
+    shown = order[first : first + rows]
+    return Arrangement([[i] for i in shown], [names[i] for i in shown], first, count)
+
+
+def worst_order(recent: Sequence[float] | np.ndarray | None, count: int) -> list[int]:
+    """Layer indices from the least healthy: a layer with no finite norm first, then by verdict
+    (vanishing and exploding before weakening and growing), then by how far its norm is from the
+    output-side layer's (the reference of every verdict); depth breaks ties."""
+    if recent is None or len(recent) != count:
+        return list(range(count))
+    values = np.asarray(recent, dtype=np.float64)
+    verdicts = layer_verdicts(values)
+    reference = float(values[-1])
+    severity = {v: i for i, v in enumerate(VERDICTS)}
+
+    def badness(i: int) -> tuple[int, int, float, int]:
+        value = float(values[i])
+        if not math.isfinite(value):
+            return (0, 0, 0.0, i)
+        distance = abs(math.log10(value / reference)) if value > 0 and reference > 0 and math.isfinite(reference) else 0.0
+        return (1, -severity[verdicts[i]], -distance, i)
+
+    return sorted(range(count), key=badness)
+
+
+def block_groups(names: Sequence[str], rows: int) -> list[tuple[int, int]]:
+    """``names`` in at most ``rows`` rows, (first, last) layer of each: one layer a row where they fit,
+    else whole blocks (:func:`block_of`) a row, the blocks merged as :func:`layer_groups` merges layers
+    where even they do not fit. A row never splits a block unless a single block is all there is."""
+    count = len(names)
+    if rows >= count:
+        return [(i, i) for i in range(count)]
+    starts = [i for i in range(count) if i == 0 or block_of(names[i]) != block_of(names[i - 1])]
+    if len(starts) == 1:  # one block: nothing to keep together
+        return layer_groups(count, rows)
+    ends = [*(s - 1 for s in starts[1:]), count - 1]
+    blocks = list(zip(starts, ends))
+    return [(blocks[a][0], blocks[b][1]) for a, b in layer_groups(len(blocks), rows)]
+
+
+def block_labels(names: Sequence[str], groups: Sequence[tuple[int, int]]) -> list[str]:
+    """A label per group: the layer's name, its block's (``h.3``) where a row is one whole block, or a
+    range (``h.3–5`` of whole blocks, ``fc0–3`` of layers)."""
+    labels = []
+    for a, b in groups:
+        first, last = block_of(names[a]), block_of(names[b])
+        whole = (a == 0 or block_of(names[a - 1]) != first) and (b == len(names) - 1 or block_of(names[b + 1]) != last)
+        if a == b:
+            labels.append(names[a])
+        elif not whole:
+            labels.append(range_label(names[a], names[b]))
+        else:
+            labels.append(first if first == last else range_label(first, last))
+    return labels
 
 
 def layer_groups(count: int, rows: int) -> list[tuple[int, int]]:
@@ -37,31 +162,28 @@ def layer_groups(count: int, rows: int) -> list[tuple[int, int]]:
     return [(0, 0), *zip(starts.tolist(), ends), (count - 1, count - 1)]
 
 
-def group_rows(values: np.ndarray, groups: Sequence[tuple[int, int]]) -> np.ndarray:
-    """Merge the columns (layers) of ``values`` into one column per group, each the group's maximum.
+def group_rows(values: np.ndarray, rows: Rows) -> np.ndarray:
+    """Merge the columns (layers) of ``values`` into one column per row, each the row's maximum.
 
-    NaN wins over everything and inf over numbers (``np.maximum`` propagates NaN), so a broken layer
-    is never hidden by merging. Returns groups x rows of ``values`` (layers become rows).
+    NaN wins over everything and inf over numbers (``np.max`` propagates NaN), so a broken layer
+    is never hidden by merging. Returns rows x rows of ``values`` (layers become rows).
     """
     values = np.asarray(values, dtype=np.float64)
-    if not groups:
+    if not rows:
         return np.empty((0, values.shape[0]))
-    starts = np.array([a for a, _ in groups])
-    return np.maximum.reduceat(values, starts, axis=1).T
+    if all(len(r) == 1 for r in rows):
+        return values[:, [r[0] for r in rows]].T
+    return np.stack([values[:, r].max(axis=1) for r in rows])
 
 
-def merge_layers(logs: np.ndarray, names: Sequence[str], rows: int) -> tuple[np.ndarray, list[str]]:
-    """Merge the layers (columns of ``logs``) into at most ``rows`` rows as :func:`layer_groups` does.
+def merge_layers(logs: np.ndarray, names: Sequence[str], rows: int, view: LayerView = LayerView(),
+                 recent: Sequence[float] | np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
+    """The layers (columns of ``logs``) on at most ``rows`` rows as :func:`arrange` lays them out.
 
-    Returns (rows x time, labels): a layer's name, or a range of names where a row merges layers.
+    Returns (rows x time, labels): a layer's name, a block's, or a range where a row merges layers.
     """
-    groups = layer_groups(logs.shape[1], rows)
-    return group_rows(logs, groups), group_labels(names, groups)
-
-
-def group_labels(names: Sequence[str], groups: Sequence[tuple[int, int]]) -> list[str]:
-    """A label per group: the layer's name, or ``fc0–3`` for a range."""
-    return [names[a] if a == b else range_label(names[a], names[b]) for a, b in groups]
+    shown = arrange(names, rows, view, recent)
+    return group_rows(logs, shown.rows), shown.labels
 
 
 def range_label(first: str, last: str) -> str:

@@ -25,6 +25,9 @@ class ReplayActions:
     call_after_refresh: Any
     set_timer: Any
     save_screenshot: Any
+    history: Any
+    _share_layer_rows: Any
+    caption_layers: Any
     exit: Any
 
     def toggle_replay_pause(self) -> None:
@@ -72,6 +75,13 @@ class ReplayActions:
             self.set_timer(1.0, self.exit)
 
     def _final_screenshot(self) -> None:
+        # The layer panels have their sizes for this run only now: share their rows before the frame
+        # is taken, or the flow and the heatmap could group the layers differently in it.
+        self._share_layer_rows(self.history.current)
+        self.caption_layers()
+        self.call_after_refresh(self._save_final_screenshot)
+
+    def _save_final_screenshot(self) -> None:
         assert self.screenshot_to is not None
         self.save_screenshot(filename=self.screenshot_to.name, path=str(self.screenshot_to.parent))
         self.exit()

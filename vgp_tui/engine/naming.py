@@ -21,3 +21,16 @@ def possessive(named: str) -> str:
     """``layer 21's (head)`` for ``layer 21 (head)``; ``layer 3's`` for ``layer 3``."""
     number, paren, rest = named.partition(" (")
     return f"{number}'s{' (' + rest if paren else ''}"
+
+
+def block_of(name: str) -> str:
+    """The block a layer belongs to: its module name up to the first index (``h.3.attn.c_attn`` ->
+    ``h.3``, ``layer2.0.conv1`` -> ``layer2.0``); a name without an index is a block of its own.
+
+    Repeated blocks live in ``nn.ModuleList``/``nn.Sequential`` containers, whose children are named
+    by their index: that is what every model with blocks (transformers, ResNets) has in common."""
+    parts = name.split(".")
+    for i, part in enumerate(parts):
+        if part.isdigit():
+            return ".".join(parts[: i + 1])
+    return name

@@ -1,0 +1,76 @@
+"""The keys that choose which layers the flow and heatmap panels show: all of them fitted (merged by
+block), one row per layer, or the worst first, and scrolling through them when they do not fit.
+
+A mixin of the app. Both panels get the same :class:`~vgp_tui.dashboard.layers.LayerView`, so their
+rows always show the same layers in the same order; the heatmap's title says which slice is shown.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from vgp_tui.dashboard.flow import GradientFlow
+from vgp_tui.dashboard.heatmap import GradientHeatmap
+from vgp_tui.dashboard.layers import LayerView
+
+PAGE = 1000
+"""``scroll_layers(±PAGE)`` moves by a page: clamped to the rows the panels show."""
+
+
+class LayerActions:
+    query_one: Any
+    notify: Any
+    layer_view: LayerView
+
+    def _layer_panels(self) -> tuple[GradientFlow, GradientHeatmap]:
+        return self.query_one(GradientFlow), self.query_one(GradientHeatmap)
+
+    def set_layer_view(self, view: LayerView) -> None:
+        self.layer_view = view
+        for panel in self._layer_panels():
+            panel.layer_view = view
+            panel.refresh()
+
+    def action_layer_view(self, what: str) -> None:
+        """``every``: one row per layer, or all layers fitted again; ``worst``: the worst first, or depth order."""
+        view = self.layer_view
+        if what == "worst":
+            view = dataclasses.replace(view, worst_first=not view.worst_first, offset=0)
+            text = "layers from the least healthy (↑ ↓ scroll)" if view.worst_first else "layers in depth order"
+        else:
+            one_per_row = not view.one_per_row
+            view = LayerView(every_layer=one_per_row)
+            text = "one row per layer (↑ ↓ scroll)" if one_per_row else "every layer on screen, merged by block"
+        self.set_layer_view(view)
+        self.notify(text, timeout=2)
+
+    def action_scroll_layers(self, rows: int) -> None:
+        """Moves the rows by ``rows`` (a page where ``abs(rows)`` exceeds what is shown)."""
+        flow, heatmap = self._layer_panels()
+        count = len(heatmap.layers)
+        shown = max(1, heatmap.row_limit or heatmap.layer_rows())
+        if not self.layer_view.one_per_row:
+            if count > shown:
+                self.notify("press z for one row per layer, then ↑ ↓ scroll", timeout=2)
+            return
+        if abs(rows) > shown:
+            rows = shown if rows > 0 else -shown
+        self.set_layer_view(self.layer_view.scrolled(rows, count, shown))
+
+    def caption_layers(self) -> None:
+        """The heatmap's subtitle says which layers are shown where not all of them have a row of
+        their own, and which keys change that (set only when it changes)."""
+        flow, heatmap = self._layer_panels()
+        count = len(heatmap.layers)
+        rows = max(1, min(heatmap.row_limit or heatmap.layer_rows(), heatmap.layer_rows()))
+        view = self.layer_view
+        if count <= rows and not view.worst_first:
+            text = ""
+        elif view.one_per_row:
+            shown = heatmap.arrangement(rows)
+            text = f"{shown.caption(view.worst_first)} · ↑↓ scroll · z all"
+        else:
+            text = f"{count} layers merged by block · z every layer · w worst first"
+        if heatmap.border_subtitle != text:
+            heatmap.border_subtitle = text
