@@ -125,6 +125,63 @@ def presets_command() -> None:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row[:5], widths)) + "  " + row[5])
 
 
+_SERVE_EPILOG = (
+    "\b\nExamples:\n"
+    "  vgp-tui run --preset deep-sigmoid --steps 5000 --record run.jsonl &\n"
+    "  vgp-tui serve --follow run.jsonl       # everyone watches that run\n"
+    "  vgp-tui serve --demo --preset deep-relu --max-sessions 3\n"
+    "  ssh -L 8000:localhost:8000 HOST        # then open http://localhost:8000\n"
+    "\b\nThe server listens on 127.0.0.1 only. --public listens beyond this machine (every interface,\n"
+    "or --host): no login, plain HTTP; with --demo anyone reaching the port starts training here.\n"
+    "See docs/serving.md."
+)
+
+
+@cli.command("serve", epilog=_SERVE_EPILOG)
+@click.option("--follow", "follow", default=None, metavar="FILE",
+              help="Every visitor watches FILE as it is written (a replay viewer per tab; nothing trains).")
+@click.option("--demo", is_flag=True, help="Every visitor gets a live training session of their own.")
+@click.option("--host", default=None, metavar="ADDRESS",
+              help="Where to listen [default: 127.0.0.1, this machine only]; another address needs --public.")
+@click.option("--port", type=click.IntRange(min=1, max=65535), default=8000, show_default=True, metavar="PORT",
+              help="Where to listen.")
+@click.option("--public", is_flag=True,
+              help="Listen beyond this machine (on every interface, or on --host): no login, plain HTTP.")
+@click.option("--max-sessions", type=click.IntRange(min=1, max=64), default=None, metavar="N",
+              help="Tabs served at once; the next one is told to try later [default: 8 with --follow, 2 with --demo].")
+@click.option("--preset", "-p", default="deep-sigmoid", show_default=True, metavar="NAME|PATH", help="With --demo: the preset.")
+@click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda|cuda:N|mps", help="With --demo: where to train.")
+@click.option("--seed", type=int, default=None, help="With --demo: seed (default: the preset's).")
+@click.option("--remedy", "-r", "remedies", multiple=True, metavar="NAME=VALUE", help="With --demo: a remedy to start with.")
+@click.option("--data-dir", type=str, default=None, metavar="DIR", help="With --demo: folder holding CIFAR-10 or IMDB.")
+@click.option("--synthetic", is_flag=True, help="With --demo: the labelled synthetic stand-in instead of real data.")
+@click.pass_context
+def serve_command(ctx: click.Context, follow: str | None, demo: bool, host: str | None, port: int, public: bool,
+                  max_sessions: int | None, preset: str, device: str, seed: int | None, remedies: tuple[str, ...],
+                  data_dir: str | None, synthetic: bool) -> None:
+    """The dashboard in a web browser (textual-serve), on http://127.0.0.1:8000 by default.
+
+    \b
+    --follow FILE  every tab follows one recording as it is written (as 'replay --follow')
+    --demo         every tab trains its own live session, at most --max-sessions at once
+    """
+    from vgp_tui.serve import demo_plan, follow_plan, serve
+
+    if (follow is None) == (not demo):
+        raise UserError("serve needs --follow FILE (everyone watches one recording) or --demo (each tab trains "
+                        "its own session)" + (", not both" if demo else ""))
+    if follow is not None:
+        demo_only = [f"--{name.replace('_', '-')}" for name in ("preset", "device", "seed", "remedies", "data_dir", "synthetic")
+                     if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE]
+        if demo_only:
+            shown = demo_only[0].replace("--remedies", "--remedy")
+            raise UserError(f"{shown} is for --demo; with --follow the recording decides what is shown")
+        plan = follow_plan(follow, host, port, public, max_sessions)
+    else:
+        plan = demo_plan(preset, device, seed, remedies, data_dir, synthetic, host, port, public, max_sessions)
+    serve(plan)
+
+
 EXIT_DIVERGED = 3
 """Exit status of ``run`` when training diverged (1 is a failed step, 2 a usage mistake, 130 an
 interruption), so a script or batch job can tell a divergence from success and from a crash."""
@@ -252,17 +309,37 @@ def replay_command(file: str, speed: float, follow: bool, screenshot_at: int | N
 
 @cli.command("cast")
 @click.argument("file", type=str)
-@click.option("-o", "--output", required=True, metavar="OUT.cast", help="asciicast v2 file to write.")
+@click.option("-o", "--output", required=True, metavar="OUT.cast|gif|webp|png",
+              help="Where to write; the extension picks the format: .cast (asciicast v2), .gif, .webp or .png "
+                   "(animated).")
 @click.option("--size", default="120x40", show_default=True, metavar="COLSxROWS", help="Terminal size of the cast.")
 @click.option("--speed", type=click.FloatRange(min=1 / 64, max=1024), default=1.0, show_default=True,
               help="Recording seconds per second of the cast.")
-def cast_command(file: str, output: str, size: str, speed: float) -> None:
-    """Turn a recording into an asciicast (asciinema play OUT.cast, or agg OUT.cast demo.gif)."""
-    from vgp_tui.cast import record_cast
+@click.option("--fps", type=click.FloatRange(min=1, max=50), default=5.0, show_default=True,
+              help="Pictures only: frames per second (GIF keeps times in hundredths of a second).")
+@click.option("--font-size", type=click.IntRange(min=8, max=64), default=16, show_default=True, metavar="PX",
+              help="Pictures only: text height in pixels (a cell is about 0.6 of it wide).")
+@click.option("--hold", type=click.FloatRange(min=0, max=60), default=3.0, show_default=True, metavar="SECONDS",
+              help="Pictures only: how long the last frame stays before the picture loops.")
+def cast_command(file: str, output: str, size: str, speed: float, fps: float, font_size: int, hold: float) -> None:
+    """Turn a recording into an asciicast (asciinema play OUT.cast) or an animated GIF, WebP or PNG.
+
+    A picture shows the dashboard as the replay draws it, sampled --fps times a second; pictures
+    need the gif extra (pip install 'vgp-tui[gif]'). A progress bar shows on stderr when it is a terminal.
+    """
+    from vgp_tui.cast_image import Progress, image_format, write_image_cast
 
     columns, rows = parse_size(size)
-    count = record_cast(file, output, columns, rows, speed)
-    click.echo(f"wrote {output}: {columns}x{rows}, {count} frame{'' if count == 1 else 's'}")
+    if image_format(output) is None:
+        from vgp_tui.cast import record_cast
+
+        count = record_cast(file, output, columns, rows, speed)
+        click.echo(f"wrote {output}: {columns}x{rows}, {count} frame{'' if count == 1 else 's'}")
+        return
+    made = write_image_cast(file, output, columns, rows, speed, fps, font_size, hold,
+                            progress=Progress(enabled=sys.stderr.isatty()))
+    click.echo(f"wrote {output}: {made.width}x{made.height} px, {made.frames} frames at {fps:g} fps "
+               f"({made.seconds:.1f} s + {made.hold:g} s held), {made.bytes / 1e6:.2f} MB")
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -1,0 +1,363 @@
+"""``vgp-tui serve``: the dashboard in a real browser, the cap on sessions, and the refusals.
+
+The browser test drives the system's Chromium (``apt-get install chromium`` on Debian) with
+Playwright; Playwright's own browser download is never used. Where no Chromium is found it is
+skipped with a reason that says how to get one, except under CI (``CI`` set), where it fails:
+``.ci/run`` installs Chromium first. ``VGP_TUI_CHROMIUM`` names another Chromium or Chrome binary;
+``VGP_TUI_SERVE_FRAME=frame.png`` keeps the browser's screenshot of the dashboard for a person to see.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from vgp_tui.errors import UserError
+from vgp_tui.serve import banner, choose_host, follow_plan, full_message, is_loopback
+
+FIXTURE = Path(__file__).parent / "fixtures" / "deep-sigmoid.jsonl"
+WAIT = 90.0
+"""Seconds to wait for any one state (a page drawn, a step shown): generous, for a loaded machine."""
+
+
+def vgp(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "vgp_tui", *args], capture_output=True, text=True, timeout=120)
+
+
+def one_error_line(done: subprocess.CompletedProcess[str], *needles: str) -> str:
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vgp-tui: error: "), done.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+# -- refusals: every mistake is one line and exit status 2, before anything listens -----------------
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.7", "::", "gpu-box.example"])
+def test_listening_beyond_this_machine_needs_public_and_says_what_it_exposes(tmp_path: Path, host: str) -> None:
+    line = one_error_line(vgp("serve", "--follow", str(FIXTURE), "--host", host),
+                          f"--host {host} would listen beyond this machine", "anyone who can reach port 8000 can watch",
+                          "no login", "plain unencrypted HTTP", "add --public", "ssh -L 8000:localhost:8000")
+    assert "training" not in line
+    line = one_error_line(vgp("serve", "--demo", "--host", host, "--max-sessions", "3"),
+                          "start training processes on this machine (up to 3 at once", "add --public")
+
+
+def test_the_loopback_addresses_are_this_machine_and_nothing_else_is() -> None:
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost", "LOCALHOST"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "10.0.0.1", "192.0.2.7", "localhost.example", "my-box"))
+    assert choose_host(None, False, "follow", 8000, 8, "run.jsonl") == "127.0.0.1"
+    assert choose_host(None, True, "follow", 8000, 8, "run.jsonl") == "0.0.0.0"
+    assert choose_host("10.0.0.1", True, "demo", 8000, 2, "deep-sigmoid") == "10.0.0.1"
+    with pytest.raises(UserError, match="add --public"):
+        choose_host("10.0.0.1", False, "demo", 8000, 2, "deep-sigmoid")
+
+
+@pytest.mark.parametrize(("args", "needles"), [
+    (["serve"], ["--follow FILE", "--demo"]),
+    (["serve", "--demo", "--follow", str(FIXTURE)], ["not both"]),
+    (["serve", "--follow", str(FIXTURE), "--preset", "deep-relu"], ["--preset is for --demo"]),
+    (["serve", "--follow", str(FIXTURE), "--remedy", "activation=relu"], ["--remedy is for --demo"]),
+    (["serve", "--follow", "/no/such/folder/run.jsonl"], ["folder '/no/such/folder' does not exist"]),
+    (["serve", "--follow", str(FIXTURE.parent)], ["is a folder"]),
+    (["serve", "--follow", str(Path(__file__))], ["is not a vgp-tui recording"]),
+    (["serve", "--demo", "--preset", "deep-sigmod"], ["unknown preset 'deep-sigmod'"]),
+    (["serve", "--demo", "--remedy", "cell=lstm"], ["'cell' does not apply to preset 'deep-sigmoid'"]),
+    (["serve", "--demo", "--device", "tpu"], ["--device must be"]),
+    (["serve", "--demo", "--port", "0"], ["--port"]),
+    (["serve", "--demo", "--max-sessions", "0"], ["--max-sessions"]),
+    (["serve", "--follow", str(FIXTURE), "--host", "no-such-host.invalid", "--public"], ["no-such-host.invalid"]),
+])
+def test_serve_mistakes_are_one_line_and_exit_2(args: list[str], needles: list[str]) -> None:
+    one_error_line(vgp(*args), *needles)
+
+
+def test_a_port_in_use_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        one_error_line(vgp("serve", "--follow", str(FIXTURE), "--port", str(port)),
+                       f"port {port} on 127.0.0.1 is in use", "--port")
+
+
+def test_without_textual_serve_it_names_the_extra(tmp_path: Path) -> None:
+    code = ("import sys; sys.modules['textual_serve'] = None; sys.modules['textual_serve.server'] = None;"
+            f"from vgp_tui.cli import main; main(['serve', '--follow', {str(FIXTURE)!r}])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    one_error_line(done, "needs textual-serve", "pip install 'vgp-tui[serve]'")
+
+
+def test_following_a_file_not_written_yet_waits_for_it_as_replay_follow_does(tmp_path: Path) -> None:
+    plan = follow_plan(str(tmp_path / "later.jsonl"), None, 8000, False, None)
+    assert plan.command[-3:] == ["replay", "--follow", str(tmp_path / "later.jsonl")]
+    assert any("does not exist yet: each tab waits for it" in note for note in plan.notes)
+    assert "The one session this server allows is in use" in full_message(follow_plan(str(FIXTURE), None, 8000, False, 1))
+
+
+def test_the_banner_gives_the_address_and_either_the_ssh_hint_or_what_public_exposes() -> None:
+    local = banner(follow_plan(str(FIXTURE), None, 8123, False, None))
+    text = "\n".join(line for line, _ in local)
+    assert "open http://127.0.0.1:8123" in text and "ssh -L 8123:localhost:8123" in text, text
+    assert not any(to_stderr for _, to_stderr in local)
+    public = banner(follow_plan(str(FIXTURE), None, 8123, True, None))
+    warnings = [line for line, to_stderr in public if to_stderr]
+    assert len(warnings) == 1, public
+    for words in ("vgp-tui: warning: listening on 0.0.0.0 beyond this machine", "can watch deep-sigmoid.jsonl",
+                  "no login", "plain unencrypted HTTP"):
+        assert words in warnings[0]
+    # --public with a loopback --host listens on this machine only: nothing to warn about.
+    assert not any(to_stderr for _, to_stderr in banner(follow_plan(str(FIXTURE), "127.0.0.1", 8123, True, None)))
+
+
+# -- a running server ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@contextmanager
+def served(tmp_path: Path, *args: str) -> Iterator[Served]:
+    """``vgp-tui serve ARGS`` on a free port, in a process group of its own, stopped as Ctrl+C stops it.
+
+    On the way out it checks that the server exited by itself on SIGINT and left none of its tabs'
+    processes behind."""
+    port = _free_port()
+    log = tmp_path / f"serve-{port}.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "vgp_tui", "serve", *args, "--port", str(port)],
+                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)
+    server = Served(process, f"http://127.0.0.1:{port}/", log)
+    try:
+        _until(lambda: _listening(port) or process.poll() is not None, "the server to listen", server.output)
+        assert process.poll() is None, server.output()
+        yield server
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)  # the server alone: it must stop its tabs' processes itself
+        try:
+            status = process.wait(timeout=WAIT)
+            _until(lambda: not _alive_in_group(process.pid), "the tabs' processes to end", server.output)
+        finally:
+            if _alive_in_group(process.pid):
+                os.killpg(process.pid, signal.SIGKILL)
+        assert status == 0, server.output()
+
+
+async def test_demo_serves_at_most_max_sessions_and_tells_the_next_visitor(tmp_path: Path) -> None:
+    import aiohttp
+
+    refusal = "The one session this server allows is in use"
+    with served(tmp_path, "--demo", "--max-sessions", "1", "--device", "cpu") as server:
+        socket_url = server.url.replace("http://", "ws://") + "ws?width=100&height=30"
+        async with aiohttp.ClientSession() as http:
+            first = await http.ws_connect(socket_url)
+            drawn = await first.receive(timeout=WAIT)  # the first tab's dashboard: a training process
+            assert drawn.type == aiohttp.WSMsgType.BINARY and refusal.encode() not in drawn.data
+
+            second = await http.ws_connect(socket_url)
+            told = await second.receive(timeout=WAIT)
+            assert told.type == aiohttp.WSMsgType.BINARY, told
+            assert refusal in told.data.decode(), told.data
+            assert "each tab trains its own network on this machine" in told.data.decode()
+            assert "Try again when a tab is closed" in told.data.decode()
+            assert (await second.receive(timeout=WAIT)).type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+
+            # Once the first tab is closed and its process has stopped, a new visitor gets a session.
+            await first.close()
+            deadline = time.monotonic() + WAIT
+            while True:
+                third = await http.ws_connect(socket_url)
+                message = await third.receive(timeout=WAIT)
+                await third.close()
+                if message.type == aiohttp.WSMsgType.BINARY and refusal.encode() not in message.data:
+                    break
+                assert time.monotonic() < deadline, "the closed tab's place never came free"
+                await _asleep(0.2)
+    assert "refused a session" in server.output()
+
+
+# -- a real browser -------------------------------------------------------------------------------------
+
+# Textual.js (textual-serve's page script) keeps its xterm.js Terminal in a closure. This runs before
+# any page script: the first time an object gets its own ``_core`` (xterm's Terminal sets it in its
+# constructor), the object is kept where the test can read the terminal's screen, as drawn, through
+# xterm's public buffer API.
+KEEP_TERMINALS = """
+Object.defineProperty(Object.prototype, "_core", {
+  configurable: true,
+  set(value) {
+    Object.defineProperty(this, "_core", {value, writable: true, configurable: true, enumerable: true});
+    if (typeof this.loadAddon === "function") (window.__vgpTerminals ||= []).push(this);
+  },
+});
+"""
+SCREEN_TEXT = """() => {
+  const term = (window.__vgpTerminals || [])[0];
+  if (!term) return "";
+  const rows = [];
+  for (let y = 0; y < term.rows; y++) {
+    const line = term.buffer.active.getLine(y);
+    rows.push(line ? line.translateToString(true) : "");
+  }
+  return rows.join("\\n");
+}"""
+
+
+def test_the_browser_shows_the_dashboard_following_a_recording_as_it_is_written(tmp_path: Path) -> None:
+    chromium = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    recording = tmp_path / "run.jsonl"
+    writer = RecordingWriter(recording)
+    writer.through_step(40)
+    with served(tmp_path, "--follow", str(recording)) as server, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium)
+        try:
+            requested: list[str] = []
+            tabs = []
+            for _ in range(2):  # two visitors, each following the same recording
+                tab = browser.new_page(viewport={"width": 1400, "height": 900})
+                tab.on("request", lambda request: requested.append(request.url))
+                tab.add_init_script(KEEP_TERMINALS)
+                tab.goto(server.url)
+                tabs.append(tab)
+            for tab in tabs:
+                screen = _screen_until(tab, lambda text: shown_step(text) == 40, "step 40, the live end", server)
+                for words in ("FOLLOWING", "deep-sigmoid", "Loss", "Gradient flow", "Gradient heatmap", "layer1"):
+                    assert words in screen, screen
+
+            writer.through_step(120, pause=0.01)  # line by line, as a training job writes
+            for tab in tabs:
+                _screen_until(tab, lambda text: shown_step(text) == 120, "step 120, written after the page opened", server)
+            assert tabs[0].title() == "vgp-tui · run.jsonl"
+            tabs[0].screenshot(path=os.environ.get("VGP_TUI_SERVE_FRAME") or str(tmp_path / "frame.png"))
+        finally:
+            browser.close()
+    # The page loads nothing from anywhere else (textual-serve's own page asks a font CDN).
+    assert requested and all(url.startswith(server.url) for url in requested), requested
+    assert server.output().count("session opened") == 2
+
+
+def shown_step(screen: str) -> int | None:
+    """The step on the status line (steps below 1 000 here, so no thousands separator)."""
+    found = re.search(r"· step (\d+)\b", screen)
+    return int(found.group(1)) if found else None
+
+
+class RecordingWriter:
+    """Writes the fixture's lines as the training job that made it did: the header, the first run,
+    then its steps, each line flushed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lines = FIXTURE.read_text().splitlines(keepends=True)
+        self.written = 0
+
+    def through_step(self, last: int, pause: float = 0.0) -> None:
+        with open(self.path, "a") as out:
+            while True:
+                record = json.loads(self.lines[self.written])
+                if record["type"] == "step" and record["step"] >= last + 1:
+                    return
+                assert record.get("run", 1) == 1, "the fixture's first run is shorter than this test thinks"
+                out.write(self.lines[self.written])
+                out.flush()
+                self.written += 1
+                if pause:
+                    time.sleep(pause)
+
+
+def _screen_until(tab: object, done: Callable[[str], bool], what: str, server: Served) -> str:
+    screen = ""
+
+    def check() -> bool:
+        nonlocal screen
+        screen = tab.evaluate(SCREEN_TEXT)  # type: ignore[attr-defined]
+        return done(screen)
+
+    _until(check, what, lambda: f"{screen}\n-- the server's output:\n{server.output()}")
+    return screen
+
+
+def _chromium() -> str:
+    """The system's Chromium; where there is none, a skip that says how to get one (a failure under CI)."""
+    named = os.environ.get("VGP_TUI_CHROMIUM")
+    if named:
+        return named
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        if found := shutil.which(name):
+            return found
+    why = ("no Chromium found: install the system's package (Debian: apt-get install chromium) or set "
+           "VGP_TUI_CHROMIUM to a Chromium or Chrome binary")
+    if os.environ.get("CI"):
+        pytest.fail(why + " (.ci/run installs it)")
+    pytest.skip(why)
+
+
+def _until(done: Callable[[], bool], what: str, context: Callable[[], str]) -> None:
+    deadline = time.monotonic() + WAIT
+    while not done():
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {WAIT:.0f} s for {what}; last seen:\n{context()}")
+        time.sleep(0.1)
+
+
+async def _asleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _alive_in_group(group: int) -> bool:
+    """Whether a process of the group still runs (zombies awaiting their reaper do not count)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            return True
+    return False

@@ -1,0 +1,227 @@
+"""``vgp-tui cast FILE -o demo.gif``: the replay as an animated picture (GIF, animated WebP or APNG).
+
+The frames are the ones the dashboard draws: the replay runs in a pseudo-terminal exactly as for an
+asciicast (:func:`vgp_tui.cast.record_cast`), its output is played into a terminal emulator and the
+screen is read ``fps`` times a second (:mod:`vgp_tui.cast_frames`), and each screen is painted cell
+by cell with a font that ships with a Python package (:mod:`vgp_tui.cell_painter`). Why this path
+and not Textual's SVG screenshots through an SVG renderer: docs/benchmarks.md, section "Animated casts".
+
+Needs the ``gif`` extra (Pillow, pyte, pymupdf-fonts); without it, one line says what to install.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from vgp_tui.errors import UserError
+
+IMAGE_FORMATS = {".gif": "GIF", ".webp": "WEBP", ".png": "PNG"}
+"""Picture formats by the output's extension (``.png`` is an animated PNG)."""
+EXTRA = "pip install 'vgp-tui[gif]'"
+
+
+@dataclass(frozen=True)
+class ImageCast:
+    """What was written: ``frames`` ticks of 1/fps seconds (``distinct`` of them differ from the one
+    before), covering ``seconds`` of the cast, and the last frame held ``hold`` seconds more."""
+
+    path: Path
+    width: int
+    height: int
+    frames: int
+    distinct: int
+    seconds: float
+    hold: float
+    bytes: int
+
+
+def image_format(output: str | Path) -> str | None:
+    """The picture format ``output`` asks for; None for an asciicast (``.cast``)."""
+    suffix = Path(output).suffix.lower()
+    if suffix == ".cast":
+        return None
+    if suffix not in IMAGE_FORMATS:
+        raise UserError(f"-o {output}: the extension says what to write: .cast (asciicast), .gif, "
+                        f".webp (animated) or .png (animated PNG), not '{suffix or 'none'}'")
+    return IMAGE_FORMATS[suffix]
+
+
+class Progress:
+    """One line on ``stream`` redrawn in place: ``[#####.....] what done/total``. Silent when disabled."""
+
+    def __init__(self, enabled: bool, stream: TextIO | None = None, width: int = 30) -> None:
+        self.enabled = enabled
+        self.stream = stream if stream is not None else sys.stderr
+        self.width = width
+        self._shown = False
+
+    def show(self, what: str, done: float, total: float, unit: str = "") -> None:
+        if not self.enabled:
+            return
+        filled = int(self.width * min(done, total) / total) if total > 0 else self.width
+        count = f"{done:.1f}/{total:.1f}{unit}" if unit else f"{int(done)}/{int(total)}"
+        self.stream.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {what} {count}\x1b[K")
+        self.stream.flush()
+        self._shown = True
+
+    def close(self) -> None:
+        if self.enabled and self._shown:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._shown = False
+
+
+def write_image_cast(
+    recording: str | Path,
+    output: str | Path,
+    columns: int = 100,
+    rows: int = 30,
+    speed: float = 1.0,
+    fps: float = 5.0,
+    font_size: int = 16,
+    hold: float = 3.0,
+    progress: Progress | None = None,
+    keep_cast: str | Path | None = None,
+) -> ImageCast:
+    """Replay ``recording`` in a pseudo-terminal and write it as an animated picture to ``output``
+    (and the asciicast it was drawn from to ``keep_cast``, when given)."""
+    kind = image_format(output)
+    if kind is None:
+        raise UserError(f"-o {output}: an asciicast is written by record_cast, not as a picture")
+    output = Path(output)
+    if not output.parent.is_dir():
+        raise UserError(f"-o {output}: folder '{output.parent}' does not exist")
+    _check_extra(kind)
+    from vgp_tui.cast_frames import read_cast, screens, timeline
+    from vgp_tui.cell_painter import CellPainter
+
+    progress = progress or Progress(False)
+    painter = CellPainter(columns, rows, font_size)  # before the replay: a font problem shows at once
+    with tempfile.TemporaryDirectory(prefix="vgp-tui-cast-") as folder:
+        cast = Path(folder) / "replay.cast"
+        _record(recording, cast, columns, rows, speed, progress)
+        _, events = read_cast(cast)
+        if keep_cast is not None:
+            shutil.copyfile(cast, keep_cast)
+    when = timeline(events, fps)
+    palette = _gif_palette(events, columns, rows, when, painter, progress) if kind == "GIF" else None
+    pictures: list[Any] = []
+    durations: list[float] = []
+    for frame, screen in enumerate(screens(events, columns, rows, when)):
+        if screen is None:
+            durations[-1] += 1000 / fps
+        else:
+            picture = painter.paint(screen)
+            pictures.append(picture if palette is None else _on_palette(picture, palette))
+            durations.append(1000 / fps)
+        progress.show("drawing frame", frame + 1, when.count)
+    durations[-1] += hold * 1000
+    progress.show("encoding", 0, 1)
+    _save(pictures, durations, output, kind)
+    progress.show("encoding", 1, 1)
+    progress.close()
+    return ImageCast(output, painter.size[0], painter.size[1], when.count, len(pictures),
+                     when.end - when.start, hold, output.stat().st_size)
+
+
+def _check_extra(kind: str) -> None:
+    missing = []
+    for module, package in (("PIL", "pillow"), ("pyte", "pyte"), ("pymupdf_fonts", "pymupdf-fonts")):
+        try:
+            __import__(module)
+        except ImportError:
+            missing.append(package)
+    if missing:
+        raise UserError(f"writing a picture needs {', '.join(missing)}: {EXTRA}")
+    from PIL import features
+
+    if kind == "WEBP" and not features.check("webp"):
+        raise UserError("this Pillow was built without WebP: write a .gif or .png, or install a Pillow wheel")
+
+
+def _record(recording: str | Path, cast: Path, columns: int, rows: int, speed: float, progress: Progress) -> None:
+    """The asciicast of the replay, made in a thread while the progress bar counts the replay's seconds.
+
+    The thread is a daemon: on Ctrl+C the command exits at once, and the replay in the pseudo-terminal
+    ends when the terminal closes with the process.
+    """
+    from vgp_tui.cast import record_cast
+    from vgp_tui.engine.recording import read_recording
+
+    times = [t for e in read_recording(recording).events if (t := getattr(e, "t", None)) is not None]
+    expected = (max(times) - min(times)) / speed if times else 0.0
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            record_cast(recording, cast, columns, rows, speed)
+        except BaseException as exc:  # handed to the main thread, which raises it
+            failure.append(exc)
+
+    with _truecolor():
+        worker = threading.Thread(target=run, name="vgp-tui-cast", daemon=True)
+        started = time.monotonic()
+        worker.start()
+        while worker.is_alive():
+            progress.show("replaying", min(time.monotonic() - started, expected), expected, " s")
+            worker.join(0.2)
+    if failure:
+        raise failure[0]
+    progress.show("replaying", expected, expected, " s")
+
+
+@contextmanager
+def _truecolor() -> Iterator[None]:
+    """The replay draws in 24-bit colour (the heatmap's own colours, not the nearest of xterm's 256):
+    the pseudo-terminal's program inherits this process's environment."""
+    before = os.environ.get("COLORTERM")
+    os.environ["COLORTERM"] = "truecolor"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("COLORTERM", None)
+        else:
+            os.environ["COLORTERM"] = before
+
+
+def _gif_palette(events: list[tuple[float, str]], columns: int, rows: int, when: Any, painter: Any,
+                 progress: Progress) -> Any:
+    """One palette for all of a GIF's frames (:mod:`vgp_tui.gif_palette`), from a first pass over them.
+
+    The frames are painted twice rather than kept: a frame costs milliseconds to paint, and 1.5 MB
+    to keep at 100 x 30.
+    """
+    from vgp_tui.cast_frames import screens
+    from vgp_tui.gif_palette import PaletteSampler
+
+    sampler = PaletteSampler()
+    for frame, screen in enumerate(screens(events, columns, rows, when)):
+        if screen is not None:
+            sampler.add(painter.paint(screen))
+        progress.show("choosing colours", frame + 1, when.count)
+    return sampler.palette()
+
+
+def _on_palette(picture: Any, palette: Any) -> Any:
+    from PIL import Image
+
+    return picture.quantize(palette=palette, dither=Image.Dither.NONE)
+
+
+def _save(pictures: list[Any], durations: list[float], output: Path, kind: str) -> None:
+    options: dict[str, Any] = {"save_all": True, "append_images": pictures[1:], "loop": 0,
+                               "duration": [round(d) for d in durations]}
+    if kind == "WEBP":
+        options.update(lossless=True, method=4)  # lossless: the cells keep their exact colours
+    pictures[0].save(output, kind, **options)

@@ -1,0 +1,76 @@
+"""textual-serve's Server with vgp-tui's page, a cap on sessions and our own start-up lines.
+
+Each websocket (one per browser tab) makes textual-serve start ``command`` in a subprocess that
+Textual's web driver draws into; the session lasts as long as the tab. Only this module imports
+textual-serve (and aiohttp), so the rest of vgp-tui works without the ``serve`` extra.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from aiohttp import web
+from textual_serve.server import Server, to_int
+
+from vgp_tui.serve.page import render_page
+
+log = logging.getLogger("textual-serve")
+
+
+class DashboardServer(Server):
+    """Serves ``command`` to at most ``max_sessions`` tabs at once.
+
+    A tab beyond the cap gets ``full_message`` written into its terminal and its websocket closed,
+    so the visitor reads why (the page then says the session ended and offers a reload); no process
+    is started for it.
+    """
+
+    def __init__(self, command: str, *, host: str, port: int, title: str, what: str, max_sessions: int,
+                 full_message: str, on_ready: Callable[[], None]) -> None:
+        super().__init__(command, host=host, port=port, title=title)
+        self.what = what
+        self.max_sessions = max_sessions
+        self.full_message = full_message
+        self.on_ready = on_ready
+        self.sessions = 0
+
+    def initialize_logging(self) -> None:
+        super().initialize_logging()
+        # One line per session (below) says who is watching; aiohttp's line per request (page, script,
+        # font, stylesheet, websocket) would bury it.
+        logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+        # A tab's shell can end just after the loop closed on Ctrl+C; asyncio's child watcher then
+        # warns about the closed loop, which is no news to someone who has just stopped the server.
+        logging.getLogger("asyncio").setLevel(logging.ERROR)
+
+    async def on_startup(self, app: web.Application) -> None:
+        # Instead of textual-serve's logo and "Serving 'python -m ...'": the caller prints what the
+        # user needs (the address, the SSH hint, what listening publicly exposes).
+        self.on_ready()
+
+    async def handle_index(self, request: web.Request) -> web.Response:  # type: ignore[override]
+        # The websocket goes back to the host and port the browser used (see page.py for why).
+        scheme = "wss" if request.secure else "ws"
+        html = render_page(title=self.title, what=self.what, websocket_url=f"{scheme}://{request.host}/ws",
+                           static_url="/static/", font_size=to_int(request.query.get("fontsize", "16"), 16))
+        return web.Response(text=html, content_type="text/html")
+
+    async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
+        if self.sessions >= self.max_sessions:
+            log.info("refused a session from %s: all %d in use", request.remote, self.max_sessions)
+            websocket = web.WebSocketResponse()
+            await websocket.prepare(request)
+            # Terminal text: textual.js writes binary frames into the page's terminal as they come.
+            await websocket.send_bytes(self.full_message.replace("\n", "\r\n").encode("utf-8"))
+            await websocket.close()
+            return websocket
+        # Counted from here until textual-serve has stopped the tab's process (its handler returns
+        # only then), so the cap holds for processes, not just for open tabs.
+        self.sessions += 1
+        log.info("session opened from %s (%d of at most %d)", request.remote, self.sessions, self.max_sessions)
+        try:
+            return await super().handle_websocket(request)
+        finally:
+            self.sessions -= 1
+            log.info("session closed (%d open)", self.sessions)
