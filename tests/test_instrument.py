@@ -590,3 +590,68 @@ def test_on_nonfinite_refuses_unknown_values(tmp_path: Path) -> None:
 
 def test_package_exports_the_nonfinite_error() -> None:
     assert vgp_tui.NonFiniteGradientError is NonFiniteGradientError
+
+
+# -- (k) the CPU's per-tensor measurement: gradients packed into one block ------------------------------------
+def _autograd_squares(groups) -> list[float]:
+    return [sum(float(p.grad.double().norm()) ** 2 for p in ps if p.grad is not None) for _, ps in groups]
+
+
+def test_packed_cpu_measurement_equals_autograd_whatever_the_layout() -> None:
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 4, 3)
+    big = nn.Linear(100, 100)  # 10 000 weights: too large to copy, measured on its own
+    head = nn.Linear(100, 3)
+    model = nn.ModuleList([conv, big, head])
+    # One layer's parameters out of order and apart (the conv's bias joins the head), as groups= allows.
+    groups = [("conv", [conv.weight]), ("big", [big.weight, big.bias]), ("head", [head.weight, conv.bias, head.bias])]
+    probe = GradientProbe(model, groups=groups)
+    x = torch.randn(2, 3, 12, 12).to(memory_format=torch.channels_last)
+    out = conv(x).mean((2, 3)).repeat(1, 25)
+    head(torch.tanh(big(out))).square().sum().backward()
+    squares = probe.partial_squares()
+    assert probe._packing is not None and [probe.params[i] for i in probe._packing.singles] == [big.weight]
+    assert squares.tolist() == pytest.approx(_autograd_squares(groups), rel=1e-6)
+    # A batch of steps folded at once gives the very numbers of one step at a time.
+    norms, index = probe.partial_norms()
+    folded = probe.fold_squares(torch.stack([norms, norms.clone()]), index)
+    assert torch.equal(folded[0], squares) and torch.equal(folded[1], squares)
+
+
+def test_recorder_folds_steps_whose_gradients_come_and_go(tmp_path: Path) -> None:
+    model = _mlp()
+    groups = default_layer_groups(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    path = tmp_path / "r.jsonl"
+    reference = []
+    with Recorder(path, GradientProbe(model), flush_seconds=1e9) as recorder:
+        for step in range(1, 10):
+            x, y = _batch(step)
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            if step % 3 == 0:  # a parameter without a gradient at this step: measured from the others
+                model[0].bias.grad = None
+            reference.append([math.sqrt(v) for v in _autograd_squares(groups)])
+            recorder.step(loss)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+    steps = _steps(read_recording(path).events)
+    assert [s.step for s in steps] == list(range(1, 10))
+    for s, layers in zip(steps, reference):
+        assert s.grad_norm == pytest.approx(layers, rel=1e-5)
+        assert s.total_norm == pytest.approx(math.sqrt(sum(v * v for v in layers)), rel=1e-5)
+
+
+def test_the_recorded_loss_is_the_value_at_step_time(tmp_path: Path) -> None:
+    model = _mlp()
+    path = tmp_path / "r.jsonl"
+    with Recorder(path, GradientProbe(model), flush_seconds=1e9) as recorder:
+        x, y = _batch(1)
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        value = float(loss.detach())
+        recorder.step(loss)
+        with torch.no_grad():
+            loss.mul_(0.0)  # an in-place change after step() (an all_reduce for logging, say)
+    (step,) = _steps(read_recording(path).events)
+    assert step.loss == pytest.approx(value, rel=1e-7)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import math
 import re
+import struct
 from pathlib import Path
 
 import pytest
+import torch
 
 from vgp_tui.engine.events import (
     FORMAT_VERSION,
@@ -20,7 +22,15 @@ from vgp_tui.engine.events import (
     from_record,
     to_record,
 )
-from vgp_tui.engine.recording import RecordingWriter, RecordingError, RecordingReader, read_recording
+from vgp_tui.engine.recording import (
+    RecordingError,
+    RecordingReader,
+    RecordingWriter,
+    encode_event,
+    parse_line,
+    read_recording,
+    step_line,
+)
 
 HEADER = SessionHeader(preset="deep-sigmoid", device="cpu", started="2026-01-01T00:00:00+00:00", versions={"torch": "x"})
 EVENTS = [
@@ -278,3 +288,49 @@ def test_a_header_that_cannot_be_read_is_refused_naming_the_field(tmp_path: Path
     with pytest.raises(RecordingError) as caught:
         read_recording("run.jsonl")
     assert str(caught.value) == message
+
+
+# -- the step record's own encoder (RecordingWriter and the Recorder write steps with it) ----------------
+_AWKWARD = (0.0, -0.0, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, 1e-05, 0.1, 1.0, 123456789.0,
+            0.8989398241043091, float.fromhex("0x1.fffffep+127"), math.nan, math.inf, -math.inf)
+
+
+def _random_step(rng, step: int) -> StepMetrics:
+    def number() -> float:
+        pick = rng.random()
+        if pick < 0.3:
+            return rng.choice(_AWKWARD)
+        if pick < 0.6:  # a float32 value, as the probe's norms are
+            return float(torch.tensor(rng.uniform(-1e6, 1e6), dtype=torch.float32))
+        return rng.uniform(-1, 1) * 10 ** rng.randint(-300, 300)
+
+    layers = rng.randint(1, 6)
+    return StepMetrics(
+        run=rng.randint(1, 3), step=step, t=number(), loss=number(), grad_norm=tuple(number() for _ in range(layers)),
+        total_norm=number(), clipped=rng.choice((None, True, False)), lr=number(), step_ms=number(), probe_ms=number(),
+        time_grad=rng.choice((None, tuple(number() for _ in range(3)))),
+        layer_stats=rng.choice((None, tuple(number() for _ in range(layers)))), skipped=rng.random() < 0.3,
+    )
+
+
+def test_step_records_are_encoded_exactly_as_json_dumps_writes_them() -> None:
+    import random
+
+    rng = random.Random(0)
+    events = [_random_step(rng, step) for step in range(1, 2001)]
+    # The encoder's fallbacks: an int where a float goes, a list where a tuple goes (written as it is).
+    events += [StepMetrics(run=1, step=1, t=0, loss=1, grad_norm=(1, 2.5), total_norm=3, lr=0),
+               StepMetrics(run=1, step=1, t=0.5, loss=1.0, grad_norm=[1.0, math.nan], total_norm=math.nan)]  # type: ignore[arg-type]
+    for event in events:
+        assert encode_event(event) == json.dumps(to_record(event), separators=(",", ":"))
+
+
+def test_step_lines_round_trip_every_float_bit_for_bit() -> None:
+    values = _AWKWARD + tuple(float(v) for v in torch.randn(200, dtype=torch.float32) * 1e-20)
+    line = step_line(2, 7, 0.25, -0.0, values, math.nan, None, 0.1, 1.5, 0.01, skipped=True)
+    back = parse_line(line)
+    assert isinstance(back, StepMetrics) and back.skipped and back.clipped is None and back.run == 2 and back.step == 7
+    bits = [struct.pack("<d", v) for v in back.grad_norm]
+    assert bits == [struct.pack("<d", v) for v in values]  # -0.0 and subnormals included
+    assert math.copysign(1.0, back.loss) == -1.0 and math.isnan(back.total_norm)
+    assert '"NaN"' in line and '"Infinity"' in line and '"-Infinity"' in line and "nan" not in line.replace("grad_norm", "")

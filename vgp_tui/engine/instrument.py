@@ -11,10 +11,10 @@
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
 
-Each ``step`` measures the per-layer squared gradient norms with the probe's one fused norm and keeps
-them on the device as one small row; every ``flush_seconds`` all pending rows are turned into norms,
-copied to the host with one transfer and written as ``step`` records (docs/recording-format.md), and
-the file is flushed, so a reader following it sees a step within about ``flush_seconds`` and a crash
+Each ``step`` measures the gradient with the probe's fewest kernels and keeps the result on the device
+(:meth:`GradientProbe.partial_norms`: the norms of its pieces); every ``flush_seconds`` all pending
+steps are folded into per-layer norms together, copied to the host with one transfer and written as
+``step`` records (docs/recording-format.md), and the file is flushed, so a reader following it sees a step within about ``flush_seconds`` and a crash
 loses at most that much. There is no ``.item()`` and, on CUDA, no host-device synchronisation between
 flushes (``on_nonfinite="raise"`` is the one exception, by design).
 """
@@ -22,7 +22,6 @@ flushes (``on_nonfinite="raise"`` is the one exception, by design).
 from __future__ import annotations
 
 import atexit
-import dataclasses
 import math
 import os
 import sys
@@ -35,30 +34,40 @@ from types import TracebackType
 import torch
 
 from vgp_tui.engine.events import (
+    ROW_CLIPPED,
+    ROW_LAYERS,
+    ROW_LOSS,
+    ROW_TOTAL,
     Event,
     RemedyChanged,
     RunStarted,
     SessionHeader,
     StateChanged,
-    StepMetrics,
-    step_from_row,
 )
 from vgp_tui.engine.probe import GradientProbe
-from vgp_tui.engine.recording import RecordingWriter
+from vgp_tui.engine.recording import RecordingWriter, encode_event, step_line
 from vgp_tui.engine.remedies import RemedyValue, get_remedy
 from vgp_tui.engine.step_buffer import StepBuffer
 
 ON_NONFINITE = ("ignore", "warn", "raise")
 
-# Columns of a pending row on the device: loss, clipped flag (1, 0, -1 off), the scaler's verdict
+# Columns of a pending step's flags on the device: clipped flag (1, 0, -1 off), the scaler's verdict
 # (_NOT_SKIPPED, _SKIPPED, or _SCALED: decided at the flush from the total), the loss scale the
 # squares carry (1 without one), the squared total where a step computed it (NaN: sum the layers at
-# the flush), then the per-layer squared norms.
-_LOSS, _CLIPPED, _SKIP, _SCALE, _TOTAL_SQ, _SQUARES = range(6)
+# the flush). A step without clipping or a scaler has no flags of its own (None): those are the
+# defaults, and leaving them out saves it a concatenation.
+_CLIPPED, _SKIP, _SCALE, _TOTAL_SQ = range(4)
 _NOT_SKIPPED, _SKIPPED, _SCALED = 0.0, 1.0, 2.0
 _MAX_INTERVAL = 4096
 """Most steps between two reductions of a sharded probe (bounds the rows kept on the device)."""
 
+
+_Row = tuple[torch.Tensor, torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"]
+"""A pending step on the device: its loss (0-d float32, a copy); its measurement, either the norms of
+the gradient's pieces with the layer index of :meth:`GradientProbe.partial_norms`, or (index None) the
+per-layer squared norms, summed over the ranks once its info says so; and its flags (None: the
+defaults). The flush stacks these column by column, a few kernels for all its steps, so that a step
+does no more than measure: squaring, folding into layers and packing wait for the flush."""
 
 _StepInfo = tuple[int, float, float, float, bool]
 """What the host knows of a pending step: its number, ``time.perf_counter()`` when :meth:`Recorder.step`
@@ -205,7 +214,7 @@ class Recorder:
             self._measuring = self.enabled or on_nonfinite == "raise"
         self._keep_rows = self.enabled or self._sharded  # a sharded rank's squares are needed to sum
         self._t0 = time.perf_counter()
-        self._pending: StepBuffer[torch.Tensor, _StepInfo] = StepBuffer(self._pack)
+        self._pending: StepBuffer[_Row, _StepInfo] = StepBuffer(self._pack)
         self._queued: list[tuple[int, Event]] = []  # (pending steps before it, event): sharded log_remedy
         self._last_flush = self._t0
         self._last_step_time = self._t0  # time of the last step already written (for step_ms)
@@ -216,6 +225,8 @@ class Recorder:
         self._nan = torch.full((1,), math.nan, device=device)
         self._verdicts = {v: torch.full((1,), v, device=device) for v in (_NOT_SKIPPED, _SKIPPED, _SCALED)}
         self._one = torch.ones(1, device=device)
+        self._default_flags = torch.tensor([-1.0, _NOT_SKIPPED, 1.0, math.nan], device=device)  # _CLIPPED.. order
+        self._zero = torch.zeros(1, device=device)
         if self._measuring:
             atexit.register(self._close_at_exit)
         if not self.enabled:
@@ -249,16 +260,21 @@ class Recorder:
             return
         started = time.perf_counter()
         probe = self.probe
-        squares = probe.partial_squares()  # (layers,) on the device
-        verdict, scale = self._scaler_state(squares.device)
+        alarm = self.on_nonfinite == "raise"
+        index: torch.Tensor | None = None
+        if self._sharded or clip is not None or alarm:
+            measured = probe.partial_squares()  # (layers,): the ranks' sum or this step's total needs them
+        else:  # the norms of the gradient's pieces: squared and folded into layers at the flush, all steps at once
+            measured, index = probe.partial_norms()
+        device = measured.device
+        verdict, scale = self._scaler_state(device)
         reduced = not self._sharded
         total_sq = self._nan
-        alarm = self.on_nonfinite == "raise"
         if clip is not None or alarm:
             if not reduced:
-                probe.all_reduce(squares)  # this step's total is needed now: one collective
+                probe.all_reduce(measured)  # this step's total is needed now: one collective
                 reduced = True
-            total_sq = squares.sum().reshape(1)
+            total_sq = measured.sum().reshape(1)
         probe_seconds = time.perf_counter() - started
         clipped = self._clip_off
         if clip is not None:
@@ -266,18 +282,16 @@ class Recorder:
             clipped = probe.clip(total.reshape(()), float(clip)).float().reshape(1)
         self.step_count += 1
         if self._keep_rows:
-            if isinstance(loss, torch.Tensor):
-                if loss.numel() != 1:
-                    raise ValueError(f"Recorder.step expects a one-element loss, got shape {tuple(loss.shape)}")
-                value = loss.detach().reshape(1).to(device=squares.device, dtype=torch.float32)
-            else:
-                value = torch.full((1,), float(loss), device=squares.device)
-            row = torch.cat([value, clipped, verdict, scale, total_sq, squares])  # _LOSS.. order
+            flags = None
+            if clipped is not self._clip_off or verdict is not self._verdicts[_NOT_SKIPPED] or total_sq is not self._nan:
+                # (this copies the scale now, before the scaler's update() changes it in place)
+                flags = torch.cat([clipped, verdict, scale, total_sq])  # _CLIPPED.. order
             # Only the writing rank records the lr (a rank that only sums squares never reads it).
             step_lr = self.lr if lr is None or self._writer is None else float(lr)
+            row = (_loss_value(loss, device), measured, index, flags)
             self._pending.append(row, (self.step_count, started, step_lr, probe_seconds, reduced))
         if alarm and verdict is not self._verdicts[_SCALED]:
-            self._check_finite(squares, total_sq, verdict)
+            self._check_finite(measured, total_sq, verdict)
         if self._sharded:
             if self.step_count >= self._reduce_at:
                 self._flush(collective=True)
@@ -300,8 +314,8 @@ class Recorder:
                 return self._verdicts[_NOT_SKIPPED], self._one
             flag = torch.stack(found).sum().clamp(max=1.0).reshape(1).float()
             return flag, self._one
-        # Still scaled: the norms are divided by the scale at the flush. The cat in step() copies the
-        # scale now, before update() changes it in place; step() will skip iff a gradient is not
+        # Still scaled: the norms are divided by the scale at the flush. The flags' cat in step() copies
+        # the scale now, before update() changes it in place; step() will skip iff a gradient is not
         # finite, which the flush reads from the total it has anyway.
         return self._verdicts[_SCALED], scaler._scale.reshape(1).to(device=device, dtype=torch.float32)
 
@@ -367,24 +381,39 @@ class Recorder:
         _, (_, last_time, _, _, _) = taken[-1]
         step_ms = (last_time - self._last_step_time) * 1000.0 / n
         probe_ms = sum(probe_seconds for _, (_, _, _, probe_seconds, _) in taken) * 1000.0 / n
-        events: list[Event] = []
+        self._last_step_time = last_time
+        self._write_steps(taken, step_ms, probe_ms, remaining=len(pending))
+        if self.on_nonfinite == "warn" and not self._warned:
+            self._warn_nonfinite(taken)
+        return len(pending)
+
+    def _write_steps(
+        self, taken: list[tuple[list[float], _StepInfo]], step_ms: float, probe_ms: float, remaining: int
+    ) -> None:
+        """Write the step records of ``taken`` (rows from :meth:`_pack`), with the queued remedy
+        records in their places, and flush the file.
+
+        Each step goes straight from its row to its line of JSON (:func:`step_line`), without an event
+        object in between: at one step a line this is most of what a flush costs per step."""
+        assert self._writer is not None
+        lines: list[str] = []
         queued = self._queued
+        run, t0 = self.run, self._t0
         for i, (row, (step, started, lr, _, _)) in enumerate(taken):
             while queued and queued[0][0] <= i:
-                events.append(queued.pop(0)[1])
-            event = step_from_row(self.run, step, started - self._t0, row[:-1], lr, step_ms, probe_ms)
-            if row[-1]:
-                event = dataclasses.replace(event, skipped=True)
-            events.append(event)
-        if not pending:  # remedies marked after the last written step
-            events += [e for _, e in queued]
+                lines.append(encode_event(queued.pop(0)[1]))
+            flag = row[ROW_CLIPPED]
+            lines.append(step_line(
+                run, step, started - t0, row[ROW_LOSS], row[ROW_LAYERS:-1], row[ROW_TOTAL],
+                None if flag < 0 else bool(flag), lr, step_ms, probe_ms, skipped=bool(row[-1]),
+            ))
+        if not remaining:  # remedies marked after the last written step
+            lines += [encode_event(e) for _, e in queued]
             queued.clear()
+        n = len(taken)
         self._queued = [(at - n, e) for at, e in queued]
-        self._last_step_time = last_time
-        self._write(events)
-        if self.on_nonfinite == "warn" and not self._warned:
-            self._warn_nonfinite(events)
-        return len(pending)
+        self._writer.write_lines(lines)
+        self._writer.flush()
 
     def _reduce(self, now: float) -> None:
         """Sum the pending rows' squares over the ranks where not yet done, and agree on the next
@@ -402,42 +431,60 @@ class Recorder:
         todo = [i for i, (*_, reduced) in enumerate(info) if not reduced]
         device = self._one.device
         parts = [torch.full((1,), interval, device=device)]
-        if todo:
-            block = torch.stack([rows[i] for i in todo])
-            parts.append(block[:, _SQUARES:].reshape(-1))
+        if todo:  # (a sharded probe's rows hold squares: partial_squares)
+            parts.append(torch.stack([rows[i][1] for i in todo]).reshape(-1))
         payload = self.probe.all_reduce(torch.cat(parts))
         if todo:
             summed = payload[1:].reshape(len(todo), -1)
             for k, i in enumerate(todo):
-                rows[i] = torch.cat([rows[i][:_SQUARES], summed[k]])
+                loss, _, index, flags = rows[i]
+                rows[i] = (loss, summed[k], index, flags)
                 info[i] = (*info[i][:-1], True)
         # Every rank reads the agreed interval: one host read per reduction, not per step.
         self._interval = max(1, min(round(float(payload[0].item())), _MAX_INTERVAL))
         self._reduce_at = self.step_count + self._interval
 
-    def _pack(self, rows: list[torch.Tensor]) -> torch.Tensor:
-        """The pending rows as one block of norms (what :meth:`StepBuffer.take` copies to the host)."""
-        return self._norm_rows(torch.stack(rows))
-
-    @staticmethod
-    def _norm_rows(block: torch.Tensor) -> torch.Tensor:
-        """``(steps, 3 + layers + 1)``: loss, clipped, total, layers (ROW_* order), then skipped (0 or 1)."""
-        squares = block[:, _SQUARES:]
-        total_sq = torch.where(torch.isnan(block[:, _TOTAL_SQ]), squares.sum(1), block[:, _TOTAL_SQ])
-        scale = block[:, _SCALE : _SCALE + 1]
-        norms = torch.cat([total_sq.unsqueeze(1), squares], dim=1).sqrt_().div_(scale)
-        verdict = block[:, _SKIP]
+    def _pack(self, rows: list[_Row]) -> torch.Tensor:
+        """The pending rows as one block of norms (what :meth:`StepBuffer.take` copies to the host):
+        ``(steps, 3 + layers + 1)``, loss, clipped, total, layers (ROW_* order), then skipped (0 or 1)."""
+        n = len(rows)
+        losses = torch.stack([row[0] for row in rows]).unsqueeze(1)
+        squares = self._layer_squares(rows)
+        if all(row[3] is None for row in rows):  # no clipping, no scaler: nothing to decide per step
+            norms = self.probe.norms_of(squares)
+            return torch.cat([losses, self._clip_off.expand(n, 1), norms, self._zero.expand(n, 1)], dim=1)
+        default = self._default_flags
+        flags = torch.stack([default if row[3] is None else row[3] for row in rows])
+        total_sq = torch.where(torch.isnan(flags[:, _TOTAL_SQ]), squares.sum(1), flags[:, _TOTAL_SQ])
+        norms = torch.cat([total_sq.unsqueeze(1), squares], dim=1).sqrt_().div_(flags[:, _SCALE : _SCALE + 1])
+        verdict = flags[:, _SKIP]
         skipped = (verdict == _SKIPPED) | ((verdict == _SCALED) & ~torch.isfinite(norms[:, 0]))
-        return torch.cat([block[:, _LOSS : _CLIPPED + 1], norms, skipped.float().unsqueeze(1)], dim=1)
+        return torch.cat([losses, flags[:, _CLIPPED : _CLIPPED + 1], norms, skipped.float().unsqueeze(1)], dim=1)
 
-    def _warn_nonfinite(self, events: list[Event]) -> None:
-        for e in events:
-            if isinstance(e, StepMetrics) and not e.skipped and not math.isfinite(e.total_norm):
-                first = next((i for i, v in enumerate(e.grad_norm) if not math.isfinite(v)), 0)
+    def _layer_squares(self, rows: list[_Row]) -> torch.Tensor:
+        """``(steps, layers)`` squared layer norms of the rows: the pieces' norms of each run of steps
+        that share a layer index folded together (usually all of them: one stack, one fold)."""
+        blocks = []
+        start = 0
+        while start < len(rows):
+            index = rows[start][2]
+            end = start + 1
+            while end < len(rows) and rows[end][2] is index:
+                end += 1
+            block = torch.stack([row[1] for row in rows[start:end]])
+            blocks.append(block if index is None else self.probe.fold_squares(block, index))
+            start = end
+        return blocks[0] if len(blocks) == 1 else torch.cat(blocks)
+
+    def _warn_nonfinite(self, taken: list[tuple[list[float], _StepInfo]]) -> None:
+        for row, (step, *_) in taken:
+            if not row[-1] and not math.isfinite(row[ROW_TOTAL]):  # (a step the scaler skips is not news)
+                norms = row[ROW_LAYERS:-1]
+                first = next((i for i, v in enumerate(norms) if not math.isfinite(v)), 0)
                 self._warned = True
                 warnings.warn(
-                    f"vgp-tui: non-finite gradient at step {e.step}: layer {self.probe.layer_names[first]!r} "
-                    f"has norm {e.grad_norm[first]} (warned once; on_nonfinite='raise' stops the job)",
+                    f"vgp-tui: non-finite gradient at step {step}: layer {self.probe.layer_names[first]!r} "
+                    f"has norm {norms[first]} (warned once; on_nonfinite='raise' stops the job)",
                     RuntimeWarning,
                     stacklevel=4,
                 )
@@ -539,6 +586,17 @@ class Recorder:
         assert self._writer is not None
         self._writer.write(events)
         self._writer.flush()
+
+
+def _loss_value(loss: torch.Tensor | float, device: torch.device) -> torch.Tensor:
+    """The step's loss as a 0-d float32 tensor on ``device``: a copy, since the caller's tensor may be
+    changed in place before the flush reads it (an ``all_reduce`` for logging, say)."""
+    if isinstance(loss, torch.Tensor):
+        if loss.numel() != 1:
+            raise ValueError(f"Recorder.step expects a one-element loss, got shape {tuple(loss.shape)}")
+        value = loss.detach().to(device=device, dtype=torch.float32, copy=True)
+        return value if value.dim() == 0 else value.reshape(())
+    return torch.tensor(float(loss), device=device)
 
 
 def _plain(value: object) -> RemedyValue:

@@ -52,6 +52,9 @@ from typing import Any, NamedTuple
 
 import torch
 from torch import nn
+from torch._utils import _flatten_dense_tensors
+
+from vgp_tui.engine.naming import block_of
 
 LayerGroups = Sequence[tuple[str, Sequence[nn.Parameter]]]
 
@@ -66,6 +69,28 @@ class Sample(NamedTuple):
 
 _ROW_COST = 64
 """What one more row of the flat buffer costs, in padded elements, when choosing the row length."""
+
+_PACK_MAX = 8192
+"""Largest gradient (elements) that the per-tensor path on a CPU copies into its packed block: below it
+the copy costs less than a norm call of its own (about 1 us; docs/benchmarks.md, section 6)."""
+
+
+class _Packing(NamedTuple):
+    """How the per-tensor path measures on a CPU, where ``_foreach_norm`` is a loop of one norm per
+    tensor: the small gradients are copied into one block laid out as the flat buffer is (each layer
+    whole rows, zero padding at its end) by ONE ``_flatten_dense_tensors``, whose row norms are ONE
+    kernel; the large ones are measured one by one."""
+
+    parts: tuple[int, ...]
+    """What the block is made of, in order: a parameter's index, or ``-1 - layer`` for that layer's padding."""
+    pads: tuple[torch.Tensor, ...]
+    """Each layer's zero padding (empty where it needs none)."""
+    row: int
+    """The block's row length."""
+    singles: tuple[int, ...]
+    """The parameters measured on their own (``_foreach_norm``): those too large to copy."""
+    index: torch.Tensor
+    """The layer of each norm: the block's rows, then the singles."""
 
 
 _HIDDEN_NAMES = frozenset({"_orig_mod", "_fsdp_wrapped_module", "_checkpoint_wrapped_module"})
@@ -102,6 +127,20 @@ def default_layer_groups(model: nn.Module) -> list[tuple[str, list[nn.Parameter]
         if params:
             groups.append((layer_name(name) or type(module).__name__, params))
     return groups
+
+
+def block_layer_groups(model: nn.Module) -> list[tuple[str, list[nn.Parameter]]]:
+    """One layer per block (:func:`vgp_tui.engine.naming.block_of`: ``h.3`` holds every parameter of
+    ``h.3.attn`` and ``h.3.mlp``), for ``GradientProbe(model, groups=block_layer_groups(model))``.
+
+    The dashboard already merges a big model's layers by block to fit the screen, and can show each
+    layer on its own row; recording by block instead keeps the file and the per-step work small for a
+    model of hundreds of parameter tensors, at the price of the detail inside a block.
+    """
+    merged: dict[str, list[nn.Parameter]] = {}
+    for name, params in default_layer_groups(model):
+        merged.setdefault(block_of(name), []).extend(params)
+    return list(merged.items())
 
 
 def _dtensor_type() -> Any:
@@ -167,6 +206,8 @@ class GradientProbe:
         self._weights: tuple[Any, torch.Tensor | None] = ((), None)
         if self.sharded:
             self._init_sharding()
+        self._packing: _Packing | None = None
+        self._packing_checked = not all(p.device.type == "cpu" for p in self.params)  # CUDA fuses _foreach_norm
         self._flat: torch.Tensor | None = None
         """(rows, row length) gradient buffer that every ``p.grad`` views, once :meth:`use_flat_grads` ran."""
         self._views: tuple[torch.Tensor, ...] = ()
@@ -302,12 +343,47 @@ class GradientProbe:
         Unsharded, that is the squared norms themselves; sharded, the squares of this rank's shards,
         which :meth:`all_reduce` (on every rank) sums into the whole gradient's. No collective here.
         """
+        if self.sharded:
+            return self._sharded_squares()
+        norms, index = self.partial_norms()
+        squares = norms.square_() if norms.dtype == torch.float32 else norms.float().square_()
+        return self._zeros.index_add(0, index, squares)
+
+    def partial_norms(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(norms, layer index)``: the norms of this step's gradient in pieces, and the layer of each
+        piece (unsharded probes only). The least work a step can do: :meth:`fold_squares` turns the norms
+        of many steps into squared layer norms at once, as :meth:`partial_squares` does for one.
+
+        The pieces are the flat buffer's rows, else the gradient tensors (stacked by shape on a CPU, one
+        ``_foreach_norm`` elsewhere). The index is the same tensor object from step to step as long as
+        the same gradients exist, so a caller can batch the steps that share it.
+        """
+        assert not self.sharded, "a sharded probe measures with partial_squares"
         if self._flat is not None and self.flat_active:
-            rows = torch.linalg.vector_norm(self._flat, dim=1, dtype=self._norm_dtype)
-            squares = rows.square_() if rows.dtype == torch.float32 else rows.float().square_()
-            return self._zeros.index_add(0, self._row_layer, squares)  # type: ignore[arg-type]
-        params = self.params
-        grads = [p.grad for p in params]
+            return torch.linalg.vector_norm(self._flat, dim=1, dtype=self._norm_dtype), self._row_layer  # type: ignore[return-value]
+        grads = [p.grad for p in self.params]
+        if any(g is None for g in grads):
+            present = [i for i, g in enumerate(grads) if g is not None]
+            if not present:
+                return self._zeros[:0], self._layer_index[:0]
+            grads = [grads[i] for i in present]
+            norms = torch._foreach_norm(grads, 2, dtype=self._foreach_dtype)  # type: ignore[arg-type]
+            return torch.stack(norms), self._layer_index[present]
+        if self._packing_plan(grads) is not None:  # type: ignore[arg-type]
+            return self._packed_norms(grads)  # type: ignore[arg-type]  # a CPU: two kernels, not one a tensor
+        norms = torch._foreach_norm(grads, 2, dtype=self._foreach_dtype)  # type: ignore[arg-type]  # one fused call
+        return torch.stack(norms), self._layer_index
+
+    def fold_squares(self, norms: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """``(steps, layers)`` float32 squared layer norms from ``(steps, pieces)`` norms that
+        :meth:`partial_norms` returned with this ``index``: the same numbers as :meth:`partial_squares`."""
+        squares = norms.float().square_()  # (a fresh tensor: the caller's stack of the steps)
+        return squares.new_zeros(len(norms), self.num_layers).index_add_(1, index, squares)
+
+    def _sharded_squares(self) -> torch.Tensor:
+        """:meth:`partial_squares` of DTensor gradients: the local shards' squares, weighted so that a
+        shard replicated on several ranks counts once in the sum over ranks."""
+        grads = [p.grad for p in self.params]
         present: list[int] | None = None
         if any(g is None for g in grads):
             present = [i for i, g in enumerate(grads) if g is not None]
@@ -317,15 +393,59 @@ class GradientProbe:
             grads = [grads[i] for i in present]
         else:
             index = self._layer_index
-        weights = None
-        if self.sharded:
-            grads, weights = self._local_shards(grads, present)  # type: ignore[arg-type]
+        grads, weights = self._local_shards(grads, present)  # type: ignore[arg-type]
         norms = torch._foreach_norm(grads, 2, dtype=self._foreach_dtype)  # type: ignore[arg-type]  # one fused call
         squares = torch.stack(norms)
         squares = squares.square_() if squares.dtype == torch.float32 else squares.float().square_()
         if weights is not None:
             squares.mul_(weights)
         return self._zeros.index_add(0, index, squares)
+
+    def _packing_plan(self, grads: list[torch.Tensor]) -> _Packing | None:
+        """The CPU plan for measuring every gradient (made at the first step that has them all), or None
+        where packing gains nothing: off the CPU, gradients that are not dense, fewer than two small ones."""
+        if self._packing_checked:
+            return self._packing
+        self._packing_checked = True
+        if any(g.layout != torch.strided for g in grads):
+            return None
+        params = self.params
+        small = [p.numel() <= _PACK_MAX and p.dtype == params[0].dtype for p in params]
+        if sum(small) < 2:
+            return None
+        sizes = [0] * self.num_layers
+        for p, layer, packed in zip(params, self._layer_of_param, small):
+            sizes[layer] += p.numel() if packed else 0
+        row = choose_row_length([n for n in sizes if n] or [1])
+        rows_of = [math.ceil(n / row) for n in sizes]
+        pads = tuple(torch.zeros(rows * row - n, dtype=params[0].dtype, device=params[0].device)
+                     for n, rows in zip(sizes, rows_of))
+        parts: list[int] = []
+        for layer in range(self.num_layers):  # a layer's parameters may be anywhere in self.params
+            parts += [i for i, (owner, packed) in enumerate(zip(self._layer_of_param, small)) if packed and owner == layer]
+            if pads[layer].numel():
+                parts.append(-1 - layer)
+        singles = tuple(i for i, packed in enumerate(small) if not packed)
+        layers = [layer for layer, rows in enumerate(rows_of) for _ in range(rows)]
+        layers += [self._layer_of_param[i] for i in singles]
+        self._packing = _Packing(tuple(parts), pads, row, singles, torch.tensor(layers, device=params[0].device))
+        return self._packing
+
+    def _packed_norms(self, grads: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(norms, their layers) of every gradient by the CPU plan: the block's row norms, then the singles'.
+
+        (Stacking the gradients of each shape instead measured about 1 % of a step slower in a training
+        loop; a block kept from step to step, filled with ``out=``, slower still: the training step
+        evicts it from the cache, while a fresh one reuses memory just freed.)"""
+        plan = self._packing
+        assert plan is not None
+        pads = plan.pads
+        block = _flatten_dense_tensors([grads[i] if i >= 0 else pads[-1 - i] for i in plan.parts])
+        norms = torch.linalg.vector_norm(block.view(-1, plan.row), dim=1, dtype=self._foreach_dtype)
+        if plan.singles:
+            large = torch._foreach_norm([grads[i] for i in plan.singles], 2, dtype=self._foreach_dtype)
+            norms = torch.cat([norms, torch.stack(large).to(norms.dtype)])
+        return norms, plan.index
 
     def all_reduce(self, squares: torch.Tensor) -> torch.Tensor:
         """Sum ``squares`` (any shape, from :meth:`partial_squares`) over the ranks, in place; returns it.

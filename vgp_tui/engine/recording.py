@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -32,6 +32,72 @@ from vgp_tui.errors import UserError
 
 class RecordingError(UserError):
     """The file is not a recording this version can read (the message says why, in one line)."""
+
+
+# -- encoding ---------------------------------------------------------------------------------------
+# A step record is most of a recording, and the Recorder of a user's loop writes one per training step,
+# so it is encoded here straight from its numbers: the very text ``json.dumps(to_record(event))`` writes
+# (keys in the same order, floats as ``float.__repr__``, which round-trips exactly, NaN and the
+# infinities as the format's strings), in a fifth of the time (docs/benchmarks.md, section 6).
+# tests/test_recording.py holds the two encodings equal.
+_NONFINITE = {"nan": '"NaN"', "inf": '"Infinity"', "-inf": '"-Infinity"'}
+_LITERALS = {id(None): "null", id(True): "true", id(False): "false"}
+
+
+def _number(x: float) -> str:
+    """One float as JSON text; TypeError for anything that is not a float (ints, bools: the slow path)."""
+    text = float.__repr__(x)
+    return _NONFINITE.get(text, text)
+
+
+def _numbers(values: Sequence[float]) -> str:
+    """A list of floats as JSON text, brackets included."""
+    text = ",".join(map(float.__repr__, values))
+    if "n" in text:  # "nan", "inf" or "-inf" somewhere: no finite float's repr has an n
+        text = ",".join(map(_number, values))
+    return f"[{text}]"
+
+
+def _literal(value: object) -> str:
+    """None, True or False as JSON; TypeError for anything else."""
+    try:
+        return _LITERALS[id(value)]
+    except KeyError:
+        raise TypeError(value) from None
+
+
+def step_line(
+    run: int, step: int, t: float, loss: float, grad_norm: Sequence[float], total_norm: float,
+    clipped: bool | None, lr: float, step_ms: float, probe_ms: float,
+    time_grad: Sequence[float] | None = None, layer_stats: Sequence[float] | None = None, skipped: bool = False,
+) -> str:
+    """The JSON text of a step record (no newline): what ``json.dumps(to_record(StepMetrics(...)))``
+    writes with compact separators, for float fields that are floats (TypeError otherwise)."""
+    if type(run) is not int or type(step) is not int or (skipped is not True and skipped is not False):
+        raise TypeError("run and step must be ints, skipped a bool")
+    extra = ',"skipped":true' if skipped else ""  # left out when false, as to_record does
+    return (
+        f'{{"type":"step","run":{run},"step":{step},"t":{_number(t)},"loss":{_number(loss)},'
+        f'"grad_norm":{_numbers(grad_norm)},"total_norm":{_number(total_norm)},"clipped":{_literal(clipped)},'
+        f'"lr":{_number(lr)},"step_ms":{_number(step_ms)},"probe_ms":{_number(probe_ms)},'
+        f'"time_grad":{"null" if time_grad is None else _numbers(time_grad)},'
+        f'"layer_stats":{"null" if layer_stats is None else _numbers(layer_stats)}{extra}}}'
+    )
+
+
+def encode_event(event: Event) -> str:
+    """One record's line of JSON text (no newline)."""
+    if type(event) is StepMetrics and all(
+        v is None or type(v) is tuple for v in (event.grad_norm, event.time_grad, event.layer_stats)
+    ):  # (a list would be written as it is by to_record: NaN bare; leave that to json)
+        try:
+            return step_line(
+                event.run, event.step, event.t, event.loss, event.grad_norm, event.total_norm, event.clipped,
+                event.lr, event.step_ms, event.probe_ms, event.time_grad, event.layer_stats, event.skipped,
+            )
+        except TypeError:  # an int where a float goes, say: json.dumps writes it its own way
+            pass
+    return json.dumps(to_record(event), separators=(",", ":"))
 
 
 class RecordingWriter:
@@ -59,7 +125,18 @@ class RecordingWriter:
         if self._file is None:
             return
         try:
-            self._file.write("".join(json.dumps(to_record(e), separators=(",", ":")) + "\n" for e in events))
+            self._file.write("".join(encode_event(e) + "\n" for e in events))
+            if time.monotonic() - self._last_flush >= self.flush_seconds:
+                self.flush()
+        except OSError as exc:
+            self._fail(exc)
+
+    def write_lines(self, lines: Iterable[str]) -> None:
+        """Write records already encoded (by :func:`step_line` or :func:`encode_event`), one a line."""
+        if self._file is None:
+            return
+        try:
+            self._file.write("".join(line + "\n" for line in lines))
             if time.monotonic() - self._last_flush >= self.flush_seconds:
                 self.flush()
         except OSError as exc:
