@@ -13,6 +13,7 @@ from typing import Any
 from vgp_tui.dashboard.flow import GradientFlow
 from vgp_tui.dashboard.heatmap import GradientHeatmap
 from vgp_tui.dashboard.layers import LayerView
+from vgp_tui.engine.naming import block_of
 
 PAGE = 1000
 """``scroll_layers(±PAGE)`` moves by a page: clamped to the rows the panels show."""
@@ -71,6 +72,8 @@ class LayerActions:
             shown = heatmap.arrangement(rows)
             text = f"{shown.caption(view.worst_first)} · ↑↓ scroll · z all"
         else:
-            text = f"{count} layers merged by block · z every layer · w worst first"
+            names = heatmap.layers
+            blocks = any(block_of(a) == block_of(b) for a, b in zip(names, names[1:]))
+            text = f"{count} layers merged {'by block' if blocks else 'to fit'} · z every layer · w worst first"
         if heatmap.border_subtitle != text:
             heatmap.border_subtitle = text

@@ -1,0 +1,170 @@
+"""A big model stays readable: a 24-block transformer's ~150 layers are merged by block to fit, both
+layer panels show the same rows, ``z`` gives each layer a row (scrolled with the arrow keys and page
+keys) and ``w`` puts the least healthy layers first, as the recording's own numbers say."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from big_model import BLOCKS, Transformer, record
+from vgp_tui.dashboard import make_replay_app
+from vgp_tui.dashboard.flow import GradientFlow
+from vgp_tui.dashboard.heatmap import GradientHeatmap
+from vgp_tui.dashboard.layers import LayerView, arrange, block_groups, block_labels, worst_order
+from vgp_tui.engine.events import RunStarted, StepMetrics
+from vgp_tui.engine.naming import block_of
+from vgp_tui.engine.probe import block_layer_groups, default_layer_groups
+from vgp_tui.engine.recording import read_recording
+
+SIZE = (120, 40)
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("big") / "transformer.jsonl"
+    record(path, steps=40)
+    return path
+
+
+def _names_and_medians(path: Path) -> tuple[list[str], np.ndarray]:
+    rec = read_recording(path)
+    steps = [e for e in rec.events if isinstance(e, StepMetrics)]
+    norms = np.array([s.grad_norm for s in steps[-50:]], dtype=float)
+    run = next(e for e in rec.events if isinstance(e, RunStarted))
+    return list(run.layers), np.median(norms, axis=0)
+
+
+async def _wait(pilot: Any, condition: Callable[[], bool], seconds: float = 30.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("timed out waiting")
+
+
+def _flow_labels(flow: GradientFlow) -> list[str]:
+    width, height = flow.size
+    return [row[0].text.strip() for row in flow.lines(width, height)]
+
+
+def test_the_model_has_hundreds_of_parameter_tensors_and_blocks_group_them_all() -> None:
+    model = Transformer()
+    tensors = list(model.parameters())
+    assert len(tensors) >= 250
+    layers = default_layer_groups(model)
+    blocks = block_layer_groups(model)
+    assert [name for name, _ in blocks] == ["wte", "wpe", *(f"h.{i}" for i in range(BLOCKS)), "ln_f", "lm_head"]
+    grouped = [p for _, ps in blocks for p in ps]
+    assert len(grouped) == len(tensors) and {id(p) for p in grouped} == {id(p) for p in tensors}
+    assert len(layers) > 140
+
+
+def test_blocks_stay_whole_on_every_row_count() -> None:
+    names = [name for name, _ in default_layer_groups(Transformer())]
+    for rows in range(3, len(names)):
+        groups = block_groups(names, rows)
+        assert len(groups) <= rows and groups[0][0] == 0 and groups[-1][1] == len(names) - 1
+        assert [a for a, _ in groups[1:]] == [b + 1 for _, b in groups[:-1]]  # contiguous, all covered
+        if len(groups) < len(names):
+            for (_, b), (a, _) in zip(groups[:-1], groups[1:]):
+                assert block_of(names[b]) != block_of(names[a]), (rows, names[b], names[a])  # no block split
+        labels = block_labels(names, groups)
+        assert all("attn" not in label and "mlp" not in label for label in labels) or len(groups) == len(names)
+
+
+def test_worst_order_puts_a_broken_layer_first_then_the_farthest_from_the_head() -> None:
+    recent = np.array([1e-9, 5e-3, math.nan, 1e-6, 2e3, 1.0])
+    # layer 2 has no finite norm; then exploding (4: 2e3) before vanishing (0: 1e-9, then 3: 1e-6).
+    assert worst_order(recent, 6)[:4] == [2, 4, 0, 3]
+    view = LayerView(worst_first=True)
+    shown = arrange(["a", "b", "c", "d", "e", "head"], 2, view.scrolled(1, 6, 2), recent)
+    assert shown.rows == [[4], [0]] and shown.first == 1 and shown.caption(True) == "worst first · 2–3 of 6"
+    assert LayerView(every_layer=True).scrolled(100, 6, 2).offset == 4  # clamped to the last page
+
+
+async def test_a_24_block_transformer_replayed_at_120x40_is_readable(recording: Path) -> None:
+    names, medians = _names_and_medians(recording)
+    app = make_replay_app(str(recording), speed=64.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await _wait(pilot, lambda: app.playback.ended)
+        flow, heatmap = app.query_one(GradientFlow), app.query_one(GradientHeatmap)
+        await _wait(pilot, lambda: heatmap.row_limit is not None and bool(heatmap.border_subtitle))
+        rows = heatmap.row_limit
+        assert rows is not None and 8 <= rows < len(names)
+
+        # Fitted: every layer on screen, whole blocks a row, the same rows in both panels.
+        shown = heatmap.arrangement(rows)
+        assert [i for row in shown.rows for i in row] == list(range(len(names)))
+        assert shown.rows[0] == [0] and shown.rows[-1] == [len(names) - 1]
+        blocks_per_row = [{block_of(names[i]) for i in row} for row in shown.rows]
+        for earlier, later in zip(blocks_per_row[:-1], blocks_per_row[1:]):
+            assert not earlier & later  # no block is split over two rows
+        assert _flow_labels(flow) == [label for label in _short(flow, shown.labels)]
+        assert f"{len(names)} layers merged by block" in str(heatmap.border_subtitle)
+
+        # z: one row per layer from the input side; the arrow and page keys scroll both panels.
+        await pilot.press("z")
+        await pilot.pause(0.1)
+        assert [names[r[0]] for r in heatmap.arrangement(rows).rows] == names[:rows]
+        await pilot.press("down", "down", "down")
+        await pilot.pause(0.1)
+        assert [names[r[0]] for r in heatmap.arrangement(rows).rows] == names[3 : 3 + rows]
+        assert [names[r[0]] for r in flow.arrangement(flow.size.height).rows] == names[3 : 3 + rows]
+        await _wait(pilot, lambda: f"layers 4–{3 + rows} of {len(names)}" in str(heatmap.border_subtitle))
+        await pilot.press("pagedown")
+        await pilot.pause(0.1)
+        assert heatmap.arrangement(rows).first == 3 + rows
+        for _ in range(len(names) // rows + 1):
+            await pilot.press("pagedown")
+        await pilot.pause(0.1)
+        assert heatmap.arrangement(rows).rows[-1] == [len(names) - 1]  # the last page ends at the head
+
+        # w: the least healthy first, by the recording's own recent medians.
+        await pilot.press("w")
+        await pilot.pause(0.1)
+        order = [r[0] for r in heatmap.arrangement(rows).rows]
+        top = order[0]
+        assert top == int(np.argmin(medians[:-1]))  # every layer vanishes here: the smallest is worst
+        assert np.all(medians[order] / medians[-1] < 1e-3) and np.all(np.diff(medians[order]) >= 0)
+        assert _flow_labels(flow)[0] == _short(flow, [names[top]])[0]
+        await _wait(pilot, lambda: str(heatmap.border_subtitle).startswith("worst first"))
+        await pilot.press("z")  # back to every layer fitted
+        await pilot.pause(0.1)
+        assert not heatmap.layer_view.one_per_row and heatmap.arrangement(rows).rows[0] == [0]
+        await pilot.press("q")
+
+
+def _short(flow: GradientFlow, labels: list[str]) -> list[str]:
+    """The labels as the flow panel shortens them to its label column."""
+    from vgp_tui.dashboard.layers import short_name
+
+    shown = _flow_labels(flow)
+    width = max(len(s) for s in shown)
+    return [short_name(label, width) for label in labels]
+
+
+def test_recording_by_block_keeps_every_parameter(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = Transformer()
+    from vgp_tui import GradientProbe
+
+    probe = GradientProbe(model, groups=block_layer_groups(model))
+    assert probe.num_layers == BLOCKS + 4
+
+
+async def test_layers_without_blocks_are_said_to_be_merged_to_fit() -> None:
+    fixture = Path(__file__).parent / "fixtures" / "deep-sigmoid.jsonl"
+    app = make_replay_app(str(fixture), speed=64.0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _wait(pilot, lambda: app.playback.ended)
+        heatmap = app.query_one(GradientHeatmap)
+        await _wait(pilot, lambda: bool(heatmap.border_subtitle))
+        assert str(heatmap.border_subtitle).startswith(f"{len(heatmap.layers)} layers merged to fit")
+        await pilot.press("q")
