@@ -248,7 +248,9 @@ def test_the_browser_shows_the_dashboard_following_a_recording_as_it_is_written(
                 tabs.append(tab)
             for tab in tabs:
                 screen = _screen_until(tab, lambda text: shown_step(text) == 40, "step 40, the live end", server)
-                for words in ("FOLLOWING", "deep-sigmoid", "Loss", "Gradient flow", "Gradient heatmap", "layer1"):
+                # ... down to the footer's keys, drawn before any key is pressed in the page
+                for words in ("FOLLOWING", "deep-sigmoid", "Loss", "Gradient flow", "Gradient heatmap", "layer1",
+                              "q quit"):
                     assert words in screen, screen
 
             writer.through_step(120, pause=0.01)  # line by line, as a training job writes

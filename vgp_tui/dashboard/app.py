@@ -136,6 +136,7 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         self._check_size()
         self._fit_footer(self.size.width)
         self.set_interval(REFRESH_SECONDS, self.refresh_panels)
+        self.call_after_refresh(self._show_footer_keys)
         if self.autostart:
             self.train()
 
@@ -174,6 +175,14 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         self._check_size(event.size.width, event.size.height)
         self._fit_footer(event.size.width)
         self._drawn.clear()  # every panel is redrawn for its new size
+
+    def _show_footer_keys(self) -> None:
+        """Textual's footer draws its keys only while the app has the focus, which a terminal gives at
+        once; a browser tab (``vgp-tui serve``) gives it at the first click or key, so until then the
+        footer would be blank. The keys are drawn now, focused or not."""
+        self.refresh_bindings()
+        footer = self.query_one(Footer)
+        footer.call_later(footer.recompose)  # in its own context: its compose binds its data
 
     def _fit_footer(self, width: int) -> None:
         """Below 120 columns the footer packs its keys and leaves out the palette's (ctrl+p still
