@@ -486,3 +486,14 @@ def test_the_warning_of_a_cut_off_file_is_left_on_the_terminal_after_the_replay(
     assert proc.wait(timeout=30) == 0
     after = output.decode("utf-8", "replace").rsplit("\x1b[?1049l", 1)[-1]  # what stays once the screen is gone
     assert f"vgp-tui: warning: {cut} line {last_line + 1} is cut off" in after, after[-500:]
+
+
+async def test_a_recorded_key_is_shown_for_three_seconds_of_the_recordings_time() -> None:
+    """At a high speed (a cast) a few keys' toasts would pile up over the panels for 3 s each."""
+    for speed, timeout in ((1.0, 3.0), (2.0, 1.5), (16.0, 1.0)):
+        app = make_replay_app(str(FIXTURE), speed=speed)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: any(n.title.startswith("recorded key") for n in app._notifications))
+            shown = [n for n in app._notifications if n.title.startswith("recorded key")]
+            assert {n.timeout for n in shown} == {timeout}
+            await pilot.press("q")

@@ -295,7 +295,10 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
             self.query_one(RemediesBar).show(self.remedies)
             self.query_one("#time").display = bool(event.time_view)
         elif isinstance(event, KeyPressed) and self.replay:
-            self.notify(f"{event.key} · {event.action}", title=f"recorded key, step {event.step}", timeout=3)
+            # Shown for 3 s of the recording's time (at least 1 s): at a high --speed, as in a cast,
+            # a few keys' toasts would otherwise pile up over the panels.
+            timeout = max(1.0, 3.0 / max(self.playback.speed, 1.0))
+            self.notify(f"{event.key} · {event.action}", title=f"recorded key, step {event.step}", timeout=timeout)
         elif isinstance(event, RemedyChanged):
             self.remedies[event.name] = event.new
             self.query_one(RemediesBar).show(self.remedies)
