@@ -363,3 +363,16 @@ def _alive_in_group(group: int) -> bool:
         if int(fields[2]) == group and fields[0] != "Z":
             return True
     return False
+
+
+def test_a_browser_tab_is_a_terminal_and_a_pipe_is_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``require_terminal`` lets textual-serve's tabs (pipes, web driver) draw, and nothing else."""
+    from vgp_tui.dashboard import WEB_DRIVER, require_terminal
+    from vgp_tui.errors import UserError
+
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
+    monkeypatch.delenv("TEXTUAL_DRIVER", raising=False)
+    with pytest.raises(UserError, match="needs a terminal"):
+        require_terminal()
+    monkeypatch.setenv("TEXTUAL_DRIVER", WEB_DRIVER)
+    require_terminal()

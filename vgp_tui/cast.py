@@ -35,8 +35,12 @@ def record_cast(
     rows: int = 40,
     speed: float = 1.0,
     timeout: float = 3600.0,
+    env: dict[str, str] | None = None,
 ) -> int:
-    """Write an asciicast v2 file of the dashboard replaying ``recording``; returns the event count."""
+    """Write an asciicast v2 file of the dashboard replaying ``recording``; returns the event count.
+
+    ``env``: variables set for the replay beside this process's (``COLORTERM=truecolor`` for 24-bit colour).
+    """
     import fcntl
     import pty
     import termios
@@ -47,7 +51,7 @@ def record_cast(
     output = Path(output)
     if not output.parent.is_dir():
         raise UserError(f"-o {output}: folder '{output.parent}' does not exist")
-    env = dict(os.environ, TERM="xterm-256color", COLUMNS=str(columns), LINES=str(rows))
+    env = dict(os.environ, TERM="xterm-256color", COLUMNS=str(columns), LINES=str(rows), **(env or {}))
     env.pop("NO_COLOR", None)
     argv = [sys.executable, "-m", "vgp_tui", "replay", str(recording), "--speed", repr(speed), "--exit-at-end"]
     pid, fd = pty.fork()

@@ -11,14 +11,11 @@ Needs the ``gif`` extra (Pillow, pyte, pymupdf-fonts); without it, one line says
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -164,35 +161,20 @@ def _record(recording: str | Path, cast: Path, columns: int, rows: int, speed: f
 
     def run() -> None:
         try:
-            record_cast(recording, cast, columns, rows, speed)
+            # 24-bit colour: the heatmap's own colours, not the nearest of xterm's 256
+            record_cast(recording, cast, columns, rows, speed, env={"COLORTERM": "truecolor"})
         except BaseException as exc:  # handed to the main thread, which raises it
             failure.append(exc)
 
-    with _truecolor():
-        worker = threading.Thread(target=run, name="vgp-tui-cast", daemon=True)
-        started = time.monotonic()
-        worker.start()
-        while worker.is_alive():
-            progress.show("replaying", min(time.monotonic() - started, expected), expected, " s")
-            worker.join(0.2)
+    worker = threading.Thread(target=run, name="vgp-tui-cast", daemon=True)
+    started = time.monotonic()
+    worker.start()
+    while worker.is_alive():
+        progress.show("replaying", min(time.monotonic() - started, expected), expected, " s")
+        worker.join(0.2)
     if failure:
         raise failure[0]
     progress.show("replaying", expected, expected, " s")
-
-
-@contextmanager
-def _truecolor() -> Iterator[None]:
-    """The replay draws in 24-bit colour (the heatmap's own colours, not the nearest of xterm's 256):
-    the pseudo-terminal's program inherits this process's environment."""
-    before = os.environ.get("COLORTERM")
-    os.environ["COLORTERM"] = "truecolor"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("COLORTERM", None)
-        else:
-            os.environ["COLORTERM"] = before
 
 
 def _gif_palette(events: list[tuple[float, str]], columns: int, rows: int, when: Any, painter: Any,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -34,10 +35,15 @@ def make_replay_app(path: str, speed: float = 1.0, follow: bool = False, exit_at
     return app
 
 
+WEB_DRIVER = "textual.drivers.web_driver:WebDriver"
+"""The driver textual-serve sets (``TEXTUAL_DRIVER``) for the processes it starts, one per browser tab."""
+
+
 def require_terminal(what: str = "the dashboard") -> None:
     """Refuse to draw a full-screen app where no one can see it (``ssh host vgp-tui`` without -t,
-    or output sent to a file): it would write escape codes until killed."""
-    if sys.stdin.isatty() and sys.stdout.isatty():
+    or output sent to a file): it would write escape codes until killed. A browser tab of
+    ``vgp-tui serve`` is the exception: Textual's web driver talks to it through pipes on purpose."""
+    if (sys.stdin.isatty() and sys.stdout.isatty()) or os.environ.get("TEXTUAL_DRIVER") == WEB_DRIVER:
         return
     raise UserError(
         f"{what} needs a terminal on stdin and stdout: over SSH use 'ssh -t HOST vgp-tui ...'; "

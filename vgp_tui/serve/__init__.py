@@ -251,7 +251,8 @@ def _bind_error(host: str, port: int, exc: OSError) -> str:
 
 
 def _child(*args: str) -> list[str]:
-    return [sys.executable, "-m", "vgp_tui.serve.child", *args]
+    """What a tab runs: the ordinary command line, which draws through Textual's web driver there."""
+    return [sys.executable, "-m", "vgp_tui", *args]
 
 
 def _machine_name() -> str:
