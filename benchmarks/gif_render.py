@@ -41,7 +41,6 @@ from PIL import Image
 
 from vgp_tui.cast import record_cast
 from vgp_tui.cast_frames import Timeline, read_cast, screens, timeline
-from vgp_tui.cast_image import _truecolor
 from vgp_tui.cell_painter import CellPainter
 from vgp_tui.gif_palette import PaletteSampler
 
@@ -145,8 +144,7 @@ def path_cells(recording: Path, columns: int, rows: int, speed: float, fps: floa
                out: Path | None) -> tuple:
     with tempfile.TemporaryDirectory() as folder:
         cast = Path(folder) / "r.cast"
-        with _truecolor():
-            record_cast(recording, cast, columns, rows, speed)
+        record_cast(recording, cast, columns, rows, speed, env={"COLORTERM": "truecolor"})
         _, events = read_cast(cast)
     when = timeline(events, fps)
     painter = CellPainter(columns, rows, font_size)

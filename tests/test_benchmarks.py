@@ -56,6 +56,15 @@ def test_dashboard_cost_runs_quick() -> None:
         assert "nan" not in done.stdout.split(row)[1].split("\n")[0], row  # both moments were seen
 
 
+def test_gif_render_runs_quick() -> None:
+    done = run_script("gif_render.py", "--quick", timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for row in ("(a) svg + resvg, system fonts", "(a) svg + resvg, Cascadia Mono only", "(b) pty + pyte + cell painter"):
+        assert done.stdout.count(row) == 2, row  # a timing row and a fidelity row each
+    fidelity = done.stdout.split("(b) pty + pyte + cell painter")[-1].split()
+    assert fidelity[:4] == ["0.000", "1.000", "1.000", "1.00"]  # the chosen path draws every cell edge to edge
+
+
 def test_history_memory_runs_quick() -> None:
     done = run_script("history_memory.py", "--quick", "--view-runs", "3")
     assert done.returncode == 0, done.stderr[-3000:]
