@@ -247,10 +247,10 @@ def test_the_browser_shows_the_dashboard_following_a_recording_as_it_is_written(
                 tab.goto(server.url)
                 tabs.append(tab)
             for tab in tabs:
-                screen = _screen_until(tab, lambda text: shown_step(text) == 40, "step 40, the live end", server)
-                # ... down to the footer's keys, drawn before any key is pressed in the page
-                for words in ("FOLLOWING", "deep-sigmoid", "Loss", "Gradient flow", "Gradient heatmap", "layer1",
-                              "q quit"):
+                # The footer's keys too, drawn (a moment after the first frame) before any key is pressed
+                screen = _screen_until(tab, lambda text: shown_step(text) == 40 and "q quit" in text,
+                                       "step 40, the live end, and the footer's keys", server)
+                for words in ("FOLLOWING", "deep-sigmoid", "Loss", "Gradient flow", "Gradient heatmap", "layer1"):
                     assert words in screen, screen
 
             writer.through_step(120, pause=0.01)  # line by line, as a training job writes
