@@ -271,6 +271,11 @@ class GradientHeatmap(Widget, Panel):
         """Rows its grid has for layers at its present size (before any ``row_limit``)."""
         return max(1, self.size.height - 2)  # less the step axis and the colour scale
 
+    def rows_shown(self) -> int:
+        """Rows its grid shows layers on at its present size, ``row_limit`` applied."""
+        rows = self.layer_rows()
+        return max(1, min(self.row_limit or rows, rows))
+
     # -- drawing ------------------------------------------------------------------------------------
     def _shading(self) -> bool:
         if self.shading is not None:

@@ -48,9 +48,9 @@ class LayerActions:
 
     def action_scroll_layers(self, rows: int) -> None:
         """Moves the rows by ``rows`` (a page where ``abs(rows)`` exceeds what is shown)."""
-        flow, heatmap = self._layer_panels()
+        heatmap = self.query_one(GradientHeatmap)
         count = len(heatmap.layers)
-        shown = max(1, heatmap.row_limit or heatmap.layer_rows())
+        shown = heatmap.rows_shown()
         if not self.layer_view.one_per_row:
             if count > shown:
                 self.notify("press z for one row per layer, then ↑ ↓ scroll", timeout=2)
@@ -62,9 +62,9 @@ class LayerActions:
     def caption_layers(self) -> None:
         """The heatmap's subtitle says which layers are shown where not all of them have a row of
         their own, and which keys change that (set only when it changes)."""
-        flow, heatmap = self._layer_panels()
+        heatmap = self.query_one(GradientHeatmap)
         count = len(heatmap.layers)
-        rows = max(1, min(heatmap.row_limit or heatmap.layer_rows(), heatmap.layer_rows()))
+        rows = heatmap.rows_shown()
         view = self.layer_view
         if count <= rows and not view.worst_first:
             text = ""
