@@ -25,6 +25,8 @@ from vgp_tui.engine.probe import default_layer_groups  # noqa: E402
 from vgp_tui.engine.recording import read_recording  # noqa: E402
 from vgp_tui.integrations.huggingface import VgpTuiCallback  # noqa: E402
 
+from reference_steps import assert_steps_match  # noqa: E402
+
 ACCUMULATE = 2
 LR = 0.1
 CLIP = 0.65  # between the steps' total norms: some steps clip and some do not (asserted below)
@@ -129,13 +131,7 @@ def test_records_autograds_norms_per_optimizer_step_with_accumulation_and_clippi
     assert [s.step for s in steps] == [1, 2, 3, 4, 5] and len(inputs.seen) == 9
     reference_model = Tiny()
     reference = _replay(reference_model, inputs.seen, len(steps), CLIP)
-    for s, (loss, norms, total, clipped) in zip(steps, reference):
-        assert s.loss == pytest.approx(loss, rel=1e-5)
-        assert list(s.grad_norm) == pytest.approx(norms, rel=1e-5)
-        assert s.total_norm == pytest.approx(total, rel=1e-5)
-        assert s.clipped is clipped
-        assert s.lr == pytest.approx(LR)
-    assert {r[3] for r in reference} == {True, False}, "CLIP should clip some steps and not others"
+    assert_steps_match(steps, reference, LR)
     # The Trainer's own log agrees: its grad_norm is the norm before clipping, its loss the step's.
     assert [s.total_norm for s in steps] == pytest.approx(_logged(trainer, "grad_norm"), rel=1e-5)
     assert [s.loss for s in steps] == pytest.approx(_logged(trainer, "loss"), abs=1e-4)  # logged to 4 digits
