@@ -334,3 +334,24 @@ def test_step_lines_round_trip_every_float_bit_for_bit() -> None:
     assert bits == [struct.pack("<d", v) for v in values]  # -0.0 and subnormals included
     assert math.copysign(1.0, back.loss) == -1.0 and math.isnan(back.total_norm)
     assert '"NaN"' in line and '"Infinity"' in line and '"-Infinity"' in line and "nan" not in line.replace("grad_norm", "")
+
+
+def test_float32_step_lines_give_back_every_float32_bit_for_bit() -> None:
+    """The Recorder's lines (float32=True): loss and norms in 9 digits, each reading back as the very
+    float32 it was (subnormals, the largest float32 and -0.0 included); times and lr stay exact."""
+    f32 = [0.0, -0.0, 1.0, 0.1, 1e-45, 1.1754942e-38, 3.4028234663852886e38, 0.8989398241043091]
+    f32 = [float(torch.tensor(v, dtype=torch.float32)) for v in f32]
+    f32 += [float(v) for v in torch.randn(500, dtype=torch.float32) * torch.pow(10.0, torch.randint(-40, 37, (500,)).float())]
+    f32 = [v for v in f32 if math.isfinite(v)]
+    t, lr = 1234.5678901234567, 3.0000000000000004e-4
+    line = step_line(1, 3, t, f32[1], f32 + [math.nan, math.inf, -math.inf], f32[2], True, lr, 1.25, 0.0625,
+                     skipped=False, float32=True)
+    back = parse_line(line)
+    assert isinstance(back, StepMetrics)
+    again = torch.tensor(back.grad_norm[:-3], dtype=torch.float32)
+    assert again.view(torch.int32).tolist() == torch.tensor(f32, dtype=torch.float32).view(torch.int32).tolist()
+    assert math.isnan(back.grad_norm[-3]) and back.grad_norm[-2:] == (math.inf, -math.inf)
+    assert math.copysign(1.0, back.loss) == -1.0 and back.total_norm == 1.0
+    assert (back.t, back.lr, back.step_ms, back.probe_ms) == (t, lr, 1.25, 0.0625)  # float64, exact
+    assert all(type(v) is float for v in back.grad_norm)  # '1.00000000', never a bare 1
+    assert len(line) < len(step_line(1, 3, t, f32[1], f32, f32[2], True, lr, 1.25, 0.0625)) * 0.75

@@ -60,6 +60,8 @@ _CLIPPED, _SKIP, _SCALE, _TOTAL_SQ = range(4)
 _NOT_SKIPPED, _SKIPPED, _SCALED = 0.0, 1.0, 2.0
 _MAX_INTERVAL = 4096
 """Most steps between two reductions of a sharded probe (bounds the rows kept on the device)."""
+DEFAULT_FLUSH_SECONDS = 0.5
+"""How often a Recorder writes its pending steps unless told otherwise."""
 
 
 _Row = tuple[torch.Tensor, torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"]
@@ -175,7 +177,7 @@ class Recorder:
         preset: str = "custom",
         lr: float | None = None,
         remedies: Mapping[str, object] | None = None,
-        flush_seconds: float = 0.5,
+        flush_seconds: float = DEFAULT_FLUSH_SECONDS,
         enabled: bool | None = None,
         scaler: torch.amp.GradScaler | None = None,
         on_nonfinite: str = "ignore",
@@ -333,13 +335,18 @@ class Recorder:
 
     # -- writing ------------------------------------------------------------------------------------
     def zero_grad(self) -> None:
-        """Zero the gradients in place (instead of ``optimizer.zero_grad()``): the fast path.
+        """Zero the gradients (instead of ``optimizer.zero_grad()``): the fast path.
 
         The first call moves every gradient into one flat buffer, as the built-in trainer keeps them,
-        so each later :meth:`step` measures with one kernel whatever the number of parameter tensors.
-        With ``optimizer.zero_grad()`` (which sets gradients to None) the recorder still works, on the
+        so each later :meth:`step` measures with one kernel whatever the number of parameter tensors
+        (docs/benchmarks.md, section 6: the difference between about 1.04 and 1.07 times a plain step
+        of a small MLP on a CPU). The buffer is zeroed in place, as ``optimizer.zero_grad(set_to_none=False)``
+        does: a parameter that gets no gradient in a step keeps zeros rather than None. With
+        ``optimizer.zero_grad()`` (which sets gradients to None) the recorder still works, on the
         per-tensor path; the buffer is only made for those who call this, so nobody else pays for its
-        memory. On a rank that does not measure, the gradients are set to None.
+        memory. On a rank that does not measure, the gradients are set to None. The model's
+        parameters that no layer of the probe holds (:attr:`GradientProbe.unprobed`) get None too;
+        a probe made from ``groups`` alone knows no others: zero those yourself.
         """
         if self._measuring and not self._flat_tried:
             self._flat_tried = True
@@ -347,6 +354,8 @@ class Recorder:
         if not self.probe.zero_grad():
             for p in self.probe.params:
                 p.grad = None
+        for p in self.probe.unprobed:
+            p.grad = None
 
     def flush(self) -> None:
         """Copy every pending step to the host (one transfer), write them and flush the file.
@@ -394,7 +403,8 @@ class Recorder:
         records in their places, and flush the file.
 
         Each step goes straight from its row to its line of JSON (:func:`step_line`), without an event
-        object in between: at one step a line this is most of what a flush costs per step."""
+        object in between: at one step a line this is most of what a flush costs per step. The row's
+        numbers are float32 (:meth:`_pack`), written with the 9 digits that identify them exactly."""
         assert self._writer is not None
         lines: list[str] = []
         queued = self._queued
@@ -405,7 +415,7 @@ class Recorder:
             flag = row[ROW_CLIPPED]
             lines.append(step_line(
                 run, step, started - t0, row[ROW_LOSS], row[ROW_LAYERS:-1], row[ROW_TOTAL],
-                None if flag < 0 else bool(flag), lr, step_ms, probe_ms, skipped=bool(row[-1]),
+                None if flag < 0 else bool(flag), lr, step_ms, probe_ms, skipped=bool(row[-1]), float32=True,
             ))
         if not remaining:  # remedies marked after the last written step
             lines += [encode_event(e) for _, e in queued]
@@ -596,7 +606,7 @@ def _loss_value(loss: torch.Tensor | float, device: torch.device) -> torch.Tenso
             raise ValueError(f"Recorder.step expects a one-element loss, got shape {tuple(loss.shape)}")
         value = loss.detach().to(device=device, dtype=torch.float32, copy=True)
         return value if value.dim() == 0 else value.reshape(())
-    return torch.tensor(float(loss), device=device)
+    return torch.tensor(float(loss), device=device, dtype=torch.float32)
 
 
 def _plain(value: object) -> RemedyValue:

@@ -58,6 +58,36 @@ def _numbers(values: Sequence[float]) -> str:
     return f"[{text}]"
 
 
+# The Recorder's loss and norms are float32 measurements (it measures in float32 whatever the model's
+# dtype). Nine significant digits identify every float32 exactly (float32(float(text)) is the value
+# again), and '%.9g' writes them in a third of the time repr takes for their float64 (17 digits):
+# the biggest part of what a flush costs per step (docs/benchmarks.md, section 6). A whole number is
+# written without a point ("1", as JSON allows; readers take it as a float) except negative zero,
+# "-0.0", since "-0" would read back as the integer 0. ('%#.9g' keeps every point but writes
+# 123456789.0 as "123456789.", which is not JSON.)
+_FLOAT32 = "%.9g"
+_FLOAT32_LISTS: dict[int, str] = {}
+_FLOAT32_SPECIAL = {**_NONFINITE, "-0": "-0.0"}
+
+
+def _number32(x: float) -> str:
+    """One float32 value as JSON text (9 significant digits)."""
+    text = _FLOAT32 % x
+    return _FLOAT32_SPECIAL.get(text, text)
+
+
+def _numbers32(values: Sequence[float]) -> str:
+    """A list of float32 values as JSON text, brackets included: one %-format for the whole list."""
+    n = len(values)
+    form = _FLOAT32_LISTS.get(n)
+    if form is None:
+        form = _FLOAT32_LISTS[n] = ",".join([_FLOAT32] * n)
+    text = form % tuple(values)
+    if "n" in text or "-0," in text or text.endswith("-0"):  # a "nan", "inf" or "-inf" (no finite
+        text = ",".join(map(_number32, values))  # number's text has an n), or a bare "-0"
+    return f"[{text}]"
+
+
 def _literal(value: object) -> str:
     """None, True or False as JSON; TypeError for anything else."""
     try:
@@ -70,18 +100,24 @@ def step_line(
     run: int, step: int, t: float, loss: float, grad_norm: Sequence[float], total_norm: float,
     clipped: bool | None, lr: float, step_ms: float, probe_ms: float,
     time_grad: Sequence[float] | None = None, layer_stats: Sequence[float] | None = None, skipped: bool = False,
+    float32: bool = False,
 ) -> str:
     """The JSON text of a step record (no newline): what ``json.dumps(to_record(StepMetrics(...)))``
-    writes with compact separators, for float fields that are floats (TypeError otherwise)."""
+    writes with compact separators, for float fields that are floats (TypeError otherwise).
+
+    ``float32``: the measurements (loss, norms, time_grad, layer_stats) are float32 values, written
+    with the 9 digits that identify a float32 instead of the 17 of their float64 (the Recorder's
+    lines); the times and the learning rate stay exact float64 either way."""
     if type(run) is not int or type(step) is not int or (skipped is not True and skipped is not False):
         raise TypeError("run and step must be ints, skipped a bool")
     extra = ',"skipped":true' if skipped else ""  # left out when false, as to_record does
+    number, numbers = (_number32, _numbers32) if float32 else (_number, _numbers)
     return (
-        f'{{"type":"step","run":{run},"step":{step},"t":{_number(t)},"loss":{_number(loss)},'
-        f'"grad_norm":{_numbers(grad_norm)},"total_norm":{_number(total_norm)},"clipped":{_literal(clipped)},'
+        f'{{"type":"step","run":{run},"step":{step},"t":{_number(t)},"loss":{number(loss)},'
+        f'"grad_norm":{numbers(grad_norm)},"total_norm":{number(total_norm)},"clipped":{_literal(clipped)},'
         f'"lr":{_number(lr)},"step_ms":{_number(step_ms)},"probe_ms":{_number(probe_ms)},'
-        f'"time_grad":{"null" if time_grad is None else _numbers(time_grad)},'
-        f'"layer_stats":{"null" if layer_stats is None else _numbers(layer_stats)}{extra}}}'
+        f'"time_grad":{"null" if time_grad is None else numbers(time_grad)},'
+        f'"layer_stats":{"null" if layer_stats is None else numbers(layer_stats)}{extra}}}'
     )
 
 
