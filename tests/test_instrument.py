@@ -469,6 +469,24 @@ def test_zero_grad_through_the_recorder_takes_the_one_kernel_path(tmp_path: Path
         assert list(event.grad_norm) == pytest.approx(norms, rel=1e-5)
 
 
+def test_zero_grad_through_the_recorder_clears_parameters_outside_the_probe(tmp_path: Path) -> None:
+    """A probe of some layers of a model: recorder.zero_grad() must not leave the other parameters'
+    gradients to pile up from step to step (the optimizer would apply their sum)."""
+    import vgp_tui
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+    probe = vgp_tui.GradientProbe(model, groups=[("first", list(model[0].parameters()))])
+    assert [tuple(p.shape) for p in probe.unprobed] == [(2, 8), (2,)]
+    assert vgp_tui.GradientProbe(groups=[("first", list(model[0].parameters()))]).unprobed == ()
+    with vgp_tui.Recorder(tmp_path / "r.jsonl", probe, flush_seconds=1e9) as recorder:
+        for _ in range(3):
+            model(torch.randn(16, 4)).pow(2).mean().backward()
+            recorder.step(torch.tensor(1.0))
+            recorder.zero_grad()
+            assert all(p.grad is None for p in model[2].parameters())
+            assert all(not p.grad.any() for p in model[0].parameters())  # the flat buffer, zeroed
+
+
 # -- a recording closed properly replays as finished --------------------------------------------------
 def _replayed_until(path: Path, step: int | None) -> tuple[str, int]:
     """(state, last step) of the History a replay of ``path`` builds, up to ``step`` (as --screenshot-at

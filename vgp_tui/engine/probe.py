@@ -177,16 +177,23 @@ class GradientProbe:
     """
 
     def __init__(self, model: nn.Module | None = None, groups: LayerGroups | None = None) -> None:
+        if model is not None:
+            model = unwrap_model(model)
         if groups is None:
             if model is None:
                 raise ValueError("GradientProbe needs a model or layer groups")
-            model = unwrap_model(model)
             layer_groups = getattr(model, "layer_groups", None)
             groups = layer_groups() if callable(layer_groups) else default_layer_groups(model)
         self.layer_names: tuple[str, ...] = tuple(name for name, _ in groups)
         self.params: list[nn.Parameter] = [p for _, params in groups for p in params]
         if not self.params:
             raise ValueError("the model has no trainable parameters to probe")
+        probed = {id(p) for p in self.params}
+        self.unprobed: tuple[nn.Parameter, ...] = tuple(
+            p for p in (model.parameters() if model is not None else ()) if p.requires_grad and id(p) not in probed
+        )
+        """The model's trainable parameters outside every layer (empty for a probe made from groups
+        alone): :meth:`Recorder.zero_grad` clears their gradients too."""
         self._layer_of_param = [i for i, (_, params) in enumerate(groups) for _ in params]
         device = self.params[0].device
         self._layer_index = torch.tensor(self._layer_of_param, device=device)
