@@ -206,7 +206,7 @@ def run_rounds(sets: list[list[Variant]], setup: Setup, rounds: int, steps: int,
     A round is ``P V1 P V2 P ... Vn P`` (P the plain loop): each variant's ratio in that round is its
     time over the mean of the two plain blocks around it, so drift of the machine cancels to first
     order. The plain loop's own "ratio" (each inner plain block over the mean of the plain blocks two
-    places before and after it) is the noise floor of the method.
+    places before and after it, or one with only two variants) is the noise floor of the method.
 
     ``sets`` are replicas: the same variants built again, used in turn, round by round. Identical
     copies of one training loop run at different speeds (measured: four copies of Trainer.step,
@@ -243,11 +243,14 @@ def run_rounds(sets: list[list[Variant]], setup: Setup, rounds: int, steps: int,
             t.cpu[v.label].append(cpu)
             t.wall_ratio[v.label].append(wall / ((before[0] + after[0]) / 2))
             t.cpu_ratio[v.label].append(cpu / ((before[1] + after[1]) / 2))
+        # (two places apart, as far as the variants' blocks are; one place where a round has only
+        # three plain blocks, two variants)
+        gap = 2 if len(plain_times) >= 5 else 1
         for i, (wall, cpu) in enumerate(plain_times):
             t.wall[plain.label].append(wall)
             t.cpu[plain.label].append(cpu)
-            if 2 <= i <= len(plain_times) - 3:
-                around = (plain_times[i - 2], plain_times[i + 2])
+            if gap <= i <= len(plain_times) - 1 - gap:
+                around = (plain_times[i - gap], plain_times[i + gap])
                 t.wall_ratio[plain.label].append(wall / ((around[0][0] + around[1][0]) / 2))
                 t.cpu_ratio[plain.label].append(cpu / ((around[0][1] + around[1][1]) / 2))
     for key in (labels[0],):

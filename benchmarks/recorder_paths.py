@@ -12,11 +12,14 @@ Recorder between every two blocks of the others, shuffled each round; a loop's r
 time over the mean of the two blocks without the Recorder around it; the table gives the median,
 interquartile range and a 95 % interval of the median of those ratios, by CPU time and by wall clock.
 Each path is a user's loop as the README shows it, with the Recorder's ``step(loss)`` after backward and
-a ``flush()`` at the end of every block (more often than the default half second, so its cost is
-counted in full):
+a ``flush()`` at the end of every block. A block is, by default, as many steps of the plain loop as
+fit in the Recorder's default ``flush_seconds`` (half a second), so the Recorder flushes exactly as
+often as it does in a user's loop; ``--steps N`` makes blocks of N steps (a flush every N steps).
+Every path is timed with the Recorder twice: the loop zeroing its gradients with
+``optimizer.zero_grad()`` (the per-tensor path) and with ``recorder.zero_grad()`` (the flat gradient
+buffer: one line changed, the README's recommendation):
 
-* plain: forward, backward, ``optimizer.step()``, ``optimizer.zero_grad()``; with the Recorder also
-  the variant that zeroes with ``recorder.zero_grad()`` (the flat gradient buffer).
+* plain: forward, backward, ``optimizer.step()``, zero the gradients.
 * ddp: the model in ``DistributedDataParallel`` (a one-process gloo group: the reducer and its
   all-reduce run, the collective has no peer).
 * amp: ``torch.autocast`` (bfloat16 on the CPU, float16 on CUDA) with a ``torch.amp.GradScaler``:
@@ -33,6 +36,7 @@ import random
 import socket
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +45,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common as po  # noqa: E402  (the methodology's helpers)
 
-from vgp_tui.engine.instrument import Recorder  # noqa: E402
+from vgp_tui.engine.instrument import DEFAULT_FLUSH_SECONDS, Recorder  # noqa: E402
 from vgp_tui.engine.probe import GradientProbe  # noqa: E402
 
 PATHS = ("plain", "ddp", "amp", "compiled")
@@ -110,11 +114,24 @@ class PathLoop(po.PlainLoop):
 
 
 def make_set(setup: po.Setup, path: str, workdir: str, backend: str) -> list[po.Variant]:
-    loops: list[po.Variant] = [PathLoop(setup, path, record=False, backend=backend),
-                               PathLoop(setup, path, record=True, workdir=workdir, backend=backend)]
-    if path == "plain":
-        loops.append(PathLoop(setup, path, record=True, flat=True, workdir=workdir))
-    return loops
+    return [PathLoop(setup, path, record=False, backend=backend),
+            PathLoop(setup, path, record=True, workdir=workdir, backend=backend),
+            PathLoop(setup, path, record=True, flat=True, workdir=workdir, backend=backend)]
+
+
+def steps_per_flush(setup: po.Setup, seconds: float) -> int:
+    """How many steps of the plain loop take ``seconds`` (the Recorder's default flush interval) on
+    this machine now: the block length at which a flush per block is the Recorder's own cadence."""
+    loop = po.PlainLoop(setup)
+    for _ in range(20):
+        loop.step()
+    po.synchronize(setup.device)
+    started = time.perf_counter()
+    for _ in range(50):
+        loop.step()
+    po.synchronize(setup.device)
+    per_step = (time.perf_counter() - started) / 50
+    return max(20, min(2000, round(seconds / per_step)))
 
 
 def start_process_group(device: str) -> None:
@@ -137,8 +154,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="few short rounds, one copy: proves it runs, measures little")
     p.add_argument("--paths", default=",".join(PATHS), help=f"comma-separated: {', '.join(PATHS)}")
-    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds per path (default 60; quick 3)")
-    p.add_argument("--steps", type=int, default=None, help="steps per timed block (default 20; quick 5)")
+    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds per path (default 30; quick 3)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="steps per timed block, each ending with a flush (default: the steps of the Recorder's "
+                        "default flush interval, half a second; quick 5)")
     p.add_argument("--replicas", type=int, default=None, help="copies of each loop, used in turn (default 3; quick 1)")
     p.add_argument("--warmup", type=int, default=None, help="untimed steps per loop first (default 20; quick 3)")
     p.add_argument("--compile-backend", default=None, help="torch.compile backend (default aot_eager; quick eager)")
@@ -148,8 +167,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    rounds = args.rounds or (3 if args.quick else 60)
-    steps = args.steps or (5 if args.quick else 20)
+    rounds = args.rounds or (3 if args.quick else 30)
     replicas = args.replicas or (1 if args.quick else 3)
     warmup = args.warmup if args.warmup is not None else (3 if args.quick else 20)
     backend = args.compile_backend or ("eager" if args.quick else "aot_eager")
@@ -161,16 +179,18 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     random.seed(0)
     setup = po.deep_sigmoid(args.device, args.quick)
+    steps = args.steps or (5 if args.quick else steps_per_flush(setup, DEFAULT_FLUSH_SECONDS))
     setup.flush_every = steps
     print(f"Recorder on real training paths: {po.machine_line()}")
     print(f"{setup.description}; device {setup.device}, {torch.get_num_threads()} thread(s); {rounds} rounds x "
           f"{steps} steps per block, {replicas} replica(s) of each loop, warm-up {warmup} steps; "
-          f"Recorder.flush() at the end of every block; torch.compile backend {backend}")
+          f"Recorder.flush() at the end of every block{'' if args.steps or args.quick else ' (the default flush interval)'}; "
+          f"torch.compile backend {backend}")
     if "ddp" in paths:
         start_process_group(setup.device)
     results: dict[str, Any] = {"machine": po.machine_line(), "threads": args.threads, "paths": {}}
     verdicts = []
-    header = f"{'loop':<52}{'CPU ms/step':>12}{'x without [IQR]':>26}{'95% CI':>15}{'wall x without':>16}"
+    header = f"{'loop':<64}{'CPU ms/step':>12}{'x without [IQR]':>26}{'95% CI':>15}{'wall x without':>16}"
     print()
     print(header)
     print("-" * len(header))
@@ -186,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
             for r in rows:
                 lo, hi = r["cpu_ratio_ci"]
                 ratio = f"{r['cpu_ratio']:.3f} [{r['cpu_ratio_q1']:.3f}-{r['cpu_ratio_q3']:.3f}]"
-                print(f"{r['variant']:<52}{r['cpu_ms']:>12.3f}{ratio:>26}{f'{lo:.3f}-{hi:.3f}':>15}"
+                print(f"{r['variant']:<64}{r['cpu_ms']:>12.3f}{ratio:>26}{f'{lo:.3f}-{hi:.3f}':>15}"
                       f"{r['wall_ratio']:>16.3f}")
                 if r["group"] == "vgp":
                     verdict = "MET" if r["cpu_ratio"] <= TARGET else "NOT MET"
