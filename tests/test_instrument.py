@@ -636,6 +636,34 @@ def test_packed_cpu_measurement_equals_autograd_whatever_the_layout() -> None:
     assert torch.equal(folded[0], squares) and torch.equal(folded[1], squares)
 
 
+def test_packed_cpu_block_is_made_once_and_measures_every_step_afresh() -> None:
+    """The block is kept from step to step (no third of a megabyte from malloc per step), and each
+    step's numbers are that step's own: new gradients, smaller ones, the padding still zero."""
+    torch.manual_seed(0)
+    model = _mlp()
+    groups = default_layer_groups(model)
+    probe = GradientProbe(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Ops(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.names: list[str] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            self.names.append(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    for scale in (1.0, 1e-3, 5.0):
+        model(torch.randn(8, 6)).sum().mul(scale).backward()
+        assert probe.partial_squares().tolist() == pytest.approx(_autograd_squares(groups), rel=1e-6)
+        with Ops() as ops:
+            probe.partial_norms()
+        assert ops.names == ["_foreach_copy_", "linalg_vector_norm"]  # into the kept block: nothing allocated but the norms
+        optimizer.zero_grad(set_to_none=True)
+
+
 def test_recorder_folds_steps_whose_gradients_come_and_go(tmp_path: Path) -> None:
     model = _mlp()
     groups = default_layer_groups(model)

@@ -52,7 +52,6 @@ from typing import Any, NamedTuple
 
 import torch
 from torch import nn
-from torch._utils import _flatten_dense_tensors
 
 from vgp_tui.engine.naming import block_of
 
@@ -78,15 +77,20 @@ the copy costs less than a norm call of its own (about 1 us; docs/benchmarks.md,
 class _Packing(NamedTuple):
     """How the per-tensor path measures on a CPU, where ``_foreach_norm`` is a loop of one norm per
     tensor: the small gradients are copied into one block laid out as the flat buffer is (each layer
-    whole rows, zero padding at its end) by ONE ``_flatten_dense_tensors``, whose row norms are ONE
-    kernel; the large ones are measured one by one."""
+    whole rows, zero padding at its end) by ONE ``_foreach_copy_``, whose row norms are ONE kernel;
+    the large ones are measured one by one.
 
-    parts: tuple[int, ...]
-    """What the block is made of, in order: a parameter's index, or ``-1 - layer`` for that layer's padding."""
-    pads: tuple[torch.Tensor, ...]
-    """Each layer's zero padding (empty where it needs none)."""
-    row: int
-    """The block's row length."""
+    The block is made once and kept: a fresh one each step would be a third of a megabyte from
+    malloc every step, which glibc may hand back to the system at the free and fault in again at
+    the next step (docs/benchmarks.md, section 6: from 1.04 to 1.16 times the step, by the state of
+    the allocator)."""
+
+    packed: tuple[int, ...]
+    """The parameters copied into the block, in the order of ``views``."""
+    views: tuple[torch.Tensor, ...]
+    """Where in the block each of them goes (its own shape); the padding between stays zero."""
+    rows: torch.Tensor
+    """The block, ``(rows, row length)``."""
     singles: tuple[int, ...]
     """The parameters measured on their own (``_foreach_norm``): those too large to copy."""
     index: torch.Tensor
@@ -425,30 +429,35 @@ class GradientProbe:
             sizes[layer] += p.numel() if packed else 0
         row = choose_row_length([n for n in sizes if n] or [1])
         rows_of = [math.ceil(n / row) for n in sizes]
-        pads = tuple(torch.zeros(rows * row - n, dtype=params[0].dtype, device=params[0].device)
-                     for n, rows in zip(sizes, rows_of))
-        parts: list[int] = []
+        block = torch.zeros(sum(rows_of), row, dtype=params[0].dtype, device=params[0].device)
+        line = block.view(-1)
+        packed, views = [], []
+        offset = 0
         for layer in range(self.num_layers):  # a layer's parameters may be anywhere in self.params
-            parts += [i for i, (owner, packed) in enumerate(zip(self._layer_of_param, small)) if packed and owner == layer]
-            if pads[layer].numel():
-                parts.append(-1 - layer)
-        singles = tuple(i for i, packed in enumerate(small) if not packed)
+            start = offset
+            for i, (owner, small_one) in enumerate(zip(self._layer_of_param, small)):
+                if small_one and owner == layer:
+                    n = params[i].numel()
+                    packed.append(i)
+                    views.append(line[offset : offset + n].view(params[i].shape))
+                    offset += n
+            offset = start + rows_of[layer] * row  # the rest of the layer's last row: zeros, for good
+        singles = tuple(i for i, small_one in enumerate(small) if not small_one)
         layers = [layer for layer, rows in enumerate(rows_of) for _ in range(rows)]
         layers += [self._layer_of_param[i] for i in singles]
-        self._packing = _Packing(tuple(parts), pads, row, singles, torch.tensor(layers, device=params[0].device))
+        self._packing = _Packing(tuple(packed), tuple(views), block, singles, torch.tensor(layers, device=params[0].device))
         return self._packing
 
     def _packed_norms(self, grads: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """(norms, their layers) of every gradient by the CPU plan: the block's row norms, then the singles'.
 
-        (Stacking the gradients of each shape instead measured about 1 % of a step slower in a training
-        loop; a block kept from step to step, filled with ``out=``, slower still: the training step
-        evicts it from the cache, while a fresh one reuses memory just freed.)"""
+        (Measured in a training loop, docs/benchmarks.md section 6: ``_foreach_copy_`` into the kept
+        block costs less than a fresh ``_flatten_dense_tensors`` even when malloc keeps the latter's
+        memory, and less than ``torch.cat(..., out=)``, whose per-tensor views are made in Python.)"""
         plan = self._packing
         assert plan is not None
-        pads = plan.pads
-        block = _flatten_dense_tensors([grads[i] if i >= 0 else pads[-1 - i] for i in plan.parts])
-        norms = torch.linalg.vector_norm(block.view(-1, plan.row), dim=1, dtype=self._foreach_dtype)
+        torch._foreach_copy_(plan.views, [grads[i] for i in plan.packed])
+        norms = torch.linalg.vector_norm(plan.rows, dim=1, dtype=self._foreach_dtype)
         if plan.singles:
             large = torch._foreach_norm([grads[i] for i in plan.singles], 2, dtype=self._foreach_dtype)
             norms = torch.cat([norms, torch.stack(large).to(norms.dtype)])
