@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -63,6 +64,28 @@ def test_gif_render_runs_quick() -> None:
         assert done.stdout.count(row) == 2, row  # a timing row and a fidelity row each
     fidelity = done.stdout.split("(b) pty + pyte + cell painter")[-1].split()
     assert fidelity[:4] == ["0.000", "1.000", "1.000", "1.00"]  # the chosen path draws every cell edge to edge
+
+
+def test_recorder_profile_runs_quick_in_both_modes() -> None:
+    """benchmarks/recorder_profile.py: the phases of a step with the Recorder, the operators that
+    recorder.step and a flush dispatch, and the interleaved parts; no timing is asserted."""
+    done = run_script("recorder_profile.py", "--quick")
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    for text in ("forward+backward", "recorder.step", "flush per step", "+ Recorder, optimizer.zero_grad()",
+                 "+ Recorder, recorder.zero_grad()", "torch.profiler"):
+        assert text in out, text
+    # The flat path measures with one operator (the buffer's row norms) and copies the loss: a
+    # handful of operators, fewer than the per-tensor path's.
+    counts = {name: int(m.group(1)) for name in ("optimizer.zero_grad()", "recorder.zero_grad()")
+              for m in [re.search(re.escape(name) + r": recorder.step: (\d+) operators", out)] if m}
+    assert set(counts) == {"optimizer.zero_grad()", "recorder.zero_grad()"}, out[-2000:]
+    assert 1 <= counts["recorder.zero_grad()"] < counts["optimizer.zero_grad()"]
+    done = run_script("recorder_profile.py", "--quick", "--parts")
+    assert done.returncode == 0, done.stderr[-3000:]
+    for kind in ("loss copy", "gathering copy only", "gathering + row norms", "torch._foreach_norm",
+                 "Recorder + recorder.zero_grad()"):
+        assert kind in done.stdout, kind
 
 
 def test_history_memory_runs_quick() -> None:
