@@ -32,6 +32,7 @@ from pathlib import Path
 from types import TracebackType
 
 import torch
+from torch.amp.grad_scaler import OptState  # (imported by torch itself: free)
 
 from vgp_tui.engine.events import (
     ROW_CLIPPED,
@@ -229,6 +230,7 @@ class Recorder:
         self._one = torch.ones(1, device=device)
         self._default_flags = torch.tensor([-1.0, _NOT_SKIPPED, 1.0, math.nan], device=device)  # _CLIPPED.. order
         self._zero = torch.zeros(1, device=device)
+        self._scale_view: tuple[torch.Tensor, torch.Tensor] | None = None  # (scaler._scale, its (1,) float32 view)
         if self._measuring:
             atexit.register(self._close_at_exit)
         if not self.enabled:
@@ -305,8 +307,6 @@ class Recorder:
         scaler = self.scaler
         if scaler is None or not scaler.is_enabled() or scaler._scale is None:
             return self._verdicts[_NOT_SKIPPED], self._one
-        from torch.amp.grad_scaler import OptState
-
         unscaled = [s for s in scaler._per_optimizer_states.values() if s["stage"] is OptState.UNSCALED]
         if unscaled:
             # unscale_(optimizer) ran: the gradients are plain, and the scaler has already found out
@@ -319,7 +319,15 @@ class Recorder:
         # Still scaled: the norms are divided by the scale at the flush. The flags' cat in step() copies
         # the scale now, before update() changes it in place; step() will skip iff a gradient is not
         # finite, which the flush reads from the total it has anyway.
-        return self._verdicts[_SCALED], scaler._scale.reshape(1).to(device=device, dtype=torch.float32)
+        scale = scaler._scale
+        kept = self._scale_view
+        if kept is None or kept[0] is not scale:
+            # A (1,) float32 view of the scaler's own tensor, made once: update() changes it in place.
+            view = scale.reshape(1).to(device=device, dtype=torch.float32)
+            if view.data_ptr() != scale.data_ptr():  # another device or dtype: a copy, made anew each step
+                return self._verdicts[_SCALED], view
+            self._scale_view = kept = (scale, view)
+        return self._verdicts[_SCALED], kept[1]
 
     def _check_finite(self, squares: torch.Tensor, total_sq: torch.Tensor, verdict: torch.Tensor) -> None:
         """on_nonfinite="raise": the one host read per step that this mode costs."""
