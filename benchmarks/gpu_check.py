@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """On a CUDA machine: prove the probe never synchronises with the host per step, and time it there.
 
-    python benchmarks/gpu_check.py              # about three minutes on one GPU
+    python benchmarks/gpu_check.py              # about five minutes on one GPU
     python benchmarks/gpu_check.py --quick      # the sync check and a short timing run
 
 1. Sync check. For the deep-sigmoid and resnet-cifar10 models, after a warm-up, runs
@@ -16,7 +16,11 @@
 3. The Recorder on users' training paths (``recorder_cuda.py``): plain, clipping, the flat buffer,
    float16 with a GradScaler (a forced overflow included), bfloat16, ``torch.compile`` (inductor),
    DDP and FSDP2 in a one-process NCCL group: no sync inside ``recorder.step``, and the recorded
-   norms equal float64 autograd's. Its timing per path is ``recorder_paths.py --device cuda``.
+   norms equal float64 autograd's.
+4. The Recorder's cost on the GPU and where it goes: ``recorder_paths.py --device cuda`` (plain, DDP
+   and AMP, each with ``optimizer.zero_grad()`` and with ``recorder.zero_grad()``; compiled is left
+   out: inductor compiles for minutes) and ``recorder_profile.py --device cuda`` (each phase's time
+   to launch, the operators per ``recorder.step`` and per flush, torch.profiler's table).
 
 Without CUDA it says so and exits with status 2. Exit status 1 if the sync check fails.
 """
@@ -34,6 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import probe_overhead  # noqa: E402  (the sibling script, for the timing run)
 import recorder_cuda  # noqa: E402
+import recorder_paths  # noqa: E402
+import recorder_profile  # noqa: E402
 from common import Setup, deep_sigmoid, resnet  # noqa: E402
 
 from vgp_tui.engine.trainer import Trainer  # noqa: E402
@@ -96,6 +102,14 @@ def main(argv: list[str] | None = None) -> int:
         timing = ["--device", args.device, "--resnet-width", "0.25", "--resnet-batch", "64"]
         timing += ["--quick", "--rounds", "5"] if args.quick else ["--rounds", "20"]
         probe_overhead.main(timing)
+        print("\n4. the Recorder's cost on the GPU (benchmarks/recorder_paths.py), and where it goes "
+              "(benchmarks/recorder_profile.py):")
+        paths = ["--device", args.device, "--paths", "plain,ddp,amp", "--replicas", "1"]
+        try:  # measurements only: a failure here must not hide the verdict of the checks above
+            recorder_paths.main(paths + (["--quick"] if args.quick else ["--rounds", "10"]))
+            recorder_profile.main(["--device", args.device] + (["--quick"] if args.quick else []))
+        except Exception as exc:  # noqa: BLE001
+            print(f"   section 4 stopped: {type(exc).__name__}: {exc}")
     print(f"\ngpu_check took {time.perf_counter() - started:.0f} s; sync check "
           f"{'FAILED for ' + ', '.join(failures) if failures else 'passed'}")
     return 1 if failures else 0
