@@ -425,8 +425,8 @@ class GradientProbe:
         if sum(small) < 2:
             return None
         sizes = [0] * self.num_layers
-        for p, layer, packed in zip(params, self._layer_of_param, small):
-            sizes[layer] += p.numel() if packed else 0
+        for p, layer, small_one in zip(params, self._layer_of_param, small):
+            sizes[layer] += p.numel() if small_one else 0
         row = choose_row_length([n for n in sizes if n] or [1])
         rows_of = [math.ceil(n / row) for n in sizes]
         block = torch.zeros(sum(rows_of), row, dtype=params[0].dtype, device=params[0].device)
