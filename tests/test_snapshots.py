@@ -27,18 +27,35 @@ def recorded_app() -> Any:
     return make_app(session, train=False)
 
 
+async def settle(pilot: Any) -> None:
+    """Refresh the panels until the layout stops changing, as the app's own 0.2 s tick would.
+
+    A refresh can change what is laid out (the diagnosis line's height, the layer rows the two layer
+    panels share), and the rows the panels share are computed from the sizes of the layout before.
+    Under the full suite's load a picture was taken in between: once one row off, once with all 21
+    layers merged into one row (the tick fixes that within 0.2 s on a screen; a picture is an instant).
+    """
+    from vgp_tui.dashboard.flow import GradientFlow
+    from vgp_tui.dashboard.heatmap import GradientHeatmap
+
+    app = pilot.app
+    seen = None
+    for _ in range(6):
+        app.refresh_panels()
+        await pilot.pause()
+        flow, heatmap = app.query_one(GradientFlow), app.query_one(GradientHeatmap)
+        now = (flow.size, heatmap.size, flow.row_limit, heatmap.row_limit)
+        if now == seen:
+            return
+        seen = now
+
+
 async def feed_recording(pilot: Any) -> None:
     result = read_recording(FIXTURE)
     assert result.warning is None
     pilot.app.feed.put(result.events)
     await pilot.pause()
-    pilot.app.refresh_panels()
-    await pilot.pause()
-    # Once more, as the app's own refresh tick would: the first pass lays the panels out for the
-    # run's layers, and what depends on their sizes settles in the second. (Under load a picture
-    # was once taken between the two, one row off.)
-    pilot.app.refresh_panels()
-    await pilot.pause()
+    await settle(pilot)
 
 
 class TestDashboardPictures:
@@ -63,8 +80,7 @@ class TestDashboardPictures:
         async def feed_ghosts(pilot: Any) -> None:
             pilot.app.feed.put(ghost_events())
             await pilot.pause()
-            pilot.app.refresh_panels()
-            await pilot.pause()
+            await settle(pilot)
             pilot.app.clear_notifications()  # run 4's divergence toast: timed, so not in a fixed picture
             await pilot.pause()
 
@@ -75,8 +91,7 @@ class TestDashboardPictures:
             app = pilot.app
             while not app.session.ended:
                 await pilot.pause(0.05)
-            app.refresh_panels()
-            await pilot.pause()
+            await settle(pilot)
             app.clear_notifications()
             await pilot.pause()
 
