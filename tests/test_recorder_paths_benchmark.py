@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,8 +31,6 @@ def test_recorder_paths_runs_quick() -> None:
 def test_recorder_paths_blocks_default_to_the_flush_interval() -> None:
     """Without --steps a block is the steps of the Recorder's default flush interval (half a second),
     so the one flush per block is the cadence a user's loop gets."""
-    import re
-
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "recorder_paths.py"), "--paths", "plain", "--rounds", "1",
