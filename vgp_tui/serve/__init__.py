@@ -42,13 +42,21 @@ class Plan:
     command: list[str]  # each tab's process
     what: str  # the mode in words, for the banner and the page
     subject: str  # the recording's file name, or the preset's
-    title: str  # the browser tab's title
     host: str
     port: int
-    public: bool  # listening beyond this machine (--public with a host that is not loopback)
     max_sessions: int
     notes: list[str]  # extra lines for the banner
     screenshots: Path | None = None  # demo: where ctrl+s in a tab saves
+
+    @property
+    def title(self) -> str:
+        """The browser tab's title."""
+        return f"vgp-tui · {self.subject}"
+
+    @property
+    def public(self) -> bool:
+        """Listening beyond this machine (--public with a host that is not loopback)."""
+        return not is_loopback(self.host)
 
 
 def is_loopback(host: str) -> bool:
@@ -105,10 +113,8 @@ def follow_plan(file: str, host: str | None, port: int, public: bool, max_sessio
         command=_child("replay", "--follow", str(path)),
         what=f"following {path.name}",
         subject=path.name,
-        title=f"vgp-tui · {path.name}",
         host=chosen,
         port=port,
-        public=not is_loopback(chosen),
         max_sessions=sessions,
         notes=notes,
     )
@@ -144,10 +150,8 @@ def demo_plan(preset: str, device: str, seed: int | None, remedies: tuple[str, .
         command=_child(*args),
         what=f"a live {scenario.name} session per tab",
         subject=scenario.name,
-        title=f"vgp-tui · {scenario.name}",
         host=chosen,
         port=port,
-        public=not is_loopback(chosen),
         max_sessions=sessions,
         notes=[f"ctrl+s in a tab saves its screenshot on this machine, in {shots}"],
         screenshots=shots,
