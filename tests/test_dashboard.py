@@ -220,10 +220,9 @@ async def test_preset_picker_switches_session_in_the_same_thread() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: steps(app) > 2)
         await pilot.press("p")
-        await pilot.pause(0.2)
         from vgp_tui.dashboard.screens import PresetPicker
 
-        assert isinstance(app.screen, PresetPicker)
+        await wait_for(pilot, lambda: isinstance(app.screen, PresetPicker))  # (not a fixed pause: CI is loaded)
         names = [name for name, _ in app.screen.presets]
         for _ in range(names.index("rnn-clipping") - names.index("deep-sigmoid")):
             await pilot.press("down")
@@ -251,13 +250,20 @@ async def test_screenshot_key_saves_an_svg(tmp_path: Path) -> None:
 
 async def test_divergence_pauses_with_a_marker_and_a_remedy_goes_on() -> None:
     app = new_app(small_sigmoid(), overrides={"lr": "100", "activation": "relu"})
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:  # (toasts are off in tests by default)
         await wait_for(pilot, lambda: app.history.state == "diverged", timeout=30)
         marker = app.history.current.markers[-1]
         assert marker.kind == "diverged"
         frozen = app.session.trainer.step_count
         await pilot.pause(0.3)
         assert app.session.trainer.step_count == frozen
+        # Its toast points at the diagnosis line and the fix keys: it must not cover them.
+        from textual.widgets._toast import Toast
+
+        await wait_for(pilot, lambda: any("diagnosis line" in t._notification.message for t in app.screen.query(Toast)))
+        for toast in app.screen.query(Toast):
+            for selector in ("#diagnosis", "#remedies", "#status"):
+                assert not toast.region.overlaps(app.query_one(selector).region), selector
         await pilot.press("minus")  # a live remedy after divergence starts afresh with it applied
         # (lr 50 may diverge again at once, so only the new run is waited for, not its state)
         await wait_for(pilot, lambda: app.history.current.run == 2)

@@ -287,6 +287,25 @@ def test_y_ticks_are_round_values_inside_the_range_with_short_labels() -> None:
     assert values[0] == 2.3 and values[-1] == 2.31 and len(set(labels)) == len(labels) >= 2
 
 
+def test_step_ticks_are_the_first_step_then_round_steps_with_short_labels() -> None:
+    """Evenly spaced ticks once read "1 954 1 908 2 861" at 80x24: neither round nor clearly four numbers."""
+    from vgp_tui.dashboard.ticks import step_label, step_ticks
+
+    assert step_ticks(1, 2861) == ([1.0, 1000.0, 2000.0], ["1", "1k", "2k"])
+    assert step_ticks(1, 300)[1] == ["1", "100", "200", "300"]
+    assert step_ticks(1, 5)[1] == ["1", "2", "3", "4", "5"]
+    assert step_ticks(1, 1_500_000)[1] == ["1", "500k", "1M", "1.5M"]
+    assert step_ticks(7, 7) == ([7.0], ["7"])
+    # A narrow axis gets fewer ticks, each label with room around it.
+    assert step_ticks(1, 300, width=27)[1] == ["1", "100", "200", "300"]
+    assert step_ticks(1, 300, width=12)[1] == ["1", "200"]
+    assert step_ticks(1, 3, width=5)[1] == ["1"]
+    # No round tick crowds the first one.
+    values, _ = step_ticks(2282, 2861)
+    assert values[0] == 2282 and all(b - a >= 100 for a, b in zip(values, values[1:]))
+    assert [step_label(n) for n in (950, 1000, 2500, 12000, 1_200_000)] == ["950", "1k", "2.5k", "12k", "1.2M"]
+
+
 async def test_the_step_axis_starts_no_later_than_the_first_drawn_point() -> None:
     """A history whose first recorded step comes after the start of its series (a follow that began
     mid-run, a benchmark's prefilled series): a point left of the axis made plotext trace the whole

@@ -210,6 +210,8 @@ class LossPlot(PlotPanel, Panel):
         self.history: History | None = None
         self._lines: list[Line] = []
         self._range: tuple[float, float] | None = None
+        self._axis_width: int | None = None
+        """Columns of the x axis at the last build (None before the first): how many step ticks fit."""
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -246,6 +248,7 @@ class LossPlot(PlotPanel, Panel):
         legend_width = max((len(text) for text, _, _ in legend), default=0)
         if legend_width:
             legend_width += 1  # a blank column between the frame and the legend
+        self._axis_width = width - legend_width - 7  # the x axis: less the y labels and the frame
         strips = super()._build(width - legend_width, height)
         if not legend_width:
             return strips
@@ -358,7 +361,7 @@ class LossPlot(PlotPanel, Panel):
         if x1 + pad > x0:
             plt.xlim(x0, x1 + pad)
         plt.ylim(low, high)
-        plt.xticks(*step_ticks(x0, x1))
+        plt.xticks(*step_ticks(x0, x1, width=self._axis_width))
         plt.yticks(*self._y_ticks(low, high))
 
     def _y_ticks(self, low: float, high: float) -> tuple[list[float], list[str]]:
