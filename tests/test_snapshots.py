@@ -58,6 +58,32 @@ async def feed_recording(pilot: Any) -> None:
     await settle(pilot)
 
 
+async def test_the_layer_panels_share_their_rows_from_the_first_frame_and_after_a_resize() -> None:
+    """The rows the two layer panels share are worked out when their sizes are laid out, not at the
+    next 0.2 s tick: a new run's first frames once showed them from the sizes before the layout
+    (every layer merged into one row, or each panel merging the layers its own way)."""
+    from vgp_tui.dashboard.flow import GradientFlow
+    from vgp_tui.dashboard.heatmap import GradientHeatmap
+
+    def shared(app: Any) -> tuple[int | None, int | None, int | None]:
+        flow, heatmap = app.query_one(GradientFlow), app.query_one(GradientHeatmap)
+        rows = min(flow.size.height, heatmap.layer_rows())
+        want = rows if 0 < rows < len(app.history.current.layers) else None
+        return flow.row_limit, heatmap.row_limit, want
+
+    app = recorded_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.feed.put(read_recording(FIXTURE).events)
+        app.refresh_panels()  # the first frame of the run, then no tick: only the layout's events
+        await pilot.pause()
+        limit, same, want = shared(app)
+        assert limit == same == want == 13  # 21 layers on the heatmap's 13 rows, in both panels
+        await pilot.resize_terminal(200, 60)
+        await pilot.pause()
+        limit, same, want = shared(app)
+        assert limit == same == want and want != 13
+
+
 class TestDashboardPictures:
     """The dashboard fed from the recorded fixture, at the smallest and a common terminal size."""
 

@@ -238,8 +238,6 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
             self._replay_housekeeping()
         if not self.query_one("#main").display:
             return
-        self._share_layer_rows(history.current)
-        self.caption_layers()
         line = self.query_one(DiagnosisLine)
         line.starting, line.replay = self.runner.starting, self.replay
         for panel in self._panels:
@@ -247,6 +245,15 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
                 data, structure = panel.watches(history)
                 if self._redraw(panel.id or type(panel).__name__, data, structure, panel.EVERY):
                     panel.draw_from(history)
+        # After the drawing, where a new run's layers reach the panels (and again when their new
+        # sizes are laid out: on_layer_panel_resized).
+        self._share_layer_rows(history.current)
+        self.caption_layers()
+
+    def on_layer_panel_resized(self) -> None:
+        if self.query_one("#main").display:
+            self._share_layer_rows(self.history.current)
+            self.caption_layers()
 
     def _share_layer_rows(self, run: Any) -> None:
         """Both layer panels get the smaller one's row count, so that when layers must share rows

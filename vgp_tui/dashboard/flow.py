@@ -21,7 +21,7 @@ from textual.geometry import Size
 from textual.strip import Strip
 from textual.widget import Widget
 
-from vgp_tui.dashboard.panels import Panel
+from vgp_tui.dashboard.panels import LayerPanelResized, Panel
 from vgp_tui.dashboard.layers import Arrangement, LayerView, arrange, group_rows, short_name
 from vgp_tui.engine.history import History, RunHistory
 from vgp_tui.health import layer_verdicts, recent_norms, worst
@@ -113,6 +113,9 @@ class GradientFlow(Widget, Panel):
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return max(1, len(self._layers))
+
+    def on_resize(self) -> None:
+        self.post_message(LayerPanelResized())
 
     def render_line(self, y: int) -> Strip:
         width, height = self.size

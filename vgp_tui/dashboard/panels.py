@@ -6,7 +6,15 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import ClassVar
 
+from textual.message import Message
+
 from vgp_tui.engine.history import History
+
+
+class LayerPanelResized(Message):
+    """A layer panel (the flow bars, the heatmap) was laid out at a new size: the app works out the
+    rows the two share again at once. (Worked out at its 0.2 s tick alone, a new run's first frames
+    showed the panels from the sizes before the layout: once every layer merged into one row.)"""
 
 
 class Panel:
