@@ -44,9 +44,10 @@ def format_norm(x: float, *, signed_exponent: bool = True) -> str:
     return f"{x:.0e}".replace("e-0", "e-").replace("e+0", "e+" if signed_exponent else "e")
 
 
-def short_number(value: float) -> str:
-    """``0.2``, ``1.5``, ``300``, ``1e-5``: a round tick value in as few characters as it takes."""
-    text = f"{value:.3g}"
+def short_number(value: float, digits: int = 3) -> str:
+    """``0.2``, ``1.5``, ``300``, ``1e-5``: a round tick value in as few characters as it takes (at most
+    ``digits`` significant digits)."""
+    text = f"{value:.{digits}g}"
     mantissa, sep, exponent = text.partition("e")
     return f"{mantissa}e{int(exponent)}" if sep else text
 

@@ -87,8 +87,9 @@ def round_ticks(low: float, high: float, log: bool, most: int = 5) -> tuple[list
             ]
             fitting = [c for c in found if 2 <= len(c) <= most]
             candidates = fitting[0] if fitting else next((c for c in reversed(found) if len(c) >= 2), [])
-        else:
-            # The finest 1-2-5 step that gives at most ``most`` ticks.
+        if len(candidates) < 2:
+            # The finest 1-2-5 step that gives at most ``most`` ticks: on a linear axis, and on a log
+            # axis too narrow for the sets above (a loss between 2.299 and 2.311), all but linear there.
             power = 10.0 ** math.floor(math.log10((high - low) / max(most, 2)))
             for step in (m * power for m in (1, 2, 5, 10, 20, 50)):
                 first, last = math.ceil(low / step - 1e-9), math.floor(high / step + 1e-9)
@@ -101,6 +102,10 @@ def round_ticks(low: float, high: float, log: bool, most: int = 5) -> tuple[list
         if len(candidates) >= 2:
             values = [float(f"{v:.12g}") for v in candidates]
             labels = [short_number(v) for v in values]
+            for digits in range(4, 9):  # 2.305 between 2.3 and 2.31: three digits would write 2.31 twice
+                if len(set(labels)) == len(labels):
+                    break
+                labels = [short_number(v, digits) for v in values]
             if log and all(math.log10(v).is_integer() for v in values) and max(map(len, labels)) > 4:
                 labels = [f"1e{round(math.log10(v))}" for v in values]  # 1e-5, not 1e-05 or 0.00001
             if len(set(labels)) == len(labels):
