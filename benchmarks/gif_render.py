@@ -11,7 +11,7 @@
     (what resvg falls back to for "Fira Code", which is not installed), and with only Cascadia Mono
     loaded (shipped by pymupdf-fonts) as the monospace family.
 (b) cells: the replay runs in a pseudo-terminal (what ``vgp-tui cast`` records); its output is
-    played into pyte and each screen painted cell by cell (vgp_tui.cell_painter: Cascadia Mono for
+    played into pyte and each screen painted cell by cell (vgp_tui.cast.painter: Cascadia Mono for
     text, braille, blocks and box lines as shapes) and mapped onto one palette the same way.
 
 For each: milliseconds per frame (median) by stage, and the GIF's bytes for those frames. Then the
@@ -39,10 +39,10 @@ import numpy as np
 import resvg_py
 from PIL import Image
 
-from vgp_tui.cast import record_cast
-from vgp_tui.cast_frames import Timeline, read_cast, screens, timeline
-from vgp_tui.cell_painter import CellPainter
-from vgp_tui.gif_palette import PaletteSampler
+from vgp_tui.cast.asciicast import record_cast
+from vgp_tui.cast.frames import Timeline, read_cast, screens, timeline
+from vgp_tui.cast.painter import CellPainter
+from vgp_tui.cast.palette import PaletteSampler
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "deep-sigmoid.jsonl"
@@ -53,7 +53,7 @@ def ms(values: list[float]) -> float:
 
 
 def gif_bytes(frames: list[Image.Image], fps: float) -> int:
-    """The GIF as `vgp-tui cast` writes it: one palette for all frames (vgp_tui.gif_palette)."""
+    """The GIF as `vgp-tui cast` writes it: one palette for all frames (vgp_tui.cast.palette)."""
     sampler = PaletteSampler()
     for frame in frames:
         sampler.add(frame)

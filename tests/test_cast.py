@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from terminal import ALTERNATE_SCREEN, ANSI, APP_MODES, QUERY, Terminal  # tests/terminal.py
-from vgp_tui.cast import _for_a_viewer
+from vgp_tui.cast.asciicast import _for_a_viewer
 
 FIXTURE = Path(__file__).parent / "fixtures" / "deep-sigmoid.jsonl"
 COLUMNS, ROWS = 100, 30

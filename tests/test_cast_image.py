@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from terminal import Terminal  # tests/terminal.py
-from vgp_tui.cast_image import Progress, write_image_cast
+from vgp_tui.cast.image import Progress, write_image_cast
 from vgp_tui.dashboard.colors import level_rgb
 
 FIXTURE = Path(__file__).parent / "fixtures" / "deep-sigmoid.jsonl"

@@ -327,11 +327,11 @@ def cast_command(file: str, output: str, size: str, speed: float, fps: float, fo
     A picture shows the dashboard as the replay draws it, sampled --fps times a second; pictures
     need the gif extra (pip install 'vgp-tui[gif]'). A progress bar shows on stderr when it is a terminal.
     """
-    from vgp_tui.cast_image import Progress, image_format, write_image_cast
+    from vgp_tui.cast.image import Progress, image_format, write_image_cast
 
     columns, rows = parse_size(size)
     if image_format(output) is None:
-        from vgp_tui.cast import record_cast
+        from vgp_tui.cast.asciicast import record_cast
 
         count = record_cast(file, output, columns, rows, speed)
         click.echo(f"wrote {output}: {columns}x{rows}, {count} frame{'' if count == 1 else 's'}")

@@ -2,7 +2,7 @@
 
 Text is drawn with Cascadia Mono, which the ``pymupdf-fonts`` package ships, so the picture is the
 same on every machine: no font installed on the system is looked up or falls back. Braille, block
-elements and box-drawing lines are shapes (:mod:`vgp_tui.cell_shapes`), sized to the cell.
+elements and box-drawing lines are shapes (:mod:`vgp_tui.cast.shapes`), sized to the cell.
 
 Glyphs are kept as alpha masks, one per character and weight, and a picture is put together with
 numpy: backgrounds and foregrounds are blown up from one colour per cell, and blended through the
@@ -16,8 +16,8 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from vgp_tui.cast_frames import Screen
-from vgp_tui.cell_shapes import shape
+from vgp_tui.cast.frames import Screen
+from vgp_tui.cast.shapes import shape
 
 DEFAULT_FG = (224, 224, 224)
 DEFAULT_BG = (18, 18, 18)

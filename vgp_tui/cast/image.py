@@ -1,9 +1,9 @@
 """``vgp-tui cast FILE -o demo.gif``: the replay as an animated picture (GIF, animated WebP or APNG).
 
 The frames are the ones the dashboard draws: the replay runs in a pseudo-terminal exactly as for an
-asciicast (:func:`vgp_tui.cast.record_cast`), its output is played into a terminal emulator and the
-screen is read ``fps`` times a second (:mod:`vgp_tui.cast_frames`), and each screen is painted cell
-by cell with a font that ships with a Python package (:mod:`vgp_tui.cell_painter`). Why this path
+asciicast (:func:`vgp_tui.cast.asciicast.record_cast`), its output is played into a terminal emulator and the
+screen is read ``fps`` times a second (:mod:`vgp_tui.cast.frames`), and each screen is painted cell
+by cell with a font that ships with a Python package (:mod:`vgp_tui.cast.painter`). Why this path
 and not Textual's SVG screenshots through an SVG renderer: docs/benchmarks.md, section "Animated casts".
 
 Needs the ``gif`` extra (Pillow, pyte, pymupdf-fonts); without it, one line says what to install.
@@ -99,8 +99,8 @@ def write_image_cast(
     if not output.parent.is_dir():
         raise UserError(f"-o {output}: folder '{output.parent}' does not exist")
     _check_extra(kind)
-    from vgp_tui.cast_frames import read_cast, screens, timeline
-    from vgp_tui.cell_painter import CellPainter
+    from vgp_tui.cast.frames import read_cast, screens, timeline
+    from vgp_tui.cast.painter import CellPainter
 
     progress = progress or Progress(False)
     painter = CellPainter(columns, rows, font_size)  # before the replay: a font problem shows at once
@@ -152,7 +152,7 @@ def _record(recording: str | Path, cast: Path, columns: int, rows: int, speed: f
     The thread is a daemon: on Ctrl+C the command exits at once, and the replay in the pseudo-terminal
     ends when the terminal closes with the process.
     """
-    from vgp_tui.cast import record_cast
+    from vgp_tui.cast.asciicast import record_cast
     from vgp_tui.engine.recording import read_recording
 
     times = [t for e in read_recording(recording).events if (t := getattr(e, "t", None)) is not None]
@@ -179,13 +179,13 @@ def _record(recording: str | Path, cast: Path, columns: int, rows: int, speed: f
 
 def _gif_palette(events: list[tuple[float, str]], columns: int, rows: int, when: Any, painter: Any,
                  progress: Progress) -> Any:
-    """One palette for all of a GIF's frames (:mod:`vgp_tui.gif_palette`), from a first pass over them.
+    """One palette for all of a GIF's frames (:mod:`vgp_tui.cast.palette`), from a first pass over them.
 
     The frames are painted twice rather than kept: a frame costs milliseconds to paint, and 1.5 MB
     to keep at 100 x 30.
     """
-    from vgp_tui.cast_frames import screens
-    from vgp_tui.gif_palette import PaletteSampler
+    from vgp_tui.cast.frames import screens
+    from vgp_tui.cast.palette import PaletteSampler
 
     sampler = PaletteSampler()
     for frame, screen in enumerate(screens(events, columns, rows, when)):
