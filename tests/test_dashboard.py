@@ -257,13 +257,17 @@ async def test_divergence_pauses_with_a_marker_and_a_remedy_goes_on() -> None:
         frozen = app.session.trainer.step_count
         await pilot.pause(0.3)
         assert app.session.trainer.step_count == frozen
-        # Its toast points at the diagnosis line and the fix keys: it must not cover them.
+        # Its toast points at the diagnosis line and the fix keys: it must not cover them, nor the
+        # flow panel or the loss plot. It sits on the heatmap's legend.
         from textual.widgets._toast import Toast
 
         await wait_for(pilot, lambda: any("diagnosis line" in t._notification.message for t in app.screen.query(Toast)))
+        await pilot.pause()
         for toast in app.screen.query(Toast):
-            for selector in ("#diagnosis", "#remedies", "#status"):
+            for selector in ("#diagnosis", "#remedies", "#status", "#flow", "#loss"):
                 assert not toast.region.overlaps(app.query_one(selector).region), selector
+            heatmap = app.query_one("#heatmap").region
+            assert toast.region.bottom == heatmap.bottom and toast.region.overlaps(heatmap)
         await pilot.press("minus")  # a live remedy after divergence starts afresh with it applied
         # (lr 50 may diverge again at once, so only the new run is waited for, not its state)
         await wait_for(pilot, lambda: app.history.current.run == 2)

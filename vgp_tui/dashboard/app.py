@@ -20,7 +20,9 @@ from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.widgets import Footer, Static
+from textual.widgets._toast import ToastRack  # (not exported: the rack the toasts stack in)
 
 from vgp_tui.dashboard.diagnosis_line import DiagnosisLine
 from vgp_tui.dashboard.feed import EventFeed, NewSession, Notice
@@ -249,11 +251,30 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         # sizes are laid out: on_layer_panel_resized).
         self._share_layer_rows(history.current)
         self.caption_layers()
+        self._place_toasts()  # (the heatmap moves without a resize when the rows below it change)
 
     def on_layer_panel_resized(self) -> None:
         if self.query_one("#main").display:
             self._share_layer_rows(self.history.current)
             self.caption_layers()
+        self._place_toasts()
+
+    def _place_toasts(self) -> None:
+        """Toasts stack up from the heatmap's bottom edge, over its colour scale and caption.
+
+        Textual's place, the bottom right of the screen, is the diagnosis line and the fix keys that
+        most toasts point at (a divergence's says "the diagnosis line names a fix key"); the top right
+        is the flow panel, whose first layer is the lesson. The heatmap's last rows are its legend.
+        """
+        try:
+            rack = self.screen_stack[0].query_one(ToastRack)  # the dashboard's (a dialog has its own)
+        except (IndexError, NoMatches):
+            return
+        heatmap = self.query_one(GradientHeatmap)
+        shown = self.query_one("#main").display and heatmap.display and heatmap.region.height
+        below = self.screen_stack[0].size.height - heatmap.region.bottom if shown else 1
+        if rack.styles.margin.bottom != below:
+            rack.styles.margin = (0, 0, max(below, 0), 0)
 
     def _share_layer_rows(self, run: Any) -> None:
         """Both layer panels get the smaller one's row count, so that when layers must share rows
