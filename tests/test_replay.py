@@ -497,3 +497,32 @@ async def test_a_recorded_key_is_shown_for_three_seconds_of_the_recordings_time(
             shown = [n for n in app._notifications if n.title.startswith("recorded key")]
             assert {n.timeout for n in shown} == {timeout}
             await pilot.press("q")
+
+
+async def test_a_replay_ends_on_a_frame_of_its_last_records_in_every_panel() -> None:
+    """Its last frame is what a cast holds for seconds: a panel drawn at most once a second (the loss
+    plot, the heatmap) must not keep a frame from before the last records. A cast once ended on an
+    empty heatmap, "waiting for the first step", and a loss plot without its last run."""
+    from vgp_tui.dashboard.app import VgpApp
+    from vgp_tui.source import Playback
+
+    events = read_recording(FIXTURE).events
+    run3 = next(i for i, e in enumerate(events) if isinstance(e, StepMetrics) and e.run == 3)
+    app = VgpApp(ReplaySource(str(FIXTURE)), replay=True, train=False)  # fed by hand below
+    playing = Playback(speed=1.0, paused=False, ended=False, following=False, waiting=False)
+
+    def stale() -> list[str]:
+        return [panel.id or "" for panel in app._panels
+                if panel.display and app._drawn[panel.id or type(panel).__name__][0] != panel.watches(app.history)[0]]
+
+    async with app.run_test(size=SIZE) as pilot:
+        app.feed.put([*events[:run3], playing])
+        app.refresh_panels()  # run 3 has begun, none of its steps yet: every panel draws it so
+        await pilot.pause()
+        app.feed.put([*events[run3:], replace(playing, ended=True)])
+        app.refresh_panels()  # well within a second: the panels' cadence alone would wait
+        assert stale() == []
+        await pilot.pause(0.5)  # and no panel is drawn again for nothing at the next ticks
+        drawn = dict(app._drawn)
+        app.refresh_panels()
+        assert app._drawn == drawn

@@ -84,6 +84,8 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         self.screenshot_to = Path(screenshot_to) if screenshot_to else None
         """Save one SVG here once the replay has fed everything it was asked to, then quit."""
         self._ending = False
+        self._drew_the_end = False
+        """A replay's end was drawn in full (every panel at once); set again after a seek back."""
         self._warned = ""
         self._recording_error_shown = False
         self.screenshot_dir = Path(screenshot_dir)

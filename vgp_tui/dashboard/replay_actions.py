@@ -20,6 +20,8 @@ class ReplayActions:
     exit_at_end: bool
     _warned: str
     _ending: bool
+    _drew_the_end: bool
+    _drawn: dict[str, Any]
     session: Any
     notify: Any
     call_after_refresh: Any
@@ -65,7 +67,16 @@ class ReplayActions:
         if warning and warning != self._warned:
             self._warned = warning  # a followed file that is rewritten may bring a new one
             self.notify(warning, severity="warning", timeout=15)
-        if self._ending or not self.playback.ended:
+        if not self.playback.ended:
+            self._drew_the_end = False
+            return
+        if not self._drew_the_end:
+            # The last frame is what a cast holds and a screenshot keeps: every panel draws the final
+            # records now, whatever its cadence (the loss plot's 1 s once left a cast ending on a
+            # frame from before the last run's steps: an empty heatmap, "waiting for the first step").
+            self._drew_the_end = True
+            self._drawn.clear()
+        if self._ending:
             return
         if self.screenshot_to is not None:
             self._ending = True
