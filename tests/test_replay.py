@@ -526,3 +526,25 @@ async def test_a_replay_ends_on_a_frame_of_its_last_records_in_every_panel() -> 
         drawn = dict(app._drawn)
         app.refresh_panels()
         assert app._drawn == drawn
+
+
+async def test_a_runs_first_steps_show_in_every_panel_at_once() -> None:
+    """After a remedy the new run begins empty; its first steps are drawn at the next tick, not up to
+    a second later (the heatmap and the diagnosis said "waiting for the first step" beside a flow
+    panel that already showed them)."""
+    from vgp_tui.dashboard.app import VgpApp
+    from vgp_tui.source import Playback
+
+    events = read_recording(FIXTURE).events
+    run3 = next(i for i, e in enumerate(events) if isinstance(e, StepMetrics) and e.run == 3)
+    app = VgpApp(ReplaySource(str(FIXTURE)), replay=True, train=False)  # fed by hand below
+    playing = Playback(speed=1.0, paused=False, ended=False, following=False, waiting=False)
+    async with app.run_test(size=SIZE) as pilot:
+        app.feed.put([*events[:run3], playing])
+        app.refresh_panels()  # run 3 has begun, none of its steps yet
+        await pilot.pause()
+        app.feed.put(events[run3 : run3 + 20])
+        app.refresh_panels()
+        stale = [panel.id for panel in app._panels
+                 if panel.display and app._drawn[panel.id or type(panel).__name__][0] != panel.watches(app.history)[0]]
+        assert stale == []

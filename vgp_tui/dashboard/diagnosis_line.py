@@ -50,7 +50,9 @@ class DiagnosisLine(Static, Panel):
 
     def watches(self, history: History) -> tuple[Hashable, Hashable]:
         run = history.current
-        return history.version, (run.run if run is not None else 0, history.state, self.starting)
+        # A run's first steps show at once: "waiting for the first step" must not outlive them.
+        return history.version, (run.run if run is not None else 0, run is not None and run.steps > 0, history.state,
+                                 self.starting)
 
     def draw_from(self, history: History) -> None:
         result = diagnose(history.current, history.state, history.message)

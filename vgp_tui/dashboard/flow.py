@@ -84,7 +84,7 @@ class GradientFlow(Widget, Panel):
     def watches(self, history: History) -> tuple[Hashable, Hashable]:
         run = history.current
         latest = run.latest if run is not None else None
-        return (latest.step if latest is not None else 0), (run.run if run is not None else 0)
+        return (latest.step if latest is not None else 0), (run.run if run is not None else 0, latest is not None)
 
     def draw_from(self, history: History) -> None:
         self.show(history.current)

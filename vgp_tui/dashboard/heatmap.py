@@ -193,7 +193,7 @@ class GradientHeatmap(Widget, Panel):
         run = history.current
         if run is None:
             return None, None
-        return run.steps, (run.run, run.marker_count)
+        return run.steps, (run.run, run.marker_count, run.steps > 0)  # (its first steps: at once)
 
     def draw_from(self, history: History) -> None:
         run = history.current

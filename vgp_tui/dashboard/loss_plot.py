@@ -220,7 +220,9 @@ class LossPlot(PlotPanel, Panel):
     EVERY = 1.0  # plotext rebuilds the whole figure: at most once a second unless a run or marker came
 
     def watches(self, history: History) -> tuple[Hashable, Hashable]:
-        structure = (tuple((r.run, r.marker_count) for r in history.runs.values()), self.log_scale, self.ghost_mode)
+        # (a run's first steps are structure too: its line appears at once, not up to a second later)
+        structure = (tuple((r.run, r.marker_count, r.steps > 0) for r in history.runs.values()), self.log_scale,
+                     self.ghost_mode)
         return (structure, tuple((r.run, r.steps) for r in history.runs.values())), structure
 
     def draw_from(self, history: History) -> None:
