@@ -587,3 +587,43 @@ async def test_a_new_panel_declares_what_it_watches_and_the_timer_redraws_it() -
         await wait_for(pilot, lambda: steps(app) > 20)
         await wait_for(pilot, lambda: str(app.query_one("#step-count").render()) == f"{app.history.current.steps} steps")
         await pilot.press("q")
+
+
+async def test_the_status_line_leaves_out_whole_fields_where_it_is_narrow() -> None:
+    """At 80 columns it once ended "probe 1.2% ·", cut in the middle. Fields are left out whole, the
+    least important first; a replay waiting for its file keeps the file's name, cut if it must be."""
+    from textual.app import App, ComposeResult
+
+    from vgp_tui.dashboard.status import StatusLine
+    from vgp_tui.engine.events import RunStarted, StepMetrics
+    from vgp_tui.engine.history import History
+
+    history = History()
+    history.add(RunStarted(run=2, t=0.0, preset="deep-sigmoid", layers=("a", "b"), remedies={}, seed=0))
+    history.add(StepMetrics(run=2, step=2282, t=3.0, loss=0.5, grad_norm=(0.1, 0.2), total_norm=0.3,
+                            step_ms=1.45, probe_ms=0.017))
+
+    class Line(App[None]):
+        def compose(self) -> ComposeResult:
+            yield StatusLine()
+
+    async def shown(width: int, **kwargs: Any) -> str:
+        app = Line()
+        async with app.run_test(size=(width, 5)) as pilot:
+            line = app.query_one(StatusLine)
+            line.show(history, "deep-sigmoid", "cpu", "spirals (generated)", **kwargs)
+            await pilot.pause()
+            return str(line.render())
+
+    wide = await shown(160)
+    assert wide.endswith(" · 00:00:03 · spirals (generated)") and "690 steps/s · probe 1.2%" in wide
+    narrow = await shown(80)
+    assert narrow == " TRAINING  deep-sigmoid · cpu · run 2 · step 2 282 · 690 steps/s · probe 1.2%"
+    assert await shown(45) == " TRAINING  deep-sigmoid · run 2 · step 2 282"
+    app = Line()  # a replay waiting for its file: the name stays, cut at the end
+    async with app.run_test(size=(60, 5)) as pilot:
+        line = app.query_one(StatusLine)
+        line.show(History(), "", "", "waiting for /a/rather/long/folder/name/run.jsonl…", mode="waiting")
+        await pilot.pause()
+        text = str(line.render())
+    assert text.startswith(" WAITING ") and "waiting for /a/rather" in text

@@ -34,25 +34,41 @@ class StatusLine(Static):
         """``state`` overrides the History's (``starting``, before the session exists)."""
         run = history.current
         latest = run.latest if run else None
-        text = Text(no_wrap=True, overflow="ellipsis")
         state = state or history.state
+        # (text, style, rank): where the line is too narrow, the highest ranks are left out, so that
+        # it never ends cut in the middle of a field or on a dangling separator.
+        parts: list[tuple[str, str, int]] = []
         if mode:
-            text.append(f" {mode.upper()} ", style=BADGE_STYLES["replay"])
-        text.append(f" {state.upper()} ", style=BADGE_STYLES.get(state, "reverse"))
-        text.append(f" {preset}", style="bold")
-        text.append(f" · {device}")
+            parts.append((f" {mode.upper()} ", BADGE_STYLES["replay"], 0))
+        parts.append((f" {state.upper()} ", BADGE_STYLES.get(state, "reverse"), 0))
+        parts.append((f" {preset}", "bold", 0))
+        parts.append((f" · {device}", "", 3))
         if run is not None:
-            text.append(f" · run {run.run}")
-            text.append(f" · step {thousands(latest.step if latest else 0)}")
+            parts.append((f" · run {run.run}", "", 1))
+            parts.append((f" · step {thousands(latest.step if latest else 0)}", "", 0))
         if latest is not None and latest.step_ms > 0:
             rate = 1000.0 / latest.step_ms
             # "1.0 steps/s" reads as a measurement; "1 steps/s" as a typo.
             shown = thousands(round(rate)) if rate >= 10 else f"{rate:.1f}"
-            text.append(f" · {shown} steps/s")
-            text.append(f" · probe {100.0 * latest.probe_ms / latest.step_ms:.1f}%")
-        text.append(f" · {_clock(history.elapsed)}")
+            parts.append((f" · {shown} steps/s", "", 4))
+            parts.append((f" · probe {100.0 * latest.probe_ms / latest.step_ms:.1f}%", "", 5))
+        parts.append((f" · {_clock(history.elapsed)}", "", 6))
         if data_label:
-            text.append(f" · {data_label}", style="dim")
+            # A live session's data set is the first to go; a replay's label names the file and what
+            # of it is missing ("only up to line N"), and while waiting for the file it is all there is.
+            parts.append((f" · {data_label}", "dim", 0 if mode == "waiting" else 2 if mode else 7))
+        # The most important parts that fit, in their order (rank 0 always: the ellipsis cuts the end).
+        width = self.size.width or sum(len(t) for t, _, _ in parts)
+        room = width - sum(len(t) for t, _, rank in parts if rank == 0)
+        kept = set()
+        for i in sorted((i for i, part in enumerate(parts) if part[2]), key=lambda i: parts[i][2]):
+            if len(parts[i][0]) <= room:
+                kept.add(i)
+                room -= len(parts[i][0])
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for i, (part, style, rank) in enumerate(parts):
+            if rank == 0 or i in kept:
+                text.append(part, style=style or None)
         if text != self._shown:  # the same text again would still be repainted
             self._shown = text
             self.update(text, layout=False)  # one line, always: no layout pass
