@@ -256,7 +256,11 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         self._place_toasts()  # (the heatmap moves without a resize when the rows below it change)
 
     def on_layer_panel_resized(self) -> None:
-        if self.query_one("#main").display:
+        try:
+            main = self.query_one("#main")
+        except NoMatches:  # a resize that arrives while the app closes, its widgets already gone
+            return
+        if main.display:
             self._share_layer_rows(self.history.current)
             self.caption_layers()
         self._place_toasts()
@@ -268,13 +272,13 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         most toasts point at (a divergence's says "the diagnosis line names a fix key"); the top right
         is the flow panel, whose first layer is the lesson. The heatmap's last rows are its legend.
         """
+        screen = self.default_screen  # the dashboard's rack (a dialog has its own)
         try:
-            rack = self.screen_stack[0].query_one(ToastRack)  # the dashboard's (a dialog has its own)
-        except (IndexError, NoMatches):
+            rack, heatmap, main = screen.query_one(ToastRack), self.query_one(GradientHeatmap), self.query_one("#main")
+        except NoMatches:  # (closing)
             return
-        heatmap = self.query_one(GradientHeatmap)
-        shown = self.query_one("#main").display and heatmap.display and heatmap.region.height
-        below = self.screen_stack[0].size.height - heatmap.region.bottom if shown else 1
+        shown = main.display and heatmap.display and heatmap.region.height
+        below = screen.size.height - heatmap.region.bottom if shown else 1
         if rack.styles.margin.bottom != below:
             rack.styles.margin = (0, 0, max(below, 0), 0)
 
