@@ -632,9 +632,12 @@ async def test_the_status_line_leaves_out_whole_fields_where_it_is_narrow() -> N
 async def test_a_layer_panel_resize_that_arrives_while_the_app_closes_is_ignored() -> None:
     """A resize message handled after the panels were removed (the app quitting) raised NoMatches
     (once in CI, a traceback on the way out)."""
+    from vgp_tui.dashboard.heatmap import GradientHeatmap
+    from vgp_tui.dashboard.panels import PanelResized
+
     app = new_app()
     async with app.run_test(size=SIZE) as pilot:
-        main = app.query_one("#main")
+        main, heatmap = app.query_one("#main"), app.query_one(GradientHeatmap)
         await pilot.press("q")
     assert not main.is_attached  # the widgets are gone; a late message still reaches the handler
-    app.on_layer_panel_resized()
+    app.on_panel_resized(PanelResized(heatmap))

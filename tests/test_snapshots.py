@@ -84,6 +84,27 @@ async def test_the_layer_panels_share_their_rows_from_the_first_frame_and_after_
         assert limit == same == want and want != 13
 
 
+async def test_panels_drawn_for_their_size_are_drawn_again_when_it_changes() -> None:
+    """The heatmap resamples the steps to its width and the diagnosis wraps to its own: laid out at a
+    new size (not only when the terminal is resized), each draws again at once, whatever its cadence.
+    A picture once showed a heatmap of 8 columns and a diagnosis cut to fit 20, drawn before the layout."""
+    from vgp_tui.dashboard.diagnosis_line import DiagnosisLine
+    from vgp_tui.dashboard.heatmap import GradientHeatmap
+
+    app = recorded_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.feed.put(read_recording(FIXTURE).events)
+        await settle(pilot)
+        heatmap, line = app.query_one(GradientHeatmap), app.query_one(DiagnosisLine)
+        assert len(heatmap._values) == heatmap.size.width - 12 and line._width == line.size.width - 2
+        before = (heatmap.size.width, line.size.width)
+        heatmap.styles.width = 70
+        line.styles.width = 50
+        await pilot.pause()
+        assert (heatmap.size.width, line.size.width) != before  # (their content, inside the frame)
+        assert len(heatmap._values) == heatmap.size.width - 12 and line._width == line.size.width - 2
+
+
 class TestDashboardPictures:
     """The dashboard fed from the recorded fixture, at the smallest and a common terminal size."""
 

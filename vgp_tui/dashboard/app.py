@@ -29,7 +29,7 @@ from vgp_tui.dashboard.feed import EventFeed, NewSession, Notice
 from vgp_tui.dashboard.runner import Runner
 from vgp_tui.dashboard.flow import GradientFlow
 from vgp_tui.dashboard.heatmap import GradientHeatmap
-from vgp_tui.dashboard.panels import Panel
+from vgp_tui.dashboard.panels import Panel, PanelResized
 from vgp_tui.dashboard.keys import LIVE_ONLY, REPLAY_ONLY, action_name, app_bindings
 from vgp_tui.dashboard.loss_plot import LossPlot
 from vgp_tui.dashboard.remedies_bar import RemediesBar
@@ -242,6 +242,10 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
             self._replay_housekeeping()
         if not self.query_one("#main").display:
             return
+        # From the sizes of the last layout (a new run's layers, which change them, are shared again
+        # once laid out: on_panel_resized).
+        self._share_layer_rows(history.current)
+        self.caption_layers()
         line = self.query_one(DiagnosisLine)
         line.starting, line.replay = self.runner.starting, self.replay
         for panel in self._panels:
@@ -249,18 +253,19 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
                 data, structure = panel.watches(history)
                 if self._redraw(panel.id or type(panel).__name__, data, structure, panel.EVERY):
                     panel.draw_from(history)
-        # After the drawing, where a new run's layers reach the panels (and again when their new
-        # sizes are laid out: on_layer_panel_resized).
-        self._share_layer_rows(history.current)
-        self.caption_layers()
         self._place_toasts()  # (the heatmap moves without a resize when the rows below it change)
 
-    def on_layer_panel_resized(self) -> None:
+    def on_panel_resized(self, message: PanelResized) -> None:
         try:
             main = self.query_one("#main")
         except NoMatches:  # a resize that arrives while the app closes, its widgets already gone
             return
-        if main.display:
+        panel = message.panel
+        if main.display and panel.display:
+            name = panel.id or type(panel).__name__
+            self._drawn.pop(name, None)  # drawn for its old size: again now, whatever its cadence
+            if self._redraw(name, *panel.watches(self.history), panel.EVERY):
+                panel.draw_from(self.history)
             self._share_layer_rows(self.history.current)
             self.caption_layers()
         self._place_toasts()

@@ -8,7 +8,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
-from vgp_tui.dashboard.panels import Panel
+from vgp_tui.dashboard.panels import Panel, PanelResized
 from vgp_tui.diagnosis import Diagnosis, diagnose
 from vgp_tui.engine.history import History
 from vgp_tui.text import ELLIPSIS
@@ -53,6 +53,9 @@ class DiagnosisLine(Static, Panel):
         # A run's first steps show at once: "waiting for the first step" must not outlive them.
         return history.version, (run.run if run is not None else 0, run is not None and run.steps > 0, history.state,
                                  self.starting)
+
+    def on_resize(self) -> None:
+        self.post_message(PanelResized(self))  # (fitted to its width)
 
     def draw_from(self, history: History) -> None:
         result = diagnose(history.current, history.state, history.message)

@@ -21,7 +21,7 @@ from textual.geometry import Size
 from textual.strip import Strip
 from textual.widget import Widget
 
-from vgp_tui.dashboard.panels import LayerPanelResized, Panel
+from vgp_tui.dashboard.panels import Panel, PanelResized
 from vgp_tui.dashboard.layers import Arrangement, LayerView, arrange, group_rows, short_name
 from vgp_tui.engine.history import History, RunHistory
 from vgp_tui.health import layer_verdicts, recent_norms, worst
@@ -115,7 +115,7 @@ class GradientFlow(Widget, Panel):
         return max(1, len(self._layers))
 
     def on_resize(self) -> None:
-        self.post_message(LayerPanelResized())
+        self.post_message(PanelResized(self))
 
     def render_line(self, y: int) -> Strip:
         width, height = self.size

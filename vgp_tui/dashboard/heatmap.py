@@ -54,7 +54,7 @@ from vgp_tui.dashboard.colors import (
     scale_range,
 )
 from vgp_tui.dashboard.layers import Arrangement, LayerView, arrange, group_rows, merge_layers, short_name
-from vgp_tui.dashboard.panels import LayerPanelResized, Panel
+from vgp_tui.dashboard.panels import Panel, PanelResized
 from vgp_tui.engine.history import FIRST_LAYER, History, Marker, SeriesView
 from vgp_tui.health import BAD, layer_verdicts, nan_median, recent_norms, worst
 from vgp_tui.text import clip_end, thousands
@@ -246,7 +246,7 @@ class GradientHeatmap(Widget, Panel):
 
     # -- size -------------------------------------------------------------------------------------------
     def on_resize(self) -> None:
-        self.post_message(LayerPanelResized())
+        self.post_message(PanelResized(self))
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         """Lines for every layer at up to MAX_ROW_HEIGHT lines each, plus the axis and the scale.

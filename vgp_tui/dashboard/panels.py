@@ -11,10 +11,15 @@ from textual.message import Message
 from vgp_tui.engine.history import History
 
 
-class LayerPanelResized(Message):
-    """A layer panel (the flow bars, the heatmap) was laid out at a new size: the app works out the
-    rows the two share again at once. (Worked out at its 0.2 s tick alone, a new run's first frames
-    showed the panels from the sizes before the layout: once every layer merged into one row.)"""
+class PanelResized(Message):
+    """A panel whose drawing depends on its size (the heatmap's columns, the diagnosis's wrapping, the
+    rows the layer panels share) was laid out at a new size: the app draws it again at once. (Drawn
+    only at its cadence, a first frame could keep what was drawn before the layout: a heatmap of 8
+    columns, a diagnosis cut to fit 20, every layer in one row, until the data changed.)"""
+
+    def __init__(self, panel: Panel) -> None:
+        super().__init__()
+        self.panel = panel
 
 
 class Panel:
