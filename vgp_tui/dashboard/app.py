@@ -22,7 +22,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.widgets import Footer, Static
-from textual.widgets._toast import ToastRack  # (not exported: the rack the toasts stack in)
 
 from vgp_tui.dashboard.diagnosis_line import DiagnosisLine
 from vgp_tui.dashboard.feed import EventFeed, NewSession, Notice
@@ -279,7 +278,8 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         """
         screen = self.default_screen  # the dashboard's rack (a dialog has its own)
         try:
-            rack, heatmap, main = screen.query_one(ToastRack), self.query_one(GradientHeatmap), self.query_one("#main")
+            # (by its type's name: Textual does not export the class)
+            rack, heatmap, main = screen.query_one("ToastRack"), self.query_one(GradientHeatmap), self.query_one("#main")
         except NoMatches:  # (closing)
             return
         shown = main.display and heatmap.display and heatmap.region.height
