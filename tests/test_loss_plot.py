@@ -307,6 +307,7 @@ def test_step_ticks_are_the_first_step_then_round_steps_with_short_labels() -> N
     values, _ = step_ticks(2282, 2861)
     assert values[0] == 2282 and all(b - a >= 100 for a, b in zip(values, values[1:]))
     assert [step_label(n) for n in (950, 1000, 2500, 12000, 1_200_000)] == ["950", "1k", "2.5k", "12k", "1.2M"]
+    assert step_label(999_999) == "1M" and step_label(999_400) == "999k"
 
 
 async def test_the_step_axis_starts_no_later_than_the_first_drawn_point() -> None:

@@ -38,9 +38,13 @@ def step_ticks(first: float, last: float, count: int = 5, width: int | None = No
 def step_label(n: int) -> str:
     """A step number as an axis writes it: ``950``, ``1k``, ``2.5k``, ``12k``, ``1.2M`` (three
     significant digits at most; the status line has the exact step)."""
-    for size, suffix in ((1_000_000, "M"), (1_000, "k")):
+    units = ((10**9, "G"), (10**6, "M"), (10**3, "k"))
+    for i, (size, suffix) in enumerate(units):
         if abs(n) >= size:
-            return f"{n / size:.3g}{suffix}"
+            text = f"{n / size:.3g}"
+            if i and abs(float(text)) >= 1000:  # 999 999 is "1M", not "1e+03k"
+                return f"{n / units[i - 1][0]:.3g}{units[i - 1][1]}"
+            return text + suffix
     return str(n)
 
 
