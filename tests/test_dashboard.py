@@ -207,6 +207,11 @@ async def test_help_screen_lists_keys_and_plots_the_derivative() -> None:
         keys = dict(app.screen.keys)
         assert {"activation: next value", "pause/resume", "restart", "quit"} <= set(keys.values())
         assert "cell: next value" not in keys.values()
+        # One line for the nine fix keys, one for the layer-scrolling keys, one for quit.
+        assert keys["1–9"] == "apply the fix of that number in the diagnosis line"
+        assert not any(description.startswith("fix ") for description in keys.values())
+        assert keys["q ^c"] == "quit" and list(keys.values()).count("quit") == 1
+        assert "scroll the layers (after z or w)" in keys.values()
         plot = app.screen.query_one(ActivationPlot)
         assert plot.activation == "sigmoid"
         await pilot.press("escape")

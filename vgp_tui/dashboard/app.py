@@ -408,17 +408,25 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
 
     def action_help(self) -> None:
         keys: list[tuple[str, str]] = []
-        scroll_at, scroll_keys = -1, []  # the four layer-scrolling keys share one line
+        # Keys of one action share a line: the four that scroll the layers, the nine fix numbers.
+        shared = {"scroll_layers": "scroll the layers (after z or w)",
+                  "apply_fix": "apply the fix of that number in the diagnosis line"}
+        rows: dict[str, int] = {}
         for b in self._visible_bindings():
-            if action_name(b)[0] != "scroll_layers":
-                keys.append((self.get_key_display(b), b.tooltip or b.description))
-                continue
-            if scroll_at < 0:
-                scroll_at = len(keys)
-                keys.append(("", ""))
-            scroll_keys.append(self.get_key_display(b))
-        if scroll_at >= 0:
-            keys[scroll_at] = (" ".join(scroll_keys), "scroll the layers (after z or w)")
+            action = action_name(b)[0]
+            key = self.get_key_display(b)
+            if action in shared and action in rows:
+                keys[rows[action]] = (f"{keys[rows[action]][0]} {key}", shared[action])
+            elif action in shared:
+                rows[action] = len(keys)
+                keys.append((key, shared[action]))
+            elif keys and keys[-1][1] == (b.tooltip or b.description):
+                keys[-1] = (f"{keys[-1][0]} {key}", keys[-1][1])  # q and ^c: both quit
+            else:
+                keys.append((key, b.tooltip or b.description))
+        if "apply_fix" in rows:  # "1–9", not nine numbers
+            numbers = keys[rows["apply_fix"]][0].split()
+            keys[rows["apply_fix"]] = (f"{numbers[0]}–{numbers[-1]}", shared["apply_fix"])
         activation = self.remedies.get("activation")
         self.push_screen(HelpScreen(keys, str(activation) if activation else None))
 
