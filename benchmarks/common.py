@@ -167,6 +167,21 @@ class PlainLoop(Variant):
         self.zero_grad()
 
 
+class RecordedLoop(PlainLoop):
+    """A plain loop that may carry a ``vgp_tui.Recorder``: each block ends with its flush (timed, as a
+    user's loop pays it), the run with its close."""
+
+    recorder: Any = None
+
+    def end_block(self) -> None:
+        if self.recorder is not None:
+            self.recorder.flush()
+
+    def close(self) -> None:
+        if self.recorder is not None:
+            self.recorder.close()
+
+
 # -- interleaved rounds ---------------------------------------------------------------------------
 def synchronize(device: str) -> None:
     if device.startswith("cuda"):

@@ -55,7 +55,7 @@ TITLES = {"plain": "plain loop", "ddp": "DDP (1 process, gloo)", "amp": "AMP aut
           "compiled": "torch.compile"}
 
 
-class PathLoop(po.PlainLoop):
+class PathLoop(po.RecordedLoop):
     """One training path, with or without the Recorder."""
 
     def __init__(self, setup: po.Setup, path: str, *, record: bool, flat: bool = False, workdir: str = "",
@@ -103,14 +103,6 @@ class PathLoop(po.PlainLoop):
             self.recorder.zero_grad()
         else:
             self.optimizer.zero_grad(set_to_none=True)
-
-    def end_block(self) -> None:
-        if self.recorder is not None:
-            self.recorder.flush()
-
-    def close(self) -> None:
-        if self.recorder is not None:
-            self.recorder.close()
 
 
 def make_set(setup: po.Setup, path: str, workdir: str, backend: str) -> list[po.Variant]:

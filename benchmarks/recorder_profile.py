@@ -164,7 +164,7 @@ def profile(loop: Loop, device: str) -> None:
 
 
 # -- parts: the interleaved method -------------------------------------------------------------------
-class Part(po.PlainLoop):
+class Part(po.RecordedLoop):
     """The plain loop doing one piece of the Recorder's work after backward, its results kept as the
     Recorder keeps them until the block's end."""
 
@@ -207,13 +207,8 @@ class Part(po.PlainLoop):
             self.optimizer.zero_grad(set_to_none=True)
 
     def end_block(self) -> None:
-        if self.recorder is not None:
-            self.recorder.flush()
+        super().end_block()
         self.kept = []
-
-    def close(self) -> None:
-        if self.recorder is not None:
-            self.recorder.close()
 
 
 def parts(setup: po.Setup, rounds: int, steps: int, replicas: int, warmup: int) -> None:
