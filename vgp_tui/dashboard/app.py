@@ -243,8 +243,7 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
             return
         # From the sizes of the last layout (a new run's layers, which change them, are shared again
         # once laid out: on_panel_resized).
-        self._share_layer_rows(history.current)
-        self.caption_layers()
+        self._share_layer_rows()
         line = self.query_one(DiagnosisLine)
         line.starting, line.replay = self.runner.starting, self.replay
         for panel in self._panels:
@@ -265,8 +264,7 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
             self._drawn.pop(name, None)  # drawn for its old size: again now, whatever its cadence
             if self._redraw(name, *panel.watches(self.history), panel.EVERY):
                 panel.draw_from(self.history)
-            self._share_layer_rows(self.history.current)
-            self.caption_layers()
+            self._share_layer_rows()
         self._place_toasts()
 
     def _place_toasts(self) -> None:
@@ -287,18 +285,21 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         if rack.styles.margin.bottom != below:
             rack.styles.margin = (0, 0, max(below, 0), 0)
 
-    def _share_layer_rows(self, run: Any) -> None:
+    def _share_layer_rows(self) -> None:
         """Both layer panels get the smaller one's row count, so that when layers must share rows
-        they share them alike in both (the same groups, the same labels)."""
+        they share them alike in both (the same groups, the same labels); then the heatmap's caption
+        says what the rows show."""
         flow, heatmap = self.query_one(GradientFlow), self.query_one(GradientHeatmap)
-        if run is None or flow.layers != run.layers or heatmap.layers != run.layers:
-            return  # not laid out for this run's layers yet: their sizes say nothing until then
-        rows = min(flow.size.height, heatmap.layer_rows())
-        limit = rows if 0 < rows < len(run.layers) else None
-        if limit != flow.row_limit:
-            flow.row_limit = heatmap.row_limit = limit
-            flow.refresh()
-            heatmap.refresh()
+        run = self.history.current
+        # (Not before both are laid out for this run's layers: until then their sizes say nothing.)
+        if run is not None and flow.layers == run.layers and heatmap.layers == run.layers:
+            rows = min(flow.size.height, heatmap.layer_rows())
+            limit = rows if 0 < rows < len(run.layers) else None
+            if limit != flow.row_limit:
+                flow.row_limit = heatmap.row_limit = limit
+                flow.refresh()
+                heatmap.refresh()
+        self.caption_layers()
 
     def _redraw(self, panel: str, key: object, structure: object, every: float) -> bool:
         """Whether to redraw ``panel``: its data (``key``) changed, and either its ``structure``

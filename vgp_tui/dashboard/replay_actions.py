@@ -29,7 +29,6 @@ class ReplayActions:
     save_screenshot: Any
     history: Any
     _share_layer_rows: Any
-    caption_layers: Any
     exit: Any
 
     def toggle_replay_pause(self) -> None:
@@ -88,8 +87,7 @@ class ReplayActions:
     def _final_screenshot(self) -> None:
         # The layer panels have their sizes for this run only now: share their rows before the frame
         # is taken, or the flow and the heatmap could group the layers differently in it.
-        self._share_layer_rows(self.history.current)
-        self.caption_layers()
+        self._share_layer_rows()
         self.call_after_refresh(self._save_final_screenshot)
 
     def _save_final_screenshot(self) -> None:
