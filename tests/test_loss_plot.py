@@ -292,7 +292,8 @@ def test_y_ticks_are_round_values_inside_the_range_with_short_labels() -> None:
 
 def test_step_ticks_are_the_first_step_then_round_steps_with_short_labels() -> None:
     """Evenly spaced ticks once read "1 954 1 908 2 861" at 80x24: neither round nor clearly four numbers."""
-    from vgp_tui.dashboard.ticks import step_label, step_ticks
+    from vgp_tui.dashboard.ticks import step_ticks
+    from vgp_tui.text import step_label
 
     assert step_ticks(1, 2861) == ([1.0, 1000.0, 2000.0], ["1", "1k", "2k"])
     assert step_ticks(1, 300)[1] == ["1", "100", "200", "300"]

@@ -52,6 +52,19 @@ def short_number(value: float, digits: int = 3) -> str:
     return f"{mantissa}e{int(exponent)}" if sep else text
 
 
+def step_label(n: int) -> str:
+    """A step number as an axis writes it: ``950``, ``1k``, ``2.5k``, ``12k``, ``1.2M`` (three
+    significant digits at most; the status line has the exact step)."""
+    units = ((10**9, "G"), (10**6, "M"), (10**3, "k"))
+    for i, (size, suffix) in enumerate(units):
+        if abs(n) >= size:
+            text = f"{n / size:.3g}"
+            if i and abs(float(text)) >= 1000:  # 999 999 is "1M", not "1e+03k"
+                return f"{n / units[i - 1][0]:.3g}{units[i - 1][1]}"
+            return text + suffix
+    return str(n)
+
+
 def two_significant(x: float) -> str:
     """Two significant digits, short, for the diagnosis's sentences: ``3e-11``, ``0.25``, ``12``,
     ``4.5e4``, ``nan``."""

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from vgp_tui.text import short_number
+from vgp_tui.text import short_number, step_label
 
 
 def step_ticks(first: float, last: float, count: int = 5, width: int | None = None) -> tuple[list[float], list[str]]:
@@ -33,19 +33,6 @@ def step_ticks(first: float, last: float, count: int = 5, width: int | None = No
             ticks = [start, *rounds]
             break
     return [float(t) for t in ticks], [step_label(t) for t in ticks]
-
-
-def step_label(n: int) -> str:
-    """A step number as an axis writes it: ``950``, ``1k``, ``2.5k``, ``12k``, ``1.2M`` (three
-    significant digits at most; the status line has the exact step)."""
-    units = ((10**9, "G"), (10**6, "M"), (10**3, "k"))
-    for i, (size, suffix) in enumerate(units):
-        if abs(n) >= size:
-            text = f"{n / size:.3g}"
-            if i and abs(float(text)) >= 1000:  # 999 999 is "1M", not "1e+03k"
-                return f"{n / units[i - 1][0]:.3g}{units[i - 1][1]}"
-            return text + suffix
-    return str(n)
 
 
 def value_ticks(low: float, high: float, log: bool, count: int = 4) -> tuple[list[float], list[str]]:
