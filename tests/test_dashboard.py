@@ -232,7 +232,10 @@ async def test_preset_picker_switches_session_in_the_same_thread() -> None:
         for _ in range(names.index("rnn-clipping") - names.index("deep-sigmoid")):
             await pilot.press("down")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.session.scenario.name == "rnn-clipping" and steps(app) > 0, timeout=40)
+        # (The screen's own run, not only the session: until the feed brings the new session's run, the
+        # History still holds deep-sigmoid's, steps and all; CI once read the layout in between.)
+        await wait_for(pilot, lambda: app.session.scenario.name == "rnn-clipping" and steps(app) > 0
+                       and "cell" in app.history.current.started_with, timeout=40)
         assert app.query_one("#time").display
         assert len(app.training_threads) == 1
         bar = str(app.query_one("#remedies").render())
