@@ -26,11 +26,19 @@ buffer: one line changed, the README's recommendation):
   ``scaler.scale(loss).backward()``, ``scaler.step``, ``scaler.update``; the Recorder gets the scaler.
 * compiled: ``torch.compile(model, backend=--compile-backend)`` (default ``aot_eager``, which needs no
   C compiler; ``inductor`` compiles for a minute per copy on 2 cores).
+* fsdp2: every hidden layer, the head and the model under FSDP2's ``fully_shard`` (a one-process gloo
+  group): the Recorder of a sharded probe, its squares summed over the ranks once a block. FSDP2 owns
+  its gradients' storage, so this path has no flat-buffer row.
+* lightning, huggingface: ``lightning.pytorch.Trainer`` and ``transformers.Trainer`` training the same
+  model, with and without vgp-tui's ``VgpTuiCallback`` (benchmarks/framework_loops.py: each trainer runs
+  in a thread of its own, held between blocks). The frameworks zero the gradients themselves: no
+  flat-buffer row.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import random
 import socket
@@ -48,11 +56,15 @@ import common as po  # noqa: E402  (the methodology's helpers)
 from vgp_tui.engine.instrument import DEFAULT_FLUSH_SECONDS, Recorder  # noqa: E402
 from vgp_tui.engine.probe import GradientProbe  # noqa: E402
 
-PATHS = ("plain", "ddp", "amp", "compiled")
+PATHS = ("plain", "ddp", "fsdp2", "amp", "compiled", "lightning", "huggingface")
+DISTRIBUTED = ("ddp", "fsdp2")
+"""The paths that need a process group."""
+FRAMEWORKS = {"lightning": "lightning", "huggingface": "transformers"}
+"""The paths whose loop a framework's trainer runs (benchmarks/framework_loops.py), and the package each needs."""
 TARGET = 1.05
 """Most a step with the Recorder may cost, as a ratio to the same step without it."""
-TITLES = {"plain": "plain loop", "ddp": "DDP (1 process, gloo)", "amp": "AMP autocast + GradScaler",
-          "compiled": "torch.compile"}
+TITLES = {"plain": "plain loop", "ddp": "DDP (1 process, gloo)", "fsdp2": "FSDP2 (1 process, gloo)",
+          "amp": "AMP autocast + GradScaler", "compiled": "torch.compile"}
 
 
 class PathLoop(po.RecordedLoop):
@@ -66,6 +78,14 @@ class PathLoop(po.RecordedLoop):
         self.net: torch.nn.Module = self.model
         if path == "ddp":
             self.net = torch.nn.parallel.DistributedDataParallel(self.model)
+        elif path == "fsdp2":
+            from torch.distributed.fsdp import fully_shard
+
+            for layer in (*self.model.layers, self.model.head):
+                fully_shard(layer)
+            fully_shard(self.model)
+            # The parameters are DTensors now: the optimizer must hold those.
+            self.optimizer = type(self.optimizer)(self.model.parameters(), **self.optimizer.defaults)
         elif path == "compiled":
             self.net = torch.compile(self.model, backend=backend)
         self.amp_dtype = torch.float16 if setup.device.startswith("cuda") else torch.bfloat16
@@ -106,6 +126,13 @@ class PathLoop(po.RecordedLoop):
 
 
 def make_set(setup: po.Setup, path: str, workdir: str, backend: str) -> list[po.Variant]:
+    if path in FRAMEWORKS:
+        from framework_loops import FrameworkLoop
+
+        return [FrameworkLoop(setup, path, record=False, workdir=workdir),
+                FrameworkLoop(setup, path, record=True, workdir=workdir)]
+    if path == "fsdp2":
+        return [PathLoop(setup, path, record=False), PathLoop(setup, path, record=True, workdir=workdir)]
     return [PathLoop(setup, path, record=False, backend=backend),
             PathLoop(setup, path, record=True, workdir=workdir, backend=backend),
             PathLoop(setup, path, record=True, flat=True, workdir=workdir, backend=backend)]
@@ -127,16 +154,17 @@ def steps_per_flush(setup: po.Setup, seconds: float) -> int:
 
 
 def start_process_group(device: str) -> None:
-    """A one-process group for DDP (a free port on localhost): NCCL on CUDA, as jobs there use, else gloo."""
+    """A one-process group for DDP and FSDP2 (a free port on localhost, each time: a path's group is
+    destroyed after it): NCCL on CUDA, as jobs there use, else gloo."""
     import torch.distributed as dist
 
     with socket.socket() as s:
         s.bind(("localhost", 0))
         port = s.getsockname()[1]
     os.environ.setdefault("MASTER_ADDR", "localhost")
-    os.environ.setdefault("MASTER_PORT", str(port))
+    os.environ["MASTER_PORT"] = str(port)
     if device.startswith("cuda"):
-        TITLES["ddp"] = "DDP (1 process, nccl)"
+        TITLES.update({"ddp": "DDP (1 process, nccl)", "fsdp2": "FSDP2 (1 process, nccl)"})
         dist.init_process_group("nccl", rank=0, world_size=1, device_id=torch.device("cuda", torch.device(device).index or 0))
     else:
         dist.init_process_group("gloo", rank=0, world_size=1)
@@ -168,6 +196,12 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown path(s) {', '.join(unknown)}; known: {', '.join(PATHS)}", file=sys.stderr)
         return 2
+    absent = [p for p in paths if p in FRAMEWORKS and importlib.util.find_spec(FRAMEWORKS[p]) is None]
+    if absent:
+        extras = ",".join(absent)
+        print(f"the {', '.join(absent)} path(s) need their framework: pip install -e '.[{extras}]', or leave them "
+              f"out with --paths", file=sys.stderr)
+        return 2
     torch.set_num_threads(args.threads)
     random.seed(0)
     setup = po.deep_sigmoid(args.device, args.quick)
@@ -178,8 +212,6 @@ def main(argv: list[str] | None = None) -> int:
           f"{steps} steps per block, {replicas} replica(s) of each loop, warm-up {warmup} steps; "
           f"Recorder.flush() at the end of every block{'' if args.steps or args.quick else ' (the default flush interval)'}; "
           f"torch.compile backend {backend}")
-    if "ddp" in paths:
-        start_process_group(setup.device)
     results: dict[str, Any] = {"machine": po.machine_line(), "threads": args.threads, "paths": {}}
     verdicts = []
     header = f"{'loop':<64}{'CPU ms/step':>12}{'x without [IQR]':>26}{'95% CI':>15}{'wall x without':>16}"
@@ -188,12 +220,20 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * len(header))
     with tempfile.TemporaryDirectory(prefix="vgp-recorder-paths-") as workdir:
         for path in paths:
-            sets = [make_set(setup, path, workdir, backend) for _ in range(replicas)]
+            # (a group only around the paths that need one: the frameworks' trainers would see it and
+            # wrap the model for distributed training)
+            if path in DISTRIBUTED:
+                start_process_group(setup.device)
             try:
-                times = po.run_rounds(sets, setup, rounds, steps, warmup)
+                sets = [make_set(setup, path, workdir, backend) for _ in range(replicas)]
+                try:
+                    times = po.run_rounds(sets, setup, rounds, steps, warmup)
+                finally:
+                    for v in po.distinct(sets):
+                        v.close()
             finally:
-                for v in po.distinct(sets):
-                    v.close()
+                if path in DISTRIBUTED:
+                    torch.distributed.destroy_process_group()
             rows = po.summarize(sets[0], times)
             for r in rows:
                 lo, hi = r["cpu_ratio_ci"]
@@ -208,8 +248,6 @@ def main(argv: list[str] | None = None) -> int:
                                     f"(CI {lo:.3f}-{hi:.3f}), {r['wall_ratio']:.3f} by wall clock; "
                                     f"target <= {TARGET}: {verdict}")
             results["paths"][path] = {"rows": rows}
-    if "ddp" in paths:
-        torch.distributed.destroy_process_group()
     print("x without: ratio to the mean of the two blocks of the same path without the Recorder around it, per\n"
           "round (median [IQR]); the '(no Recorder)' rows are the noise floor of the method.")
     po.report(verdicts, results, args.json)

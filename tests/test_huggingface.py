@@ -151,6 +151,100 @@ def test_records_autograds_norms_per_optimizer_step_with_accumulation_and_clippi
         assert torch.equal(p.detach(), q.detach())
 
 
+class _SeesClipping(transformers.TrainerCallback):
+    """Notes the ``max_grad_norm`` the Trainer will clip with, at every ``on_step_begin`` (after vgp-tui's)."""
+
+    def __init__(self) -> None:
+        self.seen: list[float] = []
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.seen.append(args.max_grad_norm)
+
+
+def test_measures_at_the_end_of_the_backward_and_leaves_the_trainers_clipping_alone(tmp_path: Path) -> None:
+    """The measurement runs when the step's last backward is done (queued with the autograd engine),
+    before the Trainer clips: the Trainer keeps its max_grad_norm all along and clips (and logs) as it
+    would without the callback, and the callback measures and clips nothing in on_pre_optimizer_step."""
+    path = tmp_path / "run.jsonl"
+    model = Tiny()
+    inputs = _Inputs(model)
+    callback = VgpTuiCallback(path, flush_seconds=0.0)
+    measured_in_backward: list[bool] = []
+    step: Any = None  # the Recorder's own step, once it exists
+
+    class During(transformers.TrainerCallback):
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            nonlocal step
+            recorder = callback.recorder
+            assert recorder is not None
+            step = recorder.step
+
+            def noted(*a: Any, **k: Any) -> None:
+                # Inside backward(): the engine runs queued callbacks with grad mode off, before returning.
+                measured_in_backward.append(not torch.is_grad_enabled() and callback._queued is False)
+                step(*a, **k)
+
+            recorder.step = noted  # type: ignore[method-assign]
+
+    sees = _SeesClipping()
+    trainer = _train(model, _tiny_data(), tmp_path, [callback, During(), sees])
+    assert sees.seen == [CLIP] * 5  # never held back at 0
+    assert measured_in_backward == [True] * 5
+    steps = _steps(path)
+    assert_steps_match(steps, _replay(Tiny(), inputs.seen, len(steps), CLIP), LR)
+    assert [s.total_norm for s in steps] == pytest.approx(_logged(trainer, "grad_norm"), rel=1e-5)
+
+
+class _LossBesideTheModel(transformers.Trainer):
+    """A Trainer whose loss never passes through the model's outputs (it calls the inner network)."""
+
+    def compute_loss(self, model: nn.Module, inputs: dict[str, torch.Tensor], return_outputs: bool = False,
+                     num_items_in_batch: Any = None) -> Any:
+        loss = nn.functional.cross_entropy(model.net(inputs["x"]), inputs["labels"])
+        return (loss, None) if return_outputs else loss
+
+
+def test_a_backward_that_misses_the_outputs_holds_the_clipping_back_from_the_next_step(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    model = Tiny()
+    seen: list[torch.Tensor] = []
+    model.net.register_forward_pre_hook(lambda m, a: seen.append(a[0].detach().clone()) if m.training else None)
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, gradient_accumulation_steps=ACCUMULATE,
+        max_grad_norm=CLIP, learning_rate=LR, optim="sgd", lr_scheduler_type="constant", weight_decay=0.0,
+        num_train_epochs=1, logging_steps=1, save_strategy="no", report_to=[], use_cpu=True,
+        disable_tqdm=True, dataloader_num_workers=0, seed=3,
+    )
+    sees = _SeesClipping()
+    trainer = _LossBesideTheModel(model=model, args=args, train_dataset=_tiny_data(),
+                                  callbacks=[VgpTuiCallback(path, flush_seconds=0.0), sees])
+    with pytest.warns(RuntimeWarning) as warned:
+        trainer.train()
+    messages = [str(w.message) for w in warned]
+    assert sum("measured after clipping" in m for m in messages) == 1, messages
+    assert trainer.args.max_grad_norm == CLIP  # given back
+    assert sees.seen == [CLIP] + [0.0] * 4  # held back from the second step on
+    steps = _steps(path)
+    assert len(seen) == 9
+    # The replay needs each micro-batch's inputs with its labels: the Trainer shuffled them with its
+    # seed, so they are matched back by their x.
+    by_x = {tuple(d["x"].tolist()): d["labels"] for d in _tiny_data()}
+    micro = [{"x": x, "labels": torch.stack([by_x[tuple(row.tolist())] for row in x])} for x in seen]
+    reference = _replay(Tiny(), micro, len(steps), CLIP)
+    # Step 1 was measured after the Trainer's clipping: "clipped" unknown, and where it clipped the total
+    # is the threshold's; from step 2 on, the gradient before clipping, as autograd computes it.
+    assert steps[0].clipped is None
+    assert steps[0].total_norm == pytest.approx(min(reference[0][2], CLIP), rel=1e-4)
+    assert [s.total_norm for s in steps[1:]] == pytest.approx([r[2] for r in reference[1:]], rel=1e-5)
+    assert [s.clipped for s in steps[1:]] == [r[3] for r in reference[1:]]
+    # The run trained as without the callback.
+    untouched = Tiny()
+    plain = _LossBesideTheModel(model=untouched, args=args, train_dataset=_tiny_data())
+    plain.train()
+    for p, q in zip(model.parameters(), untouched.parameters()):
+        assert torch.equal(p.detach(), q.detach())
+
+
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_mixed_precision_records_the_norms_the_trainer_logs(tmp_path: Path, precision: str) -> None:
     # Autocast on the CPU (accelerate uses no GradScaler there): the recorded totals are the Trainer's

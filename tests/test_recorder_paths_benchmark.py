@@ -24,8 +24,14 @@ def test_recorder_paths_runs_quick() -> None:
     for title in ("plain loop", "DDP (1 process, gloo)", "AMP autocast + GradScaler", "torch.compile"):
         for row in (f"{title} (no Recorder)", f"{title} + Recorder ", f"{title} + Recorder + recorder.zero_grad() "):
             assert row in out, row
+    # FSDP2 owns its gradients and the frameworks zero theirs: one loop with vgp-tui each.
+    for row in ("FSDP2 (1 process, gloo) (no Recorder)", "FSDP2 (1 process, gloo) + Recorder ",
+                "Lightning Trainer (no Recorder)", "Lightning Trainer + VgpTuiCallback ",
+                "Hugging Face Trainer (no Recorder)", "Hugging Face Trainer + VgpTuiCallback "):
+        assert row in out, row
+    assert "FSDP2 (1 process, gloo) + Recorder + recorder.zero_grad()" not in out
     assert "targets" in out
-    assert out.count("target <= 1.05") == 8  # one verdict per loop with the Recorder: two per path
+    assert out.count("target <= 1.05") == 11  # one verdict per loop with vgp-tui
 
 
 def test_recorder_paths_blocks_default_to_the_flush_interval() -> None:

@@ -12,12 +12,20 @@ it clips with ``max_grad_norm`` (``accelerator.clip_grad_norm_``: unscale, then 
 measures the norm for its log, calls ``on_pre_optimizer_step``, then ``optimizer.step()``. No callback
 runs between the backward and the clipping, but every vgp-tui recording holds the gradient before
 clipping (docs/recording-format.md: clipped norms would sit at the threshold and hide an explosion).
-So the callback moves the clipping by one call, and keeps it the same: from ``on_step_begin`` it sets
-``args.max_grad_norm`` to 0 until ``on_pre_optimizer_step``, where the Trainer has unscaled the gradient
-(its log's norm, ``clip_grad_norm_(..., inf)``, does that, and changes nothing else); there the callback
-measures, and then clips with ``torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)``,
-the Trainer's own call, and puts ``max_grad_norm`` back before the Trainer logs or saves a checkpoint.
-The run trains bit for bit as without the callback, and the Trainer logs the same ``grad_norm``.
+So the callback measures at the very end of that backward: in the training forward of a micro-batch
+that ends an optimizer step (accelerate's ``sync_gradients``), it hooks the model's outputs, and the
+first of them that the backward reaches queues the measurement with the autograd engine
+(``queue_callback``, as DistributedDataParallel finishes its all-reduce; queued once more from there,
+so that it runs after DDP's own). The Trainer's clipping and its log are left as they are: the run
+trains bit for bit as without the callback, at the cost of one measurement a step.
+
+If a step's backward never reached the model's outputs (a loss computed from something else), the step
+is measured in ``on_pre_optimizer_step``, after the clipping, with a warning; from then on the callback
+holds the clipping back instead: from ``on_step_begin`` it sets ``args.max_grad_norm`` to 0 until
+``on_pre_optimizer_step``, measures there, clips with the Trainer's own call
+(``torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)``) and puts ``max_grad_norm`` back.
+That also trains bit for bit the same, but the Trainer then computes its logged norm in a pass of its
+own: about a fifth of a small model's step (docs/benchmarks.md, section 6).
 
 Each step record holds, one per optimizer step (numbered in optimizer steps):
 
@@ -46,6 +54,7 @@ from vgp_tui.engine.instrument import Recorder
 from vgp_tui.integrations import missing, open_recorder
 
 try:
+    from accelerate.state import GradientState
     from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 except ImportError as error:  # pragma: no cover - exercised in a subprocess by the tests
     raise missing("transformers", "huggingface", error) from error
@@ -77,13 +86,24 @@ class VgpTuiCallback(TrainerCallback):
         self.recorder_options = recorder_options
         self.recorder: Recorder | None = None
         self._model: nn.Module | None = None
+        self._args: TrainingArguments | None = None
+        self._optimizer: Any = None
         self._hook: torch.utils.hooks.RemovableHandle | None = None
+        self._max_norm: float | None = None
+        """The Trainer's clipping threshold (``max_grad_norm``), None where it does not clip."""
+        self._hold_clipping = False
+        """The fallback: measure in ``on_pre_optimizer_step``, with the Trainer's clipping held back."""
         self._clip: float | None = None
-        """The Trainer's ``max_grad_norm`` while the callback holds it at 0; None when it does not clip."""
+        """The Trainer's ``max_grad_norm`` while the callback holds it at 0; None when it does not hold it."""
+        self._queued = False
+        """The measurement of this step's backward is queued with the autograd engine."""
+        self._measured = False
+        """This optimizer step is measured (at the end of its last backward)."""
         self._losses: list[torch.Tensor] = []
         self._normalized = False
         """True when the step's micro-batch losses were divided by the step's items (they add up)."""
         self._warned = False
+        self._warned_late = False
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
@@ -95,13 +115,18 @@ class VgpTuiCallback(TrainerCallback):
             raise ValueError("VgpTuiCallback needs the Trainer's model")
         self._close("finished", "a new training started")
         self._model = model
+        self._args = args
+        self._optimizer = optimizer
         self._clip = None
+        self._hold_clipping = False
+        self._queued = self._measured = False
         self._losses = []
         max_norm = float(args.max_grad_norm or 0.0)
+        self._max_norm = max_norm if max_norm > 0 else None
         lr = float(optimizer.param_groups[0]["lr"]) if optimizer is not None else float(args.learning_rate)
         self.recorder = open_recorder(
             self.path, model, name=self.preset or type(model).__name__, lr=lr,
-            clip=max_norm if max_norm > 0 else None, accumulate=args.gradient_accumulation_steps,
+            clip=self._max_norm, accumulate=args.gradient_accumulation_steps,
             enabled=state.is_world_process_zero,
             scaler=getattr(optimizer, "scaler", None),  # accelerate's AcceleratedOptimizer, with fp16
             options={"flush_seconds": self.flush_seconds, **self.recorder_options},
@@ -118,25 +143,65 @@ class VgpTuiCallback(TrainerCallback):
     def on_step_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                       **kwargs: Any) -> None:
         self._losses = []
-        self._take_clipping(args)
+        self._measured = False
+        if self._hold_clipping:
+            self._take_clipping(args)
 
     def on_substep_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                        **kwargs: Any) -> None:
-        self._take_clipping(args)  # (already taken at on_step_begin: kept, whatever happened since)
+        if self._hold_clipping:
+            self._take_clipping(args)  # (already taken at on_step_begin: kept, whatever happened since)
 
     def on_pre_optimizer_step(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                               model: nn.Module | None = None, optimizer: Any = None, **kwargs: Any) -> None:
-        clip = self._clip
         recorder = self.recorder
-        if recorder is not None and recorder.enabled:
-            lr = float(optimizer.param_groups[0]["lr"]) if optimizer is not None else recorder.lr
-            recorder.step(self._step_loss(args), lr=lr, clip=clip)
+        if recorder is not None and recorder.enabled and not self._measured:
+            if not self._hold_clipping:
+                # The backward never reached the model's outputs: this step's gradient is measured after
+                # the Trainer clipped it; from the next step on the clipping waits for the measurement.
+                self._hold_clipping = True
+                if not self._warned_late:
+                    self._warned_late = True
+                    warnings.warn(f"vgp-tui: the backward of step {state.global_step + 1} did not pass through "
+                                  "the model's outputs, so its norms were measured after clipping; later steps "
+                                  "hold the Trainer's clipping back until they are measured", RuntimeWarning,
+                                  stacklevel=2)
+            self._measure(args, clip=self._clip)  # (None the first time: whether it clipped is unknown)
         self._losses = []
+        self._measured = False
+        clip = self._clip
         self._give_back_clipping(args)
         if clip is not None and model is not None:
             # The Trainer's own clipping (accelerator.clip_grad_norm_ without its unscale, done already),
             # on every rank alike, so the replicas stay identical.
             torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+
+    # -- measuring ----------------------------------------------------------------------------------
+    def _measure(self, args: TrainingArguments, clip: float | None) -> None:
+        recorder = self.recorder
+        if recorder is None or not recorder.enabled:
+            return
+        optimizer = self._optimizer
+        lr = float(optimizer.param_groups[0]["lr"]) if optimizer is not None else recorder.lr
+        recorder.step(self._step_loss(args), lr=lr, clip=clip)
+        self._measured = True
+
+    def _on_backward_end(self) -> None:
+        """Queued by the first output hook of a step's last backward: runs when that backward is done,
+        before the Trainer clips. Queued again once from here, behind DistributedDataParallel's own
+        callback (queued later, when its last bucket is ready), so the gradients are the averaged ones."""
+        torch.autograd.Variable._execution_engine.queue_callback(self._measure_backward)
+
+    def _measure_backward(self) -> None:
+        self._queued = False
+        if self._measured or self._hold_clipping or self._args is None:
+            return
+        self._measure(self._args, clip=self._max_norm)
+
+    def _on_output_gradient(self, grad: torch.Tensor) -> None:
+        if not self._queued:
+            self._queued = True
+            torch.autograd.Variable._execution_engine.queue_callback(self._on_backward_end)
 
     # -- helpers ------------------------------------------------------------------------------------
     def _take_clipping(self, args: TrainingArguments) -> None:
@@ -158,6 +223,12 @@ class VgpTuiCallback(TrainerCallback):
         if isinstance(loss, torch.Tensor) and loss.numel() == 1:
             self._losses.append(loss.detach().reshape(()).float())  # on the device: no synchronisation
         self._normalized = kwargs.get("num_items_in_batch") is not None
+        if not self._hold_clipping and GradientState().sync_gradients:
+            # This micro-batch ends the optimizer step: measure when its backward is done. Every output
+            # the backward might start from is hooked (a custom loss may use the logits, not the loss).
+            for value in _tensors(output):
+                if value.requires_grad:
+                    value.register_hook(self._on_output_gradient)
 
     def _step_loss(self, args: TrainingArguments) -> torch.Tensor | float:
         if not self._losses:
@@ -180,3 +251,11 @@ class VgpTuiCallback(TrainerCallback):
         recorder, self.recorder = self.recorder, None
         if recorder is not None:
             recorder.close(state, message)
+
+
+def _tensors(output: Any) -> list[torch.Tensor]:
+    """The tensors among a model's outputs (a tensor, a dict or ``ModelOutput``, a tuple), one level deep."""
+    if isinstance(output, torch.Tensor):
+        return [output]
+    values = output.values() if isinstance(output, dict) else output if isinstance(output, (tuple, list)) else ()
+    return [v for v in values if isinstance(v, torch.Tensor)]
