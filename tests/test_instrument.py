@@ -701,3 +701,28 @@ def test_the_recorded_loss_is_the_value_at_step_time(tmp_path: Path) -> None:
             loss.mul_(0.0)  # an in-place change after step() (an all_reduce for logging, say)
     (step,) = _steps(read_recording(path).events)
     assert step.loss == pytest.approx(value, rel=1e-7)
+
+
+def test_an_observed_threshold_decides_clipped_at_the_flush_as_the_device_would(tmp_path: Path) -> None:
+    """With a probe that does not clip (a framework's callback: ObservedClipProbe), ``step(clip=)`` measures
+    as a step without clipping (the pieces' norms, no per-step flags) and the flush writes "clipped" as
+    ``total > clip`` compared in float32, ties included; the gradients are left as they are."""
+    from vgp_tui.integrations import ObservedClipProbe
+
+    weight = nn.Parameter(torch.zeros(1))
+    tie = torch.tensor([0.1], dtype=torch.float32)  # 0.1 rounded to float32: above 0.1 itself
+    above = torch.nextafter(tie, torch.tensor([1.0]))
+    path = tmp_path / "run.jsonl"
+    recorder = Recorder(path, ObservedClipProbe(groups=[("w", [weight])]), enabled=True, flush_seconds=1e9)
+    for grad, clip in ((tie, 0.1), (above, 0.1), (tie * 3, 0.25), (tie, None)):
+        weight.grad = grad.clone()
+        recorder.step(1.0, clip=clip)
+        assert torch.equal(weight.grad, grad)  # observed, never scaled
+        assert recorder._pending.rows[-1][2] is not None and recorder._pending.rows[-1][3] is None  # cheap path
+    recorder.close()
+    steps = [e for e in read_recording(path).events if isinstance(e, StepMetrics)]
+    totals = torch.tensor([s.total_norm for s in steps], dtype=torch.float32)  # (written with 9 digits)
+    assert torch.equal(totals, torch.cat([tie, above, tie * 3, tie]))
+    # A device comparison rounds 0.1 to float32 as well: the tie is not clipped, the next float32 is.
+    assert [s.clipped for s in steps] == [False, True, True, None]
+    assert [bool(torch.tensor([s.total_norm]) > c) for s, c in zip(steps[:3], (0.1, 0.1, 0.25))] == [False, True, True]

@@ -72,10 +72,11 @@ per-layer squared norms, summed over the ranks once its info says so; and its fl
 defaults). The flush stacks these column by column, a few kernels for all its steps, so that a step
 does no more than measure: squaring, folding into layers and packing wait for the flush."""
 
-_StepInfo = tuple[int, float, float, float, bool]
+_StepInfo = tuple[int, float, float, float, "float | None", bool]
 """What the host knows of a pending step: its number, ``time.perf_counter()`` when :meth:`Recorder.step`
-began, its lr, the seconds the probe took, and whether the row's squares are whole (summed over the
-ranks, or never sharded). A plain tuple: a NamedTuple costs about 0.4 us to build, every step."""
+began, its lr, the seconds the probe took, the clipping threshold that only decides "clipped" (a
+framework's, with a probe that does not clip: None otherwise), and whether the row's squares are whole
+(summed over the ranks, or never sharded). A plain tuple: a NamedTuple costs about 0.4 us to build, every step."""
 
 
 def is_main_process() -> bool:
@@ -230,6 +231,7 @@ class Recorder:
         self._one = torch.ones(1, device=device)
         self._default_flags = torch.tensor([-1.0, _NOT_SKIPPED, 1.0, math.nan], device=device)  # _CLIPPED.. order
         self._zero = torch.zeros(1, device=device)
+        self._observed: tuple[float, float] | None = None  # (a framework's clip threshold, as float32)
         self._scale_view: tuple[torch.Tensor, torch.Tensor] | None = None  # (scaler._scale, its (1,) float32 view)
         if self._measuring:
             atexit.register(self._close_at_exit)
@@ -266,6 +268,11 @@ class Recorder:
         probe = self.probe
         alarm = self.on_nonfinite == "raise"
         index: torch.Tensor | None = None
+        observed = None
+        if clip is not None and not probe.clips_gradients and not self._sharded and not alarm:
+            # A framework clips, the probe only says whether it will: that is the total against the
+            # threshold, which the flush has anyway, so this step measures as one without clipping.
+            observed, clip = self._threshold32(clip), None
         if self._sharded or clip is not None or alarm:
             measured = probe.partial_squares()  # (layers,): the ranks' sum or this step's total needs them
         else:  # the norms of the gradient's pieces: squared and folded into layers at the flush, all steps at once
@@ -293,7 +300,7 @@ class Recorder:
             # Only the writing rank records the lr (a rank that only sums squares never reads it).
             step_lr = self.lr if lr is None or self._writer is None else float(lr)
             row = (_loss_value(loss, device), measured, index, flags)
-            self._pending.append(row, (self.step_count, started, step_lr, probe_seconds, reduced))
+            self._pending.append(row, (self.step_count, started, step_lr, probe_seconds, observed, reduced))
         if alarm and verdict is not self._verdicts[_SCALED]:
             self._check_finite(measured, total_sq, verdict)
         if self._sharded:
@@ -301,6 +308,14 @@ class Recorder:
                 self._flush(collective=True)
         elif self._writer is not None and started - self._last_flush >= self.flush_seconds:
             self.flush()
+
+    def _threshold32(self, clip: float) -> float:
+        """``clip`` rounded to float32, as a device comparison with a float32 norm rounds it (kept for
+        the next step: a framework's threshold seldom changes)."""
+        last = self._observed
+        if last is None or last[0] != clip:
+            self._observed = last = (clip, torch.tensor(float(clip), dtype=torch.float32).item())
+        return last[1]
 
     def _scaler_state(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """(the scaler's verdict on this step, the scale the gradients carry), as (1,) device tensors."""
@@ -395,9 +410,9 @@ class Recorder:
             return len(pending)
         taken = pending.take(ready)
         n = len(taken)
-        _, (_, last_time, _, _, _) = taken[-1]
+        _, (_, last_time, *_) = taken[-1]
         step_ms = (last_time - self._last_step_time) * 1000.0 / n
-        probe_ms = sum(probe_seconds for _, (_, _, _, probe_seconds, _) in taken) * 1000.0 / n
+        probe_ms = sum(info[3] for _, info in taken) * 1000.0 / n
         self._last_step_time = last_time
         self._write_steps(taken, step_ms, probe_ms, remaining=len(pending))
         if self.on_nonfinite == "warn" and not self._warned:
@@ -417,13 +432,15 @@ class Recorder:
         lines: list[str] = []
         queued = self._queued
         run, t0 = self.run, self._t0
-        for i, (row, (step, started, lr, _, _)) in enumerate(taken):
+        for i, (row, (step, started, lr, _, observed, _)) in enumerate(taken):
             while queued and queued[0][0] <= i:
                 lines.append(encode_event(queued.pop(0)[1]))
             flag = row[ROW_CLIPPED]
+            # (both float32 values: the comparison the device would have made)
+            clipped = row[ROW_TOTAL] > observed if observed is not None else None if flag < 0 else bool(flag)
             lines.append(step_line(
                 run, step, started - t0, row[ROW_LOSS], row[ROW_LAYERS:-1], row[ROW_TOTAL],
-                None if flag < 0 else bool(flag), lr, step_ms, probe_ms, skipped=bool(row[-1]), float32=True,
+                clipped, lr, step_ms, probe_ms, skipped=bool(row[-1]), float32=True,
             ))
         if not remaining:  # remedies marked after the last written step
             lines += [encode_event(e) for _, e in queued]

@@ -180,6 +180,10 @@ class GradientProbe:
         groups: explicit ``[(layer name, [parameters])]``, input side first, instead of the model's.
     """
 
+    clips_gradients: bool = True
+    """Whether :meth:`clip` scales the gradients (False where a framework clips and the probe only
+    observes: ``vgp_tui.integrations.ObservedClipProbe``)."""
+
     def __init__(self, model: nn.Module | None = None, groups: LayerGroups | None = None) -> None:
         if model is not None:
             model = unwrap_model(model)

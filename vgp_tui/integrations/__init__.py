@@ -37,6 +37,8 @@ class ObservedClipProbe(GradientProbe):
     longer train exactly as it does without vgp-tui.
     """
 
+    clips_gradients = False  # so the Recorder decides "clipped" from the total at the flush, no kernel a step
+
     def clip(self, total_norm: torch.Tensor, max_norm: float) -> torch.Tensor:
         return total_norm > max_norm
 
