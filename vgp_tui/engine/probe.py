@@ -219,6 +219,8 @@ class GradientProbe:
         """The process group the squared norms are summed over (None: the default group)."""
         self._group_size = 1
         self._weights: tuple[Any, torch.Tensor | None] = ((), None)
+        self._meshes: dict[int, Any] = {}  # the gradients' device meshes by id (the weights' cache key)
+        self._placements_without_partial: set[Any] = set()
         if self.sharded:
             self._init_sharding()
         self._packing: _Packing | None = None
@@ -546,19 +548,29 @@ class GradientProbe:
         dtensor = self._dtensor
         local: list[torch.Tensor] = []
         key: list[Any] = [present is None or tuple(present)]
-        for g in grads:
-            if isinstance(g, dtensor):
-                placements = g.placements
-                if any(pl.is_partial() for pl in placements):
-                    from torch.distributed.tensor import Replicate
-
-                    g = g.redistribute(g.device_mesh, [Replicate() if pl.is_partial() else pl for pl in placements])
+        meshes = self._meshes
+        unreduced = self._placements_without_partial
+        # Without autograd, to_local() is the shard itself: no graph node per gradient (about 2 us each).
+        with torch.no_grad():
+            for g in grads:
+                if isinstance(g, dtensor):
                     placements = g.placements
-                key.append((g.device_mesh.shape, placements))
-                local.append(g.to_local())
-            else:
-                key.append(None)
-                local.append(g)
+                    if placements not in unreduced:
+                        if any(pl.is_partial() for pl in placements):
+                            from torch.distributed.tensor import Replicate
+
+                            g = g.redistribute(g.device_mesh, [Replicate() if pl.is_partial() else pl for pl in placements])
+                            placements = g.placements
+                        else:
+                            unreduced.add(placements)
+                    mesh = g.device_mesh
+                    if id(mesh) not in meshes:
+                        meshes[id(mesh)] = mesh  # (kept: its id stays its own)
+                    key.append((id(mesh), placements))
+                    local.append(g.to_local())
+                else:
+                    key.append(None)
+                    local.append(g)
         cached_key, weights = self._weights
         if cached_key != tuple(key):  # built once: placements do not change from step to step
             values = []
@@ -566,7 +578,8 @@ class GradientProbe:
                 if entry is None:
                     values.append(1.0 / self._group_size)  # a plain tensor: a full copy on every rank
                 else:
-                    shape, placements = entry
+                    mesh_id, placements = entry
+                    shape = meshes[mesh_id].shape
                     copies = math.prod(n for n, pl in zip(shape, placements) if pl.is_replicate())
                     values.append(1.0 / copies)
             weights = None if all(v == 1.0 for v in values) else torch.tensor(values, device=self._zeros.device)
