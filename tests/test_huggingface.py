@@ -7,8 +7,11 @@ same micro-batches replayed in a plain PyTorch loop, and against what the Traine
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -193,6 +196,25 @@ def test_measures_at_the_end_of_the_backward_and_leaves_the_trainers_clipping_al
     steps = _steps(path)
     assert_steps_match(steps, _replay(Tiny(), inputs.seen, len(steps), CLIP), LR)
     assert [s.total_norm for s in steps] == pytest.approx(_logged(trainer, "grad_norm"), rel=1e-5)
+
+
+def test_under_ddp_the_measurement_waits_for_the_averaged_gradient(tmp_path: Path) -> None:
+    """Two processes (torchrun, gloo): the measurement queued at the end of the backward runs after
+    DistributedDataParallel's own finishing callback, so rank 0 records the gradient averaged over the
+    ranks, the one the Trainer clips and logs (measured before DDP's callback, it was rank 0's own)."""
+    worker = Path(__file__).with_name("huggingface_ddp_worker.py")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--rdzv-backend", "c10d",
+         "--rdzv-endpoint", "localhost:0", str(worker), str(tmp_path)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    steps = _steps(tmp_path / "run.jsonl")
+    logged = json.loads((tmp_path / "logged.json").read_text())
+    assert [s.step for s in steps] == list(range(1, len(logged) + 1)) and len(logged) >= 4
+    assert [s.total_norm for s in steps] == pytest.approx(logged, rel=1e-5)
+    assert [s.clipped for s in steps] == [v > CLIP for v in logged]
 
 
 class _LossBesideTheModel(transformers.Trainer):
