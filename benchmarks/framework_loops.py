@@ -169,8 +169,10 @@ def _lightning(loop: FrameworkLoop, file: str, workdir: str, ready: threading.Ev
     if file:
         loop.callback = VgpTuiCallback(file, flush_seconds=1e9)
         callbacks.append(loop.callback)
+    device = torch.device(setup.device)
+    on_gpu = device.type == "cuda"
     trainer = pl.Trainer(
-        accelerator="cpu", devices=1, max_steps=10**9, max_epochs=-1, logger=False, enable_checkpointing=False,
+        accelerator="gpu" if on_gpu else "cpu", devices=[device.index or 0] if on_gpu else 1, max_steps=10**9, max_epochs=-1, logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
         callbacks=[*callbacks, Gate()], default_root_dir=workdir,
     )
@@ -210,7 +212,8 @@ def _huggingface(loop: FrameworkLoop, file: str, workdir: str, ready: threading.
     args = transformers.TrainingArguments(
         output_dir=os.path.join(workdir, "hf"), max_steps=10**9, per_device_train_batch_size=1,
         learning_rate=float(setup.remedies["lr"]), optim="sgd" if optimizer == "sgd" else "adamw_torch",
-        weight_decay=0.0, lr_scheduler_type="constant", save_strategy="no", report_to=[], use_cpu=True,
+        weight_decay=0.0, lr_scheduler_type="constant", save_strategy="no", report_to=[],
+        use_cpu=not setup.device.startswith("cuda"),  # (on CUDA the Trainer takes the first GPU)
         disable_tqdm=True, dataloader_num_workers=0, remove_unused_columns=False, seed=setup.scenario.seed,
     )
     trainer = transformers.Trainer(

@@ -18,8 +18,9 @@
    DDP and FSDP2 in a one-process NCCL group: no sync inside ``recorder.step``, and the recorded
    norms equal float64 autograd's.
 4. The Recorder's cost on the GPU and where it goes: ``recorder_paths.py --device cuda`` (plain, DDP
-   and AMP, each with ``optimizer.zero_grad()`` and with ``recorder.zero_grad()``; compiled is left
-   out: inductor compiles for minutes) and ``recorder_profile.py --device cuda`` (each phase's time
+   and AMP, each with ``optimizer.zero_grad()`` and with ``recorder.zero_grad()``, FSDP2, and the
+   Lightning and Hugging Face Trainers where those are installed; compiled is left out: inductor
+   compiles for minutes) and ``recorder_profile.py --device cuda`` (each phase's time
    to launch, the operators per ``recorder.step`` and per flush, torch.profiler's table).
 
 Without CUDA it says so and exits with status 2. Exit status 1 if the sync check fails.
@@ -28,6 +29,7 @@ Without CUDA it says so and exits with status 2. Exit status 1 if the sync check
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import time
 from pathlib import Path
@@ -104,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         probe_overhead.main(timing)
         print("\n4. the Recorder's cost on the GPU (benchmarks/recorder_paths.py), and where it goes "
               "(benchmarks/recorder_profile.py):")
-        paths = ["--device", args.device, "--paths", "plain,ddp,amp", "--replicas", "1"]
+        frameworks = [name for name, package in recorder_paths.FRAMEWORKS.items() if importlib.util.find_spec(package)]
+        paths = ["--device", args.device, "--paths", ",".join(["plain", "ddp", "fsdp2", "amp", *frameworks]),
+                 "--replicas", "1"]
         try:  # measurements only: a failure here must not hide the verdict of the checks above
             recorder_paths.main(paths + (["--quick"] if args.quick else ["--rounds", "10"]))
             recorder_profile.main(["--device", args.device] + (["--quick"] if args.quick else []))

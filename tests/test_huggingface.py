@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +27,7 @@ from vgp_tui.engine.recording import read_recording  # noqa: E402
 from vgp_tui.integrations.huggingface import VgpTuiCallback  # noqa: E402
 
 from reference_steps import assert_steps_match  # noqa: E402
+from torchrun import launch  # noqa: E402
 
 ACCUMULATE = 2
 LR = 0.1
@@ -202,14 +201,7 @@ def test_under_ddp_the_measurement_waits_for_the_averaged_gradient(tmp_path: Pat
     """Two processes (torchrun, gloo): the measurement queued at the end of the backward runs after
     DistributedDataParallel's own finishing callback, so rank 0 records the gradient averaged over the
     ranks, the one the Trainer clips and logs (measured before DDP's callback, it was rank 0's own)."""
-    worker = Path(__file__).with_name("huggingface_ddp_worker.py")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--rdzv-backend", "c10d",
-         "--rdzv-endpoint", "localhost:0", str(worker), str(tmp_path)],
-        capture_output=True, text=True, timeout=300, env=env,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-6000:]
+    launch(Path(__file__).with_name("huggingface_ddp_worker.py"), str(tmp_path))
     steps = _steps(tmp_path / "run.jsonl")
     logged = json.loads((tmp_path / "logged.json").read_text())
     assert [s.step for s in steps] == list(range(1, len(logged) + 1)) and len(logged) >= 4
