@@ -116,6 +116,8 @@ class FrameworkLoop(po.PlainLoop):
     def _train(self, start: Any, file: str, workdir: str, ready: threading.Event) -> None:
         try:
             start(self, file, workdir, ready)
+            if not self.gate.stopping:  # (else the benchmark would wait for steps that never come)
+                raise RuntimeError("the trainer stopped before the benchmark asked it to")
         except BaseException as error:  # noqa: BLE001 - handed to the benchmark's thread
             self.gate.failed(error)
             ready.set()
