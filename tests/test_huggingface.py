@@ -273,6 +273,34 @@ def test_mixed_precision_records_the_norms_the_trainer_logs(tmp_path: Path, prec
     assert all(math.isfinite(v) for s in steps for v in s.grad_norm)
 
 
+def test_a_grad_scaler_is_measured_before_it_unscales_and_its_skipped_steps_are_marked(tmp_path: Path) -> None:
+    """float16 with accelerate's GradScaler, as on a GPU (on the CPU accelerate makes none, so the test
+    gives the Trainer's accelerator one): the callback measures at the end of the backward, before the
+    Trainer unscales, and still records the unscaled norms the Trainer logs; the first steps overflow
+    float16 at a scale of 2**20 and are recorded as skipped, not as values."""
+    path = tmp_path / "run.jsonl"
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, gradient_accumulation_steps=ACCUMULATE,
+        max_grad_norm=CLIP, learning_rate=LR, optim="sgd", lr_scheduler_type="constant", weight_decay=0.0,
+        num_train_epochs=1, logging_steps=1, save_strategy="no", report_to=[], use_cpu=True,
+        disable_tqdm=True, dataloader_num_workers=0, seed=3, fp16=True,
+    )
+    trainer = transformers.Trainer(model=Tiny(), args=args, train_dataset=_tiny_data(),
+                                   callbacks=[VgpTuiCallback(path, flush_seconds=0.0)])
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**20, growth_interval=1000)
+    trainer.accelerator.scaler, trainer.accelerator.native_amp = scaler, True
+    trainer.train()
+    steps = _steps(path)
+    logged = _logged(trainer, "grad_norm")
+    assert [s.step for s in steps] == [1, 2, 3, 4, 5] and len(logged) == 5
+    skipped = [not math.isfinite(v) for v in logged]
+    assert any(skipped) and not all(skipped), logged  # the scale halves until the steps fit
+    assert [s.skipped for s in steps] == skipped
+    kept = [(s.total_norm, v) for s, v in zip(steps, logged) if math.isfinite(v)]
+    assert [a for a, _ in kept] == pytest.approx([b for _, b in kept], rel=1e-5)
+    assert [s.clipped for s in steps if not s.skipped] == [v > CLIP for v in logged if math.isfinite(v)]
+
+
 def _tiny_bert() -> transformers.BertForSequenceClassification:
     torch.manual_seed(0)
     config = transformers.BertConfig(
