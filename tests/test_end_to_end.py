@@ -153,6 +153,10 @@ def test_vanishing_fixed_by_the_first_offered_key_then_cast(installed: Installed
     pressed = [r for r in records if r["type"] == "key"]
     assert [(r["key"], r["action"]) for r in pressed] == [(key, f"fix={label}")]
     assert {r["run"] for r in records if r["type"] == "step"} == {1, 2}
+    # Quitting ended the run for good: the recording says so, and its replay ends FINISHED, not TRAINING.
+    last_step = [r for r in records if r["type"] == "step"][-1]["step"]
+    assert records[-1] == {**records[-1], "type": "state", "run": 2, "state": "finished",
+                           "message": f"run 2 stopped after {last_step} steps"}, records[-1]
 
     installed.run(installed.script, "cast", "run.jsonl", "-o", "demo.cast", "--speed", "50", cwd=tmp_path)
     lines = (tmp_path / "demo.cast").read_text().splitlines()
@@ -165,7 +169,7 @@ def test_vanishing_fixed_by_the_first_offered_key_then_cast(installed: Installed
     assert not viewer.screen.cursor.hidden, "the cast leaves the cursor hidden"
     shown = viewer.screen.display
     run = RUN.search(shown[0])  # the status line, on the top row: not scrolled away
-    assert "deep-sigmoid" in shown[0] and run and run.group(1) == "2", shown[0]
+    assert "deep-sigmoid" in shown[0] and "FINISHED" in shown[0] and run and run.group(1) == "2", shown[0]
     picture = "\n".join(shown)
     for title in ("Loss", "Gradient heatmap", "Gradient flow"):
         assert title in picture, picture

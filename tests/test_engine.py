@@ -283,5 +283,45 @@ def test_stop_command_ends_the_loop() -> None:
     assert s.run_number == 1
 
 
+def test_a_session_stopped_from_outside_ends_its_recording_as_finished(tmp_path: Path) -> None:
+    # The dashboard closed (or a signal stopped `vgp-tui run`) in the middle of a run: end() records
+    # the run as finished, so its recording does not replay as if training were still going on.
+    import threading
+
+    s = session("deep-sigmoid", flush_seconds=0.01)
+    stop = threading.Event()
+    writer = RecordingWriter(tmp_path / "run.jsonl", s.header())
+    s.sinks += [writer.write, lambda events: stop.set() if any(isinstance(e, StepMetrics) for e in events) else None]
+    s.run(stop)
+    s.end()
+    writer.close()
+    events = read_recording(tmp_path / "run.jsonl").events
+    last = events[-1]
+    steps = [e for e in events if isinstance(e, StepMetrics)]
+    assert isinstance(last, StateChanged) and last.state == "finished" and s.state == "finished"
+    assert steps and last.step == steps[-1].step == s.trainer.step_count
+    assert last.message == f"run 1 stopped after {s.trainer.step_count} step" + ("s" if s.trainer.step_count > 1 else "")
+    s.end()  # once ended, again adds nothing
+    assert s.state == "finished"
+
+    # A paused run is over too; a finished or diverged one already says how it ended.
+    paused = session("deep-sigmoid")
+    seen: list[Any] = []
+    paused.sinks.append(seen.extend)
+    paused.start_run()
+    paused.send(Pause())
+    paused.send(StepOnce())
+    paused._apply_commands(block=False)
+    paused.end()
+    assert [(e.state, e.message) for e in seen if isinstance(e, StateChanged)][-1] == ("finished", "run 1 stopped after 1 step")
+    for ended in (session("deep-sigmoid", steps=2), session("deep-relu", overrides={"lr": 100.0}, steps=50)):
+        seen = []
+        ended.sinks.append(seen.extend)
+        ended.run(exit_when_done=True)
+        states = [e.state for e in seen if isinstance(e, StateChanged)]
+        ended.end()
+        assert [e.state for e in seen if isinstance(e, StateChanged)] == states and states[-1] in ("finished", "diverged")
+
+
 def test_builtin_presets_are_all_covered() -> None:
     assert sorted(SHRINK) == builtin_names()

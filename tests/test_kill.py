@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from vgp_tui.engine.events import StepMetrics
+from vgp_tui.engine.events import StateChanged, StepMetrics
 from vgp_tui.engine.recording import RecordingError, RecordingReader, read_recording
 
 SLOW_PRESET = """
@@ -194,6 +194,9 @@ def test_sigterm_stops_the_run_and_closes_a_complete_recording(tmp_path: Path) -
     steps = [e for e in result.events if isinstance(e, StepMetrics)]
     assert [s.step for s in steps] == list(range(1, len(steps) + 1))
     assert len(steps) >= len(follower.steps) >= 3
+    last = result.events[-1]  # the stopped run is recorded as ended: a replay ends FINISHED, not TRAINING
+    assert isinstance(last, StateChanged) and last.state == "finished", last
+    assert last.message == f"run 1 stopped after {len(steps)} steps"
 
 
 def test_a_recording_cut_mid_line_replays_up_to_the_cut_with_a_warning(killed: dict, tmp_path: Path) -> None:

@@ -225,8 +225,8 @@ def run_command(preset: str, device: str, seed: int | None, remedies: tuple[str,
         session.run(stop, exit_when_done=True)
     except KeyboardInterrupt:
         interrupted = True
-        session.flush()
     finally:
+        session.end()  # a run stopped by a signal is recorded as finished, with the steps it made
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         progress.close()

@@ -334,5 +334,8 @@ class ReplaySource:
         for sink in self.sinks:
             sink(items)
 
+    def end(self) -> None:
+        pass  # a replay shows what the file holds: it has nothing of its own to add at the end
+
     def close(self) -> None:
         self.reader.close()

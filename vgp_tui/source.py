@@ -43,6 +43,9 @@ class Source(Protocol):
     def run(self, stop: threading.Event) -> None:
         """Feed the sinks until ``stop`` is set or the source is done (in the training thread)."""
 
+    def end(self) -> None:
+        """Nothing more will run: put the last items on the sinks (in the training thread, once)."""
+
 
 @dataclass(frozen=True)
 class NewSession:

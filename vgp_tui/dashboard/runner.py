@@ -37,6 +37,9 @@ class Starting:
     def send(self, command: Any) -> None:
         pass
 
+    def end(self) -> None:
+        pass
+
 
 class Runner:
     """Runs one source after another in the training thread (see :meth:`run`).
@@ -92,7 +95,7 @@ class Runner:
                     return
                 nxt, self._next = self._next, None
                 if nxt is None:
-                    return
+                    break
                 try:
                     nxt.load_data()
                 except UserError as exc:
@@ -102,6 +105,10 @@ class Runner:
                 nxt.sinks[:] = list(source.sinks)
                 self.source = nxt
                 self.feed.put([NewSession(nxt)])
+            try:
+                self.source.end()  # its last state, so that a recording of it ends on one
+            except Exception:  # noqa: BLE001 - the screen is closing: the log keeps it
+                log.exception("ending the session failed")
         finally:
             self.threads.discard(ident)
 

@@ -170,6 +170,16 @@ class Session:
                 break
         self.flush()
 
+    def end(self) -> None:
+        """The session is over for good (the dashboard closed, the command line stopped by a signal):
+        send what was measured, and record a run still training or paused as finished, so that a
+        recording ends on a final state (a replay of it then ends FINISHED, not still TRAINING).
+        Called in the training thread once :meth:`run` has returned; not on a preset switch, after
+        which the same session may go on."""
+        self.flush()
+        if self.trainer is not None and self.state in ("training", "paused"):
+            self._set_state("finished", f"run {self.run_number} stopped after {plural(self.trainer.step_count, 'step')}")
+
     def _step(self) -> None:
         try:
             self.trainer.step()
