@@ -159,6 +159,31 @@ async def test_vanishing_is_diagnosed_and_the_key_it_names_fixes_it_in_one_run()
         await pilot.press("q")
 
 
+async def test_the_dead_relu_fix_restarts_with_the_lower_lr(listen: Any) -> None:
+    # A dead unit passes no gradient to its own weights, so the lower learning rate the diagnosis
+    # offers for dead ReLUs must start a fresh run, although the lr is a live remedy. (Which runs die
+    # is chaotic at the rates that kill them, so the verdict is put on the line while paused.)
+    from vgp_tui.dashboard.diagnosis_line import DiagnosisLine
+    from vgp_tui.diagnosis import Diagnosis, _dead_fixes
+
+    app = new_app(load_preset("deep-relu"), overrides={"init": "he", "lr": 0.3})
+    toasts = listen(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: steps(app) > 2)
+        await pilot.press("space")
+        await wait_for(pilot, lambda: app.history.state == "paused")
+        fixes = _dead_fixes(dict(app.history.current.remedies))
+        app.query_one(DiagnosisLine).show(Diagnosis("dead", "Dead ReLUs: 73% of the units after layer 20 output 0.", fixes))
+        await pilot.pause(0.1)
+        assert "[1] restart with lr 0.15" in str(app.query_one("#diagnosis").render())
+        await pilot.press("1")
+        await wait_for(pilot, lambda: app.history.current.run == 2)
+        assert app.history.current.remedies["lr"] == 0.15
+        toast = next(t for t in toasts if t.startswith("restart with lr 0.15:"))
+        assert "fresh run" in toast and "next step" not in toast
+        await pilot.press("q")
+
+
 async def test_a_fix_key_the_line_does_not_offer_says_so(listen: Any) -> None:
     app = new_app()
     toasts = listen(app)

@@ -139,6 +139,9 @@ def test_dead_relu_units_from_layer_stats() -> None:
     assert d.kind == "dead"
     assert "85% of the units after layer 3 (fc2) output 0" in d.text and d.text.startswith("Dead ReLUs")
     assert d.hints[0] == "[1] init he" and not any("relu" in h for h in d.hints)
+    # A dead unit never comes back: a lower learning rate is offered for a fresh run, not this one.
+    assert d.hints[1] == "[2] restart with lr 0.05" and d.fixes[1].changes == (("lr", 0.05),)
+    assert d.fixes[1].fresh_run and not d.fixes[0].fresh_run
     # Below half dead it is not called out.
     calm = verdict(feed(flow(0.05, 1.0), remedies, stats="dead ReLU fraction", layer_stats=(0.4,) * 9))
     assert calm.kind == "healthy"

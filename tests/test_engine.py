@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import torch
 
-from vgp_tui.engine.commands import Pause, Restart, Resume, SetRemedy, StepOnce, Stop
+from vgp_tui.engine.commands import Pause, Restart, Resume, SetRemedies, SetRemedy, StepOnce, Stop
 from vgp_tui.engine.events import RemedyChanged, RunStarted, StateChanged, StepMetrics, to_record
 from vgp_tui.engine.history import History
 from vgp_tui.engine.recording import RecordingWriter, read_recording
@@ -144,6 +144,18 @@ def _capture_optimizer_grads(s: Session, norms: list[float]) -> None:
         return real_step(*args, **kwargs)
 
     optimizer.step = step  # type: ignore[method-assign]
+
+
+def test_a_fix_that_asks_for_a_fresh_run_gets_one_even_for_a_live_remedy() -> None:
+    s = session("deep-relu", overrides={"init": "he"})
+    s.start_run()
+    s.trainer.step()
+    s.send(SetRemedies((("lr", 0.005),)))
+    s._apply_commands(block=False)
+    assert s.run_number == 1 and s.trainer.lr == 0.005  # a live change: the same run goes on
+    s.send(SetRemedies((("lr", 0.0025),), fresh_run=True))
+    s._apply_commands(block=False)
+    assert s.run_number == 2 and s.trainer.step_count == 0 and s.trainer.lr == 0.0025
 
 
 def test_accumulation_measures_the_gradient_the_optimizer_uses() -> None:

@@ -9,7 +9,7 @@ single noisy step does not flip the verdict, and it names only remedies the run 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -42,6 +42,9 @@ class Fix:
     """``(("activation", "relu"), ("init", "he"))``: set together, so at most one fresh run starts."""
     label: str
     """``relu + init he``, as the diagnosis line shows it."""
+    fresh_run: bool = False
+    """Apply it to a fresh run from the seed even where its remedies are live ones: the weights as they
+    are cannot take it (a unit that is dead now stays dead whatever the learning rate)."""
 
 
 @dataclass(frozen=True)
@@ -352,9 +355,12 @@ def _vanishing_fixes(remedies: dict[str, RemedyValue]) -> tuple[Fix, ...]:
 
 
 def _dead_fixes(remedies: dict[str, RemedyValue]) -> tuple[Fix, ...]:
+    # A dead ReLU passes no gradient to its own weights, so it never comes back: a lower learning rate
+    # helps only a run that starts with it (a high one is what kills them).
+    lower = _lower_lr(remedies)
     return _fixes(
         _fix(remedies, init="he") if remedies.get("init") != "he" else None,
-        _lower_lr(remedies),
+        replace(lower, fresh_run=True, label=f"restart with {lower.label}") if lower is not None else None,
         _fix(remedies, batchnorm=True) if remedies.get("batchnorm") is False else None,
         _fix(remedies, skip=True) if remedies.get("skip") is False else None,
     )

@@ -57,15 +57,15 @@ class RemedyActions:
             self.notify(f"{fix.label} is already set", timeout=4)
             return
         self.remedies.update(changes)
-        self._send(SetRemedies(tuple(changes.items())), str(number), f"fix={fix.label}")
+        self._send(SetRemedies(tuple(changes.items()), fix.fresh_run), str(number), f"fix={fix.label}")
         self.query_one(RemediesBar).show(self.remedies)
-        structural = any(REMEDIES[name].structural for name in changes)
-        self.notify(f"{fix.label}: {self._when_it_applies(structural)}")
+        fresh = fix.fresh_run or any(REMEDIES[name].structural for name in changes)
+        self.notify(f"{fix.label}: {self._when_it_applies(fresh)}")
 
-    def _when_it_applies(self, structural: bool) -> str:
+    def _when_it_applies(self, fresh_run: bool) -> str:
         """What the session will do with a remedy change, in the words of the toast."""
         state = self.history.state
-        if structural:
+        if fresh_run:
             return "a fresh run starts from the same seed; the last one stays as a ghost"
         if state in ("diverged", "error"):
             return "a fresh run starts with it (the diverged weights cannot be rescued)"

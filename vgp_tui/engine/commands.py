@@ -24,6 +24,8 @@ class SetRemedies:
     """Set several remedies as one change (a diagnosis fix): at most one fresh run."""
 
     values: tuple[tuple[str, RemedyValue], ...]
+    fresh_run: bool = False
+    """Start a fresh run with them even if every one is live (the diagnosis's ``Fix.fresh_run``)."""
 
 
 @dataclass(frozen=True)

@@ -242,13 +242,13 @@ class Session:
         elif isinstance(command, SetRemedy):
             self._set_remedies({command.name: command.value}, step)
         elif isinstance(command, SetRemedies):
-            self._set_remedies(dict(command.values), step)
+            self._set_remedies(dict(command.values), step, command.fresh_run)
         elif isinstance(command, NoteKey):
             self._emit([KeyPressed(self.run_number, step, self._now(), command.key, command.action)])
 
-    def _set_remedies(self, values: Mapping[str, RemedyValue], step: int) -> None:
-        """Apply remedy values together: one fresh run when any is structural (or the run is
-        beyond rescue), else each at the next step of the same run."""
+    def _set_remedies(self, values: Mapping[str, RemedyValue], step: int, fresh_run: bool = False) -> None:
+        """Apply remedy values together: one fresh run when any is structural, when asked
+        (``fresh_run``) or when the run is beyond rescue, else each at the next step of the same run."""
         changed: dict[str, RemedyValue] = {}
         for name, value in values.items():
             if REMEDIES.get(name) is None or name not in self.remedies:
@@ -259,18 +259,19 @@ class Session:
             return
         self.flush()
         events: list[Event] = []
-        structural = False
+        fresh = fresh_run or self.state in ("diverged", "error")
         for name, value in changed.items():
             remedy = REMEDIES[name]
-            structural = structural or remedy.structural
+            fresh = fresh or remedy.structural
             # A live change takes effect at the next step, which is where it is marked.
             marked_at = step if remedy.structural else step + 1
             events.append(RemedyChanged(self.run_number, marked_at, self._now(), name, self.remedies[name], value,
                                         remedy.structural))
             self.remedies[name] = value
         self._emit(events)
-        if structural or self.state in ("diverged", "error"):
-            # Non-finite weights cannot be rescued by a live change: start afresh with it applied.
+        if fresh:
+            # A structural change rebuilds the network; non-finite weights (or dead units, for a fix
+            # that asks) cannot be rescued by a live change: start afresh with it applied.
             self.start_run("remedy")
         else:
             for name, value in changed.items():
