@@ -269,6 +269,13 @@ async def test_edge_cases_render_without_crashing(layers: tuple[str, ...], value
             assert any(NAN_GLYPH in line for line in lines)
 
 
+def test_before_the_first_run_it_says_waiting() -> None:
+    heatmap = GradientHeatmap()  # the session is still starting: no run, so no layers yet
+    assert any("waiting for the first step" in strip.text for strip in heatmap.render_strips(80, 6))
+    heatmap.show((), _view(np.empty((0, 0))))  # a run that truly has no layers
+    assert any("no layers to show" in strip.text for strip in heatmap.render_strips(80, 6))
+
+
 @pytest.mark.parametrize(("width", "height"), [(1, 1), (5, 1), (30, 1), (30, 2), (8, 30), (200, 60)])
 def test_render_fits_any_size(width: int, height: int) -> None:
     heatmap = GradientHeatmap()

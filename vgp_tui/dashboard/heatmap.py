@@ -312,8 +312,8 @@ class GradientHeatmap(Widget, Panel):
             return []
         painter = _Painter(width, styles, shading)
         layers, view, values = self._layers, self._view, self._values
-        if not layers:
-            return painter.message_lines(height, "no layers to show")
+        if not layers:  # (no run yet while the session starts: that is waiting, not a model without layers)
+            return painter.message_lines(height, "no layers to show" if self._view is not None else "waiting for the first step…")
         has_steps = view is not None and len(view) > 0
         show_scale = height >= 2 and has_steps
         show_axis = height >= 4 and has_steps
