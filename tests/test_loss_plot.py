@@ -275,6 +275,20 @@ async def test_a_live_run_that_diverged_keeps_the_axis_on_its_finite_part() -> N
     assert legend(lines)[0] == "✕ run 1 (now)"
 
 
+async def test_the_symbols_get_a_legend_row_each_rather_than_being_cut() -> None:
+    h = History()
+    h.add(RunStarted(1, 0.0, "p", ("a",), {"lr": 0.6}, 0))
+    for step in range(1, 41):  # learns, then climbs off the live run's scale, NaN at 40
+        loss = 2.0 / step if step <= 30 else (10.0 ** (step - 30) if step < 40 else math.nan)
+        h.add(StepMetrics(1, step, 0.01 * step, loss, (1.0,), 1.0))
+    h.add(StateChanged(1, 40, 0.4, "diverged", "loss is nan"))
+    h.add(RunStarted(2, 0.5, "p", ("a",), {"lr": 0.3}, 0, reason="remedy"))
+    for step in range(1, 41):
+        h.add(StepMetrics(2, step, 0.5 + 0.01 * step, 1.0 / step, (1.0,), 1.0))
+    rows = legend(await rendered(h, (80, 24)))
+    assert "✕ diverged" in rows and "▲▼ off scale" in rows, rows  # too narrow for both on one row
+
+
 def test_y_ticks_are_round_values_inside_the_range_with_short_labels() -> None:
     from vgp_tui.dashboard.ticks import round_ticks
 

@@ -302,7 +302,9 @@ class LossPlot(PlotPanel, Panel):
             rows.append((clip_end(f"+{hidden} older hidden", cap), None, False))
         symbols = [s for s, used in ((f"{DIVERGED} diverged", any(line.end is not None for line in self._lines)),
                                      (f"{ABOVE}{BELOW} off scale", any(line.off for line in self._lines))) if used]
-        if symbols and len(rows) < height:
+        if symbols and len("  ".join(symbols)) > cap and len(rows) + len(symbols) <= height:
+            rows += [(clip_end(symbol, cap), None, False) for symbol in symbols]  # a row each, rather than cut
+        elif symbols and len(rows) < height:
             rows.append((clip_end("  ".join(symbols), cap), None, False))
         # What the orange lines are, newest first, while rows remain.
         changes = [m for m in reversed(current.markers) if m.kind == "remedy"]
