@@ -273,3 +273,21 @@ def test_a_run_that_recovered_is_not_called_exploding_but_keeps_its_story() -> N
     d = verdict(feed(norms))  # 199 finite steps after step 201: more than the recent window
     assert d.kind == "healthy"
     assert "Earlier, at step 200, the gradient of layer 3 (fc2) first became NaN; it has been finite since step 202." in d.text
+
+
+def test_a_verdict_too_long_for_three_lines_is_cut_never_its_keys() -> None:
+    from rich.console import Console
+
+    from vgp_tui.dashboard.diagnosis_line import DIAGNOSIS_LINES, fit_diagnosis
+    from vgp_tui.diagnosis import Fix
+
+    verdict = ("diverged at step 19: the gradient of layer 3 (head) went Inf (the only layer whose gradient did); "
+               "loss 4.61e+36; at step 18 the largest gradient was that of layer 3 (head), 3.02e+18")
+    fixes = (Fix((("clip", 1.0),), "clip 1"), Fix((("cell", "lstm"),), "lstm"), Fix((("lr", 0.05),), "lr 0.05"),
+             Fix((("init", "xavier"),), "init xavier"))
+    console = Console(width=78)
+    text = fit_diagnosis(Diagnosis("diverged", verdict, fixes), 78, console)
+    assert len(text.wrap(console, 78)) <= DIAGNOSIS_LINES
+    assert text.plain.endswith("… Press [1] clip 1, [2] lstm, [3] lr 0.05, [4] init xavier."), text.plain  # not "…."
+    assert text.plain.startswith("diverged at step 19: the gradient of layer 3 (head) went Inf")
+    assert not any(f"{mark}…" in text.plain for mark in ",;:"), text.plain  # cut after a word, not a comma

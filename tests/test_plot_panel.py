@@ -157,3 +157,23 @@ async def test_the_loss_axis_reaches_a_divergence_after_the_last_finite_loss() -
         ticks = plot.render_line(plot.size.height - 1).text.split()
         assert ticks == ["1", "10", "20"]  # round steps after the first; the status line has the last
         await pilot.press("q")
+
+
+async def test_the_one_line_time_view_says_in_whole_words_that_a_taller_terminal_plots_it() -> None:
+    from vgp_tui.dashboard.time_view import TimeGradientPlot
+    from vgp_tui.engine.events import RunStarted, StepMetrics
+
+    app = make_app(Session(load_preset("rnn-clipping"), device="cpu"), train=False)
+    async with app.run_test(size=(80, 24)) as pilot:  # too short for a plot: a sparkline and its ends
+        plot = app.query_one(TimeGradientPlot)
+        start = RunStarted(run=1, t=0.0, preset="rnn-clipping", layers=("rnn", "head"), remedies={"clip": None},
+                           seed=0, time_view="dL/dh_t")
+        app.feed.put([start, StepMetrics(run=1, step=1, t=0.0, loss=1.0, grad_norm=(1.0, 1.0), total_norm=1.0,
+                                         time_grad=tuple(float(v) for v in range(1, 51)))])
+        app.refresh_panels()
+        await pilot.pause()
+        plot.show(app.history)
+        lines = [plot.render_line(y).text.strip() for y in range(plot.size.height)]
+        assert lines[1] == "t=1 1e0 … t=50 5e1", lines
+        assert lines[2] in ("a taller terminal plots it", "taller: a plot"), lines  # whole words, never cut
+        await pilot.press("q")

@@ -23,15 +23,16 @@ def fit_diagnosis(result: Diagnosis, width: int, console: Any) -> Text:
     text = Text(result.text)
     if len(text.wrap(console, width)) <= DIAGNOSIS_LINES:
         return text
-    keys = result.text[len(result.verdict):]
+    # (the keys part opens with the period the verdict lacked: after the ellipsis it would read "….")
+    keys = result.text[len(result.verdict):].removeprefix(".")
     low, high = 0, len(result.verdict)
     while low < high:  # the longest cut of the verdict that still fits
         middle = (low + high + 1) // 2
-        if len(Text(result.verdict[:middle].rstrip() + ELLIPSIS + keys).wrap(console, width)) <= DIAGNOSIS_LINES:
+        if len(Text(result.verdict[:middle].rstrip(" ,;:") + ELLIPSIS + keys).wrap(console, width)) <= DIAGNOSIS_LINES:
             low = middle
         else:
             high = middle - 1
-    return Text(result.verdict[:low].rstrip() + ELLIPSIS + keys)
+    return Text(result.verdict[:low].rstrip(" ,;:") + ELLIPSIS + keys)
 
 
 class DiagnosisLine(Static, Panel):

@@ -26,6 +26,8 @@ from vgp_tui.text import clip_end, format_norm
 
 MIN_PLOT_HEIGHT = 6
 """Fewest lines a plotext plot needs to show a curve between its axis ticks and label."""
+_ENLARGE = ("enlarge the terminal for the plot", "a taller terminal plots it", "taller: a plot")
+"""What the one-line view says of the full plot, longest first: the first that fits is shown."""
 SPARK = "▁▂▃▄▅▆▇█"
 
 
@@ -130,7 +132,8 @@ class TimeGradientPlot(PlotPanel, Panel):
         if height >= 2:
             lines.append(Strip([Segment(clip_end(ends, width), muted)]).adjust_cell_length(width))
         if height >= 3:
-            lines.append(Strip([Segment(clip_end("enlarge the terminal for the plot", width), muted)]).adjust_cell_length(width))
+            hint = next((h for h in _ENLARGE if len(h) <= width), _ENLARGE[-1])  # whole words where they fit
+            lines.append(Strip([Segment(clip_end(hint, width), muted)]).adjust_cell_length(width))
         return [*lines, *[Strip.blank(width)] * (height - len(lines))][:height]
 
     def draw(self, plt: Plot) -> None:
