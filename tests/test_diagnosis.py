@@ -117,6 +117,18 @@ def test_exploding_spike_in_the_total_norm() -> None:
     assert "clip" not in " ".join(d.hints)  # clipping is already on
 
 
+def test_a_spike_within_the_scale_the_run_started_at_is_not_an_explosion() -> None:
+    # A model that has learned (the sentiment LSTM): its gradient fell to 0.01 from 0.05 at step 1;
+    # one hard batch lifts the norm 190-fold, to 1.9, only 38 times where it started. Not exploding.
+    norms = flow(0.5, 1.0, steps=100)
+    total = [0.05] + [0.01] * 99
+    total[90] = 1.9
+    assert verdict(feed(norms, {**MLP, "clip": 1.0}, total=total)).kind == "healthy"
+    total[90] = 50.0  # a thousand times where it started: that is one
+    d = verdict(feed(norms, {**MLP, "clip": 1.0}, total=total))
+    assert d.kind == "exploding" and "spiked to 50 at step 91, 5e3x its recent median" in d.text, d.text
+
+
 def test_non_finite_gradient_is_exploding_and_names_the_layer() -> None:
     norms = flow(0.5, 1.0, steps=30)
     norms[-3, 4] = math.nan
