@@ -335,5 +335,31 @@ def test_a_session_stopped_from_outside_ends_its_recording_as_finished(tmp_path:
         assert [e.state for e in seen if isinstance(e, StateChanged)] == states and states[-1] in ("finished", "diverged")
 
 
+def test_a_pause_is_not_counted_in_the_steps_time() -> None:
+    # step_ms is the time since the last flush over the steps in it: the seconds the user spent paused
+    # (or thinking between single steps) once made a step read as 1 000 ms, "0.3 steps/s" on screen.
+    import time
+
+    s = session("deep-sigmoid")
+    seen: list[Any] = []
+    s.sinks.append(seen.extend)
+    s.start_run()
+    s.send(Pause())
+    s._apply_commands(block=False)
+    time.sleep(1.0)
+    s.send(StepOnce())
+    s._apply_commands(block=False)
+    one = [e for e in seen if isinstance(e, StepMetrics)]
+    assert len(one) == 1 and one[0].step_ms < 500, one[0].step_ms  # one step of a 6 x 16 MLP, not the wait
+    time.sleep(1.0)
+    s.send(Resume())
+    s._apply_commands(block=False)
+    for _ in range(5):
+        s._step()
+    s.flush()
+    after = [e for e in seen if isinstance(e, StepMetrics)][1:]
+    assert len(after) == 5 and all(e.step_ms < 500 for e in after), [e.step_ms for e in after]
+
+
 def test_builtin_presets_are_all_covered() -> None:
     assert sorted(SHRINK) == builtin_names()

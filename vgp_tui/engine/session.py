@@ -229,11 +229,13 @@ class Session:
                 self._set_state("paused")
         elif isinstance(command, Resume):
             if self.state == "paused":
+                self.trainer.restart_clock()
                 self._set_state("training")
             elif self.state in ("diverged", "error", "finished"):
                 self.start_run("restart")
         elif isinstance(command, StepOnce):
             if self.state in ("paused", "finished"):
+                self.trainer.restart_clock()
                 self._step()
                 self.flush()
         elif isinstance(command, Restart):

@@ -214,6 +214,12 @@ class Trainer:
     def pending(self) -> int:
         return len(self._pending)
 
+    def restart_clock(self) -> None:
+        """Time the next steps from now (``step_ms`` is the time since the last flush over the steps
+        in it): after a pause, the time the user waited or thought is not the steps' time."""
+        if not self._pending:
+            self._flush_started = time.perf_counter()
+
     def _pack(self, measured: list[_Measured]) -> torch.Tensor:
         """``(steps, ROW_LAYERS + layers)`` rows on the device: folding and stacking here, once per
         flush, keeps each step to one kernel and list appends."""
