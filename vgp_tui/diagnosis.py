@@ -298,7 +298,10 @@ class _Reader:
         )
         if ratio < VANISHING:
             return "vanishing", f"{text}: vanishing."
-        return None, f"{text}: it reaches back."
+        # Said of every step: the weakest one is often the last, where "back through time ... step 50
+        # of 50" would read as if the gradient went the wrong way.
+        return None, (f"Back through time, each of the {len(values)} steps gets at least {share} of the gradient at "
+                      f"step {strongest + 1}: it reaches back.")
 
     # -- fixes --------------------------------------------------------------------------------------
     def fixes(self, kind: str) -> tuple[Fix, ...]:
