@@ -229,6 +229,17 @@ async def test_markers_sit_at_their_steps(steps: int) -> None:
         assert "later" not in axis  # outside the view: not drawn
 
 
+async def test_a_divergence_marker_says_its_step_whole_where_there_is_room() -> None:
+    values = np.full((3, 4), 0.5)
+    app = HeatmapApp()
+    async with app.run_test(size=(120, 24)) as pilot:
+        heatmap = app.query_one(GradientHeatmap)
+        heatmap.show(LAYERS, _view(values), markers=[Marker(3, "diverged", "diverged at step 12 345")])
+        await pilot.pause()
+        axis = next(line for line in _lines(heatmap) if "step" in line)
+        assert "↑diverged at step 12 345" in axis, axis
+
+
 async def test_no_color_shades_cells_with_glyphs() -> None:
     values = np.tile(np.geomspace(1e-8, 1.0, 4), (30, 1))
     app = HeatmapApp()

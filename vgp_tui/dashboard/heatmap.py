@@ -67,6 +67,9 @@ ZERO_GLYPH = "·"
 SHADES = " ░▒▓█"
 """Glyphs by increasing norm when colours are off (NO_COLOR)."""
 MARKER_GLYPH = "↑"
+MARKER_TEXT = 24
+"""Most characters of a marker's text on the step axis: "diverged at step 12 345" whole (16 cut it
+to "diverged at ste…" even with the whole width free); room up to the next marker cuts it further."""
 
 MAX_ROW_HEIGHT = 3
 """Most lines one layer takes when the widget is taller than the network is deep."""
@@ -534,7 +537,7 @@ class _Painter:
             style = self.styles.alert if marker.kind in ("diverged", "error", "nonfinite") else self.styles.remedy
             # Each marker's glyph always shows; its text only up to the next marker.
             room = (placed[k + 1][0] if k + 1 < len(placed) else end) - column - 2
-            text = MARKER_GLYPH + (clip_end(marker.text, min(room, 16)) if room >= 3 and marker.text else "")
+            text = MARKER_GLYPH + (clip_end(marker.text, min(room, MARKER_TEXT)) if room >= 3 and marker.text else "")
             put(column, text, style)
         segments = self.label("step", width, gap)
         run_start = 0
