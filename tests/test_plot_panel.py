@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from rich.segment import Segment
 from rich.text import Text
 from textual_plotext.plot import Plot
@@ -132,6 +133,54 @@ async def test_the_time_view_says_when_it_has_only_non_finite_values() -> None:
         app.refresh_panels()
         await pilot.pause()
         assert "no finite values" not in text() and "time step t" in text()
+        await pilot.press("q")
+
+
+def _time_view_text(app: Any, plot: Any) -> list[str]:
+    plot.show(app.history)  # at once: the app redraws this panel at most once a second
+    return [plot.render_line(y).text for y in range(plot.size.height)]
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+async def test_time_steps_that_get_exactly_nothing_back_are_dotted_where_they_are(size: tuple[int, int]) -> None:
+    """A saturated RNN passes exactly 0 back to its first 40 of 50 time steps: a log axis cannot place
+    a 0, but the plot must not stretch the last 10 over the whole axis (the curve began at the left
+    edge, the axis read "40" alone under its first column). The axis spans t=1..50, the zeros are
+    dotted on a floor below the curve and named in the legend; the one-line view dots them too."""
+    from vgp_tui.dashboard.time_view import TimeGradientPlot
+    from vgp_tui.engine.events import RunStarted, StepMetrics
+
+    app = make_app(Session(load_preset("rnn-clipping"), device="cpu"), train=False)
+    async with app.run_test(size=size) as pilot:
+        plot = app.query_one(TimeGradientPlot)
+        start = RunStarted(run=1, t=0.0, preset="rnn-clipping", layers=("rnn", "head"),
+                           remedies={"clip": None, "cell": "rnn"}, seed=0, time_view="dL/dx_t")
+        time_grad = tuple([0.0] * 40 + [10.0 ** (-20 + 3.5 * i) for i in range(10)])
+        app.feed.put([start, StepMetrics(run=1, step=10, t=0.0, loss=1.0, grad_norm=(1.0, 1.0), total_norm=1.0,
+                                         time_grad=time_grad)])
+        app.refresh_panels()
+        await pilot.pause()
+        lines = _time_view_text(app, plot)
+        if size == (80, 24):  # one line of blocks: 4 in 5 of it dots, then the rising blocks
+            spark = lines[0].strip()
+            cut = len(spark) * 4 // 5
+            assert set(spark[: cut - 1]) == {"·"} and "·" not in spark[cut + 1 :], spark
+            assert lines[1].strip() == "t=1 0 … t=50 3e+11", lines
+        else:
+            ticks = next(line for line in reversed(lines) if line.split() and line.split()[0] == "1")
+            assert ticks.split() == ["1", "20", "40"], lines
+            assert any("·· exactly 0" in line for line in lines), lines
+            floor = next(line for line in lines if line.count("·") >= 10)
+            frame = floor.index("│")
+            dots = floor.index("·")
+            curve = [line.rstrip().rstrip("│").rstrip() for line in lines if "┤" in line or "│" in line]
+            first_braille = min(
+                (i for line in curve for i, ch in enumerate(line) if "\u2800" < ch <= "\u28ff" and i > frame + 4),
+                default=None,
+            )
+            assert dots == frame + 1, floor  # from t=1 on
+            width = ticks.rstrip().index("40") - ticks.index("1")
+            assert first_braille is not None and first_braille > frame + width * 0.7, lines  # not at t=1
         await pilot.press("q")
 
 

@@ -18,6 +18,7 @@ from rich.style import Style
 from textual.strip import Strip
 from textual_plotext.plot import Plot
 
+from vgp_tui.dashboard.heatmap import INF_GLYPH, NAN_GLYPH, ZERO_GLYPH
 from vgp_tui.dashboard.panels import Panel
 from vgp_tui.dashboard.plot_panel import PlotPanel
 from vgp_tui.dashboard.ticks import step_ticks, value_ticks
@@ -42,17 +43,37 @@ def _plottable(run: RunHistory) -> tuple[np.ndarray, np.ndarray] | None:
     return np.arange(1, len(values) + 1)[keep], values[keep]
 
 
+def _zero_steps(run: RunHistory) -> list[int]:
+    """The time steps (from 1) whose gradient in ``run``'s latest measurement is exactly 0."""
+    return [t for t, v in enumerate(run.latest_time_grad or (), start=1) if v == 0]
+
+
 def sparkline(values: np.ndarray, width: int) -> str:
-    """``values`` (positive) as ``width`` block characters on a log scale, resampled to fit."""
+    """``values`` as ``width`` block characters on a log scale, resampled to fit: an exact 0 is
+    ``·`` (as in the heatmap), Inf ``▲`` and NaN ``×``, so that a stretch of time steps that gets
+    nothing back reads as nothing, not as the lowest bar."""
     if width <= 0 or not len(values):
         return ""
-    logs = np.log10(np.asarray(values, dtype=float))
-    picked = logs[(np.arange(width) * len(logs)) // width]
-    low, high = float(logs.min()), float(logs.max())
-    if high <= low:
-        return SPARK[len(SPARK) // 2] * width
-    levels = np.clip(((picked - low) / (high - low) * len(SPARK)).astype(int), 0, len(SPARK) - 1)
-    return "".join(SPARK[k] for k in levels.tolist())
+    values = np.asarray(values, dtype=float)
+    picked = values[(np.arange(width) * len(values)) // width]
+    positive = values[np.isfinite(values) & (values > 0)]
+    if not positive.size:
+        return "".join(_glyph_of(v) for v in picked.tolist())
+    low, high = float(np.log10(positive.min())), float(np.log10(positive.max()))
+    out = []
+    for v in picked.tolist():
+        if not (math.isfinite(v) and v > 0):
+            out.append(_glyph_of(v))
+        elif high <= low:
+            out.append(SPARK[len(SPARK) // 2])
+        else:
+            out.append(SPARK[min(len(SPARK) - 1, int((math.log10(v) - low) / (high - low) * len(SPARK)))])
+    return "".join(out)
+
+
+def _glyph_of(value: float) -> str:
+    """The heatmap's glyph for a value a log scale cannot place."""
+    return NAN_GLYPH if math.isnan(value) else INF_GLYPH if math.isinf(value) else ZERO_GLYPH
 
 
 class TimeGradientPlot(PlotPanel, Panel):
@@ -122,10 +143,9 @@ class TimeGradientPlot(PlotPanel, Panel):
         runs = self._runs()
         run = next((r for r in reversed(runs) if _plottable(r) is not None), None)
         assert run is not None  # why_empty() said there is one
-        t, values = _plottable(run)  # type: ignore[misc]
-        count = len(run.latest_time_grad or ())
+        values = np.asarray(run.latest_time_grad, dtype=float)  # every time step, zeros too
         first, last = (format_norm(float(v), signed_exponent=False) for v in (values[0], values[-1]))
-        ends = f"t=1 {first} … t={count} {last}"
+        ends = f"t=1 {first} … t={len(values)} {last}"
         muted = Style(dim=True)
         spark = Strip([Segment(sparkline(values, width), Style(color="green" if run is runs[-1] else "grey50"))], width)
         lines = [spark]
@@ -140,6 +160,7 @@ class TimeGradientPlot(PlotPanel, Panel):
         current = self.history.current if self.history is not None else None
         low, high = math.inf, -math.inf
         length = 1
+        drawn: list[tuple[RunHistory, str]] = []
         for run in self._runs():
             points = _plottable(run)
             if points is None:
@@ -150,9 +171,23 @@ class TimeGradientPlot(PlotPanel, Panel):
             plt.plot(t.tolist(), values.tolist(), color=color, label=f"run {run.run} {cell}", marker="braille")
             low, high = min(low, float(values.min())), max(high, float(values.max()))
             length = max(length, len(run.latest_time_grad or ()))
+            drawn.append((run, color))
         plt.yscale("log")
+        # The axis spans every time step, not only those with a value to plot: a curve that starts at
+        # t=41 of 50 must start near the right edge.
+        plt.xlim(1, max(length, 2))
         plt.xticks(*step_ticks(1, length, 4))
         plt.yticks(*value_ticks(low, high, log=True, count=3))
+        zeros = [(run, color, steps) for run, color in drawn if (steps := _zero_steps(run))]
+        if zeros:
+            # Time steps that get exactly nothing back (saturated units) have no place on a log axis:
+            # they are dotted along a floor below the lowest value, as the heatmap dots an exact 0.
+            span = max(1.0, math.log10(high) - math.log10(low))
+            floor = 10 ** (math.log10(low) - 0.12 * span)
+            plt.ylim(math.log10(floor), math.log10(high))  # (plotext's log axis takes its limits in log10)
+            for run, color, steps in zeros:
+                label = "exactly 0" if run is drawn[-1][0] else f"run {run.run}: exactly 0"
+                plt.scatter(steps, [floor] * len(steps), color=color, marker=ZERO_GLYPH, label=label)
         plt.xlabel("time step t")
 
 
