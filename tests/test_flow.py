@@ -213,32 +213,35 @@ async def test_the_resnet_flow_shows_fc_at_every_size() -> None:
             await pilot.press("q")
 
 
-async def test_the_help_screen_scrolls_to_its_quit_lines_at_80x24() -> None:
-    from vgp_tui.dashboard.screens import HelpScreen
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 60)])
+async def test_the_help_screen_fits_its_keys_and_the_activation_plot_at_every_size(size: tuple[int, int]) -> None:
+    """Every key and its whole description inside the box (at 80x24 the descriptions wrap: they used
+    to run under the scrollbar, "every laye"), and the activation plot at a readable width: beside the
+    keys where there is room, else under them (beside them it got ten columns at 120x40 and one at
+    80x24, where its note, a word a line, made the body two hundred lines long). At 80x24 the body
+    scrolls to its last line; at 120x40 the keys fit without scrolling."""
+    from vgp_tui.dashboard.screens import ActivationPlot, HelpScreen
 
     app = make_app(Session(load_preset("deep-sigmoid"), device="cpu"), train=False)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=size) as pilot:
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         body = app.screen.query_one("#help-body")
         keys = app.screen.query_one("#help-keys")
-        assert keys.region.bottom > body.region.bottom  # taller than the screen…
-        await pilot.press("end")
-        await pilot.pause()
-        assert body.scroll_y == body.max_scroll_y > 0  # …and the keys scroll it to its last line
-        assert keys.region.bottom - body.scroll_y <= body.region.bottom
-        await pilot.press("escape")
-        await pilot.press("q")
-
-
-async def test_the_help_screen_shows_every_key_at_120x40() -> None:
-    app = make_app(Session(load_preset("deep-sigmoid"), device="cpu"), train=False)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("question_mark")
-        await pilot.pause()
-        body = app.screen.query_one("#help-body")
-        keys = app.screen.query_one("#help-keys")
-        assert keys.region.bottom <= body.region.bottom and body.max_scroll_y == 0
+        plot = app.screen.query_one(ActivationPlot)
+        inside = body.scrollable_content_region
+        assert keys.region.x >= inside.x and keys.region.right <= inside.right, (keys.region, inside)
+        assert plot.region.width >= 60 and plot.region.right <= inside.right, (plot.region, inside)
+        beside = size[0] >= 150
+        assert (plot.region.x >= keys.region.right) == beside and (plot.region.y >= keys.region.bottom) != beside
+        assert body.virtual_size.height < 60  # the keys and one plot with its note, nothing a word a line
+        if size == (80, 24):
+            assert keys.region.bottom > body.region.bottom  # taller than the screen…
+            await pilot.press("end")
+            await pilot.pause()
+            assert body.scroll_y == body.max_scroll_y > 0  # …and the keys scroll it to its last line
+        elif size == (120, 40):
+            assert keys.region.bottom <= body.region.bottom  # every key without scrolling
         await pilot.press("escape")
         await pilot.press("q")

@@ -55,6 +55,10 @@ class HelpScreen(ModalScreen[None]):
     """
 
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
+    # Below 150 columns the activation plot goes under the keys: beside them it got the ten columns
+    # the key table left at 120x40, and one at 80x24, where its note, a word a line, made the body
+    # two hundred lines long.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (150, "-wide")]
 
     def __init__(self, keys: list[tuple[str, str]], activation: str | None) -> None:
         super().__init__()
