@@ -8,7 +8,8 @@ Readable with many runs:
 * the legend is a column beside the data area, never over it, and each ghost is labelled by the
   remedies it had that the current run has not;
 * the y-range follows the live run and what the ghosts did before they diverged: a loss that
-  explodes on its way to NaN would otherwise stretch even a log axis over thirty decades. What lies
+  explodes on its way to NaN would otherwise stretch even a log axis over thirty decades (a live run
+  that climbed from its first steps, learning nothing, is the exception: the climb is its story). What lies
   outside the range is drawn on its edge with a ▲ or ▼, and a diverged run ends in a ✕ at its
   divergence step.
 """
@@ -151,13 +152,22 @@ def to_axis(loss: np.ndarray, log: bool) -> np.ndarray:
         return np.where(loss > 0, np.log10(np.where(loss > 0, loss, 1.0)), np.where(np.isnan(loss), np.nan, -np.inf))
 
 
-def body(values: np.ndarray, diverged: bool) -> np.ndarray:
+CLIMB_ONLY = 3
+"""A live run that diverged with its lowest loss among its first this many points never learned: its
+climb is all there is to see, and sets the y-range."""
+
+
+def body(values: np.ndarray, diverged: bool, live: bool = False) -> np.ndarray:
     """The finite values that may set the y-range (axis units). A diverged run counts only up to its
-    lowest point: what follows is the climb to NaN (1e36 and more before it), not the run."""
+    lowest point: what follows is the climb to NaN (1e36 and more before it), not the run. Except the
+    ``live`` run that climbed from its start (rnn-clipping's first run: 0.9 to 1e36 in 19 steps):
+    there is no learning to keep readable, and its own axis showed only a band around its first loss,
+    with the whole climb flat on the edge."""
     finite = np.isfinite(values)
     if diverged and finite.any():
         lowest = int(np.nanargmin(np.where(finite, values, np.nan)))
-        finite[lowest + 1 :] = False
+        if not (live and np.count_nonzero(finite[: lowest + 1]) <= CLIMB_ONLY):
+            finite[lowest + 1 :] = False
     return values[finite]
 
 
@@ -289,7 +299,7 @@ class LossPlot(PlotPanel, Panel):
             loss = view.mean[:, LOSS]
             values = to_axis(loss, self.log_scale)
             self._lines.append(Line(run, run_color(run.run), label, steps, values, divergence_step(run, steps, loss)))
-        bodies = [body(line.values, line.end is not None) for line in self._lines]
+        bodies = [body(line.values, line.end is not None, live=i == 0) for i, line in enumerate(self._lines)]
         self._range = y_range(bodies[0], bodies[1:], self.log_scale)
         if self._range is not None:
             for line in self._lines:
