@@ -238,6 +238,12 @@ async def test_a_divergence_marker_says_its_step_whole_where_there_is_room() -> 
         await pilot.pause()
         axis = next(line for line in _lines(heatmap) if "step" in line)
         assert "↑diverged at step 12 345" in axis, axis
+        # The dashboard's marker is the whole message: cut at its first clause, not in mid-word.
+        text = "diverged at step 3: the loss became NaN in the forward pass"
+        heatmap.show(LAYERS, _view(values), markers=[Marker(3, "diverged", text)])
+        await pilot.pause()
+        axis = next(line for line in _lines(heatmap) if "step" in line)
+        assert "↑diverged at step 3 " in axis + " " and "the" not in axis, axis
 
 
 async def test_no_color_shades_cells_with_glyphs() -> None:

@@ -81,6 +81,15 @@ RECENT_COLUMNS = 4
 """Rightmost columns whose median gives each row's verdict (the label's colour): the recent steps."""
 
 
+def _marker_text(text: str, room: int) -> str:
+    """``text`` in ``room`` characters: whole where it fits, else up to the end of its first clause
+    where that fits ("diverged at step 3", not "diverged at step 3: the…"), else cut with an ellipsis."""
+    if len(text) <= room:
+        return text
+    head = text.split(": ", 1)[0]
+    return head if len(head) <= room and head != text else clip_end(text, room)
+
+
 def _rgb(rgb: tuple[int, int, int]) -> str:
     return "#{:02x}{:02x}{:02x}".format(*rgb)
 
@@ -537,7 +546,7 @@ class _Painter:
             style = self.styles.alert if marker.kind in ("diverged", "error", "nonfinite") else self.styles.remedy
             # Each marker's glyph always shows; its text only up to the next marker.
             room = (placed[k + 1][0] if k + 1 < len(placed) else end) - column - 2
-            text = MARKER_GLYPH + (clip_end(marker.text, min(room, MARKER_TEXT)) if room >= 3 and marker.text else "")
+            text = MARKER_GLYPH + (_marker_text(marker.text, min(room, MARKER_TEXT)) if room >= 3 and marker.text else "")
             put(column, text, style)
         segments = self.label("step", width, gap)
         run_start = 0
