@@ -348,21 +348,24 @@ async def test_the_step_axis_starts_no_later_than_the_first_drawn_point() -> Non
 
 
 async def test_a_live_run_that_climbed_from_its_start_shows_the_climb() -> None:
-    """rnn-clipping's first run: 0.9 at step 1, then ten times more a step to 1e18, NaN at 20. It
-    learned nothing, so there is no finite part to keep readable: the axis spans the climb (it was a
-    band around 0.9 with the whole run flat on its edge). As a ghost behind a run that learns, the
-    climb is on the edge again."""
+    """A run that climbs from its first loss (deep-relu's first run: 100, then ten times more a step to
+    1e19, NaN at 20) learned nothing, so there is no finite part to keep readable: the axis spans the
+    climb (it was a band around 100 with the whole run flat on its edge). As a ghost behind a run that
+    learns, it does not set the range at all: its first loss, 100, squeezed the new run's 1 to 0.025
+    into the bottom rows."""
     h = History()
-    h.add(RunStarted(1, 0.0, "p", ("a",), {"cell": "rnn"}, 0))
+    h.add(RunStarted(1, 0.0, "p", ("a",), {"init": "poor"}, 0))
     for step in range(1, 21):
-        h.add(StepMetrics(1, step, 0.01 * step, 0.9 * 10 ** (step - 1) if step < 20 else math.nan, (1.0,), 1.0))
+        h.add(StepMetrics(1, step, 0.01 * step, 100.0 * 10 ** (step - 1) if step < 20 else math.nan, (1.0,), 1.0))
     h.add(StateChanged(1, 20, 0.2, "diverged", "loss is nan"))
     lines = await rendered(h, (120, 40))
     labels = y_tick_labels(lines)
-    assert max(labels) >= 1e15 and min(labels) <= 1.0, labels
+    assert max(labels) >= 1e15 and min(labels) <= 100.0, labels
     assert not any(ch in "▲▼" for *_, ch, _ in data_cells(lines))  # nothing off scale: it is all on the axis
-    h.add(RunStarted(2, 0.5, "p", ("a",), {"cell": "lstm"}, 0, reason="remedy"))
+    h.add(RunStarted(2, 0.5, "p", ("a",), {"init": "he"}, 0, reason="remedy"))
     for step in range(1, 41):
         h.add(StepMetrics(2, step, 0.5 + 0.01 * step, 1.0 / step, (1.0,), 1.0))
-    labels = y_tick_labels(await rendered(h, (120, 40)))
-    assert max(labels) <= 1e3, labels  # the live run's range, widened at most RANGE_DECADES by the ghost
+    lines = await rendered(h, (120, 40))
+    labels = y_tick_labels(lines)
+    assert max(labels) <= 1.0 and min(labels) <= 0.05, labels  # the live run's own range
+    assert any("off scale" in row for row in legend(lines))  # the ghost's climb, held on the edge

@@ -159,15 +159,20 @@ climb is all there is to see, and sets the y-range."""
 
 def body(values: np.ndarray, diverged: bool, live: bool = False) -> np.ndarray:
     """The finite values that may set the y-range (axis units). A diverged run counts only up to its
-    lowest point: what follows is the climb to NaN (1e36 and more before it), not the run. Except the
-    ``live`` run that climbed from its start (rnn-clipping's first run: 0.9 to 1e36 in 19 steps):
-    there is no learning to keep readable, and its own axis showed only a band around its first loss,
-    with the whole climb flat on the edge."""
+    lowest point: what follows is the climb to NaN (1e36 and more before it), not the run.
+
+    A run that climbed from its start (rnn-clipping's first run: 0.9 to 1e36 in 19 steps) has no
+    such part. ``live``, its climb is all there is to see and counts whole: its axis was a band
+    around its first loss, with the climb flat on the edge. As a ghost it counts not at all: its
+    first loss alone (deep-relu's 100) stretched the axis and squeezed the run that learns into the
+    bottom rows."""
     finite = np.isfinite(values)
     if diverged and finite.any():
         lowest = int(np.nanargmin(np.where(finite, values, np.nan)))
-        if not (live and np.count_nonzero(finite[: lowest + 1]) <= CLIMB_ONLY):
+        if np.count_nonzero(finite[: lowest + 1]) > CLIMB_ONLY:
             finite[lowest + 1 :] = False
+        elif not live:
+            finite[:] = False
     return values[finite]
 
 
