@@ -363,6 +363,8 @@ async def test_a_live_run_that_climbed_from_its_start_shows_the_climb() -> None:
     assert max(labels) >= 1e15 and min(labels) <= 100.0, labels
     assert not any(ch in "▲▼" for *_, ch, _ in data_cells(lines))  # nothing off scale: it is all on the axis
     h.add(RunStarted(2, 0.5, "p", ("a",), {"init": "he"}, 0, reason="remedy"))
+    waiting = "\n".join(line.text for line in await rendered(h, (120, 40)))  # run 2 before its first step
+    assert "no finite loss" not in waiting and "run 1: init=poor" in waiting, waiting
     for step in range(1, 41):
         h.add(StepMetrics(2, step, 0.5 + 0.01 * step, 1.0 / step, (1.0,), 1.0))
     lines = await rendered(h, (120, 40))

@@ -8,8 +8,9 @@ Readable with many runs:
 * the legend is a column beside the data area, never over it, and each ghost is labelled by the
   remedies it had that the current run has not;
 * the y-range follows the live run and what the ghosts did before they diverged: a loss that
-  explodes on its way to NaN would otherwise stretch even a log axis over thirty decades (a live run
-  that climbed from its first steps, learning nothing, is the exception: the climb is its story). What lies
+  explodes on its way to NaN would otherwise stretch even a log axis over thirty decades. A run that
+  climbed from its first steps, learning nothing, is the exception: live, the climb is its story and
+  sets the range; as a ghost it sets none of it. What lies
   outside the range is drawn on its edge with a ▲ or ▼, and a diverged run ends in a ✕ at its
   divergence step.
 """
@@ -153,26 +154,28 @@ def to_axis(loss: np.ndarray, log: bool) -> np.ndarray:
 
 
 CLIMB_ONLY = 3
-"""A live run that diverged with its lowest loss among its first this many points never learned: its
-climb is all there is to see, and sets the y-range."""
+"""A run that diverged with its lowest loss among its first this many points never learned."""
+
+
+def never_learned(values: np.ndarray, diverged: bool) -> bool:
+    """Whether a run diverged with its lowest loss among its first :data:`CLIMB_ONLY` points: a climb
+    from its start (rnn-clipping's first run, 0.9 to 1e36 in 19 steps; deep-relu's, 100 to 1e5 in 2)."""
+    finite = np.isfinite(values)
+    if not diverged or not finite.any():
+        return False
+    lowest = int(np.nanargmin(np.where(finite, values, np.nan)))
+    return int(np.count_nonzero(finite[: lowest + 1])) <= CLIMB_ONLY
 
 
 def body(values: np.ndarray, diverged: bool, live: bool = False) -> np.ndarray:
     """The finite values that may set the y-range (axis units). A diverged run counts only up to its
-    lowest point: what follows is the climb to NaN (1e36 and more before it), not the run.
-
-    A run that climbed from its start (rnn-clipping's first run: 0.9 to 1e36 in 19 steps) has no
-    such part. ``live``, its climb is all there is to see and counts whole: its axis was a band
-    around its first loss, with the climb flat on the edge. As a ghost it counts not at all: its
-    first loss alone (deep-relu's 100) stretched the axis and squeezed the run that learns into the
-    bottom rows."""
+    lowest point: what follows is the climb to NaN (1e36 and more before it), not the run. The
+    ``live`` run that :func:`never_learned` counts whole: its climb is all there is to see (its axis
+    was a band around its first loss, with the climb flat on the edge)."""
     finite = np.isfinite(values)
-    if diverged and finite.any():
+    if diverged and finite.any() and not (live and never_learned(values, diverged)):
         lowest = int(np.nanargmin(np.where(finite, values, np.nan)))
-        if np.count_nonzero(finite[: lowest + 1]) > CLIMB_ONLY:
-            finite[lowest + 1 :] = False
-        elif not live:
-            finite[:] = False
+        finite[lowest + 1 :] = False
     return values[finite]
 
 
@@ -304,8 +307,14 @@ class LossPlot(PlotPanel, Panel):
             loss = view.mean[:, LOSS]
             values = to_axis(loss, self.log_scale)
             self._lines.append(Line(run, run_color(run.run), label, steps, values, divergence_step(run, steps, loss)))
-        bodies = [body(line.values, line.end is not None, live=i == 0) for i, line in enumerate(self._lines)]
-        self._range = y_range(bodies[0], bodies[1:], self.log_scale)
+        first, *ghosts = self._lines
+        live = body(first.values, first.end is not None, live=True)
+        # A ghost that never learned sets none of the range while the live run has a loss: its first
+        # loss alone (deep-relu's 100) squeezed the run that learns into the bottom rows.
+        self._range = y_range(live, [
+            body(line.values, line.end is not None) for line in ghosts
+            if not (live.size and never_learned(line.values, line.end is not None))
+        ], self.log_scale)
         if self._range is not None:
             for line in self._lines:
                 self._clamp(line, *self._range)
