@@ -146,3 +146,26 @@ def test_without_the_extra_it_names_the_extra(tmp_path: Path) -> None:
     done = _cast(str(FIXTURE), "-o", str(tmp_path / "demo.gif"), code="import sys; sys.modules['pyte'] = None; ")
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert "pip install 'vgp-tui[gif]'" in done.stderr and "pyte" in done.stderr
+
+
+def test_every_glyph_the_dashboard_writes_is_drawn_not_a_missing_glyph_box() -> None:
+    """Each character outside ASCII in the package's code, styles and presets (what the dashboard can
+    put on screen) is either a shape the painter draws or a glyph of Cascadia Mono, in both weights:
+    the loss plot's ✕ (diverged) was the font's empty box in every GIF. A character the font lacks
+    paints the same mask as a private-use code point, which no font used here has."""
+    from vgp_tui.cast.painter import CellPainter
+    from vgp_tui.cast.shapes import CROSS
+
+    painter = CellPainter(2, 1, 16)
+    package = Path(__file__).resolve().parents[1] / "vgp_tui"
+    texts = [p.read_text(encoding="utf-8") for p in (*package.rglob("*.py"), *package.rglob("*.tcss"), *package.rglob("*.toml"))]
+    chars = sorted({c for text in texts for c in text if ord(c) > 127 and c.isprintable()})
+    assert CROSS in chars and "·" in chars  # what the scan must find
+
+    def mask(char: str, bold: bool) -> bytes:
+        index = painter._glyph(char, bold, False)
+        return painter._atlas_now()[index].tobytes()
+
+    missing = {(c, bold) for c in chars for bold in (False, True) if mask(c, bold) == mask("\ue000", bold)}
+    assert not missing, sorted(missing)
+    assert mask(CROSS, False) != mask("×", False)  # diverged and NaN stay apart

@@ -24,6 +24,8 @@ _QUADRANTS = {
     0x259B: "1110", 0x259C: "1101", 0x259D: "0100", 0x259E: "0110", 0x259F: "0111",
 }
 _SHADES = {0x2591: 64, 0x2592: 128, 0x2593: 192}
+CROSS = "\u2715"
+"""The loss plot's "diverged" mark, which Cascadia Mono has no glyph for (it drew a box in its place)."""
 _DIRECTIONS = {"UP": "u", "DOWN": "d", "LEFT": "l", "RIGHT": "r", "VERTICAL": "ud", "HORIZONTAL": "lr"}
 
 
@@ -37,6 +39,8 @@ def shape(char: str, width: int, height: int) -> Image.Image | None:
     arms = box_arms(char)
     if arms is not None:
         return _box(*arms, width, height)
+    if char == CROSS:
+        return _cross(width, height)
     return None
 
 
@@ -135,3 +139,17 @@ def _box(arms: str, weight: int, arc: bool, width: int, height: int) -> Image.Im
     if "r" in arms:
         draw.rectangle((cx, cy, width - 1, cy + thick - 1), fill=255)
     return mask
+
+
+def _cross(width: int, height: int) -> Image.Image:
+    """A bold X as wide as the cell, centred where a letter's middle is: bigger than the font's
+    multiplication sign (the heatmap's NaN), as in a terminal's fallback font."""
+    mask = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(mask)
+    thick = max(1, round(width / 6))
+    side = width - 2 * max(1, round(width / 10))
+    left, top = (width - side) / 2, height * 0.55 - side / 2
+    draw.line((left, top, left + side, top + side), fill=255, width=thick)
+    draw.line((left, top + side, left + side, top), fill=255, width=thick)
+    return mask
+
