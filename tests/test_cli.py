@@ -91,6 +91,25 @@ def test_deep_sigmoid_vanishes_and_relu_he_fixes_it() -> None:
     assert fixed["first_to_last_ratio"] > 1e-2
 
 
+def test_the_summary_ends_with_the_dashboards_diagnosis_and_doing_what_it_says_heals_the_run() -> None:
+    """The headless run says what the dashboard's diagnosis line says, and offers its fixes as the
+    ``--remedy`` options that apply them; running fix [1] exactly as printed gives a healthy flow."""
+    done = vgp("run", "--preset", "deep-sigmoid", "--steps", "50", "--seed", "0")
+    assert done.returncode == 0, done.stderr
+    *_, said, offered = done.stdout.rstrip().splitlines()
+    assert said.startswith("diagnosis: Layer 1 receives ") and said.endswith("vanishing."), said
+    assert offered == ("to try: [1] --remedy activation=relu --remedy init=he   [2] --remedy batchnorm=on"
+                       "   [3] --remedy skip=on"), offered
+    first = offered.removeprefix("to try: [1] ").split("   [2]")[0].split()
+    fixed = _summary("--preset", "deep-sigmoid", "--steps", "50", "--seed", "0", *first)
+    assert fixed["diagnosis"]["kind"] == "healthy", fixed["diagnosis"]
+    assert fixed["diagnosis"]["fixes"] == []
+    sigmoid = _summary("--preset", "deep-sigmoid", "--steps", "50", "--seed", "0")
+    assert sigmoid["diagnosis"]["kind"] == "vanishing"
+    assert sigmoid["diagnosis"]["verdict"] == said.removeprefix("diagnosis: ")
+    assert sigmoid["diagnosis"]["fixes"][0] == {"label": "relu + init he", "remedies": {"activation": "relu", "init": "he"}}
+
+
 def test_table_output_and_recording(tmp_path: Path) -> None:
     record = tmp_path / "run.jsonl"
     done = vgp("run", "--preset", "deep-sigmoid", "--steps", "20", "--record", str(record))
@@ -152,6 +171,10 @@ def test_headless_divergence_summarises_the_finite_steps_and_exits_3() -> None:
     assert f"{diverged} steps (diverged at step {diverged})" in done.stdout
     assert "nan" not in done.stdout and "paus" not in done.stdout
     assert "NaN" not in done.stdout.split("layer    median")[1].split("diverged at step")[0]
+    # The dashboard's fixes for the divergence, as the options that start a run with each; its verdict
+    # is the message above, not said twice.
+    assert done.stdout.rstrip().splitlines()[-1].startswith("to try: [1] --remedy init=he   [2] --remedy clip=1")
+    assert "diagnosis:" not in done.stdout
 
 
 def test_run_help_documents_the_exit_statuses() -> None:

@@ -1,5 +1,8 @@
 """The per-layer summary that ``vgp-tui run`` prints at the end (as a table or as JSON).
 
+It ends with the dashboard's diagnosis of the last steps (:func:`vgp_tui.diagnosis.diagnose`, the
+same words), its numbered fixes written as the ``--remedy`` options that start the run with them.
+
 The numbers describe the finite steps: when the run diverged, the medians, the loss at the end and
 the total-norm range are taken over the steps before the divergence (one NaN step would make every
 median NaN), and the divergence itself is reported apart: its step and what went non-finite first.
@@ -12,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from vgp_tui.diagnosis import diagnose
 from vgp_tui.engine.events import encode_float
 from vgp_tui.engine.history import History
-from vgp_tui.engine.remedies import describe
+from vgp_tui.engine.remedies import describe, format_value
 from vgp_tui.text import plural, three_significant
 
 
@@ -38,6 +42,21 @@ def _divergence(divergence: Any) -> dict[str, Any] | None:
     }
 
 
+def _diagnosis(history: History) -> dict[str, Any]:
+    """The dashboard's verdict on the run's last steps, and its fixes with the remedy values each sets."""
+    verdict = diagnose(history.current, history.state, history.message)
+    return {
+        "kind": verdict.kind,
+        "verdict": verdict.verdict,
+        "fixes": [{"label": fix.label, "remedies": dict(fix.changes)} for fix in verdict.fixes],
+    }
+
+
+def remedy_options(remedies: dict[str, Any]) -> str:
+    """``--remedy activation=relu --remedy init=he``: the options that start a run with ``remedies``."""
+    return " ".join(f"--remedy {name}={format_value(name, value)}" for name, value in remedies.items())
+
+
 def summarize(history: History, session: Any) -> dict[str, Any]:
     """Numbers of the current run: per-layer median gradient norms, first/last ratio, loss start/end."""
     run = history.current
@@ -50,6 +69,7 @@ def summarize(history: History, session: Any) -> dict[str, Any]:
         "seed": session.seed,
         "state": history.state,
         "message": history.message,
+        "diagnosis": _diagnosis(history),
     }
     if run is None or run.latest is None:
         result.update(run=run.run if run else 0, steps=0, finite_steps=0, diverged_at=None, divergence=None, layers=[])
@@ -118,7 +138,7 @@ def summary_table(s: dict[str, Any]) -> str:
             lines.append("no steps were trained")
         if s.get("message"):
             lines.append(s["message"])
-        return "\n".join(lines)
+        return "\n".join(lines + _diagnosis_lines(s))
     name_width = max(len(layer["name"]) for layer in s["layers"])
     last = s["last_layer"]["grad_norm_median"]
     lines.append("")
@@ -143,7 +163,21 @@ def summary_table(s: dict[str, Any]) -> str:
                  f"{steps}   {_fmt(s['steps_per_second'])} steps/s")
     if s.get("message"):
         lines.append(s["message"])
-    return "\n".join(lines)
+    return "\n".join(lines + _diagnosis_lines(s))
+
+
+def _diagnosis_lines(s: dict[str, Any]) -> list[str]:
+    """The verdict (unless the message above already says it: a divergence, an error) and the fixes."""
+    diagnosis = s.get("diagnosis")
+    if not diagnosis:
+        return []
+    lines = []
+    if diagnosis["kind"] not in ("diverged", "error", "waiting"):
+        lines.append(f"diagnosis: {diagnosis['verdict']}")
+    fixes = [f"[{i}] {remedy_options(fix['remedies'])}" for i, fix in enumerate(diagnosis["fixes"], 1)]
+    if fixes:
+        lines.append("to try: " + "   ".join(fixes))
+    return lines
 
 
 def _span(finite_steps: int) -> str:
