@@ -213,6 +213,10 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
     # -- the timer ------------------------------------------------------------------------------------
     def refresh_panels(self) -> None:
         """Drain the feed into the History and redraw what changed."""
+        try:
+            status = self.query_one(StatusLine)
+        except NoMatches:  # the interval's last tick, landing while the app closes: its widgets are gone
+            return
         for item in self.feed.drain():
             if isinstance(item, NewSession):
                 self.history = History()
@@ -236,7 +240,7 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
             name, device, label = self.playback.name, self.playback.device, self.playback.label
         else:  # fixed once the session is built
             name, device, label = self._preset_label(), self.session.device, self.session.data_label
-        self.query_one(StatusLine).show(history, name, device, label, self._mode(), state=starting)
+        status.show(history, name, device, label, self._mode(), state=starting)
         if self.replay:
             self._replay_housekeeping()
         if not self.query_one("#main").display:
