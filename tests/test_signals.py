@@ -130,3 +130,56 @@ def test_dumb_terminal_without_colour_still_works(tmp_path: Path) -> None:
         os.close(fd)
     assert code == 0
     assert b"Gradient" in out and b"Traceback" not in out
+
+
+_STUCK = """
+import sys, threading
+import textual.drivers._writer_thread as writer
+import vgp_tui.dashboard as dashboard
+
+writer.WriterThread.stop = lambda self: threading.Event().wait()  # what an SSH drop once did: wait forever
+dashboard.SHUTDOWN_GRACE = 1.0
+from vgp_tui.cli import main
+
+sys.argv = ["vgp-tui", *sys.argv[1:]]
+main()
+"""
+
+
+@pytest.mark.parametrize("how", ["SIGHUP", "SIGTERM"])
+def test_a_shutdown_stuck_after_a_signal_still_closes_the_recording_and_ends(tmp_path: Path, how: str) -> None:
+    """Textual's shutdown once waited forever for its output thread after the terminal went away (a
+    dashboard asleep an hour after its tmux server was killed, recording not closed). Made certain
+    here: the output thread never stops. The watchdog closes the recording and ends the process with
+    the signal's status once its grace has passed."""
+    import fcntl
+    import pty
+    import termios
+
+    record = tmp_path / "run.jsonl"
+    script = tmp_path / "stuck.py"
+    script.write_text(_STUCK)
+    argv = [sys.executable, str(script), "--preset", str(_small_preset(tmp_path)), "--record", str(record)]
+    env = dict(os.environ, TERM="xterm-256color", PYTHONPATH=str(ROOT))
+    pid, fd = pty.fork()
+    if pid == 0:
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+        os.execve(sys.executable, argv, env)
+    try:
+        _wait_for_steps(fd, record)
+        os.kill(pid, getattr(signal, how))
+        deadline = time.monotonic() + 30
+        code = None
+        while code is None and time.monotonic() < deadline:
+            _read(fd, 0.2)
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                code = os.waitstatus_to_exitcode(status)
+        if code is None:
+            code = _wait_exit(pid, 1)
+    finally:
+        os.close(fd)
+    assert code == 128 + getattr(signal, how)
+    result = read_recording(record)
+    assert result.warning is None  # closed, every line whole
+    assert result.events[-1].type == "state" and result.events[-1].state == "finished", result.events[-1]

@@ -51,15 +51,56 @@ def require_terminal(what: str = "the dashboard") -> None:
     )
 
 
+SHUTDOWN_GRACE = 10.0
+"""Seconds a dashboard ended by a signal may take to shut down before the watchdog ends the process."""
+
+
+def _run_until_closed(app: Any, close: Callable[[], None]) -> None:
+    """``app.run()``, then ``close()`` (stop training, close the recording), however the app ends.
+
+    After SIGHUP or SIGTERM a watchdog waits :data:`SHUTDOWN_GRACE` seconds for that, and otherwise
+    calls ``close()`` itself and ends the process with the signal's status. Textual's shutdown can
+    wait forever on its output thread when the terminal is gone (an SSH drop): a dashboard was found
+    asleep an hour after its tmux server was killed, stuck in ``WriterThread.stop``, its recording
+    never closed, its memory (a GPU's, on a GPU box) never given back."""
+    import threading
+
+    closing = threading.Lock()  # close() runs once at a time: here, or in the watchdog
+    finished = threading.Event()
+
+    def close_once() -> None:
+        with closing:
+            close()
+
+    def watchdog() -> None:
+        app.signalled.wait()
+        if finished.wait(SHUTDOWN_GRACE):
+            return
+        import logging
+
+        logging.getLogger("vgp_tui").warning("shutdown still running %.0f s after signal %s: closing and ending the process",
+                    SHUTDOWN_GRACE, app.quit_signal)
+        close_once()
+        os._exit(128 + int(app.quit_signal or 0))
+
+    threading.Thread(target=watchdog, name="vgp-tui-shutdown-watchdog", daemon=True).start()
+    try:
+        app.run()
+    finally:
+        close_once()
+        finished.set()
+
+
 def run_replay(app: Any) -> None:
     """Show a replay app until the user quits (or the replay ends it)."""
     require_terminal("replay")
     configure_logging()
-    try:
-        app.run()
-    finally:
+
+    def close() -> None:
         app.stop_training()
         app.session.close()
+
+    _run_until_closed(app, close)
     if app.return_code:
         raise SystemExit(app.return_code)
 
@@ -84,13 +125,14 @@ def run_dashboard(build: Callable[[], Any], preset: str, record: str | None = No
         return session
 
     app = VgpApp(start=start, preset=preset, record=record, screenshot_dir=screenshot_dir)
-    try:
-        app.run()
-    finally:
+
+    def close() -> None:
         app.stop_training()
         _wait_for_training(app)
         if app.recorder is not None:
             app.recorder.close()
+
+    _run_until_closed(app, close)
     if app.startup_error:
         if app.return_code == 2:
             raise UserError(app.startup_error)

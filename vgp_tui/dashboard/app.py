@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import threading
 import time
 from pathlib import Path
 from collections.abc import Callable
@@ -83,6 +84,10 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         self.screenshot_to = Path(screenshot_to) if screenshot_to else None
         """Save one SVG here once the replay has fed everything it was asked to, then quit."""
         self._ending = False
+        self.quit_signal: int | None = None
+        """The signal that ended the app (SIGTERM, SIGHUP), once one did."""
+        self.signalled = threading.Event()
+        """Set with :attr:`quit_signal`: what the shutdown watchdog of ``run_dashboard`` waits for."""
         self._drew_the_end = False
         """A replay's end was drawn in full (every panel at once); set again after a seek back."""
         self._warned = ""
@@ -164,6 +169,8 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
 
     def _quit_on_signal(self, sig: int) -> None:
         log.info("quitting on signal %s", sig)
+        self.quit_signal = sig
+        self.signalled.set()
         self.stop_training()
         self.exit(return_code=128 + sig)
 
