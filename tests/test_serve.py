@@ -376,3 +376,31 @@ def test_a_browser_tab_is_a_terminal_and_a_pipe_is_not(monkeypatch: pytest.Monke
         require_terminal()
     monkeypatch.setenv("TEXTUAL_DRIVER", WEB_DRIVER)
     require_terminal()
+
+
+def test_a_tabs_process_quits_when_the_server_is_gone(tmp_path: Path) -> None:
+    """A tab's process reads the server through a pipe (Textual's web driver). A server stopped with
+    SIGTERM, or crashed, left it drawing for nobody at a core's worth of CPU, deaf to SIGTERM. When the
+    pipe hangs up, it quits as on SIGHUP."""
+    from vgp_tui.dashboard import WEB_DRIVER
+
+    env = dict(os.environ, TEXTUAL_DRIVER=WEB_DRIVER, COLUMNS="100", LINES="30")
+    proc = subprocess.Popen([sys.executable, "-m", "vgp_tui", "replay", "--follow", str(FIXTURE)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        first = proc.stdout.readline()  # the web driver's greeting: the app is up
+        assert b"__GANGLION__" in first, (first, proc.stderr.read() if proc.poll() is not None else b"")
+        import threading
+
+        drain = threading.Thread(target=lambda: [None for _ in iter(lambda: proc.stdout.read(65536), b"")], daemon=True)
+        drain.start()  # as a server reads every frame: a full pipe would hold the app's writes
+        time.sleep(1.0)
+        assert proc.poll() is None  # a live server: it keeps running
+        proc.stdin.close()  # the server is gone
+        code = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert code == 128 + signal.SIGHUP

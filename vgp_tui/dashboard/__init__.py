@@ -84,11 +84,35 @@ def _run_until_closed(app: Any, close: Callable[[], None]) -> None:
         os._exit(128 + int(app.quit_signal or 0))
 
     threading.Thread(target=watchdog, name="vgp-tui-shutdown-watchdog", daemon=True).start()
+    if os.environ.get("TEXTUAL_DRIVER") == WEB_DRIVER:
+        threading.Thread(target=_quit_when_the_server_goes, args=(app,), name="vgp-tui-server-watch",
+                         daemon=True).start()
     try:
         app.run()
     finally:
         close_once()
         finished.set()
+
+
+def _quit_when_the_server_goes(app: Any) -> None:
+    """A browser tab's process (``vgp-tui serve``) reads its input from the server through a pipe.
+    When the server is gone (stopped with SIGTERM, or crashed) the pipe hangs up, and Textual's web
+    driver only stops reading: the tab's process went on drawing for nobody, a core's worth of CPU,
+    and ignored SIGTERM. Its hang-up is the terminal's: quit as on SIGHUP, the watchdog of
+    :func:`_run_until_closed` ending the process if the app does not get to it."""
+    import select
+    import signal
+
+    poller = select.poll()
+    poller.register(sys.stdin.fileno(), 0)  # POLLHUP and POLLERR are reported whatever is asked
+    while not any(event & (select.POLLHUP | select.POLLERR | select.POLLNVAL) for _, event in poller.poll()):
+        pass
+    app.quit_signal = signal.SIGHUP
+    app.signalled.set()
+    try:
+        app.call_from_thread(app.exit, None, 128 + signal.SIGHUP)
+    except RuntimeError:  # the app already stopped
+        pass
 
 
 def run_replay(app: Any) -> None:
