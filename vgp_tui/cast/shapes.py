@@ -152,4 +152,3 @@ def _cross(width: int, height: int) -> Image.Image:
     draw.line((left, top, left + side, top + side), fill=255, width=thick)
     draw.line((left, top + side, left + side, top), fill=255, width=thick)
     return mask
-

@@ -78,7 +78,8 @@ def _run_until_closed(app: Any, close: Callable[[], None]) -> None:
             return
         import logging
 
-        logging.getLogger("vgp_tui").warning("shutdown still running %.0f s after signal %s: closing and ending the process",
+        log = logging.getLogger("vgp_tui")
+        log.warning("shutdown still running %.0f s after signal %s: closing and ending the process",
                     SHUTDOWN_GRACE, app.quit_signal)
         close_once()
         os._exit(128 + int(app.quit_signal or 0))

@@ -87,7 +87,7 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         self.quit_signal: int | None = None
         """The signal that ended the app (SIGTERM, SIGHUP), once one did."""
         self.signalled = threading.Event()
-        """Set with :attr:`quit_signal`: what the shutdown watchdog of ``run_dashboard`` waits for."""
+        """Set with :attr:`quit_signal`: what the shutdown watchdog (``dashboard._run_until_closed``) waits for."""
         self._drew_the_end = False
         """A replay's end was drawn in full (every panel at once); set again after a seek back."""
         self._warned = ""
