@@ -245,3 +245,18 @@ async def test_the_help_screen_fits_its_keys_and_the_activation_plot_at_every_si
             assert keys.region.bottom <= body.region.bottom  # every key without scrolling
         await pilot.press("escape")
         await pilot.press("q")
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 60)])
+async def test_the_flow_title_is_never_cut(size: tuple[int, int]) -> None:
+    """At 80 columns Textual cut "Gradient flow · |g| now" to "|g| n…"; the longest title that fits is shown."""
+    app = make_app(Session(load_preset("deep-sigmoid"), device="cpu"), train=False)
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        flow = app.query_one(GradientFlow)
+        screen = app.screen._compositor.render_strips()  # what the terminal is sent
+        top = screen[flow.region.y].text[flow.region.x : flow.region.right]
+        assert "Gradient flow" in top and "…" not in top, top
+        if size[0] >= 120:
+            assert "Gradient flow · |g| now" in top, top
+        await pilot.press("q")

@@ -371,3 +371,25 @@ async def test_a_live_run_that_climbed_from_its_start_shows_the_climb() -> None:
     labels = y_tick_labels(lines)
     assert max(labels) <= 1.0 and min(labels) <= 0.05, labels  # the live run's own range
     assert any("off scale" in row for row in legend(lines))  # the ghost's climb, held on the edge
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_a_lone_run_has_no_legend_and_the_data_area_takes_its_room(size: tuple[int, int]) -> None:
+    """With one run and nothing marked, "━ run 1 (now)" explained nothing (the status line names the
+    run) and took a third of the panel: at 80 columns the data area was 30 columns of 50. A second run
+    brings the legend back, and so does a live change on the lone run."""
+    h = History()
+    h.add(RunStarted(1, 0.0, "p", ("a",), {"lr": 0.1}, 0))
+    for step in range(1, 101):
+        h.add(StepMetrics(1, step, 0.01 * step, 2.0 / step, (1.0,), 1.0))
+    lines = await rendered(h, size)
+    assert not any("run 1" in line.text for line in lines)
+    width = len(lines[0].text.rstrip())
+    assert frame_right(lines) == width - 1, lines[0].text  # the frame's right edge is the panel's
+    h.add(RemedyChanged(1, 100, 1.0, "lr", 0.1, 0.05, structural=False))
+    rows = legend(await rendered(h, size))
+    assert rows[0] == "━ run 1 (now)" and rows[1].startswith("│ step 100: lr"), rows
+    h.add(RunStarted(2, 1.0, "p", ("a",), {"lr": 0.05}, 0, reason="remedy"))
+    h.add(StepMetrics(2, 1, 1.01, 2.0, (1.0,), 1.0))
+    rows = legend(await rendered(h, size))
+    assert rows[0] == "━ run 2 (now)" and rows[1].startswith("━ run 1"), rows

@@ -76,8 +76,15 @@ class GradientFlow(Widget, Panel):
         self.layer_view = LayerView()
         """Which layers the rows show, in which order (the app sets the same on both panels)."""
 
+    TITLES = ("Gradient flow · |g| now", "Gradient flow · |g|", "Gradient flow")
+    """The longest that fits the border is shown: Textual would cut the first to "|g| n…" at 80 columns."""
+
     def on_mount(self) -> None:
-        self.border_title = "Gradient flow · |g| now"
+        self._fit_title()
+
+    def _fit_title(self) -> None:
+        room = self.size.width - 6  # the corners, the rule before the title and a space each side
+        self.border_title = next((title for title in self.TITLES if len(title) <= room), self.TITLES[-1])
 
     EVERY = 0.25  # cheap (one line per layer), and the latest step is what it shows
 
@@ -115,6 +122,7 @@ class GradientFlow(Widget, Panel):
         return max(1, len(self._layers))
 
     def on_resize(self) -> None:
+        self._fit_title()
         self.post_message(PanelResized(self))
 
     def render_line(self, y: int) -> Strip:

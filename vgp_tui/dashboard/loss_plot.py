@@ -6,7 +6,8 @@ Readable with many runs:
   plot share one: when there are more runs than colours, only the most recent ghosts are drawn and
   the legend says how many are hidden (:meth:`LossPlot.cycle_ghosts` thins them further);
 * the legend is a column beside the data area, never over it, and each ghost is labelled by the
-  remedies it had that the current run has not;
+  remedies it had that the current run has not; a lone run with nothing else to explain has none
+  (the status line names the run), so at 80 columns its data area is half as wide again;
 * the y-range follows the live run and what the ghosts did before they diverged: a loss that
   explodes on its way to NaN would otherwise stretch even a log axis over thirty decades. A run that
   climbed from its first steps, learning nothing, is the exception: live, the climb is its story and
@@ -300,7 +301,8 @@ class LossPlot(PlotPanel, Panel):
         cap = max(12, min(int(width * LEGEND_FRACTION), width - 30))
         labels = [clip_end(f"run {current.run} (now)", cap - 2)]
         labels += [ghost_label(ghost, current, cap - 2) for ghost in runs[1:]]
-        points = max(width - cap - 8, 10)
+        lone = len(runs) == 1 and not hidden  # a legend may not be needed: widest view until it is known
+        points = max(width - (0 if lone else cap) - 8, 10)
         for run, label in zip(runs, labels):
             view = run.series.view(points)
             steps = view.last_step.astype(float)
@@ -318,20 +320,22 @@ class LossPlot(PlotPanel, Panel):
         if self._range is not None:
             for line in self._lines:
                 self._clamp(line, *self._range)
+        changes = [m for m in reversed(current.markers) if m.kind == "remedy"]
+        symbols = [s for s, used in ((f"{DIVERGED} diverged", any(line.end is not None for line in self._lines)),
+                                     (f"{ABOVE}{BELOW} off scale", any(line.off for line in self._lines))) if used]
+        if lone and not symbols and not changes:
+            return []  # one line, one colour: a legend saying "run 1 (now)" would only take the plot's room
         rows: list[tuple[str, Color, bool]] = []
         for line in self._lines:
             swatch = DIVERGED if line.end is not None else "━"
             rows.append((f"{swatch} {line.label}", line.color, line.run is current))
         if hidden:
             rows.append((clip_end(f"+{hidden} older hidden", cap), None, False))
-        symbols = [s for s, used in ((f"{DIVERGED} diverged", any(line.end is not None for line in self._lines)),
-                                     (f"{ABOVE}{BELOW} off scale", any(line.off for line in self._lines))) if used]
         if symbols and len("  ".join(symbols)) > cap and len(rows) + len(symbols) <= height:
             rows += [(clip_end(symbol, cap), None, False) for symbol in symbols]  # a row each, rather than cut
         elif symbols and len(rows) < height:
             rows.append((clip_end("  ".join(symbols), cap), None, False))
         # What the orange lines are, newest first, while rows remain.
-        changes = [m for m in reversed(current.markers) if m.kind == "remedy"]
         for marker in changes[: max(height - len(rows), 0)]:
             rows.append((clip_end(f"│ step {marker.step}: {marker.text}", cap), REMEDY_COLOR, False))
         return rows
