@@ -489,6 +489,23 @@ async def test_replay_offers_only_the_keys_that_work_in_replay(listen: Any) -> N
         await pilot.press("q")
 
 
+async def test_a_replay_names_the_fixes_it_cannot_apply_in_words(tmp_path: Path) -> None:
+    """Run 1 of the deep-sigmoid fixture, alone: it vanishes, and the line names the fixes a live
+    session would have offered as keys."""
+    from vgp_tui.dashboard import make_replay_app
+
+    lines = (Path(__file__).parent / "fixtures" / "deep-sigmoid.jsonl").read_text().splitlines()
+    second = [i for i, line in enumerate(lines) if line.startswith('{"type":"run"')][1]
+    (tmp_path / "run1.jsonl").write_text("\n".join(lines[:second]) + "\n")
+    app = make_replay_app(str(tmp_path / "run1.jsonl"), speed=1024)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.playback.ended)
+        await wait_for(pilot, lambda: diagnosis_kind(app) == "vanishing")
+        line = " ".join(str(app.query_one("#diagnosis").render()).split())
+        assert "Press [" not in line and line.endswith("vanishing. To try: relu + init he, batchnorm on, skip on."), line
+        await pilot.press("q")
+
+
 @pytest.mark.parametrize("args", [[], ["replay", str(Path(__file__).parent / "fixtures" / "deep-sigmoid.jsonl")]])
 def test_without_a_terminal_the_dashboard_says_what_to_do_in_one_line(tmp_path: Path, args: list[str]) -> None:
     import subprocess

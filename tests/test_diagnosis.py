@@ -303,3 +303,32 @@ def test_a_verdict_too_long_for_three_lines_is_cut_never_its_keys() -> None:
     assert text.plain.endswith("… Press [1] clip 1, [2] lstm, [3] lr 0.05, [4] init xavier."), text.plain  # not "…."
     assert text.plain.startswith("diverged at step 19: the gradient of layer 3 (head) went Inf")
     assert not any(f"{mark}…" in text.plain for mark in ",;:"), text.plain  # cut after a word, not a comma
+
+
+def test_a_replay_names_the_fixes_in_words_and_a_model_of_ones_own_gets_the_lessons_remedies() -> None:
+    """A replay cannot take a key. A preset's run names its fixes as the dashboard would have offered
+    them; a recording of one's own loop (its remedies at most lr and clip: nothing vgp-tui builds)
+    used to say "vanishing" and nothing more."""
+    from rich.console import Console
+
+    from vgp_tui.dashboard.diagnosis_line import DIAGNOSIS_LINES, fit_diagnosis
+    from vgp_tui.diagnosis import ADVICE, in_words
+
+    preset = feed(flow(1e-10, 0.1))
+    d = in_words(verdict(preset), preset.current.remedies)
+    assert d.kind == "vanishing" and d.fixes == () and "Press" not in d.text
+    assert d.text.endswith("vanishing. To try: relu + init he, batchnorm on, skip on."), d.text
+    own = {"lr": 0.5}
+    for norms, kind in ((flow(1e-10, 0.1), "vanishing"), (flow(1e6, 1.0), "exploding")):
+        d = in_words(verdict(feed(norms, own)), own)
+        assert d.kind == kind and d.text.endswith(ADVICE[kind]), d.text
+        assert "lr 0.25" not in d.text  # the one fix a loop's remedies allowed is not the lesson
+    d = in_words(verdict(feed(flow(0.05, 0.1), own, layer_stats=(0.0,) * 9 + (0.9,), stats="dead")), own)
+    assert d.kind == "dead" and "He init" in d.text, d.text
+    healthy = in_words(verdict(feed(flow(0.05, 0.1), own)), own)
+    assert healthy.text == verdict(feed(flow(0.05, 0.1), own)).text  # nothing to try: nothing added
+    console = Console(width=78)  # at 80 columns the advice survives, the verdict is cut if need be
+    for kind, advice in ADVICE.items():
+        long = Diagnosis(kind, "diverged at step 19: the gradient of layer 3 (head) went Inf " * 4, advice=advice)
+        text = fit_diagnosis(long, 78, console)
+        assert len(text.wrap(console, 78)) <= DIAGNOSIS_LINES and text.plain.endswith(advice), text.plain

@@ -540,6 +540,37 @@ def test_a_screenshot_of_the_last_step_of_a_users_loop_says_finished(tmp_path: P
     assert "FINISHED" in svg and "TRAINING" not in svg
 
 
+async def test_a_replay_of_ones_own_loop_says_what_to_try_in_the_model(tmp_path: Path) -> None:
+    """The diagnosis of a user's own deep sigmoid net said "vanishing" and stopped there: the fixes
+    are the dashboard's keys, which a model it does not build cannot take. It now names the lesson's
+    remedies in words, as a replay of a preset names its fixes."""
+    from vgp_tui.dashboard import make_replay_app
+    from vgp_tui.diagnosis import ADVICE
+
+    torch.manual_seed(0)
+    model = nn.Sequential(*[m for i in range(8) for m in (nn.Linear(16, 16), nn.Sigmoid())], nn.Linear(16, 2))
+    path = tmp_path / "own.jsonl"
+    with Recorder(path, GradientProbe(model), lr=0.5) as recorder:
+        for step in range(60):
+            x = torch.randn(32, 16)
+            loss = nn.functional.cross_entropy(model(x), (x[:, 0] > 0).long())
+            loss.backward()
+            recorder.step(loss)
+            recorder.zero_grad()
+    app = make_replay_app(str(path), speed=1024)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(200):
+            await pilot.pause(0.05)
+            if app.playback.ended:
+                break
+        await pilot.pause(1.2)  # the line's cadence
+        app.refresh_panels()
+        await pilot.pause()
+        line = " ".join(str(app.query_one("#diagnosis").render()).split())
+        assert "vanishing" in line and line.endswith(ADVICE["vanishing"]), line
+        await pilot.press("q")
+
+
 # -- on_nonfinite: an alarm for batch jobs -----------------------------------------------------------
 def _train_with_a_nan(recorder: Recorder, model: nn.Module, optimizer: torch.optim.Optimizer | None, steps: int = 5,
                       bad: tuple[int, ...] = (3, 4)) -> None:

@@ -61,16 +61,45 @@ class Diagnosis:
     fixes: tuple[Fix, ...] = ()
     """What to try, in the order offered: fix ``n`` is applied by key ``n``. Only remedies that
     apply to this run and would change it."""
+    advice: str = ""
+    """What to try, in words, where no key can apply it (see :func:`in_words`); shown without fixes."""
 
     @property
     def text(self) -> str:
-        """The verdict, then the keys to press when there are any."""
-        return _with_fixes(self.verdict, self.fixes)
+        """The verdict, then the keys to press when there are any, else the advice."""
+        if self.fixes or not self.advice:
+            return _with_fixes(self.verdict, self.fixes)
+        return f"{_sentence_end(self.verdict)} {self.advice}"
 
     @property
     def hints(self) -> tuple[str, ...]:
         """The fixes as the line names them: ``("[1] relu + init he", "[2] batchnorm on")``."""
         return tuple(f"[{i}] {fix.label}" for i, fix in enumerate(self.fixes, 1))
+
+
+ADVICE = {
+    "vanishing": "To try in the model: ReLU-family activations with He init, normalisation layers, residual connections.",
+    "saturated": "To try in the model: ReLU-family activations, normalisation before the activation, a smaller init.",
+    "exploding": "To try: clipping the total norm (at 1.0, say), a lower learning rate, a smaller init.",
+    "diverged": "To try: clipping the total norm (at 1.0, say), a lower learning rate, a smaller init.",
+    "dead": "To try: He init, a lower learning rate from the first step, leaky ReLU.",
+}
+"""The lesson's remedies in words, for a model vgp-tui does not build (a recording of your own loop)."""
+
+
+def in_words(result: Diagnosis, remedies: dict[str, RemedyValue]) -> Diagnosis:
+    """``result`` for a reader who cannot press a key (a replay): the fixes become words.
+
+    A run of a preset names its fixes as the dashboard would have offered them ("To try: relu + init
+    he, batchnorm on."). A run whose remedies include no structural one is a model vgp-tui does not
+    build, your own training loop: its verdict named a problem and offered at most a learning rate, so
+    it gets the lesson's remedies in general words (:data:`ADVICE`).
+    """
+    builds_model = any(REMEDIES[name].structural for name in remedies if name in REMEDIES)
+    if builds_model:
+        labels = ", ".join(fix.label for fix in result.fixes)
+        return Diagnosis(result.kind, result.verdict, advice=f"To try: {labels}." if labels else "")
+    return Diagnosis(result.kind, result.verdict, advice=ADVICE.get(result.kind, ""))
 
 
 def diagnose(run: RunHistory | None, state: str = "training", message: str = "") -> Diagnosis:
@@ -380,10 +409,14 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def _sentence_end(text: str) -> str:
+    text = text.rstrip()
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
 def _with_fixes(text: str, fixes: tuple[Fix, ...]) -> str:
     if not fixes:
         return text
-    if not text.rstrip().endswith((".", "!", "?")):
-        text = text.rstrip() + "."
+    text = _sentence_end(text)
     keys = ", ".join(f"[{i}] {fix.label}" for i, fix in enumerate(fixes, 1))
     return f"{text} Press {keys}."

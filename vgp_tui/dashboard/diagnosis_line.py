@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from vgp_tui.dashboard.panels import Panel, PanelResized
-from vgp_tui.diagnosis import Diagnosis, diagnose
+from vgp_tui.diagnosis import Diagnosis, diagnose, in_words
 from vgp_tui.engine.history import History
 from vgp_tui.text import ELLIPSIS
 
@@ -45,7 +45,7 @@ class DiagnosisLine(Static, Panel):
         self.shown: Diagnosis | None = None
         self._width = 0
         self.replay = False
-        """A recording cannot be changed: the verdict shows, the keys to press do not."""
+        """A recording cannot be changed: the verdict shows, and what to try in words, not as keys."""
         self.starting = False
         """The session is still being built: say so instead of "waiting"."""
 
@@ -62,8 +62,8 @@ class DiagnosisLine(Static, Panel):
         result = diagnose(history.current, history.state, history.message)
         if self.starting:
             result = Diagnosis("waiting", "Starting: importing PyTorch and loading the data…")
-        if self.replay and result.fixes:
-            result = Diagnosis(result.kind, result.verdict)
+        if self.replay and history.current is not None:
+            result = in_words(result, history.current.remedies)
         self.show(result)
 
     def show(self, result: Diagnosis) -> None:
