@@ -198,6 +198,33 @@ def test_screenshot_at_a_step(tmp_path: Path) -> None:
     assert "step&#160;120" in svg  # the status line shows the step it was taken at
 
 
+def test_screenshot_of_an_earlier_run_that_a_later_one_passed(tmp_path: Path) -> None:
+    """Runs 1 and 3 of the fixture both reach step 120: the frame was always run 3's, and run 1's
+    vanishing at step 120 could not be drawn. ``--run`` picks the run."""
+    for run, expected in ((None, 3), (1, 1)):
+        follower = Collector(ReplaySource(FIXTURE, until_step=120, until_run=run))
+        follower.source.run()
+        assert (follower.history.current.run, follower.latest_step()) == (expected, 120)
+        assert follower.source.shortfall is None
+    short = ReplaySource(FIXTURE, until_step=250, until_run=3)
+    Collector(short).source.run()
+    assert short.shortfall == f"{FIXTURE} has no step 250 in run 3: run 3 ends at step 200; the frame shows step 200"
+    empty = ReplaySource(FIXTURE, until_step=5, until_run=2)  # restarted before its first step
+    follower = Collector(empty)
+    empty.run()
+    assert follower.history.current.run == 2 and empty.shortfall.endswith("run 2 has no step records")
+    out = tmp_path / "shot.svg"
+    done = _vgp("replay", str(FIXTURE), "--screenshot-at", "120", "--run", "1", "-o", str(out), "--size", "100x30")
+    assert done.returncode == 0, done.stderr
+    svg = out.read_text()
+    assert "run&#160;1" in svg and "step&#160;120" in svg
+    for args, needle in ((["--screenshot-at", "5", "--run", "9", "-o", str(out)], f"--run 9: {FIXTURE} has runs 1 to 3"),
+                         (["--run", "1"], "--run is for --screenshot-at")):
+        done = _vgp("replay", str(FIXTURE), *args)
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith(f"vgp-tui: error: {needle}"), done.stderr
+
+
 def test_a_recording_with_a_remedy_this_version_does_not_know_still_replays(tmp_path: Path) -> None:
     lines = []
     for line in FIXTURE.read_text().splitlines():

@@ -253,12 +253,14 @@ def run_command(preset: str, device: str, seed: int | None, remedies: tuple[str,
               help="Recording seconds per second of playback.")
 @click.option("--follow", is_flag=True, help="Follow FILE like tail -F: wait for it, start at its live end (home: from the start).")
 @click.option("--screenshot-at", type=click.IntRange(min=1), default=None, metavar="STEP",
-              help="Write one SVG frame at STEP (of the last run reaching it) to -o, then exit.")
+              help="Write one SVG frame at STEP (of the last run reaching it, or of --run) to -o, then exit.")
+@click.option("--run", "run_number", type=click.IntRange(min=1), default=None, metavar="N",
+              help="With --screenshot-at: the step of run N.")
 @click.option("-o", "--output", type=str, default=None, metavar="OUT.svg", help="Where --screenshot-at writes.")
 @click.option("--size", default="120x40", show_default=True, metavar="COLSxROWS", help="Frame size for --screenshot-at.")
 @click.option("--exit-at-end", is_flag=True, hidden=True, help="Quit a second after the last record (for cast).")
-def replay_command(file: str, speed: float, follow: bool, screenshot_at: int | None, output: str | None,
-                   size: str, exit_at_end: bool) -> None:
+def replay_command(file: str, speed: float, follow: bool, screenshot_at: int | None, run_number: int | None,
+                   output: str | None, size: str, exit_at_end: bool) -> None:
     """Show a recording in the dashboard: space pauses, left/right seek, < and > change speed.
 
     --follow waits for FILE if it does not exist yet and starts at the end of what is written.
@@ -273,10 +275,16 @@ def replay_command(file: str, speed: float, follow: bool, screenshot_at: int | N
         raise UserError("-o is for --screenshot-at STEP; without it the replay is shown on screen")
     if screenshot_at is not None and follow:
         raise UserError("--screenshot-at and --follow do not go together")
+    if run_number is not None and screenshot_at is None:
+        raise UserError("--run is for --screenshot-at STEP: it picks the run whose step is drawn")
     columns, rows = parse_size(size)
     app = make_replay_app(file, speed=speed, follow=follow, exit_at_end=exit_at_end,
-                          screenshot_at=screenshot_at, screenshot_to=output)
+                          screenshot_at=screenshot_at, screenshot_to=output, screenshot_run=run_number)
     source = app.session
+    if run_number is not None and run_number not in source.runs:
+        runs = source.runs
+        has = f"runs {runs[0]} to {runs[-1]}" if len(runs) > 1 else (f"only run {runs[0]}" if runs else "no run")
+        raise UserError(f"--run {run_number}: {file} has {has}")
 
     def warn_about_the_file() -> None:
         # The dashboard's toast goes when the screen does; the terminal keeps this line.

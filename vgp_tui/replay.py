@@ -72,9 +72,12 @@ class ReplaySource:
             once, whatever their times; a file replaced or rewritten from its start is played afresh.
         until_step: feed everything up to this step of the last run at once, then stop (screenshots);
             ``shortfall`` says so when the recording has no such step.
+        until_run: with ``until_step``, the step of this run instead of the last one reaching it (a
+            later run that passed the step would otherwise hide an earlier run's frame).
     """
 
-    def __init__(self, path: str | Path, speed: float = 1.0, follow: bool = False, until_step: int | None = None) -> None:
+    def __init__(self, path: str | Path, speed: float = 1.0, follow: bool = False, until_step: int | None = None,
+                 until_run: int | None = None) -> None:
         self.path = Path(path)
         self.reader = RecordingReader(self.path, wait=follow)
         self.events: list[Event] = []
@@ -84,6 +87,7 @@ class ReplaySource:
         self.speed = speed
         self.follow = follow
         self.until_step = until_step
+        self.until_run = until_run
         self.sinks: list[Sink] = []
         self.commands: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.paused = False
@@ -170,7 +174,7 @@ class ReplaySource:
     def run(self, stop: threading.Event | None = None) -> None:
         stop = stop or threading.Event()
         if self.until_step is not None:
-            self._emit(self._take_until_step(self.until_step))
+            self._emit(self._take_until_step(self.until_step, self.until_run))
             self.ended = True
             self._tell()
             return
@@ -302,10 +306,26 @@ class ReplaySource:
         self.position = end
         return events[start:end]
 
-    def _take_until_step(self, step: int) -> list[Event]:
-        """Every event up to where the last run that reaches ``step`` reached it."""
+    @property
+    def runs(self) -> list[int]:
+        """The run numbers the recording (as read so far) starts."""
+        return [e.run for e in self.events if isinstance(e, RunStarted)]
+
+    def _take_until_step(self, step: int, run: int | None = None) -> list[Event]:
+        """Every event up to where the last run that reaches ``step`` (or run ``run``) reached it."""
         events = self.events
-        hits = [i for i, e in enumerate(events) if isinstance(e, StepMetrics) and e.step >= step]
+        hits = [i for i, e in enumerate(events)
+                if isinstance(e, StepMetrics) and e.step >= step and (run is None or e.run == run)]
+        if not hits and run is not None:
+            self.shortfall = self._describe_shortfall(step, run)
+            ends = [i for i, e in enumerate(events) if isinstance(e, StepMetrics) and e.run == run]
+            if ends:  # the frame of the run's last step
+                hits = ends[-1:]
+            else:  # the run as it started, before the next one
+                start = next(i for i, e in enumerate(events) if isinstance(e, RunStarted) and e.run == run)
+                self.position = next((i for i, e in enumerate(events) if i > start and isinstance(e, RunStarted)),
+                                     len(events))
+                return events[:self.position]
         if not hits:
             self.position = len(events)
             self.shortfall = self._describe_shortfall(step)
@@ -322,9 +342,14 @@ class ReplaySource:
         self.position = end
         return events[:end]
 
-    def _describe_shortfall(self, step: int) -> str:
-        last = next((e for e in reversed(self.events) if isinstance(e, StepMetrics)), None)
+    def _describe_shortfall(self, step: int, run: int | None = None) -> str:
+        last = next((e for e in reversed(self.events) if isinstance(e, StepMetrics) and run in (None, e.run)), None)
         read = "it" if self.reader.last_line is None else f"what can be read of it (up to line {self.reader.last_line})"
+        if run is not None:
+            if last is None:
+                return f"{self.path} has no step {step} in run {run}: run {run} has no step records"
+            return (f"{self.path} has no step {step} in run {run}: run {run} ends at step {last.step}; "
+                    f"the frame shows step {last.step}")
         if last is None:
             return f"{self.path} has no step {step}: {read} has no step records; the frame shows none"
         return (f"{self.path} has no step {step}: {read} ends at step {last.step} of run {last.run}; "

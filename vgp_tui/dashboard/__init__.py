@@ -25,12 +25,13 @@ def make_app(session: Any, record: str | None = None, screenshot_dir: str = ".",
 
 
 def make_replay_app(path: str, speed: float = 1.0, follow: bool = False, exit_at_end: bool = False,
-                    screenshot_at: int | None = None, screenshot_to: str | None = None) -> Any:
+                    screenshot_at: int | None = None, screenshot_to: str | None = None,
+                    screenshot_run: int | None = None) -> Any:
     """The dashboard playing a recording (the ``replay`` command, ``cast`` and the tests call this)."""
     from vgp_tui.dashboard.app import VgpApp
     from vgp_tui.replay import ReplaySource
 
-    source = ReplaySource(path, speed=speed, follow=follow, until_step=screenshot_at)
+    source = ReplaySource(path, speed=speed, follow=follow, until_step=screenshot_at, until_run=screenshot_run)
     app = VgpApp(source, replay=True, exit_at_end=exit_at_end, screenshot_to=screenshot_to)
     return app
 
