@@ -701,3 +701,9 @@ async def test_the_refresh_timers_last_tick_after_the_widgets_are_gone_is_harmle
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
     app.refresh_panels()
+    # The same holds for the other handlers that may run late: a resize, the footer's first drawing.
+    from textual import events
+    from textual.geometry import Size
+
+    app.on_resize(events.Resize(Size(80, 24), Size(80, 24)))
+    app._show_footer_keys()

@@ -182,16 +182,22 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
                         title="replay", severity="warning", timeout=4)
 
     def on_resize(self, event: events.Resize) -> None:
-        self._check_size(event.size.width, event.size.height)
-        self._fit_footer(event.size.width)
+        try:
+            self._check_size(event.size.width, event.size.height)
+            self._fit_footer(event.size.width)
+        except NoMatches:  # a resize that arrives while the app closes, its widgets already gone
+            return
         self._drawn.clear()  # every panel is redrawn for its new size
 
     def _show_footer_keys(self) -> None:
         """Textual's footer draws its keys only while the app has the focus, which a terminal gives at
         once; a browser tab (``vgp-tui serve``) gives it at the first click or key, so until then the
         footer would be blank. The keys are drawn now, focused or not."""
+        try:
+            footer = self.query_one(Footer)
+        except NoMatches:  # the app closed before its first refresh was done
+            return
         self.refresh_bindings()
-        footer = self.query_one(Footer)
         footer.call_later(footer.recompose)  # in its own context: its compose binds its data
 
     def _fit_footer(self, width: int) -> None:
