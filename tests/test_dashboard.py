@@ -281,6 +281,38 @@ async def test_screenshot_key_saves_an_svg(tmp_path: Path) -> None:
         await pilot.press("q")
 
 
+async def test_the_palettes_screenshot_and_fixes_are_the_dashboards(tmp_path: Path, monkeypatch: Any) -> None:
+    """The palette listed Textual's "Screenshot" (written into the downloads folder under another
+    name, --screenshot-dir ignored) beside ctrl+s's, and "fix 1" to "fix 9" whatever the line offered."""
+    from vgp_tui.dashboard.diagnosis_line import DiagnosisLine
+    from vgp_tui.diagnosis import Diagnosis, Fix
+
+    app = make_app(Session(small_sigmoid(), device="cpu"), screenshot_dir=str(tmp_path), train=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert not any(t.startswith("fix") for t in titles), titles  # no step yet: nothing offered
+        line = app.query_one(DiagnosisLine)
+        line.show(Diagnosis("vanishing", "Vanishing.", (Fix((("activation", "relu"), ("init", "he")), "relu + init he"),
+                                                         Fix((("batchnorm", True),), "batchnorm on"))))
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        assert [t for t in commands if t.startswith("fix")] == ["fix 1: relu + init he (1)", "fix 2: batchnorm on (2)"]
+        shots = [t for t in commands if "screenshot" in t.lower()]
+        assert shots == ["screenshot (^s)"], shots
+        commands["screenshot (^s)"].callback()
+        await pilot.pause(0.3)
+        assert len(list(tmp_path.glob("vgp-tui-deep-sigmoid-*.svg"))) == 1
+        # In a browser tab (`vgp-tui serve`) the picture goes to the browser, not into the server's folder.
+        delivered: list[str] = []
+        monkeypatch.setattr(type(app), "is_web", property(lambda self: True))
+        monkeypatch.setattr(app, "deliver_screenshot", lambda filename=None, **_: delivered.append(filename))
+        app.action_screenshot()
+        assert len(delivered) == 1 and delivered[0].startswith("vgp-tui-deep-sigmoid-")
+        assert len(list(tmp_path.glob("*.svg"))) == 1
+        monkeypatch.undo()
+        await pilot.press("q")
+
+
 async def test_divergence_pauses_with_a_marker_and_a_remedy_goes_on() -> None:
     app = new_app(small_sigmoid(), overrides={"lr": "100", "activation": "relu"})
     async with app.run_test(size=SIZE, notifications=True) as pilot:  # (toasts are off in tests by default)

@@ -258,6 +258,15 @@ def test_the_browser_shows_the_dashboard_following_a_recording_as_it_is_written(
                 _screen_until(tab, lambda text: shown_step(text) == 120, "step 120, written after the page opened", server)
             assert tabs[0].title() == "vgp-tui · run.jsonl"
             tabs[0].screenshot(path=os.environ.get("VGP_TUI_SERVE_FRAME") or str(tmp_path / "frame.png"))
+            # ctrl+s in a tab gives the visitor the SVG (the browser opens it), not a file on the server.
+            tabs[0].click("body")
+            with tabs[0].context.expect_page(timeout=WAIT * 1000) as opened:
+                tabs[0].keyboard.press("Control+s")
+            shot = opened.value
+            assert "/download/" in shot.url, shot.url
+            shot.wait_for_load_state()
+            svg = shot.content()  # (a download is served once: this is the page the browser opened)
+            assert "<svg" in svg and "Gradient" in svg and "deep-sigmoid" in svg, svg[:200]
         finally:
             browser.close()
     # The page loads nothing from anywhere else (textual-serve's own page asks a font CDN).

@@ -370,13 +370,31 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
             self.notify(event.message or "finished", timeout=5)
 
     def get_system_commands(self, screen: Any) -> Any:
-        """Every key's action in the command palette too (ctrl+p), after Textual's own commands."""
-        yield from super().get_system_commands(screen)
+        """Every key's action in the command palette too (ctrl+p), after Textual's own commands.
+
+        Textual's "Screenshot" is left out: ctrl+s's is in the list, and Textual's wrote a file of
+        another name into the downloads folder, whatever ``--screenshot-dir`` said. The fix keys are
+        listed as the diagnosis line offers them now, by name ("fix 1: relu + init he")."""
+        yield from (command for command in super().get_system_commands(screen) if command.title != "Screenshot")
+        try:
+            shown = self.query_one(DiagnosisLine).shown
+        except NoMatches:
+            shown = None
+        fixes = shown.fixes if shown is not None and not self.replay else ()
         for binding in self._visible_bindings():
-            action = binding.action
+            action, key = binding.action, self.get_key_display(binding)
+            name, parameters = action_name(binding)
+            title = f"{binding.tooltip or binding.description} ({key})"
+            if name == "apply_fix":
+                number = int(parameters[0])
+                if number > len(fixes):
+                    continue  # not offered now: pressing it would only say so
+                title = f"fix {number}: {fixes[number - 1].label} ({key})"
+            elif binding.key == "ctrl+c":
+                continue  # q's twin
             yield SystemCommand(
-                f"{binding.tooltip or binding.description} ({self.get_key_display(binding)})",
-                f"same as pressing {self.get_key_display(binding)}",
+                title,
+                f"same as pressing {key}",
                 lambda action=action: self.call_later(self.run_action, action),  # type: ignore[misc]
             )
 
@@ -487,6 +505,9 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
 
     def action_screenshot(self) -> None:
         name = f"vgp-tui-{self.session.name}-{time.strftime('%Y%m%d-%H%M%S')}.svg"
+        if self.is_web:  # a browser tab of `vgp-tui serve`: the server's folder is not the visitor's
+            self.deliver_screenshot(filename=name)  # the browser opens it
+            return
         try:
             path = self.save_screenshot(filename=name, path=str(self.screenshot_dir))
         except OSError as exc:

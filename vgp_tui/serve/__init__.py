@@ -17,7 +17,6 @@ import ipaddress
 import shlex
 import socket
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +45,6 @@ class Plan:
     port: int
     max_sessions: int
     notes: list[str]  # extra lines for the banner
-    screenshots: Path | None = None  # demo: where ctrl+s in a tab saves
 
     @property
     def title(self) -> str:
@@ -141,10 +139,6 @@ def demo_plan(preset: str, device: str, seed: int | None, remedies: tuple[str, .
     for text in remedies:
         args += ["--remedy", text]
     args += ["--synthetic"] if synthetic else []
-    # ctrl+s in a tab saves an SVG on this machine: into a folder of its own, not wherever serve was
-    # started (removed on the way out if no one saved anything).
-    shots = Path(tempfile.mkdtemp(prefix="vgp-tui-serve-"))
-    args += ["--screenshot-dir", str(shots)]
     return Plan(
         mode="demo",
         command=_child(*args),
@@ -153,8 +147,7 @@ def demo_plan(preset: str, device: str, seed: int | None, remedies: tuple[str, .
         host=chosen,
         port=port,
         max_sessions=sessions,
-        notes=[f"ctrl+s in a tab saves its screenshot on this machine, in {shots}"],
-        screenshots=shots,
+        notes=[],
     )
 
 
@@ -196,14 +189,6 @@ def url(host: str, port: int) -> str:
 
 def serve(plan: Plan) -> None:
     """Listen until Ctrl+C (or SIGTERM); each tab's process is stopped with the server."""
-    try:
-        _serve(plan)
-    finally:
-        if plan.screenshots is not None and not any(plan.screenshots.iterdir()):
-            plan.screenshots.rmdir()  # no one saved a screenshot: leave nothing behind
-
-
-def _serve(plan: Plan) -> None:
     try:
         from vgp_tui.serve.server import DashboardServer
     except ImportError as exc:  # the extra's packages; any other missing module is a bug, with its traceback
