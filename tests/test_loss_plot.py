@@ -393,3 +393,30 @@ async def test_a_lone_run_has_no_legend_and_the_data_area_takes_its_room(size: t
     h.add(StepMetrics(2, 1, 1.01, 2.0, (1.0,), 1.0))
     rows = legend(await rendered(h, size))
     assert rows[0] == "━ run 2 (now)" and rows[1].startswith("━ run 1"), rows
+
+
+@pytest.mark.parametrize("log", [True, False])
+async def test_a_loss_at_chance_is_drawn_flat_not_its_noise_across_the_panel(log: bool) -> None:
+    """deep-sigmoid's first run wanders between 1.0995 and 1.103 (ln 3 = 1.0986: chance). An axis
+    fitted to that drew the noise from the top of the data area to its bottom, as if it were learning."""
+    h = History()
+    h.add(RunStarted(1, 0.0, "p", ("a",), {}, 0))
+    for step in range(1, 401):
+        h.add(StepMetrics(1, step, 0.01 * step, 1.1 + 0.0015 * math.sin(step * 0.37), (1.0,), 1.0))
+    app = PlotApp(h)
+    async with app.run_test(size=(120, 40)) as pilot:
+        plot = app.query_one(LossPlot)
+        plot.log_scale = log
+        plot.redraw()
+        await pilot.pause()
+        lines = [plot.render_line(y) for y in range(plot.size.height)]
+    rows = {y for y, *_ in data_cells(lines)}
+    height = next(y for y, line in enumerate(lines) if "└" in line.text) - 1
+    assert len(rows) <= 3 < height, (sorted(rows), height)  # a flat band, in a data area of many rows
+    labels = y_tick_labels(lines)
+    assert max(labels) / min(labels) >= 1.05, labels
+    # A run that learns still gets the axis fitted to it.
+    for step in range(401, 801):
+        h.add(StepMetrics(1, step, 0.01 * step, 1.1 * 0.995 ** (step - 400), (1.0,), 1.0))
+    rows = {y for y, *_ in data_cells(await rendered(h, (120, 40)))}
+    assert len(rows) > height // 2, sorted(rows)

@@ -13,7 +13,8 @@ Readable with many runs:
   climbed from its first steps, learning nothing, is the exception: live, the climb is its story and
   sets the range; as a ghost it sets none of it. What lies
   outside the range is drawn on its edge with a ▲ or ▼, and a diverged run ends in a ✕ at its
-  divergence step.
+  divergence step. The range is never narrower than :data:`MIN_SPAN_DECADES` (log) or
+  :data:`MIN_SPAN_FRACTION` (linear): a loss that does not move is drawn flat.
 """
 
 from __future__ import annotations
@@ -61,6 +62,12 @@ GHOST_TOASTS = {
 
 RANGE_DECADES = 2.0
 """Ghosts widen the log axis at most this many decades beyond the live run (a linear axis: one span)."""
+MIN_SPAN_DECADES = 0.05
+"""The least the log axis spans (12 %): deep-sigmoid's first run, at chance, wanders between 1.0995
+and 1.103, and an axis fitted to that drew its noise from the top of the panel to the bottom, as if
+it were learning."""
+MIN_SPAN_FRACTION = 0.1
+"""The least the linear axis spans, as a fraction of the largest value on it."""
 
 DIVERGED = "✕"
 ABOVE, BELOW = "▲", "▼"
@@ -198,6 +205,10 @@ def y_range(live: np.ndarray, ghosts: list[np.ndarray], log: bool) -> tuple[floa
     if high - low < 1e-9:  # one value: a small band around it
         pad = 0.1 if log else max(0.05 * abs(low), 1e-9)
         low, high = low - pad, high + pad
+    least = MIN_SPAN_DECADES if log else MIN_SPAN_FRACTION * max(abs(low), abs(high))
+    if high - low < least:  # a loss that does not move is drawn flat, not its noise across the panel
+        middle = (low + high) / 2
+        low, high = middle - least / 2, middle + least / 2
     return low, high
 
 
