@@ -302,6 +302,9 @@ def test_y_ticks_are_round_values_inside_the_range_with_short_labels() -> None:
     assert round_ticks(2.2985, 2.3112, log=True) == ([2.3, 2.305, 2.31], ["2.3", "2.305", "2.31"])
     values, labels = round_ticks(2.3, 2.3001, log=True)
     assert values[0] == 2.3 and values[-1] == 2.3001 and len(set(labels)) == len(labels) == 3
+    # Two rows for ticks (80x24) over the least span a loss axis gets: the round ones, every other, not
+    # the range's ends (1.04 and 1.17, where 1.05, 1.1 and 1.15 were there to take).
+    assert round_ticks(1.0385, 1.1652, log=True, most=2) == ([1.05, 1.15], ["1.05", "1.15"])
 
 
 def test_step_ticks_are_the_first_step_then_round_steps_with_short_labels() -> None:

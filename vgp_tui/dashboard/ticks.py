@@ -84,9 +84,11 @@ def round_ticks(low: float, high: float, log: bool, most: int = 5) -> tuple[list
             power = 10.0 ** math.floor(math.log10((high - low) / max(most, 2)))
             for step in (m * power for m in (1, 2, 5, 10, 20, 50)):
                 first, last = math.ceil(low / step - 1e-9), math.floor(high / step + 1e-9)
-                if last - first + 1 <= most:
+                if last - first < 1:  # one tick: keep the finer step's, thinned below (1.05 and 1.15 of 1.05-1.15)
                     break
-            candidates = [k * step for k in range(first, last + 1)]
+                candidates = [k * step for k in range(first, last + 1)]
+                if len(candidates) <= most:
+                    break
         if len(candidates) > most:  # every other one (or more), keeping the first
             stride = math.ceil(len(candidates) / most)
             candidates = candidates[::stride]
