@@ -711,6 +711,26 @@ async def test_the_status_line_leaves_out_whole_fields_where_it_is_narrow() -> N
     assert text.startswith(" WAITING ") and "waiting for /a/rather" in text
 
 
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+async def test_a_synthetic_stand_in_is_named_on_the_status_line_at_every_size(size: tuple[int, int]) -> None:
+    """The data's label ("synthetic long-range sentiment (stand-in for IMDB)") is the first part a
+    narrow status line leaves out: at 120 columns nothing said the data was not IMDB."""
+    from vgp_tui.dashboard.status import StatusLine
+
+    session = Session(load_preset("sentiment-lstm"), device="cpu", synthetic=True)
+    session.load_data()
+    app = make_app(session, train=False)
+    async with app.run_test(size=size) as pilot:
+        app.refresh_panels()
+        await pilot.pause()
+        text = str(app.query_one(StatusLine).render())
+        assert "sentiment-lstm (synthetic)" in text, text
+        await pilot.press("q")
+    real = Session(load_preset("deep-sigmoid"), device="cpu", synthetic=True)  # spirals: generated, not a stand-in
+    real.load_data()
+    assert not real.stand_in
+
+
 async def test_a_layer_panel_resize_that_arrives_while_the_app_closes_is_ignored() -> None:
     """A resize message handled after the panels were removed (the app quitting) raised NoMatches
     (once in CI, a traceback on the way out)."""

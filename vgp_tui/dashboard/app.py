@@ -332,11 +332,16 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         return True
 
     def _preset_label(self) -> str:
-        """The preset's name, marked when a user preset stands in for the built-in one of that name."""
+        """The preset's name, marked when a user preset stands in for the built-in one of that name,
+        and when synthetic data stands in for its real data set (the data's own label is the first
+        part a narrow status line leaves out: at 120 columns sentiment-lstm's was gone)."""
         scenario = getattr(self.session, "scenario", None)
+        name = self.session.name
         if scenario is not None and getattr(scenario, "shadows_builtin", False):
-            return f"{self.session.name} (user preset, shadows built-in)"
-        return self.session.name
+            name = f"{name} (user preset, shadows built-in)"
+        if getattr(self.session, "stand_in", False):
+            name = f"{name} (synthetic)"
+        return name
 
     def _report_recording_trouble(self) -> None:
         """A full disk or a vanished file stops the recording, never the training or the screen."""

@@ -23,6 +23,9 @@ class Dataset:
     """What the screen shows, e.g. ``CIFAR-10 (50000 images)`` or ``synthetic stand-in for CIFAR-10``."""
     synthetic: bool
     """True where the data was generated in-process (spirals, adding problem, the stand-ins)."""
+    stand_in: bool = False
+    """True for a synthetic stand-in of a real data set (``--synthetic``): the status line marks the
+    preset "(synthetic)", where the label itself is the first thing a narrow line leaves out."""
 
     def __post_init__(self) -> None:
         if self.x.shape[0] != self.y.shape[0]:

@@ -112,6 +112,7 @@ def long_range_sentiment(spec: ImdbSpec, seed: int = 0) -> Dataset:
         Task("classify", (length,), classes=2, vocab=vocab),
         "synthetic long-range sentiment (stand-in for IMDB)",
         True,
+        stand_in=True,
     )
 
 
@@ -151,6 +152,7 @@ def cifar_standin(spec: Cifar10Spec, seed: int = 0) -> Dataset:
         Task("classify", (3, size, size), classes=CIFAR_CLASSES),
         "synthetic stand-in for CIFAR-10",
         True,
+        stand_in=True,
     )
 
 

@@ -116,6 +116,11 @@ class Session:
     def data_label(self) -> str:
         return self.data.label if self.data is not None else ""
 
+    @property
+    def stand_in(self) -> bool:
+        """The data is the synthetic stand-in for the preset's real data set (once loaded)."""
+        return self.data is not None and self.data.stand_in
+
     def start_run(self, reason: str = "start") -> None:
         """Build a fresh model from the seed with the current remedies and announce the run."""
         from vgp_tui.engine.trainer import Trainer
