@@ -188,13 +188,17 @@ def test_run_sets_the_training_threads_of_its_device(tmp_path: Path, monkeypatch
     from vgp_tui.cli import main
     from vgp_tui.engine import devices
 
-    calls: list[str] = []
-    monkeypatch.setattr(devices, "use_training_threads", lambda device: calls.append(device))
+    calls: list[tuple[str, int | None]] = []
+    monkeypatch.setattr(devices, "use_training_threads", lambda device, requested=None: calls.append((device, requested)))
     small = tmp_path / "tiny.toml"
     small.write_text((ROOT / "presets" / "deep-sigmoid.toml").read_text().replace("depth = 20", "depth = 2"))
     main(["run", "--preset", str(small), "--steps", "1", "--device", "cpu"])  # returns: it finished
-    assert calls == ["cpu"]
+    assert calls == [("cpu", None)]
     assert "1 step " in capsys.readouterr().out
+    main(["run", "--preset", str(small), "--steps", "1", "--device", "cpu", "--threads", "3"])
+    assert calls[-1] == ("cpu", 3)
+    done = vgp("run", "--preset", str(small), "--steps", "1", "--threads", "0")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "--threads" in done.stderr, done.stderr
 
 
 def test_presets_table_marks_where_each_preset_comes_from(tmp_path: Path) -> None:

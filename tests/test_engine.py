@@ -275,6 +275,9 @@ def test_training_threads_leave_a_core_on_the_cpu_only(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(devices, "_usable_cores", lambda: 8)
     assert devices.training_threads("cpu") == 7
+    assert devices.training_threads("cpu", 3) == 3 and devices.training_threads("cuda", 3) is None  # --threads
+    # serve --demo's tabs share the cores: 2 x 7 spinning threads on 8 cores would stall every step.
+    assert devices.shared_threads(2) == 3 and devices.shared_threads(8) == 1 and devices.shared_threads(1) == 7
     monkeypatch.setattr(devices, "_usable_cores", lambda: 1)
     assert devices.training_threads("cpu") == 1
     assert devices.training_threads("cuda") is None and devices.training_threads("mps") is None

@@ -111,6 +111,15 @@ def test_following_a_file_not_written_yet_waits_for_it_as_replay_follow_does(tmp
     assert "The one session this server allows is in use" in full_message(follow_plan(str(FIXTURE), None, 8000, False, 1))
 
 
+def test_demo_tabs_share_the_cores_instead_of_each_taking_all_but_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vgp_tui.engine import devices
+    from vgp_tui.serve import demo_plan
+
+    monkeypatch.setattr(devices, "_usable_cores", lambda: 16)
+    plan = demo_plan("deep-sigmoid", "cpu", None, (), None, False, None, 8000, False, 3)
+    assert plan.command[plan.command.index("--threads") + 1] == "5", plan.command
+
+
 def test_the_banner_gives_the_address_and_either_the_ssh_hint_or_what_public_exposes() -> None:
     local = banner(follow_plan(str(FIXTURE), None, 8123, False, None))
     text = "\n".join(line for line, _ in local)

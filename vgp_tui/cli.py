@@ -41,6 +41,8 @@ def training_options(f: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--data-dir", type=str, default=None, metavar="DIR",
                      help="Folder holding CIFAR-10 (cifar-10-batches-py) or IMDB (aclImdb)."),
         click.option("--synthetic", is_flag=True, help="Use the labelled synthetic stand-in instead of real data."),
+        click.option("--threads", type=click.IntRange(min=1), default=None, metavar="N",
+                     help="CPU threads for training [default: one fewer than the cores]."),
     ]
     for option in reversed(options):
         f = option(f)
@@ -48,8 +50,9 @@ def training_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def build_session(preset: str, device: str, seed: int | None, remedies: tuple[str, ...], data_dir: str | None,
-                  synthetic: bool, steps: int | None = None) -> Any:
-    """Validate everything the user typed and load the data; raises UserError for any mistake."""
+                  synthetic: bool, steps: int | None = None, threads: int | None = None) -> Any:
+    """Validate everything the user typed and load the data; raises UserError for any mistake. Sets
+    the training threads (the dashboard's and ``run``'s policy: spinning threads stall on a busy machine)."""
     from vgp_tui.engine.remedies import parse_assignment
     from vgp_tui.scenario import load_preset
 
@@ -67,6 +70,9 @@ def build_session(preset: str, device: str, seed: int | None, remedies: tuple[st
     session = Session(scenario, device=device, seed=seed, overrides=overrides, data_dir=data_dir,
                       synthetic=synthetic, steps=steps)
     session.load_data()
+    from vgp_tui.engine import devices
+
+    devices.use_training_threads(session.device, threads)
     return session
 
 
@@ -77,7 +83,7 @@ def build_session(preset: str, device: str, seed: int | None, remedies: tuple[st
 @click.version_option(package_name="vgp-tui", prog_name="vgp-tui")
 @click.pass_context
 def cli(ctx: click.Context, preset: str, device: str, seed: int | None, remedies: tuple[str, ...],
-        record: str | None, data_dir: str | None, synthetic: bool, screenshot_dir: str) -> None:
+        record: str | None, data_dir: str | None, synthetic: bool, threads: int | None, screenshot_dir: str) -> None:
     """Watch gradients vanish or explode, layer by layer, and press a key to apply a remedy.
 
     With no command, opens the live dashboard on the chosen preset.
@@ -97,7 +103,7 @@ def cli(ctx: click.Context, preset: str, device: str, seed: int | None, remedies
     # the session itself is built while the frame is already drawn.
     scenario = load_preset(preset)
     apply_overrides(scenario.remedies, dict(parse_assignment(text) for text in remedies), scenario.name)
-    run_dashboard(lambda: build_session(preset, device, seed, remedies, data_dir, synthetic), scenario.name,
+    run_dashboard(lambda: build_session(preset, device, seed, remedies, data_dir, synthetic, threads=threads), scenario.name,
                   record=record, screenshot_dir=str(Path(screenshot_dir).expanduser()))
 
 
@@ -202,15 +208,13 @@ _RUN_EPILOG = (
 @click.option("--steps", type=click.IntRange(min=1), required=True, help="Optimizer steps to train.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary instead of a table.")
 def run_command(preset: str, device: str, seed: int | None, remedies: tuple[str, ...], record: str | None,
-                data_dir: str | None, synthetic: bool, steps: int, as_json: bool) -> None:
+                data_dir: str | None, synthetic: bool, threads: int | None, steps: int, as_json: bool) -> None:
     """Train headless for --steps steps and print the per-layer gradient summary."""
-    from vgp_tui.engine.devices import use_training_threads
     from vgp_tui.engine.history import History
     from vgp_tui.engine.recording import RecordingWriter
     from vgp_tui.summary import summarize, summary_table
 
-    session = build_session(preset, device, seed, remedies, data_dir, synthetic, steps=steps)
-    use_training_threads(session.device)  # as the dashboard: spinning threads stall on a busy machine
+    session = build_session(preset, device, seed, remedies, data_dir, synthetic, steps=steps, threads=threads)
     history = History()
     session.sinks.append(history.extend)
     recorder = RecordingWriter(record, session.header()) if record else None

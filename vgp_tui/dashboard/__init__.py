@@ -134,8 +134,8 @@ def run_replay(app: Any) -> None:
 def run_dashboard(build: Callable[[], Any], preset: str, record: str | None = None, screenshot_dir: str = ".") -> None:
     """Open the dashboard and block until the user quits; the recording is closed on the way out.
 
-    ``build`` makes the session (it imports torch and loads the data): it runs in the training
-    thread while the frame is already on screen. A UserError it raises closes the screen and is
+    ``build`` makes the session (it imports torch, loads the data and sets the training threads): it
+    runs in the training thread while the frame is already on screen. A UserError it raises closes the screen and is
     raised again here, so it ends as one line like any other mistake.
     """
     from vgp_tui.dashboard.app import VgpApp
@@ -143,14 +143,7 @@ def run_dashboard(build: Callable[[], Any], preset: str, record: str | None = No
     require_terminal()
     configure_logging()
 
-    def start() -> Any:
-        from vgp_tui.engine.devices import use_training_threads
-
-        session = build()
-        use_training_threads(session.device)  # the same thread policy as `vgp-tui run`
-        return session
-
-    app = VgpApp(start=start, preset=preset, record=record, screenshot_dir=screenshot_dir)
+    app = VgpApp(start=build, preset=preset, record=record, screenshot_dir=screenshot_dir)
 
     def close() -> None:
         app.stop_training()

@@ -44,9 +44,10 @@ def _mps_available() -> bool:
     return bool(backend and backend.is_available())
 
 
-def training_threads(device: str) -> int | None:
-    """How many intra-op threads training on ``device`` should use: on the CPU one fewer than the
-    cores this process may run on (at least one); None elsewhere (torch's default is left alone).
+def training_threads(device: str, requested: int | None = None) -> int | None:
+    """How many intra-op threads training on ``device`` should use: on the CPU ``requested`` (the
+    ``--threads`` option), else one fewer than the cores this process may run on (at least one);
+    None elsewhere (torch's default is left alone).
 
     PyTorch's intra-op threads spin while they wait; when another thread (the dashboard's, another
     process's) needs a core they are on, every step stalls. Measured on two busy cores with the
@@ -55,12 +56,19 @@ def training_threads(device: str) -> int | None:
     """
     if device != "cpu":
         return None
-    return max(1, _usable_cores() - 1)
+    return requested or max(1, _usable_cores() - 1)
 
 
-def use_training_threads(device: str) -> int | None:
+def shared_threads(sessions: int) -> int:
+    """Threads for each of ``sessions`` processes training on this machine's CPU at once (``serve
+    --demo``): the cores less one, shared; each taking :func:`training_threads`'s all would put
+    twice as many spinning threads as cores on the machine, and every step of every session stalls."""
+    return max(1, (_usable_cores() - 1) // max(sessions, 1))
+
+
+def use_training_threads(device: str, requested: int | None = None) -> int | None:
     """Apply :func:`training_threads` to torch; returns the thread count set (None: left alone)."""
-    threads = training_threads(device)
+    threads = training_threads(device, requested)
     if threads is not None:
         import torch
 

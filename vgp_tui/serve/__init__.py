@@ -121,7 +121,7 @@ def follow_plan(file: str, host: str | None, port: int, public: bool, max_sessio
 def demo_plan(preset: str, device: str, seed: int | None, remedies: tuple[str, ...], data_dir: str | None,
               synthetic: bool, host: str | None, port: int, public: bool, max_sessions: int | None) -> Plan:
     """Every tab its own live dashboard; the options are checked once here, not in each tab."""
-    from vgp_tui.engine.devices import resolve_device
+    from vgp_tui.engine.devices import resolve_device, shared_threads
     from vgp_tui.engine.remedies import apply_overrides, parse_assignment
     from vgp_tui.scenario import load_preset
 
@@ -135,6 +135,8 @@ def demo_plan(preset: str, device: str, seed: int | None, remedies: tuple[str, .
 
         args += ["--data-dir", str(user_data_dir(data_dir).absolute())]
     resolve_device(device)  # last: it imports torch
+    # The tabs train at once: each gets its share of the cores (ignored where a tab trains on a GPU).
+    args += ["--threads", str(shared_threads(sessions))]
     args += ["--seed", str(seed)] if seed is not None else []
     for text in remedies:
         args += ["--remedy", text]
