@@ -103,8 +103,8 @@ def cli(ctx: click.Context, preset: str, device: str, seed: int | None, remedies
     # the session itself is built while the frame is already drawn.
     scenario = load_preset(preset)
     apply_overrides(scenario.remedies, dict(parse_assignment(text) for text in remedies), scenario.name)
-    run_dashboard(lambda: build_session(preset, device, seed, remedies, data_dir, synthetic, threads=threads), scenario.name,
-                  record=record, screenshot_dir=str(Path(screenshot_dir).expanduser()))
+    run_dashboard(lambda: build_session(preset, device, seed, remedies, data_dir, synthetic, threads=threads),
+                  scenario.name, record=record, screenshot_dir=str(Path(screenshot_dir).expanduser()))
 
 
 @cli.command("presets")

@@ -135,8 +135,8 @@ def run_dashboard(build: Callable[[], Any], preset: str, record: str | None = No
     """Open the dashboard and block until the user quits; the recording is closed on the way out.
 
     ``build`` makes the session (it imports torch, loads the data and sets the training threads): it
-    runs in the training thread while the frame is already on screen. A UserError it raises closes the screen and is
-    raised again here, so it ends as one line like any other mistake.
+    runs in the training thread while the frame is already on screen. A UserError it raises closes
+    the screen and is raised again here, so it ends as one line like any other mistake.
     """
     from vgp_tui.dashboard.app import VgpApp
 
