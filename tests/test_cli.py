@@ -201,6 +201,40 @@ def test_run_sets_the_training_threads_of_its_device(tmp_path: Path, monkeypatch
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "--threads" in done.stderr, done.stderr
 
 
+def test_presets_in_a_narrow_terminal_is_a_block_a_preset_that_fits_its_width() -> None:
+    """The table is 260 columns wide: in an 80-column terminal its rows wrapped into each other. A
+    terminal narrower than the table gets a block a preset; a pipe still gets the table."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    from terminal import ANSI  # tests/terminal.py
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    process = subprocess.Popen([sys.executable, "-m", "vgp_tui", "presets"], stdin=slave, stdout=slave, stderr=slave,
+                               env={**os.environ, "COLUMNS": ""})
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the process closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert process.wait(timeout=60) == 0
+    lines = ANSI.sub("", out.decode()).replace("\r", "").splitlines()
+    assert lines and max(len(line) for line in lines) <= 80, lines
+    for name in ("deep-sigmoid", "rnn-clipping", "sentiment-lstm"):
+        assert any(line.startswith(f"{name}  built-in · ") for line in lines), lines
+    assert sum(line.startswith("    remedies: ") for line in lines) == len(vgp("presets").stdout.splitlines()) - 1
+
+
 def test_presets_table_marks_where_each_preset_comes_from(tmp_path: Path) -> None:
     builtin = (ROOT / "presets" / "deep-sigmoid.toml").read_text()
     (tmp_path / "deep-sigmoid.toml").write_text(builtin.replace("depth = 20", "depth = 3"))

@@ -8,8 +8,10 @@ status 2, never a traceback.
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import sys
+import textwrap
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -127,8 +129,20 @@ def presets_command() -> None:
         rows.append((s.name, s.origin_label, s.family, s.data_kind, ", ".join(s.remedies), s.summary))
     headers = ("preset", "from", "model", "data", "remedies", "what it shows")
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(5)]
-    for row in [headers, *rows]:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row[:5], widths)) + "  " + row[5])
+    table = [("  ".join(cell.ljust(w) for cell, w in zip(row[:5], widths)) + "  " + row[5]) for row in [headers, *rows]]
+    columns = shutil.get_terminal_size().columns
+    if not sys.stdout.isatty() or max(len(line) for line in table) <= columns:
+        click.echo("\n".join(table))  # one row a preset: what a pipe and a wide terminal get
+        return
+    # A terminal narrower than the table (every one under about 260 columns): a block a preset,
+    # wrapped to the width, instead of rows that wrap into each other.
+    width = max(columns - 4, 40)
+    for i, (name, origin, family, data, remedies, summary) in enumerate(rows):
+        if i:
+            click.echo()
+        click.echo(f"{click.style(name, bold=True)}  {origin} · {family} model · {data} data")
+        for line in textwrap.wrap(f"remedies: {remedies}", width) + textwrap.wrap(summary, width):
+            click.echo(f"    {line}")
 
 
 _SERVE_EPILOG = (
