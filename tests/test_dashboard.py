@@ -712,18 +712,34 @@ async def test_the_status_line_leaves_out_whole_fields_where_it_is_narrow() -> N
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
-async def test_a_synthetic_stand_in_is_named_on_the_status_line_at_every_size(size: tuple[int, int]) -> None:
+async def test_a_synthetic_stand_in_is_named_on_the_status_line_at_every_size(size: tuple[int, int],
+                                                                            tmp_path: Path) -> None:
     """The data's label ("synthetic long-range sentiment (stand-in for IMDB)") is the first part a
     narrow status line leaves out: at 120 columns nothing said the data was not IMDB."""
     from vgp_tui.dashboard.status import StatusLine
 
+    from vgp_tui.dashboard import make_replay_app
+    from vgp_tui.engine.recording import RecordingWriter
+
     session = Session(load_preset("sentiment-lstm"), device="cpu", synthetic=True)
-    session.load_data()
+    recording = tmp_path / "synthetic.jsonl"
+    writer = RecordingWriter(recording, session.header())
+    session.sinks.append(writer.write)
     app = make_app(session, train=False)
     async with app.run_test(size=size) as pilot:
+        session.start_run()  # the run says what it trains on
         app.refresh_panels()
         await pilot.pause()
         text = str(app.query_one(StatusLine).render())
+        assert "sentiment-lstm (synthetic)" in text, text
+        await pilot.press("q")
+    writer.close()
+    replay = make_replay_app(str(recording), speed=1024)  # and so does its recording, replayed or cast
+    async with replay.run_test(size=size) as pilot:
+        await wait_for(pilot, lambda: replay.history.current is not None)
+        replay.refresh_panels()
+        await pilot.pause()
+        text = str(replay.query_one(StatusLine).render())
         assert "sentiment-lstm (synthetic)" in text, text
         await pilot.press("q")
     real = Session(load_preset("deep-sigmoid"), device="cpu", synthetic=True)  # spirals: generated, not a stand-in

@@ -253,6 +253,10 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
             name, device, label = self.playback.name, self.playback.device, self.playback.label
         else:  # fixed once the session is built
             name, device, label = self._preset_label(), self.session.device, self.session.data_label
+        if history.current is not None and history.current.stand_in:
+            # The data's own label is the first part a narrow line leaves out (at 120 columns
+            # sentiment-lstm's was gone): the mark that it is not the real data set stays.
+            name = f"{name} (synthetic)"
         status.show(history, name, device, label, self._mode(), state=starting)
         if self.replay:
             self._replay_housekeeping()
@@ -332,16 +336,11 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         return True
 
     def _preset_label(self) -> str:
-        """The preset's name, marked when a user preset stands in for the built-in one of that name,
-        and when synthetic data stands in for its real data set (the data's own label is the first
-        part a narrow status line leaves out: at 120 columns sentiment-lstm's was gone)."""
+        """The preset's name, marked when a user preset stands in for the built-in one of that name."""
         scenario = getattr(self.session, "scenario", None)
-        name = self.session.name
         if scenario is not None and getattr(scenario, "shadows_builtin", False):
-            name = f"{name} (user preset, shadows built-in)"
-        if getattr(self.session, "stand_in", False):
-            name = f"{name} (synthetic)"
-        return name
+            return f"{self.session.name} (user preset, shadows built-in)"
+        return self.session.name
 
     def _report_recording_trouble(self) -> None:
         """A full disk or a vanished file stops the recording, never the training or the screen."""

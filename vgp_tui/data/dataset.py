@@ -24,8 +24,8 @@ class Dataset:
     synthetic: bool
     """True where the data was generated in-process (spirals, adding problem, the stand-ins)."""
     stand_in: bool = False
-    """True for a synthetic stand-in of a real data set (``--synthetic``): the status line marks the
-    preset "(synthetic)", where the label itself is the first thing a narrow line leaves out."""
+    """True for a synthetic stand-in of a real data set (``--synthetic``): its runs say so
+    (``RunStarted.stand_in``), and the status line marks the preset "(synthetic)"."""
 
     def __post_init__(self) -> None:
         if self.x.shape[0] != self.y.shape[0]:

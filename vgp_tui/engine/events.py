@@ -71,6 +71,10 @@ class RunStarted:
     """What ``StepMetrics.layer_stats`` measures (for example "dead ReLU fraction"), None if nothing."""
     params: int = 0
     """Number of trainable parameters."""
+    stand_in: bool = False
+    """The run trains on a synthetic stand-in for its preset's real data set (``--synthetic``): a
+    replay, a screenshot and a cast mark the preset "(synthetic)" as the live dashboard does."""
+    omitted_when_false: ClassVar[tuple[str, ...]] = ("stand_in",)
 
 
 @dataclass(frozen=True)

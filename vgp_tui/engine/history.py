@@ -263,6 +263,8 @@ class RunHistory:
     latest_layer_stats: tuple[float, ...] | None = None
     started_with: dict[str, RemedyValue] = field(default_factory=dict)
     """The remedies the run started with (what tells it apart from the other runs)."""
+    stand_in: bool = False
+    """It trains on a synthetic stand-in for its preset's real data set (the status line says so)."""
     clip_steps: int = 0
     """Steps taken with clipping on."""
     clipped_steps: int = 0
@@ -371,6 +373,7 @@ class History:
             stats=event.stats,
             series=MultiResolutionSeries(FIRST_LAYER + len(event.layers), self.window),
             started_with=dict(event.remedies),
+            stand_in=event.stand_in,
         )
         while len(self.runs) > self.max_runs:
             del self.runs[min(self.runs)]

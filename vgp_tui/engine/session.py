@@ -143,6 +143,7 @@ class Session:
                     time_view=self.trainer.time_view,
                     stats=self.trainer.stats_label,
                     params=self.trainer.params,
+                    stand_in=self.stand_in,
                 )
             ]
         )
