@@ -63,3 +63,33 @@ class Terminal:
 
     def modes_on(self) -> set[int]:
         return {m >> 5 for m in self.screen.mode if m >= 1 << 5}
+
+
+def run_in_pty(argv: list[str], columns: int = 80, rows: int = 24, env: dict[str, str] | None = None,
+               timeout: float = 120.0) -> tuple[int, str]:
+    """Run ``argv`` with a pseudo-terminal of ``columns`` x ``rows`` as its stdin, stdout and stderr;
+    return its exit status and everything it wrote (decoded), once it closed the terminal."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import termios
+    import time
+
+    main, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    process = subprocess.Popen(argv, stdin=child, stdout=child, stderr=child, env=env, close_fds=True)
+    os.close(child)
+    output = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(main)
+    return process.wait(timeout=30), output.decode("utf-8", "replace")

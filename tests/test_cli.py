@@ -204,31 +204,14 @@ def test_run_sets_the_training_threads_of_its_device(tmp_path: Path, monkeypatch
 def test_presets_in_a_narrow_terminal_is_a_block_a_preset_that_fits_its_width() -> None:
     """The table is 260 columns wide: in an 80-column terminal its rows wrapped into each other. A
     terminal narrower than the table gets a block a preset; a pipe still gets the table."""
-    import fcntl
     import os
-    import pty
-    import struct
-    import termios
 
-    from terminal import ANSI  # tests/terminal.py
+    from terminal import ANSI, run_in_pty  # tests/terminal.py
 
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    process = subprocess.Popen([sys.executable, "-m", "vgp_tui", "presets"], stdin=slave, stdout=slave, stderr=slave,
-                               env={**os.environ, "COLUMNS": ""})
-    os.close(slave)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: the process closed the terminal
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.close(master)
-    assert process.wait(timeout=60) == 0
-    lines = ANSI.sub("", out.decode()).replace("\r", "").splitlines()
+    status, out = run_in_pty([sys.executable, "-m", "vgp_tui", "presets"], columns=80,
+                             env={**os.environ, "COLUMNS": ""})
+    assert status == 0
+    lines = ANSI.sub("", out).replace("\r", "").splitlines()
     assert lines and max(len(line) for line in lines) <= 80, lines
     for name in ("deep-sigmoid", "rnn-clipping", "sentiment-lstm"):
         assert any(line.startswith(f"{name}  built-in · ") for line in lines), lines

@@ -493,28 +493,16 @@ def test_a_hand_written_minimal_recording_replays(tmp_path: Path) -> None:
 
 def test_the_warning_of_a_cut_off_file_is_left_on_the_terminal_after_the_replay(tmp_path: Path) -> None:
     import os
-    import pty
+
+    from terminal import run_in_pty  # tests/terminal.py
 
     cut = tmp_path / "cut.jsonl"
     last_line = _cut_after_step(cut, 60)
-    main, child = pty.openpty()
     env = dict(os.environ, TERM="xterm-256color", COLUMNS="100", LINES="30")
-    proc = subprocess.Popen([sys.executable, "-m", "vgp_tui", "replay", str(cut), "--speed", "1024", "--exit-at-end"],
-                            stdin=child, stdout=child, stderr=child, env=env, close_fds=True)
-    os.close(child)
-    output = b""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            chunk = os.read(main, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        output += chunk
-    os.close(main)
-    assert proc.wait(timeout=30) == 0
-    after = output.decode("utf-8", "replace").rsplit("\x1b[?1049l", 1)[-1]  # what stays once the screen is gone
+    status, output = run_in_pty([sys.executable, "-m", "vgp_tui", "replay", str(cut), "--speed", "1024", "--exit-at-end"],
+                                columns=100, rows=30, env=env)
+    assert status == 0
+    after = output.rsplit("\x1b[?1049l", 1)[-1]  # what stays once the screen is gone
     assert f"vgp-tui: warning: {cut} line {last_line + 1} is cut off" in after, after[-500:]
 
 
