@@ -306,8 +306,11 @@ async def test_the_palettes_screenshot_and_fixes_are_the_dashboards(tmp_path: Pa
         delivered: list[str] = []
         monkeypatch.setattr(type(app), "is_web", property(lambda self: True))
         monkeypatch.setattr(app, "deliver_screenshot", lambda filename=None, **_: delivered.append(filename))
+        said: list[str] = []
+        monkeypatch.setattr(app, "notify", lambda message, **_: said.append(message))
         app.action_screenshot()
         assert len(delivered) == 1 and delivered[0].startswith("vgp-tui-deep-sigmoid-")
+        assert said and "sent to the browser" in said[0] and "allow pop-ups" in said[0]
         assert len(list(tmp_path.glob("*.svg"))) == 1
         monkeypatch.undo()
         await pilot.press("q")

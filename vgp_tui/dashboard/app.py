@@ -510,7 +510,10 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
     def action_screenshot(self) -> None:
         name = f"vgp-tui-{self.session.name}-{time.strftime('%Y%m%d-%H%M%S')}.svg"
         if self.is_web:  # a browser tab of `vgp-tui serve`: the server's folder is not the visitor's
-            self.deliver_screenshot(filename=name)  # the browser opens it
+            self.deliver_screenshot(filename=name)
+            # The page opens it from a websocket message, not from the key press: a popup blocker may
+            # hold it back.
+            self.notify(f"screenshot {name} sent to the browser (if no tab opens, allow pop-ups for this page)")
             return
         try:
             path = self.save_screenshot(filename=name, path=str(self.screenshot_dir))
