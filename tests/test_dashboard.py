@@ -719,9 +719,8 @@ async def test_a_synthetic_stand_in_is_named_on_the_status_line_at_every_size(si
                                                                             tmp_path: Path) -> None:
     """The data's label ("synthetic long-range sentiment (stand-in for IMDB)") is the first part a
     narrow status line leaves out: at 120 columns nothing said the data was not IMDB."""
-    from vgp_tui.dashboard.status import StatusLine
-
     from vgp_tui.dashboard import make_replay_app
+    from vgp_tui.dashboard.status import StatusLine
     from vgp_tui.engine.recording import RecordingWriter
 
     session = Session(load_preset("sentiment-lstm"), device="cpu", synthetic=True)
