@@ -312,7 +312,7 @@ def test_a_replay_names_the_fixes_in_words_and_a_model_of_ones_own_gets_the_less
     from rich.console import Console
 
     from vgp_tui.dashboard.diagnosis_line import DIAGNOSIS_LINES, fit_diagnosis
-    from vgp_tui.diagnosis import ADVICE, in_words
+    from vgp_tui.diagnosis import ADVICE, CLIPPED_ADVICE, in_words
 
     preset = feed(flow(1e-10, 0.1))
     d = in_words(verdict(preset), preset.current.remedies)
@@ -323,6 +323,9 @@ def test_a_replay_names_the_fixes_in_words_and_a_model_of_ones_own_gets_the_less
         d = in_words(verdict(feed(norms, own)), own)
         assert d.kind == kind and d.text.endswith(ADVICE[kind]), d.text
         assert "lr 0.25" not in d.text  # the one fix a loop's remedies allowed is not the lesson
+    clipping = {"lr": 0.5, "clip": 1.0}  # a Trainer's gradient_clip_val: it clips already
+    d = in_words(verdict(feed(flow(1e6, 1.0), clipping)), clipping)
+    assert d.kind == "exploding" and d.text.endswith(CLIPPED_ADVICE), d.text
     d = in_words(verdict(feed(flow(0.05, 0.1), own, layer_stats=(0.0,) * 9 + (0.9,), stats="dead")), own)
     assert d.kind == "dead" and "He init" in d.text, d.text
     healthy = in_words(verdict(feed(flow(0.05, 0.1), own)), own)

@@ -85,6 +85,8 @@ ADVICE = {
     "dead": "To try: He init, a lower learning rate from the first step, leaky ReLU.",
 }
 """The lesson's remedies in words, for a model vgp-tui does not build (a recording of your own loop)."""
+CLIPPED_ADVICE = "To try: a lower clipping threshold, a lower learning rate, a smaller init."
+"""What :data:`ADVICE` says of an explosion in a run that clips already."""
 
 
 def in_words(result: Diagnosis, remedies: dict[str, RemedyValue]) -> Diagnosis:
@@ -99,7 +101,10 @@ def in_words(result: Diagnosis, remedies: dict[str, RemedyValue]) -> Diagnosis:
     if builds_model:
         labels = ", ".join(fix.label for fix in result.fixes)
         return Diagnosis(result.kind, result.verdict, advice=f"To try: {labels}." if labels else "")
-    return Diagnosis(result.kind, result.verdict, advice=ADVICE.get(result.kind, ""))
+    advice = ADVICE.get(result.kind, "")
+    if isinstance(remedies.get("clip"), (int, float)) and result.kind in ("exploding", "diverged"):
+        advice = CLIPPED_ADVICE  # (a Trainer's gradient_clip_val or max_grad_norm: it clips already)
+    return Diagnosis(result.kind, result.verdict, advice=advice)
 
 
 def diagnose(run: RunHistory | None, state: str = "training", message: str = "") -> Diagnosis:
