@@ -210,6 +210,31 @@ async def test_demo_serves_at_most_max_sessions_and_tells_the_next_visitor(tmp_p
     assert "refused a session" in server.output()
 
 
+async def test_stopping_the_server_with_a_tab_open_stops_both_at_once_and_quietly(tmp_path: Path) -> None:
+    """SIGTERM (or Ctrl+C) with a tab open: aiohttp waited for the tab's websocket to time out (its
+    heartbeat is 15 s), so the server and the tab's process took 16 to 23 s to stop."""
+    import asyncio
+
+    import aiohttp
+
+    with served(tmp_path, "--follow", str(FIXTURE)) as server:  # (it checks the tab's process ends too)
+        socket_url = server.url.replace("http://", "ws://") + "ws?width=100&height=30"
+        async with aiohttp.ClientSession() as http:
+            tab = await http.ws_connect(socket_url, heartbeat=None)
+            drawn = await tab.receive(timeout=WAIT)  # the tab's process is up and drawing
+            assert drawn.type == aiohttp.WSMsgType.BINARY, drawn
+            reading = asyncio.create_task(_read_all(tab))  # as a browser reads every frame
+            await asyncio.sleep(2.0)
+            started = time.monotonic()
+            server.process.send_signal(signal.SIGTERM)
+            status = await asyncio.to_thread(server.process.wait, WAIT)
+            stopped = time.monotonic() - started
+            await reading
+    assert status == 0, server.output()
+    assert stopped < 10.0, f"the server took {stopped:.1f} s to stop: it waited for the tab's websocket to time out"
+    assert "Exception ignored" not in server.output() and "Traceback" not in server.output(), server.output()
+
+
 # -- a real browser -------------------------------------------------------------------------------------
 
 # Textual.js (textual-serve's page script) keeps its xterm.js Terminal in a closure. This runs before
@@ -276,6 +301,12 @@ def test_the_browser_shows_the_dashboard_following_a_recording_as_it_is_written(
             shot.wait_for_load_state()
             svg = shot.content()  # (a download is served once: this is the page the browser opened)
             assert "<svg" in svg and "Gradient" in svg and "deep-sigmoid" in svg, svg[:200]
+            # SIGTERM with the tabs open: the server and the tabs' processes stop at once, and quietly
+            # (collected after aiohttp closed its loop, each stopped tab's subprocess transport printed
+            # "Exception ignored in BaseSubprocessTransport.__del__": 2 runs of 3 with a browser).
+            server.process.send_signal(signal.SIGTERM)
+            assert server.process.wait(timeout=WAIT) == 0, server.output()
+            assert "Exception ignored" not in server.output() and "Traceback" not in server.output(), server.output()
         finally:
             browser.close()
     # The page loads nothing from anywhere else (textual-serve's own page asks a font CDN).
@@ -345,6 +376,12 @@ def _until(done: Callable[[], bool], what: str, context: Callable[[], str]) -> N
         if time.monotonic() > deadline:
             pytest.fail(f"waited {WAIT:.0f} s for {what}; last seen:\n{context()}")
         time.sleep(0.1)
+
+
+async def _read_all(websocket: "aiohttp.ClientWebSocketResponse") -> None:  # noqa: F821
+    """Read a websocket's messages until it closes."""
+    async for _ in websocket:
+        pass
 
 
 async def _asleep(seconds: float) -> None:
