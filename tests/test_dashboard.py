@@ -714,13 +714,15 @@ async def test_the_status_line_leaves_out_whole_fields_where_it_is_narrow() -> N
     assert text.startswith(" WAITING ") and "waiting for /a/rather" in text
 
 
-@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 60)])
 async def test_a_synthetic_stand_in_is_named_on_the_status_line_at_every_size(size: tuple[int, int],
                                                                             tmp_path: Path) -> None:
     """The data's label ("synthetic long-range sentiment (stand-in for IMDB)") is the first part a
-    narrow status line leaves out: at 120 columns nothing said the data was not IMDB."""
+    narrow status line leaves out: at 120 columns nothing said the data was not IMDB. Where the label
+    fits, it says so itself; a replay's label names the file instead."""
     from vgp_tui.dashboard import make_replay_app
     from vgp_tui.dashboard.status import StatusLine
+    from vgp_tui.engine.events import StepMetrics
     from vgp_tui.engine.recording import RecordingWriter
 
     session = Session(load_preset("sentiment-lstm"), device="cpu", synthetic=True)
@@ -730,10 +732,16 @@ async def test_a_synthetic_stand_in_is_named_on_the_status_line_at_every_size(si
     app = make_app(session, train=False)
     async with app.run_test(size=size) as pilot:
         session.start_run()  # the run says what it trains on
+        layers = session.trainer.probe.layer_names  # a step as training reports it: the line fills up
+        session._emit([StepMetrics(run=1, step=1234, t=60.0, loss=0.69, grad_norm=(0.1,) * len(layers),
+                                   total_norm=0.2, step_ms=90.0, probe_ms=0.2)])
         app.refresh_panels()
         await pilot.pause()
         text = str(app.query_one(StatusLine).render())
-        assert "sentiment-lstm (synthetic)" in text, text
+        if size[0] >= 200:
+            assert "stand-in for IMDB" in text and "(synthetic)" not in text, text  # said once
+        else:
+            assert "sentiment-lstm (synthetic)" in text and "stand-in for IMDB" not in text, text
         await pilot.press("q")
     writer.close()
     replay = make_replay_app(str(recording), speed=1024)  # and so does its recording, replayed or cast

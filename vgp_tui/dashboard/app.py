@@ -253,11 +253,10 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
             name, device, label = self.playback.name, self.playback.device, self.playback.label
         else:  # fixed once the session is built
             name, device, label = self._preset_label(), self.session.device, self.session.data_label
-        if history.current is not None and history.current.stand_in:
-            # The data's own label is the first part a narrow line leaves out (at 120 columns
-            # sentiment-lstm's was gone): the mark that it is not the real data set stays.
-            name = f"{name} (synthetic)"
-        status.show(history, name, device, label, self._mode(), state=starting)
+        # The data's own label is the first part a narrow line leaves out (at 120 columns
+        # sentiment-lstm's was gone): where it is, the mark that it is not the real data set stays.
+        mark = " (synthetic)" if history.current is not None and history.current.stand_in else ""
+        status.show(history, name, device, label, self._mode(), state=starting, mark=mark)
         if self.replay:
             self._replay_housekeeping()
         if not self.query_one("#main").display:

@@ -30,8 +30,10 @@ class StatusLine(Static):
     _shown: Text | None = None
 
     def show(self, history: History, preset: str, device: str, data_label: str, mode: str = "",
-             state: str | None = None) -> None:
-        """``state`` overrides the History's (``starting``, before the session exists)."""
+             state: str | None = None, mark: str = "") -> None:
+        """``state`` overrides the History's (``starting``, before the session exists). ``mark``
+        follows the preset's name where ``data_label``, which says the same, is left out (or says
+        something else: a replay's names the file)."""
         run = history.current
         latest = run.latest if run else None
         state = state or history.state
@@ -41,6 +43,7 @@ class StatusLine(Static):
         if mode:
             parts.append((f" {mode.upper()} ", BADGE_STYLES["replay"], 0))
         parts.append((f" {state.upper()} ", BADGE_STYLES.get(state, "reverse"), 0))
+        named = len(parts)
         parts.append((f" {preset}", "bold", 0))
         parts.append((f" · {device}", "", 3))
         if run is not None:
@@ -57,14 +60,11 @@ class StatusLine(Static):
             # A live session's data set is the first to go; a replay's label names the file and what
             # of it is missing ("only up to line N"), and while waiting for the file it is all there is.
             parts.append((f" · {data_label}", "dim", 0 if mode == "waiting" else 2 if mode else 7))
-        # The most important parts that fit, in their order (rank 0 always: the ellipsis cuts the end).
         width = self.size.width or sum(len(t) for t, _, _ in parts)
-        room = width - sum(len(t) for t, _, rank in parts if rank == 0)
-        kept = set()
-        for i in sorted((i for i, part in enumerate(parts) if part[2]), key=lambda i: parts[i][2]):
-            if len(parts[i][0]) <= room:
-                kept.add(i)
-                room -= len(parts[i][0])
+        kept = _fitting(parts, width)
+        if mark and (mode or len(parts) - 1 not in kept or not data_label):
+            parts[named] = (f" {preset}{mark}", "bold", 0)
+            kept = _fitting(parts, width)
         text = Text(no_wrap=True, overflow="ellipsis")
         for i, (part, style, rank) in enumerate(parts):
             if rank == 0 or i in kept:
@@ -72,3 +72,15 @@ class StatusLine(Static):
         if text != self._shown:  # the same text again would still be repainted
             self._shown = text
             self.update(text, layout=False)  # one line, always: no layout pass
+
+
+def _fitting(parts: list[tuple[str, str, int]], width: int) -> set[int]:
+    """The parts of rank above 0 that fit in ``width`` beside those of rank 0 (always shown: the
+    ellipsis cuts the end), the most important first."""
+    room = width - sum(len(t) for t, _, rank in parts if rank == 0)
+    kept = set()
+    for i in sorted((i for i, part in enumerate(parts) if part[2]), key=lambda i: parts[i][2]):
+        if len(parts[i][0]) <= room:
+            kept.add(i)
+            room -= len(parts[i][0])
+    return kept
