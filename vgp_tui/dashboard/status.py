@@ -56,13 +56,15 @@ class StatusLine(Static):
             parts.append((f" · {shown} steps/s", "", 4))
             parts.append((f" · probe {100.0 * latest.probe_ms / latest.step_ms:.1f}%", "", 5))
         parts.append((f" · {_clock(history.elapsed)}", "", 6))
+        labelled = None
         if data_label:
             # A live session's data set is the first to go; a replay's label names the file and what
             # of it is missing ("only up to line N"), and while waiting for the file it is all there is.
+            labelled = len(parts)
             parts.append((f" · {data_label}", "dim", 0 if mode == "waiting" else 2 if mode else 7))
         width = self.size.width or sum(len(t) for t, _, _ in parts)
         kept = _fitting(parts, width)
-        if mark and (mode or len(parts) - 1 not in kept or not data_label):
+        if mark and (mode or labelled not in kept):  # (a replay's label is the file's, not the data's)
             parts[named] = (f" {preset}{mark}", "bold", 0)
             kept = _fitting(parts, width)
         text = Text(no_wrap=True, overflow="ellipsis")
