@@ -77,11 +77,12 @@ class Diagnosis:
         return tuple(f"[{i}] {fix.label}" for i, fix in enumerate(self.fixes, 1))
 
 
+_EXPLODING_ADVICE = "To try: clipping the total norm (at 1.0, say), a lower learning rate, a smaller init."
 ADVICE = {
     "vanishing": "To try in the model: ReLU-family activations with He init, normalisation layers, residual connections.",
     "saturated": "To try in the model: ReLU-family activations, normalisation before the activation, a smaller init.",
-    "exploding": "To try: clipping the total norm (at 1.0, say), a lower learning rate, a smaller init.",
-    "diverged": "To try: clipping the total norm (at 1.0, say), a lower learning rate, a smaller init.",
+    "exploding": _EXPLODING_ADVICE,
+    "diverged": _EXPLODING_ADVICE,  # (the same fixes as an explosion, as the live line offers)
     "dead": "To try: He init, a lower learning rate from the first step, leaky ReLU.",
 }
 """The lesson's remedies in words, for a model vgp-tui does not build (a recording of your own loop)."""
