@@ -33,9 +33,14 @@ class DashboardServer(Server):
         self.max_sessions = max_sessions
         self.full_message = full_message
         self.on_ready = on_ready
-        self.sessions = 0
         self._open: dict[int, web.Request] = {}
-        """The tabs' websocket requests by id (a request is not hashable), for :meth:`on_shutdown`."""
+        """The tabs' websocket requests by id (a request is not hashable): the cap counts them, and
+        :meth:`on_shutdown` drops their connections."""
+
+    @property
+    def sessions(self) -> int:
+        """Tabs served now."""
+        return len(self._open)
 
     def initialize_logging(self) -> None:
         super().initialize_logging()
@@ -78,14 +83,12 @@ class DashboardServer(Server):
             return websocket
         # Counted from here until textual-serve has stopped the tab's process (its handler returns
         # only then), so the cap holds for processes, not just for open tabs.
-        self.sessions += 1
         self._open[id(request)] = request
         log.info("session opened from %s (%d of at most %d)", request.remote, self.sessions, self.max_sessions)
         try:
             return await super().handle_websocket(request)
         finally:
             self._open.pop(id(request), None)
-            self.sessions -= 1
             log.info("session closed (%d open)", self.sessions)
 
     async def on_shutdown(self, app: web.Application) -> None:
