@@ -299,7 +299,7 @@ def replay_command(file: str, speed: float, follow: bool, screenshot_at: int | N
     app = make_replay_app(file, speed=speed, follow=follow, exit_at_end=exit_at_end,
                           screenshot_at=screenshot_at, screenshot_to=output, screenshot_run=run_number)
     source = app.session
-    runs = source.runs
+    runs = source.runs if run_number is not None else []  # (a scan of the whole recording: only for --run)
     if run_number is not None and run_number not in runs:
         has = f"runs {runs[0]} to {runs[-1]}" if len(runs) > 1 else (f"only run {runs[0]}" if runs else "no run")
         raise UserError(f"--run {run_number}: {file} has {has}")
