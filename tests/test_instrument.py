@@ -22,7 +22,7 @@ from torch import nn
 import vgp_tui
 from vgp_tui.engine.events import RemedyChanged, RunStarted, StateChanged, StepMetrics
 from vgp_tui.engine.instrument import NonFiniteGradientError, Recorder
-from vgp_tui.engine.probe import GradientProbe, default_layer_groups
+from vgp_tui.engine.probe import GradientProbe, NoGradientError, default_layer_groups
 from vgp_tui.engine.recording import RecordingError, RecordingReader, read_recording
 from vgp_tui.errors import UserError
 from vgp_tui.replay import StopReplay, ToEnd
@@ -162,6 +162,53 @@ def test_clipping_equals_clip_grad_norm(tmp_path: Path) -> None:
     steps = _steps(read_recording(path).events)
     assert [s.clipped for s in steps] == [True, True, False, True]
     assert [s.total_norm for s in steps] == pytest.approx(twin_totals, rel=1e-5)
+
+
+class _TiedLanguageModel(nn.Module):
+    """An embedding whose weight is also the output head's, as GPT-2's ``wte`` and ``lm_head``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.embed = nn.Embedding(11, 6)
+        self.mix = nn.Linear(6, 6)
+        self.head = nn.Linear(6, 11, bias=False)
+        self.head.weight = self.embed.weight
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.tanh(self.mix(self.embed(tokens))))
+
+
+@pytest.mark.parametrize("zeroing", ["optimizer", "recorder"])
+def test_a_tied_weight_counts_once_in_its_first_layer(tmp_path: Path, zeroing: str) -> None:
+    model, twin = _TiedLanguageModel(), _TiedLanguageModel()
+    probe = GradientProbe(model)
+    assert probe.layer_names == ("embed", "mix")  # the head owns nothing but the tied weight
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    twin_opt = torch.optim.SGD(twin.parameters(), lr=0.5)
+    path = tmp_path / "r.jsonl"
+    twin_totals, embed_norms = [], []
+    with Recorder(path, probe, flush_seconds=0.0) as recorder:
+        for step in range(1, 4):
+            tokens = torch.randint(0, 11, (8,), generator=torch.Generator().manual_seed(step))
+            loss = nn.functional.cross_entropy(model(tokens), tokens)
+            loss.backward()
+            nn.functional.cross_entropy(twin(tokens), tokens).backward()
+            embed_norms.append(float(twin.embed.weight.grad.norm()))
+            recorder.step(loss, clip=0.5)  # clipping by the total counted once, as clip_grad_norm_ counts it
+            twin_totals.append(float(nn.utils.clip_grad_norm_(twin.parameters(), 0.5)))
+            for p, q in zip(model.parameters(), twin.parameters()):
+                torch.testing.assert_close(p.grad, q.grad, rtol=1e-5, atol=1e-8)
+            opt.step()
+            twin_opt.step()
+            if zeroing == "recorder":
+                recorder.zero_grad()
+            else:
+                opt.zero_grad(set_to_none=True)
+            twin_opt.zero_grad(set_to_none=True)
+    steps = _steps(read_recording(path).events)
+    assert [s.total_norm for s in steps] == pytest.approx(twin_totals, rel=1e-5)
+    assert [s.grad_norm[0] for s in steps] == pytest.approx(embed_norms, rel=1e-5)
 
 
 # -- (d) other ranks: no file, no measuring -----------------------------------------------------------
@@ -398,11 +445,55 @@ def test_with_block_records_an_error_and_close_is_idempotent(tmp_path: Path) -> 
         raise ValueError("oops")
     assert recorder.closed
     recorder.close()
-    recorder.step(torch.tensor(1.0))  # after close: ignored, not an error
+    with pytest.warns(RuntimeWarning, match=r"step\(\) after close\(\) is not recorded") as caught:
+        recorder.step(torch.tensor(1.0))  # after close: not recorded, and said once (not an error:
+        recorder.step(torch.tensor(2.0))  # a loop may run on for a moment after a handler closed it)
+        recorder.log_remedy("lr", 0.1, 0.2)
+    assert len(caught) == 1 and Path(caught[0].filename).name == "test_instrument.py"
     events = read_recording(path).events
     assert len(_steps(events)) == 1
     assert isinstance(events[-1], StateChanged) and events[-1].state == "error" and "oops" in events[-1].message
     assert len(path.read_text().splitlines()) == 4  # header, run, step, state: nothing after close
+
+
+def test_mistakes_in_a_loop_are_named_not_recorded_as_numbers(tmp_path: Path) -> None:
+    model = _mlp()
+    path = tmp_path / "r.jsonl"
+    with pytest.raises(TypeError, match=r"GradientProbe takes the model .* not generator"):
+        GradientProbe(model.parameters())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"Recorder takes a GradientProbe, not Sequential"):
+        Recorder(path, model)  # type: ignore[arg-type]
+    with Recorder(path, GradientProbe(model)) as recorder:
+        x, y = _batch(1)
+        loss = nn.functional.cross_entropy(model(x), y)
+        # Before backward every gradient is None: zeros would read as a gradient that vanished.
+        with pytest.raises(NoGradientError, match=r"measure after loss\.backward\(\)"):
+            recorder.step(loss)
+        loss.backward()
+        with pytest.raises(ValueError, match="clip must be a positive total norm"):
+            recorder.step(loss, clip=0.0)
+        recorder.step(loss)
+        with pytest.raises(RuntimeError, match="given the same loss twice"):
+            recorder.step(loss)  # twice for one backward: the steps would be counted double
+    assert [s.step for s in _steps(read_recording(path).events)] == [1]
+
+
+def test_a_second_recorder_on_the_same_file_closes_the_first(tmp_path: Path) -> None:
+    model = _mlp()
+    path = tmp_path / "r.jsonl"
+    first = Recorder(path, GradientProbe(model))  # never closed, as a notebook cell run twice leaves it
+    _one_step(first, model)
+    with pytest.warns(RuntimeWarning, match="a Recorder was still open on"):
+        second = Recorder(path, GradientProbe(model))
+    assert first.closed
+    for _ in range(3):
+        model.zero_grad(set_to_none=True)
+        _one_step(second, model)
+    first._close_at_exit()  # what the interpreter's exit would run: nothing, it is closed
+    second.close()
+    result = read_recording(path)
+    assert result.warning is None
+    assert [s.step for s in _steps(result.events)] == [1, 2, 3]
 
 
 def test_log_remedy_marks_the_next_step_and_changes_the_recorded_lr(tmp_path: Path) -> None:
@@ -606,9 +697,10 @@ def test_on_nonfinite_warn_warns_once_naming_step_and_layer(tmp_path: Path) -> N
     with pytest.warns(RuntimeWarning) as caught, \
             Recorder(tmp_path / "r.jsonl", GradientProbe(model), flush_seconds=0.0, on_nonfinite="warn") as recorder:
         _train_with_a_nan(recorder, model, None)
-    messages = [str(w.message) for w in caught if "non-finite" in str(w.message)]
-    assert messages == ["vgp-tui: non-finite gradient at step 3: layer '2' has norm nan "
-                        "(warned once; on_nonfinite='raise' stops the job)"]
+    warned = [w for w in caught if "non-finite" in str(w.message)]
+    assert [str(w.message) for w in warned] == ["vgp-tui: non-finite gradient at step 3: layer '2' has norm nan "
+                                                "(warned once; on_nonfinite='raise' stops the job)"]
+    assert Path(warned[0].filename).name == "test_instrument.py"  # the user's line, not the Recorder's
 
 
 @pytest.mark.parametrize("enabled", [True, False], ids=["writing rank", "other rank"])

@@ -12,10 +12,11 @@
             optimizer.zero_grad(set_to_none=True)
 
 Each ``step`` measures the gradient with the probe's fewest kernels and keeps the result on the device
-(:meth:`GradientProbe.partial_norms`: the norms of its pieces); every ``flush_seconds`` all pending
-steps are folded into per-layer norms together, copied to the host with one transfer and written as
-``step`` records (docs/recording-format.md), and the file is flushed, so a reader following it sees a step within about ``flush_seconds`` and a crash
-loses at most that much. There is no ``.item()`` and, on CUDA, no host-device synchronisation between
+(:meth:`GradientProbe.partial_norms`: the norms of its pieces); the first ``step`` ``flush_seconds``
+after the last write folds all pending steps into per-layer norms together, copies them to the host
+with one transfer, writes them as ``step`` records (docs/recording-format.md) and flushes the file, so
+while the loop runs a reader following it sees a step within about ``flush_seconds`` and a crash loses
+at most that much (:meth:`Recorder.flush` writes them before a pause that has no step). There is no ``.item()`` and, on CUDA, no host-device synchronisation between
 flushes (``on_nonfinite="raise"`` is the one exception, by design).
 """
 
@@ -27,6 +28,7 @@ import os
 import sys
 import time
 import warnings
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -62,6 +64,10 @@ _NOT_SKIPPED, _SKIPPED, _SCALED = 0.0, 1.0, 2.0
 _MAX_INTERVAL = 4096
 """Most steps between two reductions of a sharded probe (bounds the rows kept on the device)."""
 DEFAULT_FLUSH_SECONDS = 0.5
+
+_OPEN: weakref.WeakValueDictionary[Path, Recorder] = weakref.WeakValueDictionary()
+"""The writing Recorders of this process by their file: a second one on the same file closes the first
+(a notebook cell run again), whose exit hook would otherwise write its tail into the new recording."""
 """How often a Recorder writes its pending steps unless told otherwise."""
 
 
@@ -186,6 +192,9 @@ class Recorder:
     ) -> None:
         if on_nonfinite not in ON_NONFINITE:
             raise ValueError(f"on_nonfinite must be one of {', '.join(ON_NONFINITE)}, not {on_nonfinite!r}")
+        if not isinstance(probe, GradientProbe):
+            raise TypeError(f"Recorder takes a GradientProbe, not {type(probe).__name__}: "
+                            "Recorder(path, vgp_tui.GradientProbe(model))")
         self.path = Path(path)
         self.probe = probe
         self.scaler = scaler
@@ -198,6 +207,9 @@ class Recorder:
         self.run = 1
         self._writer: RecordingWriter | None = None
         self._warned = False
+        self._ended = False  # close() ran: a later step() is a mistake, not another rank's no-op
+        self._warned_closed = False
+        self._last_loss: weakref.ref[torch.Tensor] | None = None  # the loss of the last step()
         values: dict[str, RemedyValue] = {}
         # Checked on every rank, before any collective, so that a mistake stops all ranks alike.
         if lr is not None and 0.0 < lr <= get_remedy("lr").maximum:  # (a warm-up may start at 0)
@@ -237,6 +249,13 @@ class Recorder:
             atexit.register(self._close_at_exit)
         if not self.enabled:
             return
+        key = self.path.resolve()
+        earlier = _OPEN.get(key)
+        if earlier is not None and not earlier.closed:
+            warnings.warn(f"vgp-tui: a Recorder was still open on {self.path}: closed it before starting "
+                          "a new recording there", RuntimeWarning, stacklevel=2)
+            earlier.close("finished", "closed: a new Recorder opened the same file")
+        _OPEN[key] = self
         self._writer = RecordingWriter(self.path, SessionHeader.now(preset, str(device)), flush_seconds=flush_seconds)
         run = RunStarted(
             run=self.run,
@@ -262,8 +281,16 @@ class Recorder:
         Raises:
             NonFiniteGradientError: with ``on_nonfinite="raise"``, if a gradient is NaN or Inf.
         """
-        if not self._measuring:  # another rank's recorder, or a closed one: nothing to do
+        if not self._measuring:  # another rank's recorder: nothing to do
+            if self._ended:
+                self._warn_closed("step")
             return
+        # A forward makes a new loss tensor: the same one again means step() ran twice for one backward.
+        if self._last_loss is not None and self._last_loss() is loss:
+            raise RuntimeError("Recorder.step() was given the same loss twice: call it once per "
+                               "optimizer step, after loss.backward()")
+        if clip is not None and not clip > 0:
+            raise ValueError(f"clip must be a positive total norm (or None for no clipping), not {clip!r}")
         started = time.perf_counter()
         probe = self.probe
         alarm = self.on_nonfinite == "raise"
@@ -292,6 +319,7 @@ class Recorder:
             total = total_sq.sqrt() if scale is self._one else total_sq.sqrt() / scale
             clipped = probe.clip(total.reshape(()), float(clip)).float().reshape(1)
         self.step_count += 1
+        self._last_loss = weakref.ref(loss) if isinstance(loss, torch.Tensor) else None
         if self._keep_rows:
             flags = None
             if clipped is not self._clip_off or verdict is not self._verdicts[_NOT_SKIPPED] or total_sq is not self._nan:
@@ -521,7 +549,7 @@ class Recorder:
                     f"vgp-tui: non-finite gradient at step {step}: layer {self.probe.layer_names[first]!r} "
                     f"has norm {norms[first]} (warned once; on_nonfinite='raise' stops the job)",
                     RuntimeWarning,
-                    stacklevel=4,
+                    stacklevel=_outside_level(),  # step(), close() or a callback: the line that called it
                 )
                 return
 
@@ -531,6 +559,9 @@ class Recorder:
         A change of ``"lr"`` also becomes the learning rate recorded for later steps.
         """
         remedy = get_remedy(name, "Recorder.log_remedy")
+        if self._ended:
+            self._warn_closed("log_remedy")
+            return
         if name == "lr" and new is not None:
             self.lr = float(new)  # type: ignore[arg-type]
         if self._writer is None:
@@ -561,6 +592,7 @@ class Recorder:
         if not self._measuring and self._writer is None:
             return
         atexit.unregister(self._close_at_exit)
+        self._ended = True
         lost = self._flush(collective=collective and _distributed_ready())
         self._measuring = False
         self._pending.drop()
@@ -604,6 +636,14 @@ class Recorder:
         else:
             self._close("error", _describe(exc), collective=False)
 
+    def _warn_closed(self, method: str) -> None:
+        # A warning, not an error: a loop may go on for a moment after a signal handler closed the
+        # recording, and that must not turn a clean stop into a traceback.
+        if not self._warned_closed:
+            self._warned_closed = True
+            warnings.warn(f"vgp-tui: Recorder.{method}() after close() is not recorded: open a new Recorder "
+                          "to record more (warned once)", RuntimeWarning, stacklevel=3)
+
     def _close_at_exit(self) -> None:
         # The interpreter is exiting without close(): keep the tail, and say so if it died of an error
         # (sys.last_value is set for an uncaught exception before the atexit hooks run).
@@ -621,6 +661,16 @@ class Recorder:
         assert self._writer is not None
         self._writer.write(events)
         self._writer.flush()
+
+
+def _outside_level() -> int:
+    """The ``stacklevel`` that makes a warning of the calling function name the first line outside
+    vgp-tui: the user's ``recorder.step()`` however deep inside the Recorder the warning is raised."""
+    frame = sys._getframe(2)  # the caller of the function that warns: stacklevel 2
+    level = 2
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("vgp_tui."):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _loss_value(loss: torch.Tensor | float, device: torch.device) -> torch.Tensor:

@@ -58,6 +58,17 @@ from vgp_tui.engine.naming import block_of
 LayerGroups = Sequence[tuple[str, Sequence[nn.Parameter]]]
 
 
+NO_GRADIENT = (
+    "no probed parameter has a gradient: measure after loss.backward() and before the gradients are zeroed, "
+    "with a GradientProbe of the model that is trained"
+)
+
+
+class NoGradientError(RuntimeError):
+    """A measurement found no gradient at all: called before ``backward()``, after the gradients were set
+    to None, or with a probe of another model. Zeros would read as a gradient that vanished."""
+
+
 class Sample(NamedTuple):
     """One step's measurement as :meth:`GradientProbe.sample` takes it."""
 
@@ -147,6 +158,23 @@ def block_layer_groups(model: nn.Module) -> list[tuple[str, list[nn.Parameter]]]
     return list(merged.items())
 
 
+def _owned_once(groups: LayerGroups) -> list[tuple[str, list[nn.Parameter]]]:
+    """``groups`` with every parameter in the first layer that lists it, and layers left empty dropped.
+
+    A tied weight (a language model's embedding and output head, GPT-2's ``wte`` and ``lm_head``) is
+    registered by two modules but is one tensor with one gradient, the sum of both uses: counted in
+    both layers it would enter the total norm twice, and clipping would scale by the wrong total
+    (``clip_grad_norm_`` counts it once)."""
+    seen: set[int] = set()
+    owned = []
+    for name, params in groups:
+        mine = [p for p in params if id(p) not in seen]
+        seen.update(id(p) for p in mine)
+        if mine:
+            owned.append((name, mine))
+    return owned
+
+
 def _dtensor_type() -> Any:
     """The DTensor class if torch.distributed.tensor was imported (no DTensor can exist otherwise)."""
     module = sys.modules.get("torch.distributed.tensor")
@@ -186,12 +214,16 @@ class GradientProbe:
 
     def __init__(self, model: nn.Module | None = None, groups: LayerGroups | None = None) -> None:
         if model is not None:
+            if not isinstance(model, nn.Module):
+                raise TypeError(f"GradientProbe takes the model (an nn.Module), not {type(model).__name__}; "
+                                "to choose the layers yourself pass groups=[(name, [parameters]), ...]")
             model = unwrap_model(model)
         if groups is None:
             if model is None:
                 raise ValueError("GradientProbe needs a model or layer groups")
             layer_groups = getattr(model, "layer_groups", None)
             groups = layer_groups() if callable(layer_groups) else default_layer_groups(model)
+        groups = _owned_once(groups)
         self.layer_names: tuple[str, ...] = tuple(name for name, _ in groups)
         self.params: list[nn.Parameter] = [p for _, params in groups for p in params]
         if not self.params:
@@ -382,7 +414,7 @@ class GradientProbe:
         if any(g is None for g in grads):
             present = [i for i, g in enumerate(grads) if g is not None]
             if not present:
-                return self._zeros[:0], self._layer_index[:0]
+                raise NoGradientError(NO_GRADIENT)
             grads = [grads[i] for i in present]
             norms = torch._foreach_norm(grads, 2, dtype=self._foreach_dtype)  # type: ignore[arg-type]
             return torch.stack(norms), self._layer_index[present]
@@ -405,7 +437,7 @@ class GradientProbe:
         if any(g is None for g in grads):
             present = [i for i, g in enumerate(grads) if g is not None]
             if not present:
-                return self._zeros.clone()
+                raise NoGradientError(NO_GRADIENT)
             index = self._layer_index[present]
             grads = [grads[i] for i in present]
         else:
@@ -498,8 +530,9 @@ class GradientProbe:
     def measure(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(layer_norms, total_norm)`` as device tensors: shape (layers,) and a scalar.
 
-        A parameter without a gradient counts as zero; a layer whose gradient is NaN or Inf shows
-        NaN or Inf (the moment of explosion is the lesson, so it is never dropped).
+        A parameter without a gradient counts as zero (while another has one: none at all raises
+        :class:`NoGradientError`); a layer whose gradient is NaN or Inf shows NaN or Inf (the moment of
+        explosion is the lesson, so it is never dropped).
         """
         packed = self.measure_packed()
         return packed[1:], packed[0]
