@@ -66,14 +66,15 @@ class _Inputs:
 
 
 def _train(model: nn.Module, data: list[dict[str, torch.Tensor]], tmp_path: Path, callbacks: list[Any],
-           clip: float = CLIP, **options: Any) -> transformers.Trainer:
+           clip: float = CLIP, eval_dataset: Any = None, **options: Any) -> transformers.Trainer:
     args = transformers.TrainingArguments(
         output_dir=str(tmp_path / "out"), per_device_train_batch_size=4, gradient_accumulation_steps=ACCUMULATE,
         max_grad_norm=clip, learning_rate=LR, optim="sgd", lr_scheduler_type="constant", weight_decay=0.0,
         num_train_epochs=1, logging_steps=1, save_strategy="no", report_to=[], use_cpu=True,
         disable_tqdm=True, dataloader_num_workers=0, seed=3, **options,
     )
-    trainer = transformers.Trainer(model=model, args=args, train_dataset=data, callbacks=callbacks)
+    trainer = transformers.Trainer(model=model, args=args, train_dataset=data, eval_dataset=eval_dataset,
+                                   callbacks=callbacks)
     trainer.train()
     return trainer
 
@@ -345,3 +346,26 @@ def test_only_the_world_process_zero_writes(tmp_path: Path, monkeypatch: pytest.
     _train(untouched, _tiny_data(), tmp_path, [])
     for p, q in zip(model.parameters(), untouched.parameters()):
         assert torch.equal(p.detach(), q.detach())
+
+
+class _StepsOnDisk(transformers.TrainerCallback):
+    """Counts, after each evaluation, the steps the recording held on disk (written before it began)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.seen: list[tuple[int, int]] = []  # (optimizer steps taken, steps on disk)
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        on_disk = sum('"type":"step"' in line for line in self.path.read_text().splitlines())
+        self.seen.append((state.global_step, on_disk))
+
+
+def test_the_steps_before_an_evaluation_are_on_disk(tmp_path: Path) -> None:
+    # An evaluation is a pause with no step to flush: without a flush before it, the last steps would
+    # wait, off the --follow screen and lost to a kill, until training went on.
+    path = tmp_path / "run.jsonl"
+    probe = _StepsOnDisk(path)
+    data = _tiny_data()
+    _train(Tiny(), data, tmp_path, [VgpTuiCallback(path, flush_seconds=1e9), probe],
+           eval_strategy="steps", eval_steps=2, eval_dataset=data[:4])
+    assert probe.seen == [(2, 2), (4, 4), (5, 5)]  # (and the last step, as the training ends)

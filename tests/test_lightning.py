@@ -71,7 +71,8 @@ def _reference(
     """The same run in a plain loop: (loss, layer norms, total, clipped) per optimizer step, and the net.
 
     As Lightning does: each micro-batch's loss is divided by ``accumulate_grad_batches`` (the short last
-    step too), the gradient is unscaled before it is measured and clipped with ``clip_grad_norm_``.
+    step too), the gradient is unscaled before it is measured and clipped with ``clip_grad_norm_``. The
+    loss recorded is the mean of the step's micro-batch losses, the short last step's too.
     """
     net = _net()
     optimizer = torch.optim.SGD(net.parameters(), lr=LR)
@@ -90,7 +91,8 @@ def _reference(
             scaler.unscale_(optimizer)
         norms = [math.sqrt(sum(float(p.grad.double().norm()) ** 2 for p in ps)) for ps in layers]
         total = math.sqrt(sum(v * v for v in norms))
-        steps.append((loss_sum, norms, total, total > CLIP))
+        window = len(data[start : start + ACCUMULATE])
+        steps.append((loss_sum * ACCUMULATE / window, norms, total, total > CLIP))
         nn.utils.clip_grad_norm_(net.parameters(), CLIP)
         if scaler is not None:
             scaler.step(optimizer)
@@ -161,3 +163,36 @@ def test_only_global_rank_zero_writes(tmp_path: Path, monkeypatch: pytest.Monkey
     callback = VgpTuiCallback(path)
     _fit([callback])
     assert not path.exists()
+
+
+class _TinyWithValidation(Tiny):
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        x, y = batch
+        self.log("val_loss", nn.functional.cross_entropy(self.net(x), y))
+
+
+class _StepsOnDisk(pl.Callback):
+    """Counts, when a validation starts, the steps the recording already holds on disk."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.seen: list[tuple[int, int]] = []  # (optimizer steps taken, steps on disk)
+
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        on_disk = sum('"type":"step"' in line for line in self.path.read_text().splitlines())
+        self.seen.append((trainer.global_step, on_disk))
+
+
+def test_the_steps_before_a_validation_are_on_disk_during_it(tmp_path: Path) -> None:
+    # A validation (or an epoch's end) is a pause with no step() to flush: without a flush there, the
+    # last steps would wait, off the --follow screen and lost to a kill, until training went on.
+    path = tmp_path / "run.jsonl"
+    probe = _StepsOnDisk(path)
+    loader = torch.utils.data.DataLoader(_data(), batch_size=None)
+    trainer = pl.Trainer(
+        callbacks=[VgpTuiCallback(path, flush_seconds=1e9), probe], accelerator="cpu", devices=1, max_epochs=1,
+        accumulate_grad_batches=ACCUMULATE, val_check_interval=4, limit_val_batches=1, logger=False,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+    )
+    trainer.fit(_TinyWithValidation(), loader, loader)  # type: ignore[arg-type]
+    assert probe.seen == [(2, 2), (4, 4)]

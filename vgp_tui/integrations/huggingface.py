@@ -148,6 +148,17 @@ class VgpTuiCallback(TrainerCallback):
         if self._hold_clipping:
             self._take_clipping(args)
 
+    def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                    **kwargs: Any) -> None:
+        # A pause follows (evaluation, a checkpoint, the end): its steps are on disk before it, not after.
+        if self.recorder is not None and (control.should_evaluate or control.should_save or control.should_training_stop):
+            self.recorder.flush()
+
+    def on_epoch_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                     **kwargs: Any) -> None:
+        if self.recorder is not None:
+            self.recorder.flush()
+
     def on_substep_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
                        **kwargs: Any) -> None:
         if self._hold_clipping:

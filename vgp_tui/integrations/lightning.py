@@ -72,13 +72,15 @@ class VgpTuiCallback(pl.Callback):
         self.recorder: Recorder | None = None
         self._loss: torch.Tensor | None = None
         """Sum of the losses backpropagated since the last optimizer step (each already / accumulate)."""
+        self._backwards = 0
+        """How many there were: fewer than ``accumulate_grad_batches`` in an epoch's last, short window."""
         self._clip: float | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Here, not in __init__ or setup: the module is on its device and the optimizers exist.
         self._close("finished", "a new fit started")
-        self._loss = None
+        self._loss, self._backwards = None, 0
         self._clip = _norm_clip(trainer)
         optimizer = trainer.optimizers[0] if trainer.optimizers else None
         lr = float(optimizer.param_groups[0]["lr"]) if optimizer is not None else None
@@ -98,12 +100,20 @@ class VgpTuiCallback(pl.Callback):
         else:
             self._close("error", f"{type(exception).__name__}: {exception}".splitlines()[0][:200])
 
+    # -- pauses: validation and the end of an epoch -------------------------------------------------
+    def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._flush()  # the steps before a long pause are on disk (and on a --follow screen) during it
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._flush()
+
     # -- every micro-batch and every optimizer step -------------------------------------------------
     def on_before_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: torch.Tensor) -> None:
         if self.recorder is None or not self.recorder.enabled:
             return
         loss = loss.detach()  # stays on the device: no host synchronisation per micro-batch
         self._loss = loss if self._loss is None else self._loss + loss
+        self._backwards += 1
 
     def on_before_optimizer_step(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: torch.optim.Optimizer
@@ -112,7 +122,12 @@ class VgpTuiCallback(pl.Callback):
         if recorder is None or not recorder.enabled:
             return
         loss: torch.Tensor | float = float("nan") if self._loss is None else self._loss  # no backward ran
-        self._loss = None
+        accumulate, backwards = trainer.accumulate_grad_batches, self._backwards
+        if backwards and backwards != accumulate:
+            # Lightning divides every micro-batch's loss by accumulate_grad_batches, also in an epoch's
+            # last window when fewer remain: the sum is then not their mean until scaled back.
+            loss = loss * (accumulate / backwards)
+        self._loss, self._backwards = None, 0
         scaler = getattr(trainer.precision_plugin, "scaler", None)
         if scaler is not None and isinstance(loss, torch.Tensor):
             # on_before_backward saw the loss multiplied by the scale (MixedPrecision.pre_backward
@@ -122,6 +137,11 @@ class VgpTuiCallback(pl.Callback):
         recorder.step(loss, lr=float(optimizer.param_groups[0]["lr"]), clip=self._clip)
 
     # -- helpers ------------------------------------------------------------------------------------
+    def _flush(self) -> None:
+        # (on every rank: with sharded parameters a flush sums the ranks' squares, a collective)
+        if self.recorder is not None:
+            self.recorder.flush()
+
     def _close(self, state: str, message: str) -> None:
         recorder, self.recorder = self.recorder, None
         if recorder is not None:
