@@ -731,8 +731,9 @@ def test_on_nonfinite_refuses_unknown_values(tmp_path: Path) -> None:
     assert not (tmp_path / "r.jsonl").exists()
 
 
-def test_package_exports_the_nonfinite_error() -> None:
+def test_package_exports_the_errors_a_loop_may_catch() -> None:
     assert vgp_tui.NonFiniteGradientError is NonFiniteGradientError
+    assert vgp_tui.NoGradientError is NoGradientError
 
 
 # -- (k) the CPU's per-tensor measurement: gradients packed into one block ------------------------------------

@@ -12,17 +12,18 @@ from typing import TYPE_CHECKING, Any
 
 from vgp_tui._version import __version__
 
-__all__ = ["GradientProbe", "NonFiniteGradientError", "Recorder", "__version__"]
+__all__ = ["GradientProbe", "NoGradientError", "NonFiniteGradientError", "Recorder", "__version__"]
 
 _LAZY = {
     "GradientProbe": "vgp_tui.engine.probe",
+    "NoGradientError": "vgp_tui.engine.probe",
     "Recorder": "vgp_tui.engine.instrument",
     "NonFiniteGradientError": "vgp_tui.engine.instrument",
 }
 
 if TYPE_CHECKING:
     from vgp_tui.engine.instrument import NonFiniteGradientError, Recorder
-    from vgp_tui.engine.probe import GradientProbe
+    from vgp_tui.engine.probe import GradientProbe, NoGradientError
 
 
 def __getattr__(name: str) -> Any:
