@@ -132,10 +132,11 @@ def operators(loop: Loop, name: str) -> None:
     x, y = loop.batch()
     loss = po.loss_of(loop.setup, loop.model(x), y)
     loss.backward()
-    with CountOps() as step_ops:
-        loop.recorder.step(loss)
-    for _ in range(19):
-        loop.recorder.step(loss)
+    losses = [loss.detach() for _ in range(20)]  # one tensor a step, as a loop's forwards make (the
+    with CountOps() as step_ops:                 # Recorder refuses the same loss twice)
+        loop.recorder.step(losses[0])
+    for again in losses[1:]:
+        loop.recorder.step(again)
     with CountOps() as flush_ops:
         loop.recorder.flush()
     loop.optimizer.zero_grad(set_to_none=not loop.flat)
@@ -152,9 +153,10 @@ def profile(loop: Loop, device: str) -> None:
     x, y = loop.batch()
     loss = po.loss_of(loop.setup, loop.model(x), y)
     loss.backward()
+    losses = [loss.detach() for _ in range(20)]  # one tensor a step: the Recorder refuses the same loss twice
     with torch_profile(activities=activities) as prof:
-        for _ in range(20):
-            loop.recorder.step(loss)
+        for again in losses:
+            loop.recorder.step(again)
         loop.recorder.flush()
         po.synchronize(device)
     loop.optimizer.zero_grad(set_to_none=True)

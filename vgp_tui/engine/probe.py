@@ -275,13 +275,12 @@ class GradientProbe:
         Call it before the first backward (existing gradients are copied in). From then on zero the
         gradients with :meth:`zero_grad` (in place), never ``optimizer.zero_grad(set_to_none=True)``.
         Returns False, changing nothing, where a flat buffer cannot hold the gradients: parameters on
-        several devices or of several dtypes, a parameter in two layers, or sparse gradients.
+        several devices or of several dtypes, or sparse gradients.
         """
         params = self.params
         first = params[0]
         if (
             self.sharded  # FSDP2 and DTensor own their gradients' storage
-            or len({id(p) for p in params}) != len(params)
             or any(p.device != first.device or p.dtype != first.dtype for p in params)
             or any(p.grad is not None and (p.grad.is_sparse or p.grad.layout != torch.strided) for p in params)
             or not first.dtype.is_floating_point
