@@ -38,6 +38,12 @@ def _one_error_line(done: subprocess.CompletedProcess[str], *needles: str) -> No
         (["run", "--steps", "1", "--remedy", "cell=lstm"], ["'cell' does not apply to preset 'deep-sigmoid'"]),
         (["run", "--steps", "1", "--remedy", "relu"], ["NAME=VALUE"]),
         (["run", "--steps", "1", "--device", "cuda"], ["no CUDA device"]),
+        (["run", "--steps", "1", "--seed", "99999999999999999999"], ["--seed", "not in the range 0<=x<="]),
+        (["--preset", "deep-relu", "run", "--steps", "1"], ["--preset goes after the command: vgp-tui run --preset"]),
+        (["--device", "cpu", "presets"], ["--device is an option of the dashboard; 'vgp-tui presets' does not take it"]),
+        (["replay", "missing.jsonl", "--speed", "nan"], ["'nan' is not a number in the range"]),
+        (["cast", "missing.jsonl", "-o", "x.gif", "--fps", "nan"], ["'nan' is not a number in the range"]),
+        (["cast", "missing.jsonl", "-o", "x"], ["and this name has none"]),
         (["run", "--steps", "1", "--device", "mps"], ["MPS"]),
         (["run", "--steps", "1", "--device", "tpu"], ["--device must be"]),
         (["run", "--steps", "0"], ["--steps"]),
@@ -294,3 +300,54 @@ def test_nohup_run_survives_sighup_and_stops_on_sigterm(tmp_path: Path) -> None:
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_ctrl_c_in_a_headless_run_stops_it_after_a_step_not_inside_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl+C as a KeyboardInterrupt could land between the trainer taking its pending steps and
+    handing them on, losing them (3 runs in 60); like SIGTERM it must only ask the run to stop."""
+    import os
+    import signal
+    import time
+
+    from vgp_tui import cli
+    from vgp_tui.engine.session import Session
+    from vgp_tui.engine.recording import read_recording
+
+    original = Session.run
+    survived: list[bool] = []
+
+    def run_interrupted(self: Session, stop: object = None, exit_when_done: bool = False) -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl+C in the middle of training
+        time.sleep(0.2)  # a KeyboardInterrupt would be raised here, in the training code
+        survived.append(True)
+        original(self, stop, exit_when_done)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Session, "run", run_interrupted)
+    record = tmp_path / "run.jsonl"
+    with pytest.raises(SystemExit) as ended:
+        cli.main(["run", "--preset", "deep-sigmoid", "--steps", "100000", "--record", str(record), "--threads", "1"])
+    assert ended.value.code == 130 and survived == [True]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
+    events = read_recording(record).events
+    assert events[-1].state == "finished"  # type: ignore[union-attr]
+
+
+def test_outputs_that_cannot_be_written_say_so_in_one_line(tmp_path: Path) -> None:
+    recording = tmp_path / "r.jsonl"
+    assert vgp("run", "--steps", "3", "--threads", "1", "--record", str(recording)).returncode == 0
+    folder = tmp_path / "shots.svg"
+    folder.mkdir()
+    # The command line's mistakes (a folder, a place nothing can be written): status 2, before any work.
+    _one_error_line(vgp("replay", str(recording), "--screenshot-at", "2", "-o", str(folder)), "is a folder")
+    _one_error_line(vgp("cast", str(recording), "-o", str(tmp_path)), "is a folder")
+    _one_error_line(vgp("cast", str(recording), "-o", "/proc/vgp.cast"), "cannot write there")
+    # A full disk while writing: one line and status 1, never a traceback or a success.
+    for args in (["replay", str(recording), "--screenshot-at", "2", "-o", "/dev/full"],
+                 ["run", "--steps", "3", "--threads", "1", "--record", "/dev/full"]):
+        done = vgp(*args)
+        assert done.returncode == 1, (args, done.stderr)
+        errors = [line for line in done.stderr.splitlines() if line.startswith("vgp-tui: error: ")]
+        assert len(errors) == 1 and "No space left on device" in errors[0], done.stderr
+        assert "Traceback" not in done.stderr

@@ -8,12 +8,14 @@ status 2, never a traceback.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import signal
 import sys
 import textwrap
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -21,6 +23,20 @@ import click
 from vgp_tui.errors import UserError
 
 _EPILOG = "Run 'vgp-tui presets' for the scenarios and 'vgp-tui COMMAND --help' for a command."
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A click float range that refuses nan (which passes every comparison of a range) and inf."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a number in the range {self._describe_range()}", param, ctx)
+        return number
+
+
+SEED = click.IntRange(min=0, max=2**63 - 1)
+"""What a preset file's ``seed`` may be, and a recording's: a larger one overflows torch's generator."""
 
 
 def _fail(message: str) -> None:
@@ -35,7 +51,8 @@ def training_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Built-in or user preset name, or a path to a preset TOML file."),
         click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda|cuda:N|mps",
                      help="Where to train; auto takes CUDA, then MPS, then the CPU."),
-        click.option("--seed", type=int, default=None, help="Seed for weights and batches (default: the preset's)."),
+        click.option("--seed", type=SEED, default=None, metavar="N",
+                     help="Seed for weights and batches (default: the preset's)."),
         click.option("--remedy", "-r", "remedies", multiple=True, metavar="NAME=VALUE",
                      help="Start with a remedy set, e.g. activation=relu; repeatable."),
         click.option("--record", type=click.Path(dir_okay=False), default=None, metavar="FILE",
@@ -91,6 +108,7 @@ def cli(ctx: click.Context, preset: str, device: str, seed: int | None, remedies
     With no command, opens the live dashboard on the chosen preset.
     """
     if ctx.invoked_subcommand is not None:
+        _refuse_options_before(ctx, ctx.invoked_subcommand)
         return
     from vgp_tui.dashboard import require_terminal, run_dashboard
     from vgp_tui.engine.remedies import apply_overrides, parse_assignment
@@ -107,6 +125,24 @@ def cli(ctx: click.Context, preset: str, device: str, seed: int | None, remedies
     apply_overrides(scenario.remedies, dict(parse_assignment(text) for text in remedies), scenario.name)
     run_dashboard(lambda: build_session(preset, device, seed, remedies, data_dir, synthetic, threads=threads),
                   scenario.name, record=record, screenshot_dir=str(Path(screenshot_dir).expanduser()))
+
+
+def _refuse_options_before(ctx: click.Context, name: str) -> None:
+    """The dashboard's options written before a command (``vgp-tui --preset deep-relu run``) would be
+    dropped without a word, and the command run with its own defaults: say where they go instead."""
+    from click.core import ParameterSource
+
+    given = [p for p in ctx.command.params
+             if p.name and ctx.get_parameter_source(p.name) is ParameterSource.COMMANDLINE]
+    if not given:
+        return
+    command = ctx.command.commands[name]  # type: ignore[attr-defined]
+    takes = {p.name for p in command.params}
+    first = given[0]
+    flag = first.opts[0] if first.opts else first.name
+    if first.name in takes:
+        raise UserError(f"{flag} goes after the command: vgp-tui {name} {flag} ...")
+    raise UserError(f"{flag} is an option of the dashboard; 'vgp-tui {name}' does not take it (see 'vgp-tui {name} --help')")
 
 
 @cli.command("presets")
@@ -171,7 +207,7 @@ _SERVE_EPILOG = (
               help="Tabs served at once; the next one is told to try later [default: 8 with --follow, 2 with --demo].")
 @click.option("--preset", "-p", default="deep-sigmoid", show_default=True, metavar="NAME|PATH", help="With --demo: the preset.")
 @click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda|cuda:N|mps", help="With --demo: where to train.")
-@click.option("--seed", type=int, default=None, help="With --demo: seed (default: the preset's).")
+@click.option("--seed", type=SEED, default=None, metavar="N", help="With --demo: seed (default: the preset's).")
 @click.option("--remedy", "-r", "remedies", multiple=True, metavar="NAME=VALUE", help="With --demo: a remedy to start with.")
 @click.option("--data-dir", type=str, default=None, metavar="DIR", help="With --demo: folder holding CIFAR-10 or IMDB.")
 @click.option("--synthetic", is_flag=True, help="With --demo: the labelled synthetic stand-in instead of real data.")
@@ -209,7 +245,7 @@ interruption), so a script or batch job can tell a divergence from success and f
 _RUN_EPILOG = (
     "\b\nExit status:\n"
     "  0    the run finished its steps\n"
-    "  1    a training step failed (the message says why; details in the log)\n"
+    "  1    a training step failed, or --record could not write (the message says why)\n"
     "  2    a mistake on the command line or in a preset file\n"
     f"  {EXIT_DIVERGED}    the run diverged: the loss or a gradient became NaN or Inf (the summary\n"
     "       covers the finite steps before it and names the step)\n"
@@ -228,16 +264,21 @@ def run_command(preset: str, device: str, seed: int | None, remedies: tuple[str,
     from vgp_tui.engine.recording import RecordingWriter
     from vgp_tui.summary import summarize, summary_table
 
-    session = build_session(preset, device, seed, remedies, data_dir, synthetic, steps=steps, threads=threads)
+    stop = threading.Event()
+    # Set before the imports and the data: a Ctrl+C there must not land in a callback that ignores it.
+    previous = {sig: signal.signal(sig, _stop_handler(stop)) for sig in _stop_signals()}
+    try:
+        session = build_session(preset, device, seed, remedies, data_dir, synthetic, steps=steps, threads=threads)
+    except BaseException:
+        _restore(previous)
+        raise
     history = History()
     session.sinks.append(history.extend)
     recorder = RecordingWriter(record, session.header()) if record else None
     if recorder is not None:
         session.sinks.append(recorder.write)
-    stop = threading.Event()
     progress = _Progress(steps, enabled=not as_json and sys.stderr.isatty())
     session.sinks.append(progress.update)
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in _stop_signals()}
     interrupted = False
     try:
         session.run(stop, exit_when_done=True)
@@ -245,8 +286,7 @@ def run_command(preset: str, device: str, seed: int | None, remedies: tuple[str,
         interrupted = True
     finally:
         session.end()  # a run stopped by a signal is recorded as finished, with the steps it made
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        _restore(previous)
         progress.close()
         if recorder is not None:
             recorder.close()
@@ -256,18 +296,20 @@ def run_command(preset: str, device: str, seed: int | None, remedies: tuple[str,
     else:
         click.echo(summary_table(summary))
     if recorder is not None and recorder.error:
-        click.echo(f"vgp-tui: warning: {recorder.error}", err=True)
+        click.echo(f"vgp-tui: error: {recorder.error}", err=True)
     if interrupted or stop.is_set():
         sys.exit(130)
     if session.state == "error":
         sys.exit(1)
     if session.state == "diverged":
         sys.exit(EXIT_DIVERGED)
+    if recorder is not None and recorder.error:
+        sys.exit(1)  # the run trained, but what a batch job runs it for is not all on disk
 
 
 @cli.command("replay")
 @click.argument("file", type=str)
-@click.option("--speed", type=click.FloatRange(min=1 / 64, max=1024), default=1.0, show_default=True,
+@click.option("--speed", type=FiniteFloatRange(min=1 / 64, max=1024), default=1.0, show_default=True,
               help="Recording seconds per second of playback.")
 @click.option("--follow", is_flag=True, help="Follow FILE like tail -F: wait for it, start at its live end (home: from the start).")
 @click.option("--screenshot-at", type=click.IntRange(min=1), default=None, metavar="STEP",
@@ -296,6 +338,7 @@ def replay_command(file: str, speed: float, follow: bool, screenshot_at: int | N
     if run_number is not None and screenshot_at is None:
         raise UserError("--run is for --screenshot-at STEP: it picks the run whose step is drawn")
     columns, rows = parse_size(size)
+    target = writable_output(output) if output and screenshot_at is not None else None
     app = make_replay_app(file, speed=speed, follow=follow, exit_at_end=exit_at_end,
                           screenshot_at=screenshot_at, screenshot_to=output, screenshot_run=run_number)
     source = app.session
@@ -317,13 +360,12 @@ def replay_command(file: str, speed: float, follow: bool, screenshot_at: int | N
             raise
         warn_about_the_file()
         return
-    from pathlib import Path
-
-    target = Path(output).expanduser()  # type: ignore[arg-type]
-    if not target.parent.is_dir():
-        raise UserError(f"-o {output}: folder '{target.parent}' does not exist")
+    assert target is not None
     app.run(headless=True, size=(columns, rows))
     source.close()
+    if app.screenshot_error:
+        click.echo(f"vgp-tui: error: could not write {output}: {app.screenshot_error}", err=True)
+        sys.exit(1)
     if not target.is_file():
         raise UserError(f"no frame was written to {output}")
     click.echo(f"wrote {target}")
@@ -339,13 +381,13 @@ def replay_command(file: str, speed: float, follow: bool, screenshot_at: int | N
               help="Where to write; the extension picks the format: .cast (asciicast v2), .gif, .webp or .png "
                    "(animated).")
 @click.option("--size", default="120x40", show_default=True, metavar="COLSxROWS", help="Terminal size of the cast.")
-@click.option("--speed", type=click.FloatRange(min=1 / 64, max=1024), default=1.0, show_default=True,
+@click.option("--speed", type=FiniteFloatRange(min=1 / 64, max=1024), default=1.0, show_default=True,
               help="Recording seconds per second of the cast.")
-@click.option("--fps", type=click.FloatRange(min=1, max=50), default=5.0, show_default=True,
+@click.option("--fps", type=FiniteFloatRange(min=1, max=50), default=5.0, show_default=True,
               help="Pictures only: frames per second (GIF keeps times in hundredths of a second).")
 @click.option("--font-size", type=click.IntRange(min=8, max=64), default=16, show_default=True, metavar="PX",
               help="Pictures only: text height in pixels (a cell is about 0.6 of it wide).")
-@click.option("--hold", type=click.FloatRange(min=0, max=60), default=3.0, show_default=True, metavar="SECONDS",
+@click.option("--hold", type=FiniteFloatRange(min=0, max=60), default=3.0, show_default=True, metavar="SECONDS",
               help="Pictures only: how long the last frame stays before the picture loops.")
 def cast_command(file: str, output: str, size: str, speed: float, fps: float, font_size: int, hold: float) -> None:
     """Turn a recording into an asciicast (asciinema play OUT.cast) or an animated GIF, WebP or PNG.
@@ -356,16 +398,40 @@ def cast_command(file: str, output: str, size: str, speed: float, fps: float, fo
     from vgp_tui.cast.image import Progress, image_format, write_image_cast
 
     columns, rows = parse_size(size)
-    if image_format(output) is None:
-        from vgp_tui.cast.asciicast import record_cast
+    writable_output(output)
+    try:
+        if image_format(output) is None:
+            from vgp_tui.cast.asciicast import record_cast
 
-        count = record_cast(file, output, columns, rows, speed)
-        click.echo(f"wrote {output}: {columns}x{rows}, {count} frame{'' if count == 1 else 's'}")
-        return
-    made = write_image_cast(file, output, columns, rows, speed, fps, font_size, hold,
-                            progress=Progress(enabled=sys.stderr.isatty()))
+            count = record_cast(file, output, columns, rows, speed)
+            click.echo(f"wrote {output}: {columns}x{rows}, {count} frame{'' if count == 1 else 's'}")
+            return
+        made = write_image_cast(file, output, columns, rows, speed, fps, font_size, hold,
+                                progress=Progress(enabled=sys.stderr.isatty()))
+    except OSError as exc:  # a full disk, say: the file's fault, not the command line's
+        click.echo(f"vgp-tui: error: could not write {output}: {exc.strerror or exc}", err=True)
+        sys.exit(1)
     click.echo(f"wrote {output}: {made.width}x{made.height} px, {made.frames} frames at {fps:g} fps "
                f"({made.seconds:.1f} s + {made.hold:g} s held), {made.bytes / 1e6:.2f} MB")
+
+
+def writable_output(output: str, option: str = "-o") -> Path:
+    """``output`` as a path that can be written, else the UserError that says why (checked before the
+    work, so that a frame or a whole animation is not made for nothing)."""
+    target = Path(output).expanduser()
+    if target.is_dir():
+        raise UserError(f"{option} {output} is a folder: give the name of a file in it")
+    if not target.parent.is_dir():
+        raise UserError(f"{option} {output}: folder '{target.parent}' does not exist (create it first)")
+    existed = target.exists()
+    try:
+        with open(target, "a"):
+            pass
+    except OSError as exc:
+        raise UserError(f"{option} {output}: cannot write there ({exc.strerror or exc})") from None
+    if not existed:
+        target.unlink(missing_ok=True)
+    return target
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -403,12 +469,30 @@ class _Progress:
 
 
 def _stop_signals() -> list[signal.Signals]:
-    """SIGTERM and SIGHUP stop a headless run cleanly, except one the caller chose to ignore
+    """Ctrl+C, SIGTERM and SIGHUP stop a headless run cleanly, except one the caller chose to ignore
     (``nohup vgp-tui run ...`` must survive the end of the SSH session)."""
-    sigs = [signal.SIGTERM]
+    sigs = [signal.SIGINT, signal.SIGTERM]
     if hasattr(signal, "SIGHUP"):
         sigs.append(signal.SIGHUP)
     return [sig for sig in sigs if signal.getsignal(sig) is not signal.SIG_IGN]
+
+
+def _stop_handler(stop: threading.Event) -> Callable[[int, Any], None]:
+    """Asks the run to stop after its current step. Ctrl+C as KeyboardInterrupt could land between
+    the trainer taking its pending steps and handing them on, and those steps would be lost; a second
+    Ctrl+C still interrupts at once (a data load, say, does not look at ``stop``)."""
+
+    def handler(sig: int, frame: Any) -> None:
+        stop.set()
+        if sig == signal.SIGINT:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    return handler
+
+
+def _restore(previous: dict[signal.Signals, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
 
 
 def main(argv: list[str] | None = None) -> None:

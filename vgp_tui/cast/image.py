@@ -49,7 +49,7 @@ def image_format(output: str | Path) -> str | None:
         return None
     if suffix not in IMAGE_FORMATS:
         raise UserError(f"-o {output}: the extension says what to write: .cast (asciicast), .gif, "
-                        f".webp (animated) or .png (animated PNG), not '{suffix or 'none'}'")
+                        ".webp (animated) or .png (animated PNG), " + (f"not '{suffix}'" if suffix else "and this name has none"))
     return IMAGE_FORMATS[suffix]
 
 

@@ -83,6 +83,8 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         self.exit_at_end = exit_at_end
         self.screenshot_to = Path(screenshot_to) if screenshot_to else None
         """Save one SVG here once the replay has fed everything it was asked to, then quit."""
+        self.screenshot_error: str | None = None
+        """Why the --screenshot-at frame could not be written (a full disk), or None."""
         self._ending = False
         self.quit_signal: int | None = None
         """The signal that ended the app (SIGTERM, SIGHUP), once one did."""

@@ -92,5 +92,8 @@ class ReplayActions:
 
     def _save_final_screenshot(self) -> None:
         assert self.screenshot_to is not None
-        self.save_screenshot(filename=self.screenshot_to.name, path=str(self.screenshot_to.parent))
+        try:
+            self.save_screenshot(filename=self.screenshot_to.name, path=str(self.screenshot_to.parent))
+        except OSError as exc:  # a full disk: the command line says so in one line
+            self.screenshot_error = exc.strerror or str(exc)
         self.exit()
