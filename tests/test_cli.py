@@ -44,6 +44,10 @@ def _one_error_line(done: subprocess.CompletedProcess[str], *needles: str) -> No
         (["replay", "missing.jsonl", "--speed", "nan"], ["'nan' is not a number in the range"]),
         (["cast", "missing.jsonl", "-o", "x.gif", "--fps", "nan"], ["'nan' is not a number in the range"]),
         (["cast", "missing.jsonl", "-o", "x"], ["and this name has none"]),
+        (["--steps", "3"], ["--steps is an option of 'vgp-tui run': vgp-tui run ... --steps"]),
+        (["run", "--steps", "1", "--preset", "deep-sigmoid.toml"], ["named without the extension: --preset deep-sigmoid"]),
+        (["run", "--steps", "1", "--preset", str(ROOT / "presets")], ["is a folder: give a preset's name or its .toml"]),
+        (["run", "--steps", "1", "--remedy", "lr=1000"], ["allowed: a number > 0 and <= 100"]),
         (["run", "--steps", "1", "--device", "mps"], ["MPS"]),
         (["run", "--steps", "1", "--device", "tpu"], ["--device must be"]),
         (["run", "--steps", "0"], ["--steps"]),
@@ -351,3 +355,17 @@ def test_outputs_that_cannot_be_written_say_so_in_one_line(tmp_path: Path) -> No
         errors = [line for line in done.stderr.splitlines() if line.startswith("vgp-tui: error: ")]
         assert len(errors) == 1 and "No space left on device" in errors[0], done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_a_data_folder_that_is_a_file_and_a_replay_without_a_terminal_say_what_to_do(tmp_path: Path) -> None:
+    import os
+
+    not_a_folder = tmp_path / "data"
+    not_a_folder.write_text("")
+    done = subprocess.run([sys.executable, "-m", "vgp_tui", "run", "--preset", "resnet-cifar10", "--steps", "1"],
+                          capture_output=True, text=True, timeout=240, env={**os.environ, "VGP_TUI_DATA": str(not_a_folder)})
+    _one_error_line(done, f"VGP_TUI_DATA={not_a_folder} is not a folder")  # (not "the download failed")
+    recording = str(ROOT / "tests" / "fixtures" / "deep-sigmoid.jsonl")
+    done = subprocess.run([sys.executable, "-m", "vgp_tui", "replay", recording], capture_output=True, text=True,
+                          timeout=240, stdin=subprocess.DEVNULL)
+    _one_error_line(done, "--screenshot-at STEP -o shot.svg", "vgp-tui cast FILE")  # not 'run', which trains

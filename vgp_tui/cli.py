@@ -477,6 +477,12 @@ def _stop_signals() -> list[signal.Signals]:
     return [sig for sig in sigs if signal.getsignal(sig) is not signal.SIG_IGN]
 
 
+def _commands_with_option(flag: str) -> list[str]:
+    """The commands that take ``flag`` (``--steps``: run)."""
+    return [name for name, command in cli.commands.items()
+            if any(flag in getattr(p, "opts", ()) for p in command.params)]
+
+
 def _stop_handler(stop: threading.Event) -> Callable[[int, Any], None]:
     """Asks the run to stop after its current step. Ctrl+C as KeyboardInterrupt could land between
     the trainer taking its pending steps and handing them on, and those steps would be lost; a second
@@ -504,6 +510,14 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.NoArgsIsHelpError as exc:  # pragma: no cover - click >= 8.2
         click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
         sys.exit(0)
+    except click.exceptions.NoSuchOption as exc:
+        ctx = exc.ctx
+        command = ctx.command_path if ctx is not None else "vgp-tui"
+        owners = _commands_with_option(exc.option_name) if ctx is not None and ctx.parent is None else []
+        if owners:  # vgp-tui --steps 3: the option of a command, written before it or without it
+            _fail(f"{exc.option_name} is an option of {' and '.join(repr(f'vgp-tui {c}') for c in owners)}: "
+                  f"vgp-tui {owners[0]} ... {exc.option_name} ...")
+        _fail(f"{exc.format_message()} (see '{command} --help')")
     except click.ClickException as exc:
         # A usage error knows its command: point to that command's own help (vgp-tui run --help).
         ctx = getattr(exc, "ctx", None)

@@ -120,12 +120,19 @@ def load_preset(name_or_path: str) -> Scenario:
     looks_like_path = name_or_path.endswith(".toml") or os.sep in name_or_path or "/" in name_or_path
     if looks_like_path:
         path = Path(name_or_path).expanduser()
+        if path.is_dir():
+            raise UserError(f"--preset {name_or_path} is a folder: give a preset's name or its .toml file")
         if not path.is_file():
-            raise UserError(f"preset file '{name_or_path}' does not exist")
+            stem = Path(name_or_path).stem
+            hint = (f" (the built-in preset is named without the extension: --preset {stem})"
+                    if stem in available_names() else "")
+            raise UserError(f"preset file '{name_or_path}' does not exist{hint}")
         try:
             text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UserError(f"{path}: cannot read preset file ({exc.__class__.__name__})") from None
+        except UnicodeDecodeError:
+            raise UserError(f"{path}: not a preset file (a preset is TOML text in UTF-8)") from None
+        except OSError as exc:
+            raise UserError(f"{path}: cannot read preset file ({exc.strerror or exc})") from None
         scenario = parse_preset(text, str(path), name=path.stem)
         return replace(scenario, origin="user", shadows_builtin=path.stem in builtin_names())
     user_file = user_preset_dir() / f"{name_or_path}.toml"

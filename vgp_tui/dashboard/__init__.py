@@ -46,9 +46,11 @@ def require_terminal(what: str = "the dashboard") -> None:
     ``vgp-tui serve`` is the exception: Textual's web driver talks to it through pipes on purpose."""
     if (sys.stdin.isatty() and sys.stdout.isatty()) or os.environ.get("TEXTUAL_DRIVER") == WEB_DRIVER:
         return
+    instead = ("'vgp-tui replay FILE --screenshot-at STEP -o shot.svg' for a frame, 'vgp-tui cast FILE -o "
+               "demo.cast' for a screencast" if what == "replay" else "'vgp-tui run --preset NAME --steps N'")
     raise UserError(
         f"{what} needs a terminal on stdin and stdout: over SSH use 'ssh -t HOST vgp-tui ...'; "
-        "for a batch job use 'vgp-tui run --preset NAME --steps N' (headless)"
+        f"for a batch job use {instead} (headless)"
     )
 
 

@@ -27,7 +27,10 @@ def cache_dir() -> Path:
     ``$VGP_TUI_DATA``, else ``$XDG_CACHE_HOME/vgp-tui``, else ``~/.cache/vgp-tui``."""
     env = os.environ.get("VGP_TUI_DATA")
     if env:
-        return Path(env).expanduser()
+        path = Path(env).expanduser()
+        if path.exists() and not path.is_dir():
+            raise UserError(f"VGP_TUI_DATA={env} is not a folder: point it at the folder for data sets")
+        return path
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "vgp-tui"
 

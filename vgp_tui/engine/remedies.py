@@ -84,7 +84,7 @@ class Remedy:
         if self.value_type == "threshold":
             return f"off or a number > {self.minimum:g}"
         if self.value_type == "rate":
-            return f"a number > {self.minimum:g}"
+            return f"a number > {self.minimum:g}" + (f" and <= {self.maximum:g}" if math.isfinite(self.maximum) else "")
         return f"a whole number from {self.minimum:g} to {self.maximum:g}"
 
     def parse(self, raw: object, where: str = "") -> RemedyValue:
