@@ -345,7 +345,8 @@ def test_outputs_that_cannot_be_written_say_so_in_one_line(tmp_path: Path) -> No
     folder.mkdir()
     # The command line's mistakes (a folder, a place nothing can be written): status 2, before any work.
     _one_error_line(vgp("replay", str(recording), "--screenshot-at", "2", "-o", str(folder)), "is a folder")
-    _one_error_line(vgp("cast", str(recording), "-o", str(tmp_path)), "is a folder")
+    (tmp_path / "demo.cast").mkdir()
+    _one_error_line(vgp("cast", str(recording), "-o", str(tmp_path / "demo.cast")), "is a folder")
     _one_error_line(vgp("cast", str(recording), "-o", "/proc/vgp.cast"), "cannot write there")
     # A full disk while writing: one line and status 1, never a traceback or a success.
     for args in (["replay", str(recording), "--screenshot-at", "2", "-o", "/dev/full"],
@@ -369,3 +370,12 @@ def test_a_data_folder_that_is_a_file_and_a_replay_without_a_terminal_say_what_t
     done = subprocess.run([sys.executable, "-m", "vgp_tui", "replay", recording], capture_output=True, text=True,
                           timeout=240, stdin=subprocess.DEVNULL)
     _one_error_line(done, "--screenshot-at STEP -o shot.svg", "vgp-tui cast FILE")  # not 'run', which trains
+
+
+def test_a_cast_of_a_recording_cut_short_says_so_as_replay_does(tmp_path: Path) -> None:
+    whole = (ROOT / "tests" / "fixtures" / "deep-sigmoid.jsonl").read_bytes()
+    cut = tmp_path / "cut.jsonl"
+    cut.write_bytes(whole[: whole.index(b"\n", 2000) + 40])  # a last line without its end
+    done = vgp("cast", str(cut), "-o", str(tmp_path / "cut.cast"), "--speed", "64")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().startswith("vgp-tui: warning: ") and "is cut off" in done.stderr, done.stderr

@@ -396,23 +396,28 @@ def cast_command(file: str, output: str, size: str, speed: float, fps: float, fo
     need the gif extra (pip install 'vgp-tui[gif]'). A progress bar shows on stderr when it is a terminal.
     """
     from vgp_tui.cast.image import Progress, image_format, write_image_cast
+    from vgp_tui.engine.recording import read_recording
 
     columns, rows = parse_size(size)
+    picture = image_format(output)
     writable_output(output)
+    warning = read_recording(file).warning  # a file cut short: said after the cast, as replay says it
     try:
-        if image_format(output) is None:
+        if picture is None:
             from vgp_tui.cast.asciicast import record_cast
 
             count = record_cast(file, output, columns, rows, speed)
             click.echo(f"wrote {output}: {columns}x{rows}, {count} frame{'' if count == 1 else 's'}")
-            return
-        made = write_image_cast(file, output, columns, rows, speed, fps, font_size, hold,
-                                progress=Progress(enabled=sys.stderr.isatty()))
+        else:
+            made = write_image_cast(file, output, columns, rows, speed, fps, font_size, hold,
+                                    progress=Progress(enabled=sys.stderr.isatty()))
+            click.echo(f"wrote {output}: {made.width}x{made.height} px, {made.frames} frames at {fps:g} fps "
+                       f"({made.seconds:.1f} s + {made.hold:g} s held), {made.bytes / 1e6:.2f} MB")
     except OSError as exc:  # a full disk, say: the file's fault, not the command line's
         click.echo(f"vgp-tui: error: could not write {output}: {exc.strerror or exc}", err=True)
         sys.exit(1)
-    click.echo(f"wrote {output}: {made.width}x{made.height} px, {made.frames} frames at {fps:g} fps "
-               f"({made.seconds:.1f} s + {made.hold:g} s held), {made.bytes / 1e6:.2f} MB")
+    if warning:
+        click.echo(f"vgp-tui: warning: {warning}", err=True)
 
 
 def writable_output(output: str, option: str = "-o") -> Path:
