@@ -44,6 +44,8 @@ def _one_error_line(done: subprocess.CompletedProcess[str], *needles: str) -> No
         (["replay", "missing.jsonl", "--speed", "nan"], ["'nan' is not a number in the range"]),
         (["cast", "missing.jsonl", "-o", "x.gif", "--fps", "nan"], ["'nan' is not a number in the range"]),
         (["cast", "missing.jsonl", "-o", "x"], ["and this name has none"]),
+        (["run", "--steps", "1", "--record", ""], ["--record", "needs a file name"]),
+        (["replay", "r.jsonl", "--screenshot-at", "1", "-o", "shot.png"], ["--screenshot-at writes an SVG, so name it .svg"]),
         (["--steps", "3"], ["--steps is an option of 'vgp-tui run': vgp-tui run ... --steps"]),
         (["run", "--steps", "1", "--preset", "deep-sigmoid.toml"], ["named without the extension: --preset deep-sigmoid"]),
         (["run", "--steps", "1", "--preset", str(ROOT / "presets")], ["is a folder: give a preset's name or its .toml"]),
@@ -349,7 +351,9 @@ def test_outputs_that_cannot_be_written_say_so_in_one_line(tmp_path: Path) -> No
     _one_error_line(vgp("cast", str(recording), "-o", str(tmp_path / "demo.cast")), "is a folder")
     _one_error_line(vgp("cast", str(recording), "-o", "/proc/vgp.cast"), "cannot write there")
     # A full disk while writing: one line and status 1, never a traceback or a success.
-    for args in (["replay", str(recording), "--screenshot-at", "2", "-o", "/dev/full"],
+    full = tmp_path / "full.svg"
+    full.symlink_to("/dev/full")  # a file on a full disk
+    for args in (["replay", str(recording), "--screenshot-at", "2", "-o", str(full)],
                  ["run", "--steps", "3", "--threads", "1", "--record", "/dev/full"]):
         done = vgp(*args)
         assert done.returncode == 1, (args, done.stderr)

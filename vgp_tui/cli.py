@@ -44,6 +44,13 @@ def _fail(message: str) -> None:
     sys.exit(2)
 
 
+def _a_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An option's file name, refusing an empty one (``--record ""`` recorded nothing, silently)."""
+    if value is not None and not value.strip():
+        raise click.BadParameter("needs a file name", ctx, param)
+    return value
+
+
 def training_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """The options shared by the dashboard and ``run``."""
     options = [
@@ -55,7 +62,7 @@ def training_options(f: Callable[..., Any]) -> Callable[..., Any]:
                      help="Seed for weights and batches (default: the preset's)."),
         click.option("--remedy", "-r", "remedies", multiple=True, metavar="NAME=VALUE",
                      help="Start with a remedy set, e.g. activation=relu; repeatable."),
-        click.option("--record", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+        click.option("--record", type=click.Path(dir_okay=False), default=None, metavar="FILE", callback=_a_name,
                      help="Write every event to FILE as JSON lines (docs/recording-format.md)."),
         click.option("--data-dir", type=str, default=None, metavar="DIR",
                      help="Folder holding CIFAR-10 (cifar-10-batches-py) or IMDB (aclImdb)."),
@@ -338,6 +345,9 @@ def replay_command(file: str, speed: float, follow: bool, screenshot_at: int | N
     if run_number is not None and screenshot_at is None:
         raise UserError("--run is for --screenshot-at STEP: it picks the run whose step is drawn")
     columns, rows = parse_size(size)
+    if output and screenshot_at is not None and Path(output).suffix.lower() != ".svg":
+        raise UserError(f"-o {output}: --screenshot-at writes an SVG, so name it .svg "
+                        "('vgp-tui cast FILE -o demo.png' makes pictures)")
     target = writable_output(output) if output and screenshot_at is not None else None
     app = make_replay_app(file, speed=speed, follow=follow, exit_at_end=exit_at_end,
                           screenshot_at=screenshot_at, screenshot_to=output, screenshot_run=run_number)
