@@ -94,6 +94,18 @@ def test_worst_order_puts_a_broken_layer_first_then_the_farthest_from_the_head()
     assert LayerView(every_layer=True).scrolled(100, 6, 2).offset == 4  # clamped to the last page
 
 
+def test_worst_order_holds_still_while_the_norms_only_wobble() -> None:
+    # Healthy layers a few percent apart: ordered by their exact distance from the head they traded
+    # places at every redraw, and the flow panel and the heatmap listed different layers.
+    rng = np.random.default_rng(0)
+    healthy = np.array([0.3, 0.5, 0.4, 0.6, 0.8, 1.0])
+    for _ in range(20):
+        assert worst_order(healthy * rng.uniform(0.9, 1.1, 6), 6) == [0, 1, 2, 3, 4, 5]
+    weak = np.array([2e-3, 0.5, 3e-3, 0.6, 0.8, 1.0])  # two weakened layers, 2.4-2.7 decades down: depth
+    for _ in range(20):
+        assert worst_order(weak * rng.uniform(0.9, 1.1, 6), 6)[:2] == [0, 2]
+
+
 async def test_a_24_block_transformer_replayed_at_120x40_is_readable(recording: Path) -> None:
     names, medians = _names_and_medians(recording)
     app = make_replay_app(str(recording), speed=64.0)

@@ -90,8 +90,11 @@ def arrange(names: Sequence[str], rows: int, view: LayerView = LayerView(),
 
 def worst_order(recent: Sequence[float] | np.ndarray | None, count: int) -> list[int]:
     """Layer indices from the least healthy: a layer with no finite norm first, then by verdict
-    (vanishing and exploding before weakening and growing), then by how far its norm is from the
-    output-side layer's (the reference of every verdict); depth breaks ties."""
+    (vanishing and exploding before weakening and growing), then by how many whole decades its norm
+    is from the output-side layer's (the reference of every verdict); depth breaks ties.
+
+    Whole decades, not the exact distance: healthy layers a few percent apart would trade places at
+    every redraw, and the two panels, redrawn at different moments, would list different layers."""
     if recent is None or len(recent) != count:
         return list(range(count))
     values = np.asarray(recent, dtype=np.float64)
@@ -99,12 +102,13 @@ def worst_order(recent: Sequence[float] | np.ndarray | None, count: int) -> list
     reference = float(values[-1])
     severity = {v: i for i, v in enumerate(VERDICTS)}
 
-    def badness(i: int) -> tuple[int, int, float, int]:
+    def badness(i: int) -> tuple[int, int, int, int]:
         value = float(values[i])
         if not math.isfinite(value):
-            return (0, 0, 0.0, i)
-        distance = abs(math.log10(value / reference)) if value > 0 and reference > 0 and math.isfinite(reference) else 0.0
-        return (1, -severity[verdicts[i]], -distance, i)
+            return (0, 0, 0, i)
+        exact = value > 0 and reference > 0 and math.isfinite(reference)
+        decades = math.floor(abs(math.log10(value / reference))) if exact else 0
+        return (1, -severity[verdicts[i]], -decades, i)
 
     return sorted(range(count), key=badness)
 
