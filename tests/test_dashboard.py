@@ -106,6 +106,27 @@ async def test_live_toggle_applies_at_the_next_step_and_is_marked() -> None:
         await pilot.press("q")
 
 
+async def test_a_key_held_down_shows_one_toast_and_stops_at_the_limit() -> None:
+    from textual.widgets._toast import Toast
+
+    app = new_app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:  # (toasts are off in tests by default)
+        await wait_for(pilot, lambda: steps(app) > 5)
+        await pilot.press("space")  # paused: every change is marked at the next step, none is lost to a divergence
+        await wait_for(pilot, lambda: app.history.state == "paused")
+        await pilot.press(*["plus"] * 12)  # 0.1 doubled ten times passes 100, the largest lr
+        await pilot.pause(0.2)
+        assert app.remedies["lr"] == 100.0
+        messages = [t._notification.message for t in app.screen.query(Toast)]
+        assert messages == ["lr is at its largest, 100"], messages  # not a dozen toasts over the panels
+        await pilot.press("n")
+        await wait_for(pilot, lambda: any(m.kind == "remedy" for m in app.history.current.markers))
+        await pilot.pause(0.2)
+        texts = [m.text for m in app.history.current.markers if m.kind == "remedy"]
+        assert texts[-1] == "lr 100" and texts.count("lr 100") == 1  # the presses at the limit changed nothing
+        await pilot.press("q")
+
+
 async def test_pause_stops_the_step_counter_and_n_steps_once() -> None:
     app = new_app()
     async with app.run_test(size=SIZE) as pilot:

@@ -19,6 +19,7 @@ class RemedyActions:
     remedies: dict[str, RemedyValue]
     history: History
     notify: Any
+    clear_notifications: Any
     query_one: Any
     _send: Any
 
@@ -34,14 +35,24 @@ class RemedyActions:
             self.notify(f"{name} is off: press {remedy.key or remedy.key_label} to turn it on first", severity="warning")
             return
         key = next((k for k, f in remedy.scale_keys if f == factor), remedy.key)
-        self._set_remedy(name, remedy.scaled(current, factor), key)
+        value = remedy.scaled(current, factor)
+        if value == current:  # at its limit: no change to send, mark or announce as one
+            limit = "largest" if factor > 1 else "smallest"
+            self._only_toast(f"{name} is at its {limit}, {remedy.format(current)}", severity="warning", timeout=3)
+            return
+        self._set_remedy(name, value, key)
 
     def _set_remedy(self, name: str, value: RemedyValue, key: str | None = None) -> None:
         remedy = REMEDIES[name]
         self.remedies[name] = value
         self._send(SetRemedy(name, value), key or remedy.key, f"{name}={remedy.format(value)}")
         self.query_one(RemediesBar).show(self.remedies)
-        self.notify(f"{name} → {remedy.format(value)}: {self._when_it_applies(remedy.structural)}")
+        self._only_toast(f"{name} → {remedy.format(value)}: {self._when_it_applies(remedy.structural)}")
+
+    def _only_toast(self, message: str, **options: Any) -> None:
+        # One toast for the latest change: a key held down stacked a dozen over the panels.
+        self.clear_notifications()
+        self.notify(message, **options)
 
     def action_apply_fix(self, number: int) -> None:
         """Apply the diagnosis line's fix ``number`` as one change (one fresh run at most)."""
