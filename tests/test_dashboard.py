@@ -124,6 +124,12 @@ async def test_a_key_held_down_shows_one_toast_and_stops_at_the_limit() -> None:
         await pilot.pause(0.2)
         texts = [m.text for m in app.history.current.markers if m.kind == "remedy"]
         assert texts[-1] == "lr 100" and texts.count("lr 100") == 1  # the presses at the limit changed nothing
+        assert app.history.state == "paused"
+        await pilot.press("a")  # a structural change while paused starts a run that trains: said, not silent
+        await pilot.pause(0.2)
+        messages = [t._notification.message for t in app.screen.query(Toast)]
+        assert messages == ["activation → tanh: a fresh run starts from the same seed, and trains (it was paused); "
+                            "the last one stays as a ghost"], messages
         await pilot.press("q")
 
 
@@ -726,6 +732,8 @@ async def test_the_status_line_leaves_out_whole_fields_where_it_is_narrow() -> N
     narrow = await shown(80)
     assert narrow == " TRAINING  deep-sigmoid · cpu · run 2 · step 2 282 · 690 steps/s · probe 1.2%"
     assert await shown(45) == " TRAINING  deep-sigmoid · run 2 · step 2 282"
+    # Paused, nothing runs at a rate: the last step's would read as a measurement of now.
+    assert await shown(160, state="paused") == " PAUSED  deep-sigmoid · cpu · run 2 · step 2 282 · 00:00:03 · spirals (generated)"
     app = Line()  # a replay waiting for its file: the name stays, cut at the end
     async with app.run_test(size=(60, 5)) as pilot:
         line = app.query_one(StatusLine)

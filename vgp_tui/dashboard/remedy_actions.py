@@ -77,7 +77,8 @@ class RemedyActions:
         """What the session will do with a remedy change, in the words of the toast."""
         state = self.history.state
         if fresh_run:
-            return "a fresh run starts from the same seed; the last one stays as a ghost"
+            resumes = ", and trains (it was paused)" if state == "paused" else ""
+            return f"a fresh run starts from the same seed{resumes}; the last one stays as a ghost"
         if state in ("diverged", "error"):
             return "a fresh run starts with it (the diverged weights cannot be rescued)"
         if state == "finished":

@@ -49,7 +49,7 @@ class StatusLine(Static):
         if run is not None:
             parts.append((f" · run {run.run}", "", 1))
             parts.append((f" · step {thousands(latest.step if latest else 0)}", "", 0))
-        if latest is not None and latest.step_ms > 0:
+        if latest is not None and latest.step_ms > 0 and state != "paused":  # (paused: nothing runs at a rate)
             rate = 1000.0 / latest.step_ms
             # "1.0 steps/s" reads as a measurement; "1 steps/s" as a typo.
             shown = thousands(round(rate)) if rate >= 10 else f"{rate:.1f}"
