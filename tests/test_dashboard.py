@@ -218,6 +218,8 @@ async def test_a_fix_key_the_line_does_not_offer_says_so(listen: Any) -> None:
         await wait_for(pilot, lambda: steps(app) > 2)
         await pilot.press("9")
         await wait_for(pilot, lambda: any("no fix [9]" in t for t in toasts))
+        await pilot.press("l")  # the LSTM cell: deep-sigmoid has no cell, its key is not in the footer
+        await wait_for(pilot, lambda: any("l: cell does not apply to deep-sigmoid" in t for t in toasts))
         assert app.history.current.run == 1
         await pilot.press("q")
 

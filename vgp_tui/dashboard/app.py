@@ -177,11 +177,20 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         self.exit(return_code=128 + sig)
 
     def on_key(self, event: events.Key) -> None:
-        """In a replay, a key that would change the run says why it does nothing."""
-        live_keys = {b.key for b in self.BINDINGS if isinstance(b, Binding) and action_name(b)[0] in LIVE_ONLY}
-        if self.replay and event.key in live_keys:
-            self.notify("a recording cannot be changed: space pauses, ← → seek, < > speed, home goes to the start",
-                        title="replay", severity="warning", timeout=4)
+        """A key that does nothing here says why: in a replay one that would change the run, live a
+        remedy the preset does not take (its key is hidden from the footer, and did nothing at all)."""
+        bindings = [b for b in self.BINDINGS if isinstance(b, Binding) and b.key == event.key]
+        if self.replay:
+            if any(action_name(b)[0] in LIVE_ONLY for b in bindings):
+                self.notify("a recording cannot be changed: space pauses, ← → seek, < > speed, home goes to the start",
+                            title="replay", severity="warning", timeout=4)
+            return
+        for binding in bindings:
+            action, parameters = action_name(binding)
+            if action in ("toggle_remedy", "scale_remedy") and parameters and parameters[0] not in self.remedies:
+                self.notify(f"{event.key}: {parameters[0]} does not apply to {self.session.name} "
+                            "(its remedies' keys are in the footer)", severity="warning", timeout=4)
+                return
 
     def on_resize(self, event: events.Resize) -> None:
         try:
