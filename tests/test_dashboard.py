@@ -328,6 +328,7 @@ async def test_the_palettes_screenshot_and_fixes_are_the_dashboards(tmp_path: Pa
         assert [t for t in commands if t.startswith("fix")] == ["fix 1: relu + init he (1)", "fix 2: batchnorm on (2)"]
         shots = [t for t in commands if "screenshot" in t.lower()]
         assert shots == ["screenshot (^s)"], shots
+        assert "Theme" not in commands  # a light theme drew the plots' labels black on black
         commands["screenshot (^s)"].callback()
         await pilot.pause(0.3)
         assert len(list(tmp_path.glob("vgp-tui-deep-sigmoid-*.svg"))) == 1

@@ -387,9 +387,12 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         """Every key's action in the command palette too (ctrl+p), after Textual's own commands.
 
         Textual's "Screenshot" is left out: ctrl+s's is in the list, and Textual's wrote a file of
-        another name into the downloads folder, whatever ``--screenshot-dir`` said. The fix keys are
-        listed as the diagnosis line offers them now, by name ("fix 1: relu + init he")."""
-        yield from (command for command in super().get_system_commands(screen) if command.title != "Screenshot")
+        another name into the downloads folder, whatever ``--screenshot-dir`` said. So is "Theme": the
+        plots and the heatmap draw their own colours for a dark background, and under a light theme
+        their labels came out black on black. The fix keys are listed as the diagnosis line offers
+        them now, by name ("fix 1: relu + init he")."""
+        left_out = {"Screenshot", "Theme"}
+        yield from (command for command in super().get_system_commands(screen) if command.title not in left_out)
         try:
             shown = self.query_one(DiagnosisLine).shown
         except NoMatches:
