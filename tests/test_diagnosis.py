@@ -244,6 +244,24 @@ def test_bidirectional_time_view_finds_the_starved_middle() -> None:
     assert "step 25 of 50 gets 1e-12 of the gradient at step 1" in d.text
 
 
+def test_the_time_view_is_the_median_of_the_recent_samples_not_the_last_one() -> None:
+    # A clipped vanilla RNN's profile swings tenfold from one sample to the next: read from the last
+    # sample alone, the line flipped between "vanishing" and "it reaches back" every second or two.
+    steady, dip = tuple(np.geomspace(0.1, 1.0, 50)), tuple(np.r_[np.geomspace(1e-4, 1.0, 49), [1.0]])
+    run = feed(flow(0.5, 1.0, layers=2), {**RNN}, layers=("rnn", "head"), time_view="dL/dx_t", time_grad=steady)
+
+    def sample(step: int, grads: tuple[float, ...]) -> None:
+        run.add(StepMetrics(run=1, step=step, t=1.0, loss=1.0, grad_norm=(0.5, 1.0), total_norm=1.1, time_grad=grads))
+
+    for step, grads in enumerate([steady, dip, steady, dip], start=100):  # one dip in two, the last a dip
+        sample(step, grads)
+    assert run.current.latest_time_grad == dip  # (the panel still draws the latest sample)
+    d = verdict(run)
+    assert "reaches back" in d.text, d.text
+    sample(200, dip)  # dips in three of the last five samples: it does fade
+    assert "step 1 of 50 gets 1e-4 of the gradient at step 49: vanishing" in verdict(run).text
+
+
 def test_a_time_step_whose_gradient_underflowed_gets_none_not_0() -> None:
     underflow = tuple(np.r_[np.geomspace(1.0, 1e-30, 20), np.zeros(10), np.geomspace(1e-30, 1.0, 20)])
     run = feed(flow(0.5, 1.0, layers=2), {**RNN}, layers=("rnn", "head"), time_view="dL/dx_t", time_grad=underflow)

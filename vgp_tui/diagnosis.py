@@ -312,7 +312,7 @@ class _Reader:
         The weakest time step is compared with the strongest rather than the first with the last:
         a bidirectional layer feeds both ends, so its gradient dies in the middle of the sequence.
         """
-        grads = self.run.latest_time_grad
+        grads = self.run.time_grad_median()
         if not grads or len(grads) < 2:
             return None, ""
         values = [float(g) for g in grads]

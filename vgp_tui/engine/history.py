@@ -241,6 +241,11 @@ class NonFinite:
     """How many layers were non-finite at that step."""
 
 
+TIME_SAMPLES = 5
+"""Samples of the gradient back through time a diagnosis takes the median of (one every
+``time_every`` steps, 10 by default: the last 50 steps, as the layers' medians)."""
+
+
 @dataclass
 class RunHistory:
     """Everything the dashboard needs about one run."""
@@ -260,6 +265,8 @@ class RunHistory:
     latest: StepMetrics | None = None
     first: StepMetrics | None = None
     latest_time_grad: tuple[float, ...] | None = None
+    recent_time_grads: list[tuple[float, ...]] = field(default_factory=list)
+    """The last :data:`TIME_SAMPLES` samples of the gradient back through time, oldest first."""
     latest_layer_stats: tuple[float, ...] | None = None
     started_with: dict[str, RemedyValue] = field(default_factory=dict)
     """The remedies the run started with (what tells it apart from the other runs)."""
@@ -275,6 +282,16 @@ class RunHistory:
     """Where the run first went NaN or Inf (kept for the whole run, however long)."""
     last_nonfinite_step: int | None = None
     """The latest step with a NaN or Inf value (to tell "still" from "recovered")."""
+
+    def time_grad_median(self) -> tuple[float, ...] | None:
+        """Each time step's median over the recent samples of the same length as the latest (a
+        vanilla RNN's profile swings tenfold from one sample to the next: the diagnosis read from a
+        single one flipped between vanishing and reaching back every second or two)."""
+        latest = self.latest_time_grad
+        if latest is None:
+            return None
+        same = [g for g in self.recent_time_grads if len(g) == len(latest)] or [latest]
+        return tuple(float(v) for v in np.median(np.asarray(same, dtype=np.float64), axis=0))
 
     def add_marker(self, marker: Marker) -> None:
         self.markers.append(marker)
@@ -404,6 +421,7 @@ class History:
                 run.add_marker(Marker(event.step, "nonfinite", f"first NaN/Inf at step {event.step}"))
         if event.time_grad is not None:
             run.latest_time_grad = event.time_grad
+            run.recent_time_grads = [*run.recent_time_grads[1 - TIME_SAMPLES:], event.time_grad]
         if event.layer_stats is not None:
             run.latest_layer_stats = event.layer_stats
 
