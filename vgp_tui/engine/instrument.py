@@ -16,8 +16,9 @@ Each ``step`` measures the gradient with the probe's fewest kernels and keeps th
 after the last write folds all pending steps into per-layer norms together, copies them to the host
 with one transfer, writes them as ``step`` records (docs/recording-format.md) and flushes the file, so
 while the loop runs a reader following it sees a step within about ``flush_seconds`` and a crash loses
-at most that much (:meth:`Recorder.flush` writes them before a pause that has no step). There is no ``.item()`` and, on CUDA, no host-device synchronisation between
-flushes (``on_nonfinite="raise"`` is the one exception, by design).
+at most that much (:meth:`Recorder.flush` writes them before a pause that has no step). There is no
+``.item()`` and, on CUDA, no host-device synchronisation between flushes (``on_nonfinite="raise"`` is
+the one exception, by design).
 """
 
 from __future__ import annotations
@@ -64,11 +65,11 @@ _NOT_SKIPPED, _SKIPPED, _SCALED = 0.0, 1.0, 2.0
 _MAX_INTERVAL = 4096
 """Most steps between two reductions of a sharded probe (bounds the rows kept on the device)."""
 DEFAULT_FLUSH_SECONDS = 0.5
+"""How often a Recorder writes its pending steps unless told otherwise."""
 
 _OPEN: weakref.WeakValueDictionary[Path, Recorder] = weakref.WeakValueDictionary()
 """The writing Recorders of this process by their file: a second one on the same file closes the first
 (a notebook cell run again), whose exit hook would otherwise write its tail into the new recording."""
-"""How often a Recorder writes its pending steps unless told otherwise."""
 
 
 _Row = tuple[torch.Tensor, torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"]
