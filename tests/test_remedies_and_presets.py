@@ -123,7 +123,7 @@ def _edit(old: str, new: str) -> str:
         (_edit('kind = "spirals"', 'kind = "mnist"'), "key 'kind' must be one of"),
         (_edit('activation = "sigmoid"', 'cell = "lstm"'), "'cell' does not apply to a mlp model"),
         (_edit('activation = "sigmoid"', 'actvation = "relu"'), "unknown remedy 'actvation'"),
-        (_edit("seed = 0", "seed = -1"), "key 'seed' must be a whole number >= 0"),
+        (_edit("seed = 0", "seed = -1"), "key 'seed' must be a whole number from 0 to 4294967295"),
         (_edit("noise = 0.1", "noise = inf"), "key 'noise' must be a number"),
         (_edit("seed = 0", "colour = 1"), "unknown key 'colour'"),
         (_edit('lr = 0.1', ''), "missing 'lr'"),

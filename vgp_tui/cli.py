@@ -35,8 +35,9 @@ class FiniteFloatRange(click.FloatRange):
         return number
 
 
-SEED = click.IntRange(min=0, max=2**63 - 1)
-"""What a preset file's ``seed`` may be, and a recording's: a larger one overflows torch's generator."""
+SEED = click.IntRange(min=0, max=2**32 - 1)
+"""What a preset file's ``seed`` may be: torch's CPU generator keeps a seed's low 32 bits, so a larger
+one would train as another seed under its own label (and past 2**64 it overflows)."""
 
 
 def _fail(message: str) -> None:

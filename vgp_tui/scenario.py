@@ -188,8 +188,9 @@ def parse_preset(text: str, source: str, name: str | None = None) -> Scenario:
         )
     remedies = _remedies(_table(doc, "remedies", source), family, source)
     seed = doc.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise UserError(f"{source}: key 'seed' must be a whole number >= 0, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        # (torch's CPU generator keeps the low 32 bits: a larger seed would train as another one)
+        raise UserError(f"{source}: key 'seed' must be a whole number from 0 to {2**32 - 1}, got {seed!r}")
     return Scenario(
         name=name,
         title=_text(doc, "title", source, name),
