@@ -48,7 +48,7 @@ def _one_error_line(done: subprocess.CompletedProcess[str], *needles: str) -> No
         (["run", "--steps", "1", "--record", ""], ["--record", "needs a file name"]),
         (["replay", "r.jsonl", "--screenshot-at", "1", "-o", "shot.png"], ["--screenshot-at writes an SVG, so name it .svg"]),
         (["--steps", "3"], ["--steps is an option of 'vgp-tui run': vgp-tui run ... --steps"]),
-        (["run", "--steps", "1", "--preset", "deep-sigmoid.toml"], ["named without the extension: --preset deep-sigmoid"]),
+        (["run", "--steps", "1", "--preset", "deep-sigmoid.toml"], ["a preset by name goes without the extension: --preset deep-sigmoid"]),
         (["run", "--steps", "1", "--preset", str(ROOT / "presets")], ["is a folder: give a preset's name or its .toml"]),
         (["run", "--steps", "1", "--remedy", "lr=1000"], ["allowed: a number > 0 and <= 100"]),
         (["run", "--steps", "1", "--device", "mps"], ["MPS"]),

@@ -121,6 +121,8 @@ def _edit(old: str, new: str) -> str:
         (_edit("batch_size = 128", "batch_size = 100000"), "batch_size 100000 is larger than the data"),
         (_edit('family = "mlp"', 'family = "transformer"'), "key 'family' must be one of mlp, sequence, resnet, sentiment"),
         (_edit('kind = "spirals"', 'kind = "mnist"'), "key 'kind' must be one of"),
+        (_edit('kind = "spirals"', 'kind = "adding"').replace("noise = 0.1", "length = 5").replace("classes = 3\n", ""),
+         r"a \[model\] family 'mlp' cannot take \[data\] kind 'adding': it trains on 'spirals'"),
         (_edit('activation = "sigmoid"', 'cell = "lstm"'), "'cell' does not apply to a mlp model"),
         (_edit('activation = "sigmoid"', 'actvation = "relu"'), "unknown remedy 'actvation'"),
         (_edit("seed = 0", "seed = -1"), "key 'seed' must be a whole number from 0 to 4294967295"),
@@ -241,3 +243,9 @@ async def test_a_new_remedy_is_one_registry_entry(monkeypatch: pytest.MonkeyPatc
         await pilot.press("d")
         await pilot.pause()
         assert app.remedies["dropout"] is False  # the key does what the registry says
+
+
+def test_a_preset_path_without_its_extension_is_pointed_at_the_file(tmp_path: Path) -> None:
+    (tmp_path / "mine.toml").write_text(GOOD.read_text())
+    with pytest.raises(UserError, match=r"does not exist \(did you mean .*mine\.toml\?\)$"):
+        load_preset(str(tmp_path / "mine"))

@@ -115,6 +115,15 @@ def available_names() -> list[str]:
     return names
 
 
+DATA_FOR: dict[str, tuple[str, ...]] = {
+    "mlp": ("spirals",),  # points in the plane
+    "sequence": ("adding",),  # sequences of (value, marker) pairs
+    "resnet": ("cifar10",),  # 32x32 colour images
+    "sentiment": ("imdb",),  # token ids
+}
+"""The data kinds each model family takes (any other pair fails at its first forward)."""
+
+
 def load_preset(name_or_path: str) -> Scenario:
     """Load a preset by name (user folder first, then built-in) or by path to a TOML file."""
     looks_like_path = name_or_path.endswith(".toml") or os.sep in name_or_path or "/" in name_or_path
@@ -124,8 +133,12 @@ def load_preset(name_or_path: str) -> Scenario:
             raise UserError(f"--preset {name_or_path} is a folder: give a preset's name or its .toml file")
         if not path.is_file():
             stem = Path(name_or_path).stem
-            hint = (f" (the built-in preset is named without the extension: --preset {stem})"
-                    if stem in available_names() else "")
+            if path.suffix != ".toml" and path.with_name(path.name + ".toml").is_file():
+                hint = f" (did you mean {name_or_path}.toml?)"
+            elif name_or_path.endswith(".toml") and os.sep not in name_or_path and stem in available_names():
+                hint = f" (a preset by name goes without the extension: --preset {stem})"
+            else:
+                hint = ""
             raise UserError(f"preset file '{name_or_path}' does not exist{hint}")
         try:
             text = path.read_text(encoding="utf-8")
@@ -174,6 +187,9 @@ def parse_preset(text: str, source: str, name: str | None = None) -> Scenario:
     data_table = _table(doc, "data", source)
     family = _choice(model_table, "family", FAMILY_CONFIGS, source, "[model]")
     data_kind = _choice(data_table, "kind", DATA_SPECS, source, "[data]")
+    if data_kind not in DATA_FOR[family]:
+        raise UserError(f"{source}: a [model] family '{family}' cannot take [data] kind '{data_kind}': "
+                        f"it trains on {' or '.join(repr(k) for k in DATA_FOR[family])}")
     synthetic = data_table.get("synthetic", False)
     if not isinstance(synthetic, bool):
         raise UserError(f"{source}: [data] key 'synthetic' must be true or false, got {synthetic!r}")
