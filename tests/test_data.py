@@ -114,9 +114,11 @@ def _dump_python2(obj: object, path: Path) -> None:
 LABEL_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
-def write_cifar(root: Path, per_batch: int = 2, seed: int = 1) -> tuple[np.ndarray, list[int]]:
+def write_cifar(root: Path, per_batch: int = 2, seed: int = 1, label_at: dict[int, int] | None = None
+                ) -> tuple[np.ndarray, list[int]]:
     """Write ``root/cifar-10-batches-py`` as the official archive has it, ``per_batch`` images per
-    file; returns the training rows (N, 3072) uint8 and labels in file order."""
+    file; returns the training rows (N, 3072) uint8 and labels in file order. ``label_at``: labels set
+    by hand, by position in data_batch_1."""
     rng = np.random.default_rng(seed)
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
@@ -125,6 +127,9 @@ def write_cifar(root: Path, per_batch: int = 2, seed: int = 1) -> tuple[np.ndarr
     for i, name in enumerate(names):
         data = rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8)  # 1024 R, 1024 G, 1024 B, rows of 32
         batch_labels = [int(v) for v in rng.integers(0, 10, size=per_batch)]
+        if i == 0:
+            for at, label in (label_at or {}).items():
+                batch_labels[at] = label
         batch_label = f"training batch {i + 1} of 5" if name != "test_batch" else "testing batch 1 of 1"
         _dump_python2(
             {
@@ -232,6 +237,14 @@ class TestCifar10:
         write_cifar(tmp_path)
         (tmp_path / "cifar-10-batches-py" / "data_batch_2").write_bytes(b"not a pickle")
         with pytest.raises(UserError, match="not readable as CIFAR-10 python batches") as caught:
+            load_dataset("cifar10", Cifar10Spec(), data_dir=tmp_path)
+        assert "\n" not in str(caught.value)
+
+    @pytest.mark.parametrize("label", [-1, 10, 14])
+    def test_labels_outside_0_to_9_are_one_clear_line(self, tmp_path: Path, label: int) -> None:
+        # They failed the loss at the first batch that drew one (or, in a short run, never: exit 0).
+        write_cifar(tmp_path, label_at={1: label})
+        with pytest.raises(UserError, match=r"labels from -?\d+ to \d+, where CIFAR-10 has 0 to 9") as caught:
             load_dataset("cifar10", Cifar10Spec(), data_dir=tmp_path)
         assert "\n" not in str(caught.value)
 

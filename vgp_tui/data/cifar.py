@@ -122,6 +122,9 @@ def _read(root: Path, samples: int) -> Dataset:
         labels = torch.as_tensor(data.targets, dtype=torch.long)
         if pixels.ndim != 4 or pixels.shape[1:] != (32, 32, 3) or len(labels) != len(pixels):
             raise ValueError(f"images of shape {pixels.shape[1:]} and {len(labels)} labels")
+        if len(labels) and not (0 <= int(labels.min()) and int(labels.max()) <= 9):
+            # (out of range, a label fails the loss at the first batch that draws it, or never)
+            raise ValueError(f"labels from {int(labels.min())} to {int(labels.max())}, where CIFAR-10 has 0 to 9")
     except Exception as exc:  # truncated or foreign pickles: the user's files, so one line, no traceback
         raise UserError(
             f"{root / FOLDER}: not readable as CIFAR-10 python batches ({one_line(exc)}); "
