@@ -47,6 +47,8 @@ def _one_error_line(done: subprocess.CompletedProcess[str], *needles: str) -> No
         (["cast", "missing.jsonl", "-o", "x"], ["and this name has none"]),
         (["run", "--steps", "1", "--record", ""], ["--record", "needs a file name"]),
         (["replay", "r.jsonl", "--screenshot-at", "1", "-o", "shot.png"], ["--screenshot-at writes an SVG, so name it .svg"]),
+        (["run", "--steps", "1", "--preset", "resnet-cifar10", "--data-dir", str(ROOT), "--synthetic"],
+         ["--data-dir and --synthetic do not go together"]),
         (["--steps", "3"], ["--steps is an option of 'vgp-tui run': vgp-tui run ... --steps"]),
         (["run", "--steps", "1", "--preset", "deep-sigmoid.toml"], ["a preset by name goes without the extension: --preset deep-sigmoid"]),
         (["run", "--steps", "1", "--preset", str(ROOT / "presets")], ["is a folder: give a preset's name or its .toml"]),
