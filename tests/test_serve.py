@@ -120,6 +120,14 @@ def test_demo_tabs_share_the_cores_instead_of_each_taking_all_but_one(monkeypatc
     assert plan.command[plan.command.index("--threads") + 1] == "5", plan.command
 
 
+def test_a_demo_given_real_data_and_the_stand_in_says_so_before_serving(tmp_path: Path) -> None:
+    from vgp_tui.serve import demo_plan
+
+    # (each tab's dashboard would have refused it, after the server had started)
+    with pytest.raises(UserError, match="--data-dir and --synthetic do not go together"):
+        demo_plan("resnet-cifar10", "cpu", None, (), str(tmp_path), True, None, 8000, False, 3)
+
+
 def test_the_banner_gives_the_address_and_either_the_ssh_hint_or_what_public_exposes() -> None:
     local = banner(follow_plan(str(FIXTURE), None, 8123, False, None))
     text = "\n".join(line for line, _ in local)

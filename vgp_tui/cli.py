@@ -89,13 +89,9 @@ def build_session(preset: str, device: str, seed: int | None, remedies: tuple[st
         name, value = parse_assignment(text)
         overrides[name] = value
     if data_dir is not None:  # checked for every preset: one with generated data would ignore a typo
-        from vgp_tui.data.download import user_data_dir
+        from vgp_tui.data.download import chosen_data_dir
 
-        user_data_dir(data_dir)
-        if synthetic or scenario.synthetic:  # the stand-in would be trained and the folder ignored, silently
-            said = "--synthetic" if synthetic else f"preset {scenario.name} ([data] synthetic = true)"
-            raise UserError(f"--data-dir and {said} do not go together: the real data in {data_dir}, or the "
-                            "synthetic stand-in?")
+        chosen_data_dir(data_dir, synthetic, scenario)
     from vgp_tui.engine.session import Session
 
     session = Session(scenario, device=device, seed=seed, overrides=overrides, data_dir=data_dir,

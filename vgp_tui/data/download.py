@@ -14,6 +14,7 @@ import tarfile
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from vgp_tui.errors import UserError
 
@@ -42,6 +43,17 @@ def user_data_dir(data_dir: str | Path) -> Path:
         raise UserError(f"--data-dir {data_dir} does not exist")
     if not path.is_dir():
         raise UserError(f"--data-dir {data_dir} is not a folder")
+    return path
+
+
+def chosen_data_dir(data_dir: str | Path, synthetic: bool, scenario: Any) -> Path:
+    """:func:`user_data_dir`, refused where the stand-in is asked for too (``--synthetic``, or the
+    preset's ``synthetic = true``): the folder would be ignored without a word."""
+    path = user_data_dir(data_dir)
+    if synthetic or scenario.synthetic:
+        said = "--synthetic" if synthetic else f"preset {scenario.name} ([data] synthetic = true)"
+        raise UserError(f"--data-dir and {said} do not go together: the real data in {data_dir}, or the "
+                        "synthetic stand-in?")
     return path
 
 

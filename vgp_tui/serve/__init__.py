@@ -131,9 +131,9 @@ def demo_plan(preset: str, device: str, seed: int | None, remedies: tuple[str, .
     apply_overrides(scenario.remedies, dict(parse_assignment(text) for text in remedies), scenario.name)
     args = ["--preset", preset, "--device", device]
     if data_dir is not None:
-        from vgp_tui.data.download import user_data_dir
+        from vgp_tui.data.download import chosen_data_dir
 
-        args += ["--data-dir", str(user_data_dir(data_dir).absolute())]
+        args += ["--data-dir", str(chosen_data_dir(data_dir, synthetic, scenario).absolute())]
     resolve_device(device)  # last: it imports torch
     # The tabs train at once: each gets its share of the cores (ignored where a tab trains on a GPU).
     args += ["--threads", str(shared_threads(sessions))]
