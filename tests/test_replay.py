@@ -196,6 +196,8 @@ def test_screenshot_at_a_step(tmp_path: Path) -> None:
     svg = out.read_text()
     assert "heatmap" in svg and "deep-sigmoid" in svg
     assert "step&#160;120" in svg  # the status line shows the step it was taken at
+    # Run 3's frame: the keys pressed in runs 1 and 2 were fed at once and their toasts covered it.
+    assert "recorded&#160;key" not in svg and "activation=relu" not in svg
 
 
 def test_screenshot_of_an_earlier_run_that_a_later_one_passed(tmp_path: Path) -> None:

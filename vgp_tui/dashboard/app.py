@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import signal
 import threading
 import time
@@ -52,6 +53,9 @@ log = logging.getLogger("vgp_tui")
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
 REFRESH_SECONDS = 0.2
+
+RECENT_PLAYBACK_SECONDS = 3.0
+"""A replay toasts a recorded key or state only if the playback passed it within this many seconds."""
 """The UI timer: 5 Hz keeps the numbers fresh and leaves the GIL to the training thread."""
 
 
@@ -241,7 +245,12 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
             status = self.query_one(StatusLine)
         except NoMatches:  # the interval's last tick, landing while the app closes: its widgets are gone
             return
-        for item in self.feed.drain():
+        items = self.feed.drain()
+        # A replay's toasts are for what the playback passes now: a seek, the end key or a frame taken
+        # at a step feeds everything before it at once, and its old keys and states stacked up.
+        newest = max((getattr(item, "t", 0.0) for item in items), default=0.0)
+        recent = RECENT_PLAYBACK_SECONDS * max(self.playback.speed, 1.0) if self.replay else math.inf
+        for item in items:
             if isinstance(item, NewSession):
                 self.history = History()
                 self._drawn.clear()
@@ -256,7 +265,7 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
                 self.notify(item.text, severity=item.severity, timeout=8)  # type: ignore[arg-type]
             else:
                 self.history.add(item)
-                self._react(item)
+                self._react(item, toast=newest - getattr(item, "t", newest) <= recent)
         self._report_recording_trouble()
         history = self.history
         starting = "starting" if self.runner.starting else None
@@ -359,27 +368,31 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
             self._recording_error_shown = True
             self.notify(f"{recorder.error}; training goes on without recording", severity="error", timeout=15)
 
-    def _react(self, event: Any) -> None:
-        """Events that deserve a toast or change the remedies bar."""
+    def _react(self, event: Any, toast: bool = True) -> None:
+        """Events that deserve a toast (where ``toast``) or change the remedies bar."""
         if isinstance(event, RunStarted):
             self.remedies.update(event.remedies)
             self.query_one(RemediesBar).show(self.remedies)
             self.query_one("#time").display = bool(event.time_view)
+        elif isinstance(event, RemedyChanged):
+            self.remedies[event.name] = event.new
+            self.query_one(RemediesBar).show(self.remedies)
+        elif not toast:
+            return
         elif isinstance(event, KeyPressed) and self.replay:
             # Shown for 3 s of the recording's time (at least 1 s): at a high --speed, as in a cast,
             # a few keys' toasts would otherwise pile up over the panels.
             timeout = max(1.0, 3.0 / max(self.playback.speed, 1.0))
             self.notify(f"{event.key} · {event.action}", title=f"recorded key, step {event.step}", timeout=timeout)
-        elif isinstance(event, RemedyChanged):
-            self.remedies[event.name] = event.new
-            self.query_one(RemediesBar).show(self.remedies)
         elif isinstance(event, StateChanged) and event.state in ("diverged", "error") and not self.replay:
             # The diagnosis line tells the whole story; the toast only points at it.
             headline = event.message.split(":", 1)[0] or event.state
             self.notify(f"{headline}: the diagnosis line names a fix key; space starts afresh", severity="error",
                         timeout=8)
         elif isinstance(event, StateChanged) and event.state in ("diverged", "error"):
-            self.notify(event.message, severity="error", timeout=10)
+            # (its whole message is the diagnosis line's story: six lines of toast over the heatmap)
+            headline = event.message.split(":", 1)[0] or event.state
+            self.notify(f"{headline}: the diagnosis line says why", severity="error", timeout=6)
         elif isinstance(event, StateChanged) and event.state == "finished":
             self.notify(event.message or "finished", timeout=5)
 

@@ -24,6 +24,7 @@ class ReplayActions:
     _drawn: dict[str, Any]
     session: Any
     notify: Any
+    clear_notifications: Any
     call_after_refresh: Any
     set_timer: Any
     save_screenshot: Any
@@ -88,6 +89,7 @@ class ReplayActions:
         # The layer panels have their sizes for this run only now: share their rows before the frame
         # is taken, or the flow and the heatmap could group the layers differently in it.
         self._share_layer_rows()
+        self.clear_notifications()  # a frame shows the recording, not toasts about it
         self.call_after_refresh(self._save_final_screenshot)
 
     def _save_final_screenshot(self) -> None:
