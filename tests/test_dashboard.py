@@ -623,6 +623,25 @@ def test_a_missing_screenshot_folder_is_one_line_before_the_screen_opens(tmp_pat
                                  "(create it, or leave the option out)"], text
 
 
+async def test_quick_replay_keys_toast_their_own_result_once() -> None:
+    from textual.widgets._toast import Toast
+
+    from vgp_tui.dashboard import make_replay_app
+
+    app = make_replay_app(str(Path(__file__).parent / "fixtures" / "deep-sigmoid.jsonl"), speed=1)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.pause(0.3)
+        # Faster than the replay reports back: each key read the old state ("×0.5" eight times, "paused" thrice).
+        await pilot.press(*["less_than_sign"] * 8)
+        assert [t._notification.message for t in app.screen.query(Toast)] == ["speed ×0.015625"]
+        await pilot.press("space", "space", "space")
+        assert [t._notification.message for t in app.screen.query(Toast)] == ["replay paused"]
+        await pilot.press("r", "p", "a", "i")  # keys of the live dashboard: one toast saying why, not four
+        messages = [t._notification.message for t in app.screen.query(Toast)]
+        assert len(messages) == 1 and messages[0].startswith("a recording cannot be changed"), messages
+        await pilot.press("q")
+
+
 async def test_home_and_end_jump_in_a_replay() -> None:
     from vgp_tui.dashboard import make_replay_app
     from vgp_tui.replay import FromStart, ToEnd

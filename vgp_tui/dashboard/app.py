@@ -186,6 +186,7 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         bindings = [b for b in self.BINDINGS if isinstance(b, Binding) and b.key == event.key]
         if self.replay:
             if any(action_name(b)[0] in LIVE_ONLY for b in bindings):
+                self.clear_notifications()  # (seven such keys stacked seven copies of it)
                 self.notify("a recording cannot be changed: space pauses, ← → seek, < > speed, home goes to the start",
                             title="replay", severity="warning", timeout=4)
             return

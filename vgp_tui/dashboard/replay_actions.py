@@ -6,6 +6,7 @@ the source's attributes, which change in the training thread.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,11 @@ class ReplayActions:
 
     def toggle_replay_pause(self) -> None:
         self.session.send(TogglePause())
-        self.notify("replay paused" if not self.playback.paused else "replay resumed", timeout=2)
+        # Taken as done at once: the replay's own report comes up to 50 ms later, and a second key
+        # before it read the old state (three spaces said "paused" three times).
+        self.playback = dataclasses.replace(self.playback, paused=not self.playback.paused)
+        self.clear_notifications()
+        self.notify("replay paused" if self.playback.paused else "replay resumed", timeout=2)
 
     def action_seek(self, seconds: float) -> None:
         self.session.send(Seek(seconds * max(1.0, self.playback.speed)))
@@ -45,7 +50,10 @@ class ReplayActions:
 
     def action_speed(self, factor: float) -> None:
         self.session.send(SetSpeed(factor))
-        self.notify(f"speed ×{min(MAX_SPEED, max(MIN_SPEED, self.playback.speed * factor)):g}", timeout=2)
+        speed = min(MAX_SPEED, max(MIN_SPEED, self.playback.speed * factor))
+        self.playback = dataclasses.replace(self.playback, speed=speed)  # (as the pause: the next key reads it)
+        self.clear_notifications()
+        self.notify(f"speed ×{speed:g}", timeout=2)
 
     def _mode(self) -> str:
         if not self.replay:
