@@ -392,6 +392,29 @@ def test_pausing_a_follow_freezes_it_and_resuming_catches_up(tmp_path: Path) -> 
     writer.close()
 
 
+def test_a_follow_started_before_its_writer_pauses_at_once(tmp_path: Path) -> None:
+    # The replay clock ran while it waited for the file, so it stood that far ahead of the writer's
+    # times: paused, it went on feeding every record of those seconds.
+    path = tmp_path / "late.jsonl"
+    header, run = _fixture_start()
+    source = ReplaySource(path, follow=True)
+    with Collector(source) as follower:
+        time.sleep(2.0)  # waiting for the writer
+        writer = RecordingWriter(path, header, flush_seconds=0.0)
+        started = time.monotonic()  # the writer's times count from here, as a Recorder's do
+        writer.write([run, *_steps_of(run, 1, 3, run.t, 0.01)])
+        until(lambda: follower.latest_step() == 3)
+        source.send(TogglePause())
+        until(lambda: source.paused)
+        now = run.t + time.monotonic() - started
+        writer.write(_steps_of(run, 4, 6, now + 0.1, 0.01))  # written after the pause, at the writer's time
+        time.sleep(0.5)
+        assert follower.latest_step() == 3
+        source.send(TogglePause())
+        until(lambda: follower.latest_step() == 6)
+    writer.close()
+
+
 def test_follow_starts_over_when_the_writer_starts_again(tmp_path: Path) -> None:
     path = tmp_path / "again.jsonl"
     header, run = _fixture_start()

@@ -290,7 +290,9 @@ class ReplaySource:
         batch = self.events[self.position:]
         self.position += len(batch)
         if batch:
-            self.clock = max(self.clock, max(self._time_of(e) for e in batch))
+            # The clock to the last record's time, back too: a follow's clock ran on while it waited
+            # for the writer, and standing ahead of the writer's times, a pause fed what came next.
+            self.clock = max(self._time_of(e) for e in batch)
             self._emit(batch)
 
     @staticmethod
