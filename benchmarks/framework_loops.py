@@ -217,6 +217,7 @@ def _huggingface(loop: FrameworkLoop, file: str, workdir: str, ready: threading.
         weight_decay=0.0, lr_scheduler_type="constant", save_strategy="no", report_to=[],
         use_cpu=not setup.device.startswith("cuda"),  # (on CUDA the Trainer takes the first GPU)
         disable_tqdm=True, dataloader_num_workers=0, remove_unused_columns=False, seed=setup.scenario.seed,
+        dataloader_pin_memory=False,  # the batches are made on the device already: CUDA tensors cannot be pinned
     )
     trainer = transformers.Trainer(
         model=Model(), args=args, train_dataset=Batches(loop, as_dict=True),
