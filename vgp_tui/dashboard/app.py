@@ -186,9 +186,8 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         bindings = [b for b in self.BINDINGS if isinstance(b, Binding) and b.key == event.key]
         if self.replay:
             if any(action_name(b)[0] in LIVE_ONLY for b in bindings):
-                self.clear_notifications()  # (seven such keys stacked seven copies of it)
-                self.notify("a recording cannot be changed: space pauses, ← → seek, < > speed, home goes to the start",
-                            title="replay", severity="warning", timeout=4)
+                self.only_toast("a recording cannot be changed: space pauses, ← → seek, < > speed, home goes to the "
+                                "start", title="replay", severity="warning", timeout=4)
             return
         for binding in bindings:
             action, parameters = action_name(binding)
@@ -196,6 +195,12 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
                 self.notify(f"{event.key}: {parameters[0]} does not apply to {self.session.name} "
                             "(its remedies' keys are in the footer)", severity="warning", timeout=4)
                 return
+
+    def only_toast(self, message: str, **options: Any) -> None:
+        """A toast that replaces those on screen: the answer to a key, where a key pressed again and
+        again (held down, or faster than the replay reports back) stacked a dozen over the panels."""
+        self.clear_notifications()
+        self.notify(message, **options)
 
     def on_resize(self, event: events.Resize) -> None:
         try:

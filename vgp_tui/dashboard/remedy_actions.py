@@ -19,7 +19,7 @@ class RemedyActions:
     remedies: dict[str, RemedyValue]
     history: History
     notify: Any
-    clear_notifications: Any
+    only_toast: Any
     query_one: Any
     _send: Any
 
@@ -38,7 +38,7 @@ class RemedyActions:
         value = remedy.scaled(current, factor)
         if value == current:  # at its limit: no change to send, mark or announce as one
             limit = "largest" if factor > 1 else "smallest"
-            self._only_toast(f"{name} is at its {limit}, {remedy.format(current)}", severity="warning", timeout=3)
+            self.only_toast(f"{name} is at its {limit}, {remedy.format(current)}", severity="warning", timeout=3)
             return
         self._set_remedy(name, value, key)
 
@@ -47,12 +47,7 @@ class RemedyActions:
         self.remedies[name] = value
         self._send(SetRemedy(name, value), key or remedy.key, f"{name}={remedy.format(value)}")
         self.query_one(RemediesBar).show(self.remedies)
-        self._only_toast(f"{name} → {remedy.format(value)}: {self._when_it_applies(remedy.structural)}")
-
-    def _only_toast(self, message: str, **options: Any) -> None:
-        # One toast for the latest change: a key held down stacked a dozen over the panels.
-        self.clear_notifications()
-        self.notify(message, **options)
+        self.only_toast(f"{name} → {remedy.format(value)}: {self._when_it_applies(remedy.structural)}")
 
     def action_apply_fix(self, number: int) -> None:
         """Apply the diagnosis line's fix ``number`` as one change (one fresh run at most)."""

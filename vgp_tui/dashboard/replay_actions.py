@@ -26,6 +26,7 @@ class ReplayActions:
     session: Any
     notify: Any
     clear_notifications: Any
+    only_toast: Any
     call_after_refresh: Any
     set_timer: Any
     save_screenshot: Any
@@ -38,8 +39,7 @@ class ReplayActions:
         # Taken as done at once: the replay's own report comes up to 50 ms later, and a second key
         # before it read the old state (three spaces said "paused" three times).
         self.playback = dataclasses.replace(self.playback, paused=not self.playback.paused)
-        self.clear_notifications()
-        self.notify("replay paused" if self.playback.paused else "replay resumed", timeout=2)
+        self.only_toast("replay paused" if self.playback.paused else "replay resumed", timeout=2)
 
     def action_seek(self, seconds: float) -> None:
         self.session.send(Seek(seconds * max(1.0, self.playback.speed)))
@@ -52,8 +52,7 @@ class ReplayActions:
         self.session.send(SetSpeed(factor))
         speed = min(MAX_SPEED, max(MIN_SPEED, self.playback.speed * factor))
         self.playback = dataclasses.replace(self.playback, speed=speed)  # (as the pause: the next key reads it)
-        self.clear_notifications()
-        self.notify(f"speed ×{speed:g}", timeout=2)
+        self.only_toast(f"speed ×{speed:g}", timeout=2)
 
     def _mode(self) -> str:
         if not self.replay:
