@@ -43,6 +43,13 @@ def diagnosis_kind(app: Any) -> str | None:
     return shown.kind if shown is not None else None
 
 
+def toasts(app: Any) -> list[str]:
+    """The messages of the toasts on screen (mounted ones: what a terminal shows)."""
+    from textual.widgets._toast import Toast
+
+    return [str(t._notification.message) for t in app.screen.query(Toast)]
+
+
 def steps(app: Any) -> int:
     run = app.history.current
     return run.latest.step if run is not None and run.latest is not None else 0
@@ -106,19 +113,25 @@ async def test_live_toggle_applies_at_the_next_step_and_is_marked() -> None:
         await pilot.press("q")
 
 
-async def test_a_key_held_down_shows_one_toast_and_stops_at_the_limit() -> None:
-    from textual.widgets._toast import Toast
-
+async def test_a_key_held_down_shows_one_toast_and_stops_at_the_limit(
+    monkeypatch: pytest.MonkeyPatch, listen: Any
+) -> None:
+    # Keys that come faster than the quiet time are one burst, as a held key's repeats are; the pilot's
+    # presses on a loaded machine may be further apart than a terminal's 30 ms, hence a longer quiet time.
+    monkeypatch.setattr("vgp_tui.dashboard.app.TOAST_QUIET_SECONDS", 1.0)
     app = new_app()
+    shown = listen(app)
     async with app.run_test(size=SIZE, notifications=True) as pilot:  # (toasts are off in tests by default)
         await wait_for(pilot, lambda: steps(app) > 5)
         await pilot.press("space")  # paused: every change is marked at the next step, none is lost to a divergence
         await wait_for(pilot, lambda: app.history.state == "paused")
+        shown.clear()
         await pilot.press(*["plus"] * 12)  # 0.1 doubled ten times passes 100, the largest lr
-        await pilot.pause(0.2)
         assert app.remedies["lr"] == 100.0
-        messages = [t._notification.message for t in app.screen.query(Toast)]
-        assert messages == ["lr is at its largest, 100"], messages  # not a dozen toasts over the panels
+        await wait_for(pilot, lambda: toasts(app) == ["lr is at its largest, 100"])
+        # One toast for the burst: each key's toast shown and cleared by the next stacked up in a terminal
+        # (Textual clears only the toasts already mounted).
+        assert shown == ["lr is at its largest, 100"], shown
         await pilot.press("n")
         await wait_for(pilot, lambda: any(m.kind == "remedy" for m in app.history.current.markers))
         await pilot.pause(0.2)
@@ -126,10 +139,9 @@ async def test_a_key_held_down_shows_one_toast_and_stops_at_the_limit() -> None:
         assert texts[-1] == "lr 100" and texts.count("lr 100") == 1  # the presses at the limit changed nothing
         assert app.history.state == "paused"
         await pilot.press("a")  # a structural change while paused starts a run that trains: said, not silent
-        await pilot.pause(0.2)
-        messages = [t._notification.message for t in app.screen.query(Toast)]
-        assert messages == ["activation → tanh: a fresh run starts from the same seed, and trains (it was paused); "
-                            "the last one stays as a ghost"], messages
+        await wait_for(pilot, lambda: toasts(app) == [
+            "activation → tanh: a fresh run starts from the same seed, and trains (it was paused); "
+            "the last one stays as a ghost"])
         await pilot.press("q")
 
 
@@ -623,22 +635,41 @@ def test_a_missing_screenshot_folder_is_one_line_before_the_screen_opens(tmp_pat
                                  "(create it, or leave the option out)"], text
 
 
-async def test_quick_replay_keys_toast_their_own_result_once() -> None:
-    from textual.widgets._toast import Toast
-
+async def test_quick_replay_keys_toast_their_own_result_once(monkeypatch: pytest.MonkeyPatch, listen: Any) -> None:
     from vgp_tui.dashboard import make_replay_app
 
+    monkeypatch.setattr("vgp_tui.dashboard.app.TOAST_QUIET_SECONDS", 1.0)  # each burst of presses is one burst
     app = make_replay_app(str(Path(__file__).parent / "fixtures" / "deep-sigmoid.jsonl"), speed=1)
+    shown = listen(app)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await pilot.pause(0.3)
+        shown.clear()
         # Faster than the replay reports back: each key read the old state ("×0.5" eight times, "paused" thrice).
         await pilot.press(*["less_than_sign"] * 8)
-        assert [t._notification.message for t in app.screen.query(Toast)] == ["speed ×0.015625"]
+        await wait_for(pilot, lambda: toasts(app) == ["speed ×0.015625"])
         await pilot.press("space", "space", "space")
-        assert [t._notification.message for t in app.screen.query(Toast)] == ["replay paused"]
+        await wait_for(pilot, lambda: toasts(app) == ["replay paused"])
         await pilot.press("r", "p", "a", "i")  # keys of the live dashboard: one toast saying why, not four
-        messages = [t._notification.message for t in app.screen.query(Toast)]
-        assert len(messages) == 1 and messages[0].startswith("a recording cannot be changed"), messages
+        await wait_for(pilot, lambda: len(shown) == 3)
+        assert shown[:2] == ["speed ×0.015625", "replay paused"] and shown[2].startswith("a recording cannot"), shown
+        await wait_for(pilot, lambda: toasts(app) == shown[2:])
+        await pilot.press("q")
+
+
+async def test_a_replay_report_older_than_the_last_key_keeps_the_keys_pause_and_speed() -> None:
+    from vgp_tui.dashboard import make_replay_app
+    from vgp_tui.source import Playback
+
+    app = make_replay_app(str(Path(__file__).parent / "fixtures" / "deep-sigmoid.jsonl"), speed=1)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.playback.commands_applied == 0 and app.playback.label != "")
+        await pilot.press("space")
+        assert app.playback.paused
+        # A report the replay sent before it took the space: the next space must still read "paused".
+        app.take_playback(Playback(speed=1.0, paused=False, ended=False, following=False, waiting=False))
+        assert app.playback.paused
+        await wait_for(pilot, lambda: app.playback.commands_applied == 1)
+        assert app.playback.paused  # the replay's own report, once it has the key
         await pilot.press("q")
 
 

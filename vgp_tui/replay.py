@@ -91,6 +91,7 @@ class ReplaySource:
         self.sinks: list[Sink] = []
         self.commands: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.paused = False
+        self.commands_applied = 0
         self.position = 0
         """Index of the next event to feed."""
         self.clock = self._start_time()
@@ -154,6 +155,7 @@ class ReplaySource:
             speed=self.speed, paused=self.paused, ended=self.ended,
             following=self.follow and self.position >= len(self.events) and not self.waiting,
             waiting=self.waiting, warning=self.warning, label=self.data_label, name=self.name, device=self.device,
+            commands_applied=self.commands_applied,
         )
 
     def _tell(self) -> None:
@@ -244,6 +246,7 @@ class ReplaySource:
                 return True
             if isinstance(command, StopReplay):
                 return False
+            self.commands_applied += 1
             if isinstance(command, TogglePause):
                 self.paused = not self.paused
                 if self.paused:

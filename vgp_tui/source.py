@@ -85,6 +85,9 @@ class Playback:
     """The data label: the file's name, and "only up to line N" for a cut-off file."""
     name: str = ""
     device: str = ""
+    commands_applied: int = 0
+    """How many of the screen's commands the replay had applied: a report sent before the last key's
+    command arrived still has the old pause and speed, which the screen's own must outlive."""
 
 
 Item = Event | NewSession | Notice | Rewind | Playback

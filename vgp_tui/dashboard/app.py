@@ -53,10 +53,15 @@ log = logging.getLogger("vgp_tui")
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
 REFRESH_SECONDS = 0.2
+"""The UI timer: 5 Hz keeps the numbers fresh and leaves the GIL to the training thread."""
 
 RECENT_PLAYBACK_SECONDS = 3.0
 """A replay toasts a recorded key or state only if the playback passed it within this many seconds."""
-"""The UI timer: 5 Hz keeps the numbers fresh and leaves the GIL to the training thread."""
+
+TOAST_QUIET_SECONDS = 0.05
+"""An answer to a key is shown once the keys have been quiet this long, so a burst shows its last answer
+alone: Textual clears only the toasts already mounted, and in a terminal each key's toast was still
+mounting when the next key cleared (a key held down stacked nine). A key repeats every 30 ms or so."""
 
 
 class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
@@ -97,6 +102,7 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         self._drew_the_end = False
         """A replay's end was drawn in full (every panel at once); set again after a seek back."""
         self._warned = ""
+        self._pending_toast: Any = None  # the timer of the answer that only_toast() will show
         self._recording_error_shown = False
         self.screenshot_dir = Path(screenshot_dir)
         self.history = History()
@@ -108,6 +114,7 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         """The remedy values as the user last set them (the trainer catches up at its next step)."""
         self._drawn: dict[str, tuple[object, object, float]] = {}
         self.playback = Playback(speed=1.0, paused=False, ended=False, following=False, waiting=False)
+        self.replay_commands_sent = 0
         """A replay's state as it last told it (on the feed)."""
 
     @property
@@ -192,13 +199,24 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         for binding in bindings:
             action, parameters = action_name(binding)
             if action in ("toggle_remedy", "scale_remedy") and parameters and parameters[0] not in self.remedies:
-                self.notify(f"{event.key}: {parameters[0]} does not apply to {self.session.name} "
-                            "(its remedies' keys are in the footer)", severity="warning", timeout=4)
+                self.only_toast(f"{event.key}: {parameters[0]} does not apply to {self.session.name} "
+                                "(its remedies' keys are in the footer)", severity="warning", timeout=4)
                 return
 
     def only_toast(self, message: str, **options: Any) -> None:
         """A toast that replaces those on screen: the answer to a key, where a key pressed again and
-        again (held down, or faster than the replay reports back) stacked a dozen over the panels."""
+        again (held down, or faster than the replay reports back) stacked a dozen over the panels.
+        The last of a burst wins (TOAST_QUIET_SECONDS)."""
+        self.cancel_pending_toast()
+        self._pending_toast = self.set_timer(TOAST_QUIET_SECONDS, lambda: self._show_only(message, options))
+
+    def cancel_pending_toast(self) -> None:
+        if self._pending_toast is not None:
+            self._pending_toast.stop()
+            self._pending_toast = None
+
+    def _show_only(self, message: str, options: dict[str, Any]) -> None:
+        self._pending_toast = None
         self.clear_notifications()
         self.notify(message, **options)
 
@@ -266,7 +284,7 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
                 self.history = History()
                 self._drawn.clear()
             elif isinstance(item, Playback):
-                self.playback = item
+                self.take_playback(item)
             elif isinstance(item, Notice):
                 self.notify(item.text, severity=item.severity, timeout=8)  # type: ignore[arg-type]
             else:
@@ -455,20 +473,20 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         state = self.history.state
         if state == "training":
             self._send(Pause(), "space", "pause")
-            self.notify("paused: n steps once, space resumes")
+            self.only_toast("paused: n steps once, space resumes")
         else:
             self._send(Resume(), "space", "resume")
-            self.notify("resumed" if state == "paused" else "a fresh run starts")
+            self.only_toast("resumed" if state == "paused" else "a fresh run starts")
 
     def action_step_once(self) -> None:
         if self.history.state == "training":
-            self.notify("n steps once while paused: press space first", severity="warning")
+            self.only_toast("n steps once while paused: press space first", severity="warning")
             return
         self._send(StepOnce(), "n", "step")
 
     def action_restart(self) -> None:
         self._send(Restart(), "r", "restart")
-        self.notify("restart: a fresh run from the same seed")
+        self.only_toast("restart: a fresh run from the same seed")
 
     def action_toggle_log(self) -> None:
         plot = self.query_one(LossPlot)
@@ -476,7 +494,7 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         plot.show(self.history)  # at once, not at the next tick: a key press wants an answer
 
     def action_cycle_ghosts(self) -> None:
-        self.notify(self.query_one(LossPlot).cycle_ghosts(), timeout=3)
+        self.only_toast(self.query_one(LossPlot).cycle_ghosts(), timeout=3)
 
     def action_help(self) -> None:
         keys: list[tuple[str, str]] = []

@@ -21,7 +21,7 @@ PAGE = 1000
 
 class LayerActions:
     query_one: Any
-    notify: Any
+    only_toast: Any
     layer_view: LayerView
 
     def _layer_panels(self) -> tuple[GradientFlow, GradientHeatmap]:
@@ -44,7 +44,7 @@ class LayerActions:
             view = LayerView(every_layer=one_per_row)
             text = "one row per layer (↑ ↓ scroll)" if one_per_row else "every layer on screen, merged by block"
         self.set_layer_view(view)
-        self.notify(text, timeout=2)
+        self.only_toast(text, timeout=2)
 
     def action_scroll_layers(self, rows: int) -> None:
         """Moves the rows by ``rows`` (a page where ``abs(rows)`` exceeds what is shown)."""
@@ -53,7 +53,7 @@ class LayerActions:
         shown = heatmap.rows_shown()
         if not self.layer_view.one_per_row:
             if count > shown:
-                self.notify("press z for one row per layer, then ↑ ↓ scroll", timeout=2)
+                self.only_toast("press z for one row per layer, then ↑ ↓ scroll", timeout=2)
             return
         if abs(rows) > shown:
             rows = shown if rows > 0 else -shown

@@ -18,7 +18,6 @@ from vgp_tui.engine.remedies import REMEDIES, RemedyValue
 class RemedyActions:
     remedies: dict[str, RemedyValue]
     history: History
-    notify: Any
     only_toast: Any
     query_one: Any
     _send: Any
@@ -32,7 +31,7 @@ class RemedyActions:
         remedy = REMEDIES[name]
         current = self.remedies.get(name)
         if current is None:
-            self.notify(f"{name} is off: press {remedy.key or remedy.key_label} to turn it on first", severity="warning")
+            self.only_toast(f"{name} is off: press {remedy.key or remedy.key_label} to turn it on first", severity="warning")
             return
         key = next((k for k, f in remedy.scale_keys if f == factor), remedy.key)
         value = remedy.scaled(current, factor)
@@ -55,18 +54,18 @@ class RemedyActions:
         fixes = shown.fixes if shown is not None else ()
         if not 1 <= number <= len(fixes):
             offered = f"it offers 1-{len(fixes)}" if fixes else "it offers none now"
-            self.notify(f"no fix [{number}] in the diagnosis line: {offered}", severity="warning", timeout=4)
+            self.only_toast(f"no fix [{number}] in the diagnosis line: {offered}", severity="warning", timeout=4)
             return
         fix = fixes[number - 1]
         changes = {name: value for name, value in fix.changes if self.remedies.get(name) != value}
         if not changes:
-            self.notify(f"{fix.label} is already set", timeout=4)
+            self.only_toast(f"{fix.label} is already set", timeout=4)
             return
         self.remedies.update(changes)
         self._send(SetRemedies(tuple(changes.items()), fix.fresh_run), str(number), f"fix={fix.label}")
         self.query_one(RemediesBar).show(self.remedies)
         fresh = fix.fresh_run or any(REMEDIES[name].structural for name in changes)
-        self.notify(f"{fix.label}: {self._when_it_applies(fresh)}")
+        self.only_toast(f"{fix.label}: {self._when_it_applies(fresh)}")
 
     def _when_it_applies(self, fresh_run: bool) -> str:
         """What the session will do with a remedy change, in the words of the toast."""

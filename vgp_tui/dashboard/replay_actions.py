@@ -26,7 +26,9 @@ class ReplayActions:
     session: Any
     notify: Any
     clear_notifications: Any
+    cancel_pending_toast: Any
     only_toast: Any
+    replay_commands_sent: int
     call_after_refresh: Any
     set_timer: Any
     save_screenshot: Any
@@ -34,22 +36,33 @@ class ReplayActions:
     _share_layer_rows: Any
     exit: Any
 
+    def _tell_replay(self, command: Any) -> None:
+        self.session.send(command)
+        self.replay_commands_sent += 1
+
+    def take_playback(self, report: Playback) -> None:
+        """The replay's report, less the pause and speed that keys sent after it changed (the next key
+        reads those: three spaces said "paused", "resumed", "paused" though a report came between)."""
+        if report.commands_applied < self.replay_commands_sent:
+            report = dataclasses.replace(report, paused=self.playback.paused, speed=self.playback.speed)
+        self.playback = report
+
     def toggle_replay_pause(self) -> None:
-        self.session.send(TogglePause())
+        self._tell_replay(TogglePause())
         # Taken as done at once: the replay's own report comes up to 50 ms later, and a second key
         # before it read the old state (three spaces said "paused" three times).
         self.playback = dataclasses.replace(self.playback, paused=not self.playback.paused)
         self.only_toast("replay paused" if self.playback.paused else "replay resumed", timeout=2)
 
     def action_seek(self, seconds: float) -> None:
-        self.session.send(Seek(seconds * max(1.0, self.playback.speed)))
+        self._tell_replay(Seek(seconds * max(1.0, self.playback.speed)))
 
     def action_replay_jump(self, where: str) -> None:
-        self.session.send(FromStart() if where == "start" else ToEnd())
-        self.notify("from the first record" if where == "start" else "to the last record", timeout=2)
+        self._tell_replay(FromStart() if where == "start" else ToEnd())
+        self.only_toast("from the first record" if where == "start" else "to the last record", timeout=2)
 
     def action_speed(self, factor: float) -> None:
-        self.session.send(SetSpeed(factor))
+        self._tell_replay(SetSpeed(factor))
         speed = min(MAX_SPEED, max(MIN_SPEED, self.playback.speed * factor))
         self.playback = dataclasses.replace(self.playback, speed=speed)  # (as the pause: the next key reads it)
         self.only_toast(f"speed ×{speed:g}", timeout=2)
@@ -96,7 +109,8 @@ class ReplayActions:
         # The layer panels have their sizes for this run only now: share their rows before the frame
         # is taken, or the flow and the heatmap could group the layers differently in it.
         self._share_layer_rows()
-        self.clear_notifications()  # a frame shows the recording, not toasts about it
+        self.cancel_pending_toast()  # a frame shows the recording, not toasts about it
+        self.clear_notifications()
         self.call_after_refresh(self._save_final_screenshot)
 
     def _save_final_screenshot(self) -> None:
