@@ -72,6 +72,7 @@ def run_in_pty(argv: list[str], columns: int = 80, rows: int = 24, env: dict[str
     import fcntl
     import os
     import pty
+    import select
     import struct
     import subprocess
     import termios
@@ -83,7 +84,11 @@ def run_in_pty(argv: list[str], columns: int = 80, rows: int = 24, env: dict[str
     os.close(child)
     output = b""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([main], [], [], left)[0]:
+            process.kill()  # still running at the deadline: a failure for the caller, not a hung test
+            break
         try:
             chunk = os.read(main, 65536)
         except OSError:  # EIO: the child closed the terminal

@@ -216,6 +216,35 @@ def test_run_sets_the_training_threads_of_its_device(tmp_path: Path, monkeypatch
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and "--threads" in done.stderr, done.stderr
 
 
+def test_a_model_or_a_batch_too_big_for_memory_is_one_line_that_names_the_sizes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The CPU allocator's own error (asking it for a petabyte: what a depth 500, width 8192 model or a
+    batch of a million does on a smaller machine), not CUDA's: it was a traceback at the model's build."""
+    import torch
+
+    from vgp_tui.cli import main
+    from vgp_tui.engine import trainer
+
+    def too_big(*args: object, **kwargs: object) -> None:
+        torch.empty(2**50, dtype=torch.uint8)
+
+    small = tmp_path / "tiny.toml"
+    small.write_text((ROOT / "presets" / "deep-sigmoid.toml").read_text().replace("depth = 20", "depth = 2"))
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer, "build_model", too_big)
+        with pytest.raises(SystemExit) as stopped:
+            main(["run", "--preset", str(small), "--steps", "1", "--device", "cpu"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"vgp-tui: error: {small}: the model does not fit in memory on cpu; make [model] smaller "
+                   "(depth 2, width 64)"), err
+    monkeypatch.setattr(trainer.Trainer, "step", too_big)
+    with pytest.raises(SystemExit) as stopped:
+        main(["run", "--preset", str(small), "--steps", "1", "--device", "cpu"])
+    assert stopped.value.code == 1
+    assert "out of memory on cpu: lower [train] batch_size or the model's width in the preset" in capsys.readouterr().out
+
+
 def test_presets_in_a_narrow_terminal_is_a_block_a_preset_that_fits_its_width() -> None:
     """The table is 260 columns wide: in an 80-column terminal its rows wrapped into each other. A
     terminal narrower than the table gets a block a preset; a pipe still gets the table."""

@@ -597,6 +597,30 @@ def test_without_a_terminal_the_dashboard_says_what_to_do_in_one_line(tmp_path: 
     assert len(lines) == 1 and lines[0].startswith("vgp-tui: error: ") and "ssh -t" in lines[0], done.stderr
 
 
+def test_a_model_too_big_for_memory_closes_the_dashboard_with_one_line(tmp_path: Path) -> None:
+    """The first model is built in the training thread once the screen is up: a model the allocator
+    refuses left the screen with empty panels and a dead training thread."""
+    import os
+    import sys
+
+    from terminal import ANSI, run_in_pty  # tests/terminal.py
+
+    small = tmp_path / "tiny.toml"
+    small.write_text((Path(__file__).parent.parent / "presets" / "deep-sigmoid.toml").read_text()
+                     .replace("depth = 20", "depth = 2"))
+    program = ("import sys, torch\n"
+               "from vgp_tui.engine import trainer\n"
+               "trainer.build_model = lambda *a, **k: torch.empty(2**50, dtype=torch.uint8)  # the CPU allocator refuses\n"
+               "from vgp_tui.cli import main\n"
+               "main(sys.argv[1:])\n")
+    env = dict(os.environ, TERM="xterm-256color")
+    status, output = run_in_pty([sys.executable, "-c", program, "--preset", str(small)], env=env, timeout=60)
+    after = ANSI.sub("", output.rsplit("\x1b[?1049l", 1)[-1]).strip()  # what stays once the screen is gone
+    assert status == 2, output[-2000:]
+    assert after == (f"vgp-tui: error: {small}: the model does not fit in memory on cpu; make [model] smaller "
+                     "(depth 2, width 64)"), after
+
+
 async def test_a_user_preset_that_shadows_a_builtin_one_is_marked(tmp_path: Path, monkeypatch: Any) -> None:
     text = (Path(__file__).parent.parent / "presets" / "deep-sigmoid.toml").read_text()
     (tmp_path / "deep-sigmoid.toml").write_text(text.replace("depth = 20", "depth = 4"))

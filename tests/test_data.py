@@ -597,3 +597,26 @@ def test_package_exports_the_loader_lazily() -> None:
     assert package.load_dataset is loading.load_dataset and package.Dataset is Dataset
     with pytest.raises(AttributeError):
         package.no_such_name  # noqa: B018
+
+
+def test_a_data_set_smaller_than_a_batch_says_what_the_user_can_change(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from vgp_tui.engine.session import Session
+    from vgp_tui.scenario import load_preset
+
+    monkeypatch.setenv("VGP_TUI_PRESETS", str(tmp_path / "mine"))
+    write_cifar(tmp_path / "data", per_batch=4)  # 20 training images, a batch is 64
+    builtin = Session(load_preset("resnet-cifar10"), device="cpu", data_dir=str(tmp_path / "data"))
+    with pytest.raises(UserError) as caught:
+        builtin.load_data()
+    # A built-in preset is not the user's to edit: the line says what is.
+    assert "batch_size 64 is larger than the data (20 examples in " in str(caught.value)
+    assert str(caught.value).endswith(f"give it a data set of at least 64 examples, or copy the preset to "
+                                      f"{tmp_path / 'mine' / 'resnet-cifar10.toml'} and lower its batch_size")
+    own = tmp_path / "own.toml"
+    own.write_text((Path(__file__).parent.parent / "presets" / "resnet-cifar10.toml").read_text())
+    users = Session(load_preset(str(own)), device="cpu", data_dir=str(tmp_path / "data"))
+    with pytest.raises(UserError) as caught:
+        users.load_data()
+    assert str(caught.value).startswith(f"{own}: [train] batch_size 64 is larger than the data (20 examples")
+    assert str(caught.value).endswith("; lower it to at most 20")

@@ -85,10 +85,21 @@ class Runner:
         try:
             if self._start is not None and not self._build(exit_app):
                 return
+            first = self.source
             while not self.quit.is_set():
                 source = self.source
                 try:
                     source.run(self.quit)
+                except UserError as exc:
+                    if source is first and getattr(source, "trainer", True) is None:
+                        # Its first model could not be built (too big for memory): a mistake in what
+                        # the user asked for, said as one line after the screen closes, as above.
+                        self.startup_error = str(exc)
+                        exit_app(2)
+                        return
+                    log.exception("training loop failed")
+                    self.feed.put([Notice(f"training stopped: {exc}")])
+                    return
                 except Exception as exc:  # noqa: BLE001 - shown to the user; the app stays up
                     log.exception("training loop failed")
                     self.feed.put([Notice(f"training stopped: {exc}")])

@@ -9,6 +9,7 @@ headless command line or a test.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import queue
@@ -98,10 +99,18 @@ class Session:
             synthetic=self.synthetic,
             seed=self.seed,
         )
-        if self.scenario.train.batch_size > len(data.x):
+        batch, scenario = self.scenario.train.batch_size, self.scenario
+        if batch > len(data.x):
+            if scenario.origin == "built-in":  # not the user's file to edit: say what they can do
+                from vgp_tui.scenario import user_preset_dir
+
+                fix = (f"give it a data set of at least {batch} examples, or copy the preset to "
+                       f"{user_preset_dir() / (scenario.name + '.toml')} and lower its batch_size")
+            else:
+                fix = f"lower it to at most {len(data.x)}"
             raise UserError(
-                f"{self.scenario.source}: [train] batch_size {self.scenario.train.batch_size} is larger "
-                f"than the data ({plural(len(data.x), 'example')} in {data.label})"
+                f"{scenario.source}: [train] batch_size {batch} is larger than the data "
+                f"({plural(len(data.x), 'example')} in {data.label}); {fix}"
             )
         self.data = replace(data, x=data.x.to(self.device), y=data.y.to(self.device))
 
@@ -128,7 +137,14 @@ class Session:
         self.load_data()
         self.run_number += 1
         self.divergence = None
-        self.trainer = Trainer(self.scenario, self.remedies, self.data, self.device, self.run_number, self.seed, self.t0)
+        try:
+            self.trainer = Trainer(self.scenario, self.remedies, self.data, self.device, self.run_number, self.seed, self.t0)
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            # The preset's sizes are the user's: one line that says which, not the allocator's traceback.
+            raise UserError(f"{self.scenario.source}: the model does not fit in memory on {self.device}; make "
+                            f"[model] smaller ({model_sizes(self.scenario)})") from None
         self.state = "training"
         self._emit(
             [
@@ -360,9 +376,23 @@ class Divergence:
         return text
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """A device's allocator ran out: CUDA's OutOfMemoryError, or the CPU allocator's RuntimeError."""
+    text = str(exc).lower()
+    return "out of memory" in text or "can't allocate memory" in text
+
+
+def model_sizes(scenario: Any) -> str:
+    """The preset's model sizes, as its [model] table writes them: "depth 500, width 8192"."""
+    config = scenario.model
+    names = [f.name for f in dataclasses.fields(config) if isinstance(getattr(config, f.name), int)
+             and not isinstance(getattr(config, f.name), bool)]
+    return ", ".join(f"{name} {getattr(config, name)}" for name in names)
+
+
 def describe_failure(exc: BaseException, device: str) -> str:
     """One line for the user about a failed training step, with a hint where there is one."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-    if "out of memory" in text.lower():
+    if is_out_of_memory(exc):
         return f"out of memory on {device}: lower [train] batch_size or the model's width in the preset"
     return f"training failed: {exc.__class__.__name__}: {text} (details in the log)"
