@@ -227,11 +227,16 @@ class TestCifar10:
         assert "cifar-10-batches-py/" in message and "data_batch_1" in message and "--synthetic" in message
         assert offline.urls == []  # nothing is downloaded into a folder the user named
 
-    def test_an_incomplete_copy_is_not_a_copy(self, tmp_path: Path, offline: Downloads) -> None:
+    def test_an_incomplete_copy_is_not_a_copy_and_the_line_names_what_it_lacks(
+            self, tmp_path: Path, offline: Downloads) -> None:
         write_cifar(tmp_path)
         (tmp_path / "cifar-10-batches-py" / "data_batch_4").unlink()
-        with pytest.raises(UserError, match="holds no CIFAR-10"):
+        (tmp_path / "cifar-10-batches-py" / "batches.meta").unlink()
+        with pytest.raises(UserError) as caught:
             load_dataset("cifar10", Cifar10Spec(), data_dir=tmp_path)
+        assert str(caught.value).startswith(f"--data-dir {tmp_path}: cifar-10-batches-py/ lacks data_batch_4, "
+                                            "batches.meta (extract cifar-10-python.tar.gz from "), str(caught.value)
+        assert offline.urls == []
 
     def test_unreadable_batches_are_one_clear_line(self, tmp_path: Path) -> None:
         write_cifar(tmp_path)

@@ -70,7 +70,13 @@ def load_cifar10(spec: Cifar10Spec, data_dir: str | Path | None = None) -> Datas
         root = _explicit_root(user_data_dir(data_dir))
         if not _has_copy(root):
             _extract_archive_if_present(root)
-        if not _has_copy(root):
+        missing = _missing(root)
+        if missing and (root / FOLDER).is_dir() and len(missing) < len(_NAMES):
+            raise UserError(  # a copy in part: name the files, or the user looks for the wrong thing
+                f"--data-dir {data_dir}: {FOLDER}/ lacks {', '.join(missing)} (extract {ARCHIVE} from "
+                f"{HOME_PAGE} there again), or pass --synthetic for the labelled stand-in"
+            )
+        if missing:
             raise UserError(
                 f"--data-dir {data_dir} holds no CIFAR-10: it must contain {FOLDER}/ with data_batch_1 to "
                 f"data_batch_5, test_batch and batches.meta (extract {ARCHIVE} from {HOME_PAGE} there), "
@@ -92,11 +98,17 @@ def _explicit_root(path: Path) -> Path:
     return path
 
 
+_NAMES = [name for name, _ in CIFAR10.train_list + CIFAR10.test_list] + [CIFAR10.meta["filename"]]
+"""Every file of ``cifar-10-batches-py`` that torchvision reads."""
+
+
+def _missing(root: Path) -> list[str]:
+    """The files of ``root/cifar-10-batches-py`` that torchvision reads and that are not there."""
+    return [name for name in _NAMES if not (root / FOLDER / name).is_file()]
+
+
 def _has_copy(root: Path) -> bool:
-    """True where ``root/cifar-10-batches-py`` holds every file torchvision reads."""
-    folder = root / FOLDER
-    names = [name for name, _ in CIFAR10.train_list + CIFAR10.test_list] + [CIFAR10.meta["filename"]]
-    return all((folder / name).is_file() for name in names)
+    return not _missing(root)
 
 
 def _extract_archive_if_present(root: Path) -> None:
