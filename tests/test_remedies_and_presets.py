@@ -83,6 +83,12 @@ def test_key_actions() -> None:
     assert REMEDIES["accumulate"].next_value(16) == 1
     assert REMEDIES["clip"].scaled(1.0, 0.5) == 0.5
     assert REMEDIES["lr"].scaled(0.1, 2) == 0.2
+    clip = 1.0
+    for _ in range(1100):  # ] held down: it stops at its largest, never reaching inf (doubled past 1e308)
+        clip = REMEDIES["clip"].scaled(clip, 2.0)
+    assert clip == 1e12
+    with pytest.raises(UserError, match="allowed: off or a number > 0 and <= 1e"):
+        REMEDIES["clip"].parse("1e13")
 
 
 def test_unknown_remedy_suggests() -> None:

@@ -81,10 +81,9 @@ class Remedy:
             return ", ".join(self.choices)
         if self.value_type == "switch":
             return "on or off"
-        if self.value_type == "threshold":
-            return f"off or a number > {self.minimum:g}"
-        if self.value_type == "rate":
-            return f"a number > {self.minimum:g}" + (f" and <= {self.maximum:g}" if math.isfinite(self.maximum) else "")
+        if self.value_type in ("threshold", "rate"):
+            number = f"a number > {self.minimum:g}" + (f" and <= {self.maximum:g}" if math.isfinite(self.maximum) else "")
+            return f"off or {number}" if self.value_type == "threshold" else number
         return f"a whole number from {self.minimum:g} to {self.maximum:g}"
 
     def parse(self, raw: object, where: str = "") -> RemedyValue:
@@ -191,7 +190,8 @@ REMEDIES: dict[str, Remedy] = {
         Remedy(
             "clip", "c", "live", "threshold", _ALL,
             "clip the total gradient norm to this threshold ([ and ] halve or double it)",
-            minimum=0.0, default_on=1.0, scale_keys=(("[", 0.5), ("]", 2.0)),
+            # (bounded as lr is: ] held down doubled it to inf, which a recording cannot hold as JSON)
+            minimum=0.0, maximum=1e12, default_on=1.0, scale_keys=(("[", 0.5), ("]", 2.0)),
         ),
         Remedy(
             "lr", "", "live", "rate", _ALL,
