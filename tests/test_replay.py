@@ -21,6 +21,7 @@ from vgp_tui.engine.recording import RecordingWriter, read_recording
 from vgp_tui.engine.session import Session
 from vgp_tui.replay import FromStart, ReplaySource, Rewind, ToEnd, TogglePause
 from vgp_tui.scenario import parse_preset
+from vgp_tui.source import Playback
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "deep-sigmoid.jsonl"
@@ -315,6 +316,18 @@ async def test_follow_waits_for_a_file_that_does_not_exist_yet_and_says_so(tmp_p
     writer.close()
 
 
+def test_follow_of_a_file_that_is_no_recording_stops_following(tmp_path: Path) -> None:
+    """The status said FOLLOWING beside the error: following had stopped, the screen said it went on."""
+    path = tmp_path / "later.jsonl"
+    with Collector(ReplaySource(path, follow=True)) as follower:
+        until(lambda: any(isinstance(i, Playback) and i.waiting for i in follower.items))
+        path.write_text("this is not a recording\n")
+        until(lambda: follower.source.error is not None)
+        until(lambda: isinstance(follower.items[-1], Playback) and follower.items[-1].ended)
+        last = follower.items[-1]
+        assert last.warning and not last.following and not last.waiting, last
+
+
 def test_follow_starts_at_the_live_end_and_keeps_within_a_second_of_the_writer(tmp_path: Path) -> None:
     """A writer 3000 steps (30 recorded seconds) ahead: following shows all of it at once, then each
     new step as it is written, instead of replaying from step 1 at the recorded pace."""
@@ -547,7 +560,6 @@ async def test_a_replay_ends_on_a_frame_of_its_last_records_in_every_panel() -> 
     plot, the heatmap) must not keep a frame from before the last records. A cast once ended on an
     empty heatmap, "waiting for the first step", and a loss plot without its last run."""
     from vgp_tui.dashboard.app import VgpApp
-    from vgp_tui.source import Playback
 
     events = read_recording(FIXTURE).events
     run3 = next(i for i, e in enumerate(events) if isinstance(e, StepMetrics) and e.run == 3)
@@ -576,7 +588,6 @@ async def test_a_runs_first_steps_show_in_every_panel_at_once() -> None:
     a second later (the heatmap and the diagnosis said "waiting for the first step" beside a flow
     panel that already showed them)."""
     from vgp_tui.dashboard.app import VgpApp
-    from vgp_tui.source import Playback
 
     events = read_recording(FIXTURE).events
     run3 = next(i for i, e in enumerate(events) if isinstance(e, StepMetrics) and e.run == 3)

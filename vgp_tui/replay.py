@@ -153,7 +153,7 @@ class ReplaySource:
         """Where the replay stands now (the screen gets it as a feed item, never by reading these)."""
         return Playback(
             speed=self.speed, paused=self.paused, ended=self.ended,
-            following=self.follow and self.position >= len(self.events) and not self.waiting,
+            following=self.follow and self.error is None and self.position >= len(self.events) and not self.waiting,
             waiting=self.waiting, warning=self.warning, label=self.data_label, name=self.name, device=self.device,
             commands_applied=self.commands_applied,
         )
