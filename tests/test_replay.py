@@ -19,7 +19,7 @@ from vgp_tui.engine.events import FORMAT_VERSION, RunStarted, SessionHeader, Sta
 from vgp_tui.engine.history import History
 from vgp_tui.engine.recording import RecordingWriter, read_recording
 from vgp_tui.engine.session import Session
-from vgp_tui.replay import FromStart, ReplaySource, Rewind, ToEnd, TogglePause
+from vgp_tui.replay import FromStart, ReplaySource, Rewind, Seek, ToEnd, TogglePause
 from vgp_tui.scenario import parse_preset
 from vgp_tui.source import Playback
 
@@ -402,6 +402,26 @@ def test_pausing_a_follow_freezes_it_and_resuming_catches_up(tmp_path: Path) -> 
         assert follower.latest_step() == 3
         source.send(TogglePause())
         until(lambda: follower.latest_step() == 6)
+    writer.close()
+
+
+def test_a_seek_back_while_a_follow_is_paused_holds_when_it_resumes(tmp_path: Path) -> None:
+    """Paused at the live end, ← went back, and space jumped to the live end again: the seek was lost."""
+    path = tmp_path / "back.jsonl"
+    header, run = _fixture_start()
+    writer = RecordingWriter(path, header, flush_seconds=0.0)
+    writer.write([run, *_steps_of(run, 1, 300, 0.0, 1.0)])  # 300 recorded seconds
+    source = ReplaySource(path, follow=True)
+    with Collector(source) as follower:
+        until(lambda: follower.latest_step() == 300)
+        source.send(TogglePause())
+        until(lambda: source.paused)
+        source.send(Seek(-200.0))
+        until(lambda: follower.latest_step() == 100)
+        source.send(TogglePause())
+        until(lambda: not source.paused)
+        time.sleep(0.5)
+        assert 100 <= follower.latest_step() < 110  # playing on from step 100 at x1, not live at 300
     writer.close()
 
 

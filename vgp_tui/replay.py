@@ -273,6 +273,7 @@ class ReplaySource:
             self.position = 0
             self._emit([Rewind()])
             self.ended = False
+            self._paused_at_end = False  # the user went back: a resume plays on from here, not live
         self.clock = target
         batch = self._take_until(self.clock)
         if batch:
