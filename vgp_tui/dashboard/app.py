@@ -114,8 +114,9 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         """The remedy values as the user last set them (the trainer catches up at its next step)."""
         self._drawn: dict[str, tuple[object, object, float]] = {}
         self.playback = Playback(speed=1.0, paused=False, ended=False, following=False, waiting=False)
+        """A replay's state as it last told it (on the feed), with the pause and speed of keys it has not had yet."""
         self.replay_commands_sent = 0
-        """A replay's state as it last told it (on the feed)."""
+        """Commands sent to a replay: a report that has not applied them all is older than the last key."""
 
     @property
     def session(self) -> Any:  # a Source; Any, since actions reach Session- or replay-only parts

@@ -90,17 +90,13 @@ class Runner:
                 source = self.source
                 try:
                     source.run(self.quit)
-                except UserError as exc:
-                    if source is first and getattr(source, "trainer", True) is None:
+                except Exception as exc:  # noqa: BLE001 - shown to the user; the app stays up
+                    if isinstance(exc, UserError) and source is first and getattr(source, "trainer", True) is None:
                         # Its first model could not be built (too big for memory): a mistake in what
-                        # the user asked for, said as one line after the screen closes, as above.
+                        # the user asked for, said as one line after the screen closes, as in _build.
                         self.startup_error = str(exc)
                         exit_app(2)
                         return
-                    log.exception("training loop failed")
-                    self.feed.put([Notice(f"training stopped: {exc}")])
-                    return
-                except Exception as exc:  # noqa: BLE001 - shown to the user; the app stays up
                     log.exception("training loop failed")
                     self.feed.put([Notice(f"training stopped: {exc}")])
                     return
