@@ -125,9 +125,19 @@ class TestDashboardPictures:
         from test_loss_plot import ghost_events
 
         async def feed_ghosts(pilot: Any) -> None:
-            pilot.app.feed.put(ghost_events())
+            from vgp_tui.engine.events import RemedyChanged
+
+            from vgp_tui.dashboard.remedies_bar import RemediesBar
+
+            events = ghost_events()
+            pilot.app.feed.put(events)
             await pilot.pause()
             await settle(pilot)
+            # A live app's remedies are what its keys set, not the session's reports of them: set them
+            # as the keys that made run 8's live change would have.
+            run8 = [e for e in events if isinstance(e, RemedyChanged) and e.run == 8]
+            pilot.app.remedies.update({e.name: e.new for e in run8})
+            pilot.app.query_one(RemediesBar).show(pilot.app.remedies)
             pilot.app.clear_notifications()  # run 4's divergence toast: timed, so not in a fixed picture
             await pilot.pause()
 

@@ -103,6 +103,9 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         """A replay's end was drawn in full (every panel at once); set again after a seek back."""
         self._warned = ""
         self._pending_toast: Any = None  # the timer of the answer that only_toast() will show
+        self._unsent: dict[str, tuple[RemedyValue, str]] = {}
+        self._unsent_timer: Any = None
+        self._expected_state: tuple[str | None, float] = (None, 0.0)  # see state_for_keys()
         self._recording_error_shown = False
         self.screenshot_dir = Path(screenshot_dir)
         self.history = History()
@@ -279,6 +282,7 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
             if isinstance(item, NewSession):
                 self.history = History()
                 self._drawn.clear()
+                self.drop_unsent_remedies()
                 self.remedies = item.session.initial_remedies()
                 self._apply_session_layout()
             elif isinstance(item, Rewind):
@@ -395,13 +399,18 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
 
     def _react(self, event: Any, toast: bool = True) -> None:
         """Events that deserve a toast (where ``toast``) or change the remedies bar."""
+        # Live, self.remedies is what the keys asked for, which the session's reports only catch up with
+        # (a report of a change the keys had gone past set the bar back, and the next + doubled the old
+        # value: twelve presses ended at lr 51.2); a replay's remedies are the recording's.
         if isinstance(event, RunStarted):
             self.remedies.update(event.remedies)
+            self.remedies.update({name: value for name, (value, _) in self._unsent.items()})
             self.query_one(RemediesBar).show(self.remedies)
             self.query_one("#time").display = bool(event.time_view)
         elif isinstance(event, RemedyChanged):
-            self.remedies[event.name] = event.new
-            self.query_one(RemediesBar).show(self.remedies)
+            if self.replay:
+                self.remedies[event.name] = event.new
+                self.query_one(RemediesBar).show(self.remedies)
         elif not toast:
             return
         elif isinstance(event, KeyPressed) and self.replay:
@@ -464,23 +473,36 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         return True
 
     def _send(self, command: Any, key: str, action: str) -> None:
+        self.send_unsent_remedies()  # a remedy key's change comes before the command of a later key
         self.session.send(NoteKey(key, action))
         self.session.send(command)
+
+    def state_for_keys(self) -> str:
+        """The run's state as a key reads it: what the last space asked for until the session says so
+        (its report comes at its next step; a second space read the old state, and two quick spaces
+        left a training run paused), for a second at most, then whatever the session last said."""
+        expected, since = self._expected_state
+        if expected is not None and expected != self.history.state and time.monotonic() - since < 1.0:
+            return expected
+        self._expected_state = (None, 0.0)
+        return self.history.state
 
     def action_toggle_pause(self) -> None:
         if self.replay:
             self.toggle_replay_pause()
             return
-        state = self.history.state
+        state = self.state_for_keys()
         if state == "training":
             self._send(Pause(), "space", "pause")
             self.only_toast("paused: n steps once, space resumes")
+            self._expected_state = ("paused", time.monotonic())
         else:
             self._send(Resume(), "space", "resume")
             self.only_toast("resumed" if state == "paused" else "a fresh run starts")
+            self._expected_state = ("training", time.monotonic())
 
     def action_step_once(self) -> None:
-        if self.history.state == "training":
+        if self.state_for_keys() == "training":
             self.only_toast("n steps once while paused: press space first", severity="warning")
             return
         self._send(StepOnce(), "n", "step")

@@ -10,9 +10,16 @@ from typing import Any
 
 from vgp_tui.dashboard.diagnosis_line import DiagnosisLine
 from vgp_tui.dashboard.remedies_bar import RemediesBar
-from vgp_tui.engine.commands import SetRemedies, SetRemedy
+from vgp_tui.engine.commands import NoteKey, SetRemedies
 from vgp_tui.engine.history import History
 from vgp_tui.engine.remedies import REMEDIES, RemedyValue
+
+
+REMEDY_QUIET_SECONDS = 0.05
+"""A remedy key's change goes to the session once the keys have been quiet this long: a burst (a key
+held down, ``a`` pressed until relu comes round) is one change, one marker and at most one fresh run,
+where each press was one (eleven empty runs pushed the ghost of the run to compare against out of the
+legend, and twelve lr markers at one step pushed the plot aside)."""
 
 
 class RemedyActions:
@@ -20,7 +27,13 @@ class RemedyActions:
     history: History
     only_toast: Any
     query_one: Any
+    set_timer: Any
+    session: Any
+    state_for_keys: Any
     _send: Any
+    _unsent: dict[str, tuple[RemedyValue, str]]
+    """Remedy changes of the keys' current burst, by name: the value and the key that set it."""
+    _unsent_timer: Any
 
     def action_toggle_remedy(self, name: str) -> None:
         remedy = REMEDIES[name]
@@ -43,8 +56,11 @@ class RemedyActions:
 
     def _set_remedy(self, name: str, value: RemedyValue, key: str | None = None) -> None:
         remedy = REMEDIES[name]
-        self.remedies[name] = value
-        self._send(SetRemedy(name, value), key or remedy.key, f"{name}={remedy.format(value)}")
+        self.remedies[name] = value  # the bar and the next key read it at once; the session at the burst's end
+        self._unsent[name] = (value, key or remedy.key)
+        if self._unsent_timer is not None:
+            self._unsent_timer.stop()
+        self._unsent_timer = self.set_timer(REMEDY_QUIET_SECONDS, self.send_unsent_remedies)
         self.query_one(RemediesBar).show(self.remedies)
         self.only_toast(f"{name} → {remedy.format(value)}: {self._when_it_applies(remedy.structural)}")
 
@@ -67,9 +83,29 @@ class RemedyActions:
         fresh = fix.fresh_run or any(REMEDIES[name].structural for name in changes)
         self.only_toast(f"{fix.label}: {self._when_it_applies(fresh)}")
 
+    def send_unsent_remedies(self) -> None:
+        """Send the burst's remedy changes as one (called before any other command, to keep the order).
+        A value that came round to where it was changes nothing: the session ignores it."""
+        if self._unsent_timer is not None:
+            self._unsent_timer.stop()
+            self._unsent_timer = None
+        unsent, self._unsent = self._unsent, {}
+        if not unsent:
+            return
+        for name, (value, key) in unsent.items():  # each remedy's last key, for the recording's key log
+            self.session.send(NoteKey(key, f"{name}={REMEDIES[name].format(value)}"))
+        self.session.send(SetRemedies(tuple((name, value) for name, (value, _) in unsent.items())))
+
+    def drop_unsent_remedies(self) -> None:
+        """Forget the burst's changes: another preset's session took over, with remedies of its own."""
+        if self._unsent_timer is not None:
+            self._unsent_timer.stop()
+            self._unsent_timer = None
+        self._unsent = {}
+
     def _when_it_applies(self, fresh_run: bool) -> str:
         """What the session will do with a remedy change, in the words of the toast."""
-        state = self.history.state
+        state = self.state_for_keys()
         if fresh_run:
             resumes = ", and trains (it was paused)" if state == "paused" else ""
             return f"a fresh run starts from the same seed{resumes}; the last one stays as a ghost"
