@@ -84,6 +84,10 @@ def test_key_actions() -> None:
     assert REMEDIES["clip"].scaled(1.0, 0.5) == 0.5
     assert REMEDIES["lr"].scaled(0.1, 2) == 0.2
     clip = 1.0
+    for _ in range(10):  # the powers of two that ] makes stay whole (.3g made 1024 into 1020)
+        clip = REMEDIES["clip"].scaled(clip, 2.0)
+    assert clip == 1024.0 and REMEDIES["clip"].format(clip) == "1024"
+    assert REMEDIES["lr"].scaled(0.1 * 3, 1.0) == 0.3  # (float noise rounded away)
     for _ in range(1100):  # ] held down: it stops at its largest, never reaching inf (doubled past 1e308)
         clip = REMEDIES["clip"].scaled(clip, 2.0)
     assert clip == 1e12

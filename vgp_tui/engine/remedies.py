@@ -157,7 +157,8 @@ class Remedy:
         if value is None or self.value_type not in ("threshold", "rate"):
             return value
         new = float(value) * factor  # type: ignore[arg-type]
-        return float(f"{min(max(new, 1e-8), self.maximum):.3g}")
+        # 6 digits, as the bar shows them: the powers of two stay whole (1024, not 1020), float noise goes
+        return float(f"{min(max(new, 1e-8), self.maximum):.6g}")
 
 
 _ALL = FAMILIES
