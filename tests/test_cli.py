@@ -259,7 +259,14 @@ def test_presets_in_a_narrow_terminal_is_a_block_a_preset_that_fits_its_width() 
     assert lines and max(len(line) for line in lines) <= 80, lines
     for name in ("deep-sigmoid", "rnn-clipping", "sentiment-lstm"):
         assert any(line.startswith(f"{name}  built-in · ") for line in lines), lines
-    assert sum(line.startswith("    remedies: ") for line in lines) == len(vgp("presets").stdout.splitlines()) - 1
+    piped = vgp("presets").stdout
+    assert sum(line.startswith("    remedies: ") for line in lines) == len(piped.splitlines()) - 1
+    # Where the files are, for a wheel's user who is told to copy one (a pipe gets the table alone).
+    from importlib import resources
+
+    told = " ".join(line.strip() for line in lines)
+    assert f"the built-in presets are files in {resources.files('vgp_tui.presets')}; for your own, copy one" in told, told
+    assert "built-in presets are files" not in piped
 
 
 def test_presets_table_marks_where_each_preset_comes_from(tmp_path: Path) -> None:

@@ -175,8 +175,12 @@ def presets_command() -> None:
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(5)]
     table = [("  ".join(cell.ljust(w) for cell, w in zip(row[:5], widths)) + "  " + row[5]) for row in [headers, *rows]]
     columns = shutil.get_terminal_size().columns
-    if not sys.stdout.isatty() or max(len(line) for line in table) <= columns:
-        click.echo("\n".join(table))  # one row a preset: what a pipe and a wide terminal get
+    if not sys.stdout.isatty():
+        click.echo("\n".join(table))  # one row a preset, nothing else: what a pipe gets
+        return
+    if max(len(line) for line in table) <= columns:
+        click.echo("\n".join(table))
+        click.echo(_where_presets_are())
         return
     # A terminal narrower than the table (every one under about 260 columns): a block a preset,
     # wrapped to the width, instead of rows that wrap into each other.
@@ -187,6 +191,19 @@ def presets_command() -> None:
         click.echo(f"{click.style(name, bold=True)}  {origin} · {family} model · {data} data")
         for line in textwrap.wrap(f"remedies: {remedies}", width) + textwrap.wrap(summary, width):
             click.echo(f"    {line}")
+    click.echo("\n".join(textwrap.wrap(_where_presets_are(), columns - 1, subsequent_indent="  ",
+                                      break_long_words=False, break_on_hyphens=False)))  # paths whole
+
+
+def _where_presets_are() -> str:
+    """Where the files are: a wheel's built-in presets are deep in site-packages, where no user looks
+    (the README said to copy one of presets/*.toml, a folder only a clone has)."""
+    from importlib import resources
+
+    from vgp_tui.scenario import user_preset_dir
+
+    return (f"\nthe built-in presets are files in {resources.files('vgp_tui.presets')}; for your own, copy one "
+            f"to {user_preset_dir()}/NAME.toml, edit it, and pass --preset NAME")
 
 
 _SERVE_EPILOG = (

@@ -58,7 +58,7 @@ try:
     from accelerate.state import GradientState
     from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 except ImportError as error:  # pragma: no cover - exercised in a subprocess by the tests
-    raise missing("transformers", "huggingface", error) from error
+    raise missing("transformers and accelerate", "huggingface", error) from error
 
 __all__ = ["VgpTuiCallback"]
 
