@@ -128,6 +128,16 @@ def test_a_demo_given_real_data_and_the_stand_in_says_so_before_serving(tmp_path
         demo_plan("resnet-cifar10", "cpu", None, (), str(tmp_path), True, None, 8000, False, 3)
 
 
+def test_a_demo_without_its_data_says_so_before_serving(tmp_path: Path) -> None:
+    """Each tab said "starting…", then only "This session has ended": the reason was in the server's log."""
+    from vgp_tui.serve import demo_plan
+
+    with pytest.raises(UserError, match=f"^--data-dir {tmp_path} holds no CIFAR-10"):
+        demo_plan("resnet-cifar10", "cpu", None, (), str(tmp_path), False, None, 8000, False, 3)
+    plan = demo_plan("resnet-cifar10", "cpu", None, (), None, True, None, 8000, False, 3)  # the stand-in: served
+    assert "--synthetic" in plan.command
+
+
 def test_the_banner_gives_the_address_and_either_the_ssh_hint_or_what_public_exposes() -> None:
     local = banner(follow_plan(str(FIXTURE), None, 8123, False, None))
     text = "\n".join(line for line, _ in local)

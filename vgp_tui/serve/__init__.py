@@ -135,6 +135,13 @@ def demo_plan(preset: str, device: str, seed: int | None, remedies: tuple[str, .
 
         args += ["--data-dir", str(chosen_data_dir(data_dir, synthetic, scenario).absolute())]
     resolve_device(device)  # last: it imports torch
+    # The data too, once here: a tab that cannot have it (CIFAR-10 offline, without --synthetic) said
+    # "starting…" and then only "This session has ended", its reason in the server's terminal.
+    # (Online, this also downloads it once for every tab.)
+    from vgp_tui.data import load_dataset
+
+    load_dataset(scenario.data_kind, scenario.data, data_dir=data_dir, synthetic=synthetic or scenario.synthetic,
+                 seed=scenario.seed if seed is None else seed)
     # The tabs train at once: each gets its share of the cores (ignored where a tab trains on a GPU).
     args += ["--threads", str(shared_threads(sessions))]
     args += ["--seed", str(seed)] if seed is not None else []
