@@ -159,6 +159,30 @@ async def test_a_late_report_of_a_remedy_change_does_not_set_the_keys_value_back
         await pilot.press("q")
 
 
+async def test_restart_while_paused_says_the_fresh_run_trains() -> None:
+    app = new_app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_for(pilot, lambda: steps(app) > 5)
+        await pilot.press("space")
+        await wait_for(pilot, lambda: app.history.state == "paused")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: "restart: a fresh run from the same seed, and it trains (it was paused)"
+                       in toasts(app))
+        await wait_for(pilot, lambda: app.history.current.run == 2 and app.history.state == "training")
+        await pilot.press("q")
+
+
+async def test_a_cast_ends_on_a_frame_without_toasts() -> None:
+    """The last frame is the one a cast holds longest: a recorded key's toast covered the heatmap's legend."""
+    from vgp_tui.dashboard import make_replay_app
+
+    app = make_replay_app(str(Path(__file__).parent / "fixtures" / "deep-sigmoid.jsonl"), speed=1024, exit_at_end=True)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_for(pilot, lambda: app._ending)
+        await pilot.pause(0.2)
+        assert toasts(app) == [] and not app._notifications
+
+
 async def test_two_quick_spaces_pause_and_resume() -> None:
     """The second space read the state before the session reported the pause, and paused again."""
     app = new_app()
@@ -351,7 +375,7 @@ async def test_help_screen_lists_keys_and_plots_the_derivative() -> None:
 
 async def test_preset_picker_switches_session_in_the_same_thread() -> None:
     app = new_app()
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await wait_for(pilot, lambda: steps(app) > 2)
         await pilot.press("p")
         from vgp_tui.dashboard.screens import PresetPicker
@@ -369,6 +393,7 @@ async def test_preset_picker_switches_session_in_the_same_thread() -> None:
         assert len(app.training_threads) == 1
         bar = str(app.query_one("#remedies").render())
         assert "cell" in bar and "activation" not in bar
+        assert not any(t.startswith("switching to") for t in toasts(app)), toasts(app)  # it has switched
         await pilot.press("q")
 
 

@@ -219,6 +219,14 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
             self._pending_toast.stop()
             self._pending_toast = None
 
+    def clear_toasts(self) -> None:
+        """Every toast gone, the answer still to come included. Textual removes only the toasts already
+        mounted: one notified in the same tick (a recorded key fed with the replay's end) stayed, so
+        the clearing is done again once the screen has been refreshed."""
+        self.cancel_pending_toast()
+        self.clear_notifications()
+        self.call_after_refresh(self.clear_notifications)
+
     def _show_only(self, message: str, options: dict[str, Any]) -> None:
         self._pending_toast = None
         self.clear_notifications()
@@ -280,6 +288,7 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         recent = RECENT_PLAYBACK_SECONDS * max(self.playback.speed, 1.0) if self.replay else math.inf
         for item in items:
             if isinstance(item, NewSession):
+                self.clear_toasts()  # "switching to …" and the old preset's toasts
                 self.history = History()
                 self._drawn.clear()
                 self.drop_unsent_remedies()
@@ -508,8 +517,9 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         self._send(StepOnce(), "n", "step")
 
     def action_restart(self) -> None:
+        paused = self.state_for_keys() == "paused"
         self._send(Restart(), "r", "restart")
-        self.only_toast("restart: a fresh run from the same seed")
+        self.only_toast("restart: a fresh run from the same seed" + (", and it trains (it was paused)" if paused else ""))
 
     def action_toggle_log(self) -> None:
         plot = self.query_one(LossPlot)
@@ -578,7 +588,7 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
             self.notify(str(exc), severity="error", timeout=8)
             return
         self.runner.switch_to(new, name)
-        self.notify(f"switching to {name}…")
+        self.only_toast(f"switching to {name}…")  # cleared when the new session arrives
 
     def action_screenshot(self) -> None:
         name = f"vgp-tui-{self.session.name}-{time.strftime('%Y%m%d-%H%M%S')}.svg"

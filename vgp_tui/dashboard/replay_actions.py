@@ -25,8 +25,7 @@ class ReplayActions:
     _drawn: dict[str, Any]
     session: Any
     notify: Any
-    clear_notifications: Any
-    cancel_pending_toast: Any
+    clear_toasts: Any
     only_toast: Any
     replay_commands_sent: int
     call_after_refresh: Any
@@ -103,14 +102,16 @@ class ReplayActions:
             self.call_after_refresh(self._final_screenshot)
         elif self.exit_at_end:
             self._ending = True
+            # The last frame is the one a cast holds longest: the recording's, not a toast over the
+            # heatmap's legend (a recorded key of its last seconds, or its divergence).
+            self.clear_toasts()
             self.set_timer(1.0, self.exit)
 
     def _final_screenshot(self) -> None:
         # The layer panels have their sizes for this run only now: share their rows before the frame
         # is taken, or the flow and the heatmap could group the layers differently in it.
         self._share_layer_rows()
-        self.cancel_pending_toast()  # a frame shows the recording, not toasts about it
-        self.clear_notifications()
+        self.clear_toasts()  # a frame shows the recording, not toasts about it
         self.call_after_refresh(self._save_final_screenshot)
 
     def _save_final_screenshot(self) -> None:
