@@ -422,3 +422,12 @@ def test_a_cast_of_a_recording_cut_short_says_so_as_replay_does(tmp_path: Path) 
     done = vgp("cast", str(cut), "-o", str(tmp_path / "cut.cast"), "--speed", "64")
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip().startswith("vgp-tui: warning: ") and "is cut off" in done.stderr, done.stderr
+
+
+def test_a_cast_of_a_recording_without_steps_is_refused_in_one_line(tmp_path: Path) -> None:
+    lines = (ROOT / "tests" / "fixtures" / "deep-sigmoid.jsonl").read_text().splitlines()
+    header_and_run = tmp_path / "empty.jsonl"
+    header_and_run.write_text("\n".join(lines[:2]) + "\n")  # the session and its first run, no step yet
+    done = vgp("cast", str(header_and_run), "-o", str(tmp_path / "empty.cast"))
+    _one_error_line(done, "has no step records yet: nothing to cast")
+    assert not (tmp_path / "empty.cast").exists()

@@ -429,7 +429,13 @@ def cast_command(file: str, output: str, size: str, speed: float, fps: float, fo
     columns, rows = parse_size(size)
     picture = image_format(output)
     writable_output(output)
-    warning = read_recording(file).warning  # a file cut short: said after the cast, as replay says it
+    from vgp_tui.engine.events import StepMetrics
+
+    recording = read_recording(file)
+    if not any(isinstance(event, StepMetrics) for event in recording.events):
+        # (it made a cast of an empty dashboard, "waiting for the first step", and exited 0)
+        raise UserError(f"{file} has no step records yet: nothing to cast (a run writes them as it trains)")
+    warning = recording.warning  # a file cut short: said after the cast, as replay says it
     try:
         if picture is None:
             from vgp_tui.cast.asciicast import record_cast
