@@ -114,13 +114,21 @@ def write_image_cast(
     palette = _gif_palette(events, columns, rows, when, painter, progress) if kind == "GIF" else None
     pictures: list[Any] = []
     durations: list[float] = []
+    last = b""
     for frame, screen in enumerate(screens(events, columns, rows, when)):
-        if screen is None:
+        picture = None if screen is None else painter.paint(screen)
+        if picture is not None and palette is not None:
+            picture = _on_palette(picture, palette)
+        # A screen that changed only where nothing shows (a toast's removal that redraws the same
+        # cells, say) paints the picture before it again: one frame shown longer, as the encoder
+        # would merge it anyway (so that ``distinct`` counts what the file holds).
+        pixels = picture.tobytes() if picture is not None else last
+        if picture is None or pixels == last:
             durations[-1] += 1000 / fps
         else:
-            picture = painter.paint(screen)
-            pictures.append(picture if palette is None else _on_palette(picture, palette))
+            pictures.append(picture)
             durations.append(1000 / fps)
+            last = pixels
         progress.show("drawing frame", frame + 1, when.count)
     durations[-1] += hold * 1000
     progress.show("encoding", 0, 1)
