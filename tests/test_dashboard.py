@@ -518,6 +518,9 @@ async def test_every_key_is_in_the_command_palette() -> None:
         for wanted in ("activation: next value", "pause/resume", "restart", "preset", "log/lin", "screenshot"):
             assert any(t.startswith(wanted) for t in titles), wanted
         assert not any(t.startswith("cell: next value") for t in titles)
+        # Found by the words of the README, not only by the keys' short names
+        assert any(t.startswith("lr ×2: learning rate") for t in titles), titles
+        assert any(t.startswith("ghosts: ") for t in titles), titles
         command = next(c for c in app.get_system_commands(app.screen) if c.title.startswith("pause/resume"))
         await wait_for(pilot, lambda: steps(app) > 2)
         command.callback()

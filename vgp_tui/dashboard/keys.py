@@ -37,7 +37,9 @@ def remedy_bindings(registry: Mapping[str, Remedy] = REMEDIES) -> list[Binding]:
                                     f"{remedy.name}: next value", show=False))
         for key, factor in remedy.scale_keys:
             text = f"{remedy.name} ×{factor:g}" if factor >= 1 else f"{remedy.name} ÷{1 / factor:g}"
-            bindings.append(Binding(key_name(key), f"scale_remedy('{remedy.name}', {factor})", text, show=False))
+            # (the tooltip is the palette's title: "learning" found nothing where the keys say "lr")
+            bindings.append(Binding(key_name(key), f"scale_remedy('{remedy.name}', {factor})", text, show=False,
+                                    tooltip=f"{text}: {remedy.help.split(' (')[0]}"))
     return bindings
 
 
@@ -62,7 +64,7 @@ def app_bindings(registry: Mapping[str, Remedy] = REMEDIES) -> list[Binding]:
         Binding("r", "restart", "restart"),
         Binding("p", "pick_preset", "preset"),
         Binding("y", "toggle_log", "log", tooltip="log/lin loss axis"),
-        Binding("h", "cycle_ghosts", "ghosts", tooltip="earlier runs on the loss plot: all, the last, none"),
+        Binding("h", "cycle_ghosts", "ghosts", tooltip="ghosts: the earlier runs on the loss plot, all, the last or none"),
         Binding("z", "layer_view('every')", "layers", show=False,
                 tooltip="one row per layer (scroll with ↑ ↓), or every layer fitted, merged by block"),
         Binding("w", "layer_view('worst')", "worst", show=False, tooltip="layers from the least healthy first"),

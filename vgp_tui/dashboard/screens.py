@@ -72,7 +72,7 @@ class HelpScreen(ModalScreen[None]):
         for key, description in self.keys:
             table.add_row(key, description)
         with Vertical(id="help-box"):
-            yield Label("vgp-tui keys · ↑↓ scroll · escape closes · ctrl+p searches them", id="help-title")
+            yield Label("vgp-tui keys · ↑↓ scroll · escape or q closes this · ctrl+p searches them", id="help-title")
             with VerticalScroll(id="help-body"):
                 with Horizontal(id="help-columns"):
                     yield Static(table, id="help-keys")
