@@ -229,6 +229,22 @@ async def test_markers_sit_at_their_steps(steps: int) -> None:
         assert "later" not in axis  # outside the view: not drawn
 
 
+async def test_a_marker_on_a_step_number_takes_its_place_instead_of_a_digit() -> None:
+    """A change at the last steps put its glyph inside the last step's number: "3 1↑8"."""
+    values = np.full((3118, 4), 0.5)
+    app = HeatmapApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        heatmap = app.query_one(GradientHeatmap)
+        heatmap.show(LAYERS, _view(values), markers=[Marker(3117, "remedy", "lr 100")])
+        await pilot.pause()
+        axis = next(line for line in _lines(heatmap) if "step" in line)
+        assert "↑" in axis and "3 1" not in axis and axis.split("step", 1)[1].lstrip().startswith("1 "), axis
+        heatmap.show(LAYERS, _view(values), markers=[Marker(1, "remedy", "lr 0.2")])
+        await pilot.pause()
+        axis = next(line for line in _lines(heatmap) if "step" in line)
+        assert "↑lr 0.2" in axis and axis.rstrip(" │").endswith("3 118"), axis
+
+
 async def test_a_divergence_marker_says_its_step_whole_where_there_is_room() -> None:
     values = np.full((3, 4), 0.5)
     app = HeatmapApp()

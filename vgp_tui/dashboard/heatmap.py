@@ -528,13 +528,6 @@ class _Painter:
                 if 0 <= at + i < columns:
                     chars[at + i], styles[at + i] = ch, style
 
-        left, right = thousands(int(grid.first_step[0])), thousands(int(grid.last_step[-1]))
-        put(0, left, self.styles.muted)
-        end = columns
-        if len(left) + len(right) + 1 <= columns:
-            put(columns - len(right), right, self.styles.muted)
-            end = columns - len(right) - 1
-
         placed: list[tuple[int, Marker]] = []
         for marker in sorted(markers, key=lambda m: m.step):
             if not grid.first_step[0] <= marker.step <= grid.last_step[-1]:
@@ -542,6 +535,16 @@ class _Painter:
             column = int(np.searchsorted(grid.last_step, marker.step, side="left"))
             if column < columns and not (placed and placed[-1][0] == column):
                 placed.append((column, marker))
+
+        # A step number with a marker inside it is left out: the marker's glyph replaced one of its
+        # digits, and "3 1↑8" read as a wrong step.
+        left, right = thousands(int(grid.first_step[0])), thousands(int(grid.last_step[-1]))
+        if not any(column <= len(left) for column, _ in placed):
+            put(0, left, self.styles.muted)
+        end = columns
+        if len(left) + len(right) + 1 <= columns and not any(column >= columns - len(right) - 1 for column, _ in placed):
+            put(columns - len(right), right, self.styles.muted)
+            end = columns - len(right) - 1
         for k, (column, marker) in enumerate(placed):
             style = self.styles.alert if marker.kind in ("diverged", "error", "nonfinite") else self.styles.remedy
             # Each marker's glyph always shows; its text only up to the next marker.
