@@ -228,6 +228,21 @@ async def test_demo_serves_at_most_max_sessions_and_tells_the_next_visitor(tmp_p
     assert "refused a session" in server.output()
 
 
+async def test_a_plain_request_for_the_websocket_is_refused_in_a_line_and_a_proxy_gets_wss(tmp_path: Path) -> None:
+    """A probe's GET of /ws was a 430-line traceback in the server's terminal; behind a TLS proxy the
+    page was given ws://, which a browser does not open from an https page."""
+    import aiohttp
+
+    with served(tmp_path, "--follow", str(FIXTURE)) as server:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(server.url + "ws") as answer:
+                assert answer.status == 400 and "open / in a browser" in await answer.text()
+            async with http.get(server.url, headers={"X-Forwarded-Proto": "https"}) as page:
+                text = await page.text()
+            assert "wss://" in text and "ws://" not in text.replace("wss://", ""), text[:2000]
+    assert "Traceback" not in server.output() and "refused a request for /ws" in server.output(), server.output()
+
+
 async def test_stopping_the_server_with_a_tab_open_stops_both_at_once_and_quietly(tmp_path: Path) -> None:
     """SIGTERM (or Ctrl+C) with a tab open: aiohttp waited for the tab's websocket to time out (its
     heartbeat is 15 s), so the server and the tab's process took 16 to 23 s to stop."""

@@ -67,12 +67,19 @@ class DashboardServer(Server):
 
     async def handle_index(self, request: web.Request) -> web.Response:  # type: ignore[override]
         # The websocket goes back to the host and port the browser used (see page.py for why).
-        scheme = "wss" if request.secure else "ws"
+        # Behind a TLS proxy (the docs' advice for --public) the request reaching here is plain HTTP:
+        # the proxy's X-Forwarded-Proto says what the browser used, and an https page may not open ws://.
+        secure = request.secure or request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip() == "https"
+        scheme = "wss" if secure else "ws"
         html = render_page(title=self.title, what=self.what, websocket_url=f"{scheme}://{request.host}/ws",
                            static_url="/static/", font_size=to_int(request.query.get("fontsize", "16"), 16))
         return web.Response(text=html, content_type="text/html")
 
-    async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
+    async def handle_websocket(self, request: web.Request) -> web.StreamResponse:  # type: ignore[override]
+        if not web.WebSocketResponse().can_prepare(request).ok:
+            # A plain request (a probe, curl): aiohttp's refusal was a 430-line traceback in the terminal.
+            log.info("refused a request for /ws from %s: not a websocket", request.remote)
+            return web.Response(status=400, text="the dashboard's websocket: open / in a browser\n")
         if self.sessions >= self.max_sessions:
             log.info("refused a session from %s: all %d in use", request.remote, self.max_sessions)
             websocket = web.WebSocketResponse()
