@@ -204,7 +204,8 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
             action, parameters = action_name(binding)
             if action in ("toggle_remedy", "scale_remedy") and parameters and parameters[0] not in self.remedies:
                 self.only_toast(f"{event.key}: {parameters[0]} does not apply to {self.session.name} "
-                                "(its remedies' keys are in the footer)", severity="warning", timeout=4)
+                                "(its remedies and their keys are in the bar above the footer)",
+                                severity="warning", timeout=4)
                 return
 
     def only_toast(self, message: str, **options: Any) -> None:
