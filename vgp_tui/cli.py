@@ -180,6 +180,7 @@ def presets_command() -> None:
         return
     if max(len(line) for line in table) <= columns:
         click.echo("\n".join(table))
+        click.echo()
         click.echo(_where_presets_are())
         return
     # A terminal narrower than the table (every one under about 260 columns): a block a preset,
@@ -191,6 +192,7 @@ def presets_command() -> None:
         click.echo(f"{click.style(name, bold=True)}  {origin} · {family} model · {data} data")
         for line in textwrap.wrap(f"remedies: {remedies}", width) + textwrap.wrap(summary, width):
             click.echo(f"    {line}")
+    click.echo()
     click.echo("\n".join(textwrap.wrap(_where_presets_are(), columns - 1, subsequent_indent="  ",
                                       break_long_words=False, break_on_hyphens=False)))  # paths whole
 
@@ -202,7 +204,7 @@ def _where_presets_are() -> str:
 
     from vgp_tui.scenario import user_preset_dir
 
-    return (f"\nthe built-in presets are files in {resources.files('vgp_tui.presets')}; for your own, copy one "
+    return (f"the built-in presets are files in {resources.files('vgp_tui.presets')}; for your own, copy one "
             f"to {user_preset_dir()}/NAME.toml, edit it, and pass --preset NAME")
 
 

@@ -520,7 +520,8 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
     def action_restart(self) -> None:
         paused = self.state_for_keys() == "paused"
         self._send(Restart(), "r", "restart")
-        self.only_toast("restart: a fresh run from the same seed" + (", and it trains (it was paused)" if paused else ""))
+        trains = ", and it trains (it was paused)" if paused else ""
+        self.only_toast(f"restart: a fresh run from the same seed{trains}")
 
     def action_toggle_log(self) -> None:
         plot = self.query_one(LossPlot)
