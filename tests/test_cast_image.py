@@ -101,13 +101,13 @@ def test_heatmap_cells_show_the_heatmaps_colours(made) -> None:
 
 def test_progress_counts_the_replay_then_every_frame(made) -> None:
     result, _, shown = made
-    updates = shown.split("\r")[1:]
+    *updates, erased = shown.split("\r")[1:]
     assert updates and all(u.startswith("[") for u in updates)
+    assert erased == "\x1b[K"  # the bar is erased once done: the summary line replaces it
     assert any("replaying" in u for u in updates)
     drawing = [u for u in updates if "drawing frame" in u]
     assert drawing[-1].split("drawing frame ")[1].split("\x1b")[0] == f"{result.frames}/{result.frames}"
     assert "#" * 30 in drawing[-1]
-    assert shown.endswith("\n")
 
 
 def test_progress_is_silent_when_not_on_a_terminal() -> None:

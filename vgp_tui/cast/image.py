@@ -72,8 +72,9 @@ class Progress:
         self._shown = True
 
     def close(self) -> None:
+        """Erase the line: the "wrote …" line that follows says it all ("encoding 1/1" stayed above it)."""
         if self.enabled and self._shown:
-            self.stream.write("\n")
+            self.stream.write("\r\x1b[K")
             self.stream.flush()
             self._shown = False
 
