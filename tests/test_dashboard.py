@@ -130,7 +130,7 @@ async def test_live_toggle_applies_at_the_next_step_and_is_marked() -> None:
 async def test_a_burst_of_a_structural_key_starts_one_fresh_run(monkeypatch: pytest.MonkeyPatch) -> None:
     """a pressed four times (sigmoid, tanh, relu, sigmoid, tanh) started four runs of a few steps each,
     which pushed the ghost to compare against out of the legend; the burst is one change now."""
-    monkeypatch.setattr("vgp_tui.dashboard.remedy_actions.REMEDY_QUIET_SECONDS", 1.0)  # (a loaded machine)
+    monkeypatch.setattr("vgp_tui.dashboard.keys.BURST_QUIET_SECONDS", 1.0)  # (a loaded machine)
     app = new_app()
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: steps(app) > 5)
@@ -203,8 +203,7 @@ async def test_a_key_held_down_shows_one_toast_and_stops_at_the_limit(
 ) -> None:
     # Keys that come faster than the quiet time are one burst, as a held key's repeats are; the pilot's
     # presses on a loaded machine may be further apart than a terminal's 30 ms, hence a longer quiet time.
-    monkeypatch.setattr("vgp_tui.dashboard.app.TOAST_QUIET_SECONDS", 1.0)
-    monkeypatch.setattr("vgp_tui.dashboard.remedy_actions.REMEDY_QUIET_SECONDS", 1.0)
+    monkeypatch.setattr("vgp_tui.dashboard.keys.BURST_QUIET_SECONDS", 1.0)
     app = new_app()
     shown = listen(app)
     async with app.run_test(size=SIZE, notifications=True) as pilot:  # (toasts are off in tests by default)
@@ -753,7 +752,7 @@ def test_a_missing_screenshot_folder_is_one_line_before_the_screen_opens(tmp_pat
 async def test_quick_replay_keys_toast_their_own_result_once(monkeypatch: pytest.MonkeyPatch) -> None:
     from vgp_tui.dashboard import make_replay_app
 
-    monkeypatch.setattr("vgp_tui.dashboard.app.TOAST_QUIET_SECONDS", 1.0)  # each burst of presses is one burst
+    monkeypatch.setattr("vgp_tui.dashboard.keys.BURST_QUIET_SECONDS", 1.0)  # each burst of presses is one burst
     app = make_replay_app(str(Path(__file__).parent / "fixtures" / "deep-sigmoid.jsonl"), speed=1)
     shown: list[str] = []  # the keys' answers (the recording's own keys toast too, by notify)
     show_only = app._show_only

@@ -31,7 +31,7 @@ from vgp_tui.dashboard.runner import Runner
 from vgp_tui.dashboard.flow import GradientFlow
 from vgp_tui.dashboard.heatmap import GradientHeatmap
 from vgp_tui.dashboard.panels import Panel, PanelResized
-from vgp_tui.dashboard.keys import LIVE_ONLY, REPLAY_ONLY, action_name, app_bindings
+from vgp_tui.dashboard.keys import LIVE_ONLY, REPLAY_ONLY, action_name, app_bindings, burst_quiet_seconds
 from vgp_tui.dashboard.loss_plot import LossPlot
 from vgp_tui.dashboard.remedies_bar import RemediesBar
 from vgp_tui.dashboard.layer_actions import LayerActions
@@ -57,11 +57,6 @@ REFRESH_SECONDS = 0.2
 
 RECENT_PLAYBACK_SECONDS = 3.0
 """A replay toasts a recorded key or state only if the playback passed it within this many seconds."""
-
-TOAST_QUIET_SECONDS = 0.05
-"""An answer to a key is shown once the keys have been quiet this long, so a burst shows its last answer
-alone: Textual clears only the toasts already mounted, and in a terminal each key's toast was still
-mounting when the next key cleared (a key held down stacked nine). A key repeats every 30 ms or so."""
 
 
 class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
@@ -211,9 +206,9 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
     def only_toast(self, message: str, **options: Any) -> None:
         """A toast that replaces those on screen: the answer to a key, where a key pressed again and
         again (held down, or faster than the replay reports back) stacked a dozen over the panels.
-        The last of a burst wins (TOAST_QUIET_SECONDS)."""
+        The last of a burst wins (keys.BURST_QUIET_SECONDS)."""
         self.cancel_pending_toast()
-        self._pending_toast = self.set_timer(TOAST_QUIET_SECONDS, lambda: self._show_only(message, options))
+        self._pending_toast = self.set_timer(burst_quiet_seconds(), lambda: self._show_only(message, options))
 
     def cancel_pending_toast(self) -> None:
         if self._pending_toast is not None:

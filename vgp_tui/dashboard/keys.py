@@ -19,6 +19,18 @@ LIVE_ONLY = frozenset({"toggle_remedy", "scale_remedy", "apply_fix", "step_once"
 REPLAY_ONLY = frozenset({"seek", "speed", "replay_jump"})
 """Actions that move through a recording."""
 
+BURST_QUIET_SECONDS = 0.05
+"""Keys closer together than this are one burst (a key held down repeats every 30 ms or so): a burst
+is answered once, by its last toast, and its remedy changes reach the session as one change. Textual
+clears only the toasts already mounted, and in a terminal each key's toast was still mounting when the
+next key cleared it (a held key stacked nine); 'a' pressed eleven times started eleven runs, whose
+empty ghosts pushed the run to compare against out of the legend."""
+
+
+def burst_quiet_seconds() -> float:
+    """:data:`BURST_QUIET_SECONDS`, read at each key (a test sets it longer, for a loaded machine)."""
+    return BURST_QUIET_SECONDS
+
 FIX_KEYS = 9
 """Keys 1-9 apply the diagnosis line's numbered fixes (it offers fewer; a key it does not offer says so)."""
 

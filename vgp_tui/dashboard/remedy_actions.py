@@ -9,17 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from vgp_tui.dashboard.diagnosis_line import DiagnosisLine
+from vgp_tui.dashboard.keys import burst_quiet_seconds
 from vgp_tui.dashboard.remedies_bar import RemediesBar
 from vgp_tui.engine.commands import NoteKey, SetRemedies
 from vgp_tui.engine.history import History
 from vgp_tui.engine.remedies import REMEDIES, RemedyValue
-
-
-REMEDY_QUIET_SECONDS = 0.05
-"""A remedy key's change goes to the session once the keys have been quiet this long: a burst (a key
-held down, ``a`` pressed until relu comes round) is one change, one marker and at most one fresh run,
-where each press was one (eleven empty runs pushed the ghost of the run to compare against out of the
-legend, and twelve lr markers at one step pushed the plot aside)."""
 
 
 class RemedyActions:
@@ -60,7 +54,7 @@ class RemedyActions:
         self._unsent[name] = (value, key or remedy.key)
         if self._unsent_timer is not None:
             self._unsent_timer.stop()
-        self._unsent_timer = self.set_timer(REMEDY_QUIET_SECONDS, self.send_unsent_remedies)
+        self._unsent_timer = self.set_timer(burst_quiet_seconds(), self.send_unsent_remedies)
         self.query_one(RemediesBar).show(self.remedies)
         self.only_toast(f"{name} → {remedy.format(value)}: {self._when_it_applies(remedy.structural)}")
 
