@@ -101,3 +101,47 @@ def test_a_nan_in_one_ranks_shard_stops_every_rank_at_that_step(recordings: Path
     assert isinstance(end, StateChanged) and end.state == "error"
     assert end.message.startswith(f"NonFiniteGradientError: non-finite gradient at step {worker.NAN_AT}: layer '2'")
     assert "not written" not in end.message
+
+
+# -- the README's torchrun example runs as printed ----------------------------------------------------
+def _readme_ddp_example() -> str:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    body = readme.split("* Under `torchrun`", 1)[1]
+    start = body.index("```python\n") + len("```python\n")
+    block = body[start : body.index("```", start)]
+    return "\n".join(line[2:] if line.startswith("  ") else line for line in block.splitlines()) + "\n"
+
+
+def test_the_readme_ddp_example_records_the_gradient_ddp_averages(tmp_path: Path) -> None:
+    """Pasted alone into a file and run under torchrun, the example trains, only rank 0 writes, and its
+    recording holds the norms of the mean of the two ranks' gradients (each rank its own batches)."""
+    source = _readme_ddp_example()
+    script = tmp_path / "ddp.py"
+    script.write_text(source, encoding="utf-8")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    launch(script, timeout=240, cwd=run_dir)  # the example writes run.jsonl where it is started
+    assert sorted(p.name for p in run_dir.iterdir()) == ["run.jsonl"]
+    steps = [e for e in read_recording(run_dir / "run.jsonl").events if isinstance(e, StepMetrics)]
+    assert [s.step for s in steps] == list(range(1, 301))
+
+    # The same training on one process: the example's own lines up to DDP, then the mean loss of both
+    # ranks' batches (what DDP's averaged gradient is the gradient of).
+    namespace: dict[str, object] = {}
+    setup = source[source.index("torch.manual_seed(0)") : source.index("model = nn.parallel")]
+    exec("import torch\nfrom torch import nn\n" + setup, namespace)  # noqa: S102 - the README's own lines
+    model, x, y = namespace["model"], namespace["x"], namespace["y"]
+    assert isinstance(model, torch.nn.Module) and isinstance(x, torch.Tensor) and isinstance(y, torch.Tensor)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    generators = [torch.Generator().manual_seed(rank) for rank in (0, 1)]
+    layers = [m for m in model if any(True for _ in m.parameters())]
+    for s in steps:
+        batches = [torch.randint(0, len(x), (64,), generator=g) for g in generators]
+        losses = [F.cross_entropy(model(x[b]), y[b]) for b in batches]
+        ((losses[0] + losses[1]) / 2).backward()
+        expected = [math.sqrt(sum(float(p.grad.double().norm()) ** 2 for p in m.parameters())) for m in layers]
+        assert s.grad_norm == pytest.approx(expected, rel=1e-4, abs=1e-10), s.step
+        assert s.loss == pytest.approx(losses[0].item(), rel=1e-5)  # rank 0's
+        optimizer.step()
+        optimizer.zero_grad()
+
