@@ -637,6 +637,35 @@ async def test_a_preset_that_cannot_load_keeps_the_previous_run_going(tmp_path: 
         await pilot.press("q")
 
 
+async def test_a_preset_too_big_for_memory_keeps_the_previous_run_going(listen: Any, monkeypatch: Any) -> None:
+    """The switched-to preset's model is built before the screen switches: one the allocator refuses
+    used to stop the training thread, with the screen already on the new preset's empty panels."""
+    import torch
+
+    from vgp_tui.engine import trainer
+
+    build = trainer.build_model
+
+    def refuse_deep_relu(family: Any, config: Any, remedies: Any, task: Any) -> Any:
+        if remedies.get("activation") == "relu":  # deep-relu's model, not deep-sigmoid's
+            torch.empty(2**50, dtype=torch.uint8)  # the CPU allocator's own refusal
+        return build(family, config, remedies, task)
+
+    monkeypatch.setattr(trainer, "build_model", refuse_deep_relu)
+    app = new_app()
+    toasts = listen(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: steps(app) > 2)
+        app._switch_preset("deep-relu")
+        await wait_for(pilot, lambda: any("goes on" in t for t in toasts), timeout=60)
+        assert any("does not fit in memory" in t and t.endswith("deep-sigmoid goes on") for t in toasts), toasts
+        before = steps(app)
+        await wait_for(pilot, lambda: steps(app) > before + 5)  # still training, the same run
+        assert app.session.name == "deep-sigmoid" and app.history.current.run == 1
+        assert app.history.state == "training" and app.runner.threads
+        await pilot.press("q")
+
+
 async def test_replay_offers_only_the_keys_that_work_in_replay(listen: Any) -> None:
     from vgp_tui.dashboard import make_replay_app
 

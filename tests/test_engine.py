@@ -291,6 +291,45 @@ def test_training_threads_leave_a_core_on_the_cpu_only(monkeypatch: pytest.Monke
         torch.set_num_threads(before)
 
 
+def test_a_prepared_session_trains_the_model_it_built_as_an_unprepared_one_would() -> None:
+    """prepare() (a preset switch's) builds the first model without announcing it; run() announces
+    that very model as run 1, and it trains exactly as one built by run() itself."""
+    def losses(prepared: bool) -> tuple[list[float], list[Any]]:
+        s = session("deep-sigmoid", steps=5)
+        seen: list[Any] = []
+        s.sinks.append(seen.extend)
+        if prepared:
+            s.prepare()
+            built = s._prepared
+            assert built is not None and s.trainer is None and not seen  # nothing announced yet
+        s.run(exit_when_done=True)
+        if prepared:
+            assert s.trainer is built
+        return [e.loss for e in seen if isinstance(e, StepMetrics)], [e for e in seen if isinstance(e, RunStarted)]
+
+    (plain, plain_runs), (early, early_runs) = losses(False), losses(True)
+    assert early == plain and len(plain) == 5
+    assert [r.run for r in early_runs] == [r.run for r in plain_runs] == [1]
+
+
+def test_a_model_too_big_for_memory_in_prepare_leaves_torch_s_random_state_as_it_was(monkeypatch: Any) -> None:
+    from vgp_tui.engine import trainer
+    from vgp_tui.errors import UserError
+
+    def refuse(*args: Any) -> Any:
+        torch.empty(2**50, dtype=torch.uint8)  # the CPU allocator's own refusal
+
+    monkeypatch.setattr(trainer, "build_model", refuse)
+    torch.manual_seed(1234)
+    expected = torch.rand(3)
+    torch.manual_seed(1234)
+    s = session("deep-sigmoid")
+    with pytest.raises(UserError, match="does not fit in memory"):
+        s.prepare()
+    assert s._prepared is None and s.trainer is None
+    assert torch.equal(torch.rand(3), expected)  # the Trainer's manual_seed(seed) was undone
+
+
 def test_stop_command_ends_the_loop() -> None:
     s = session("deep-sigmoid")
     s.send(Stop())

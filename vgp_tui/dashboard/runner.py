@@ -104,7 +104,8 @@ class Runner:
                 if nxt is None:
                     break
                 try:
-                    nxt.load_data()
+                    nxt.run_number = source.run_number  # run numbers go on across presets, as on screen
+                    nxt.prepare()  # its data and first model, before the screen switches to it
                 except UserError as exc:
                     # The previous preset goes on where it was, run and step unchanged.
                     self.feed.put([Notice(f"{exc}; {source.name} goes on")])
@@ -144,7 +145,6 @@ class Runner:
 
     def switch_to(self, session: Any, name: str) -> None:
         """Run ``session`` (another preset) once the current one has stopped at its next step."""
-        session.run_number = self.source.run_number  # run numbers go on across presets, as on screen
         self._next = session
         self.source.send(NoteKey("p", f"preset={name}"))
         self.source.send(Stop())

@@ -74,6 +74,8 @@ class Session:
         self.state = "training"
         self.run_number = 0
         self.trainer: Any = None
+        self._prepared: Any = None
+        """The first run's trainer, built by :meth:`prepare` and not yet announced."""
         self.divergence: Divergence | None = None
         """How the current run diverged (None while it has not)."""
         self.data: Any = None
@@ -130,21 +132,36 @@ class Session:
         """The data is the synthetic stand-in for the preset's real data set (once loaded)."""
         return self.data is not None and self.data.stand_in
 
+    def prepare(self) -> None:
+        """Load the data and build the first run's model without announcing it (raises UserError when
+        either cannot be had). A preset switch does this while the old preset can still go on: a model
+        too big for memory found only once the screen had switched left no preset training at all.
+        :meth:`run` announces the prepared model as its first run."""
+        self.load_data()
+        if self.trainer is not None or self._prepared is not None:
+            return
+        import torch
+
+        rng = torch.random.get_rng_state()
+        try:
+            self._prepared = self._build_trainer(self.run_number + 1)
+        except UserError:
+            # The model's initialisation seeded torch's global generator: the preset that goes on
+            # keeps its own random stream, as if no switch had been tried.
+            torch.random.set_rng_state(rng)
+            raise
+
     def start_run(self, reason: str = "start") -> None:
         """Build a fresh model from the seed with the current remedies and announce the run."""
-        from vgp_tui.engine.trainer import Trainer
-
         self.load_data()
+        prepared, self._prepared = self._prepared, None
         self.run_number += 1
         self.divergence = None
-        try:
-            self.trainer = Trainer(self.scenario, self.remedies, self.data, self.device, self.run_number, self.seed, self.t0)
-        except Exception as exc:
-            if not is_out_of_memory(exc):
-                raise
-            # The preset's sizes are the user's: one line that says which, not the allocator's traceback.
-            raise UserError(f"{self.scenario.source}: the model does not fit in memory on {self.device}; make "
-                            f"[model] smaller ({model_sizes(self.scenario)})") from None
+        if prepared is not None and prepared.run == self.run_number and prepared.remedies == self.remedies:
+            self.trainer = prepared
+            self.trainer.restart_clock()  # its first step is timed from now, not from when it was built
+        else:
+            self.trainer = self._build_trainer(self.run_number)
         self.state = "training"
         self._emit(
             [
@@ -163,6 +180,18 @@ class Session:
                 )
             ]
         )
+
+    def _build_trainer(self, run: int) -> Any:
+        from vgp_tui.engine.trainer import Trainer
+
+        try:
+            return Trainer(self.scenario, self.remedies, self.data, self.device, run, self.seed, self.t0)
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            # The preset's sizes are the user's: one line that says which, not the allocator's traceback.
+            raise UserError(f"{self.scenario.source}: the model does not fit in memory on {self.device}; make "
+                            f"[model] smaller ({model_sizes(self.scenario)})") from None
 
     # -- the thread-safe side -----------------------------------------------------------------------
     def send(self, command: Command) -> None:
