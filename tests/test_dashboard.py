@@ -142,6 +142,43 @@ async def test_a_burst_of_a_structural_key_starts_one_fresh_run(monkeypatch: pyt
         await pilot.press("q")
 
 
+async def test_a_burst_that_comes_round_to_its_value_says_so_and_starts_no_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """a pressed three times (tanh, relu, sigmoid again) toasted "a fresh run starts", and none came."""
+    monkeypatch.setattr("vgp_tui.dashboard.keys.BURST_QUIET_SECONDS", 1.0)  # (a loaded machine)
+    app = new_app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_for(pilot, lambda: steps(app) > 5)
+        await burst(pilot, "a", "a", "a")
+        await wait_for(pilot, lambda: "activation → sigmoid: as it was, nothing changes" in toasts(app))
+        assert not app._unsent
+        before = steps(app)
+        await wait_for(pilot, lambda: steps(app) > before + 5)
+        assert app.history.current.run == 1 and app.session.trainer.remedies["activation"] == "sigmoid"
+        await pilot.press("q")
+
+
+async def test_quitting_right_after_a_remedy_key_keeps_the_change_in_the_recording(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """q within the burst's quiet time quit before the change was sent: the recording lacked the key."""
+    from vgp_tui.dashboard import _wait_for_training
+    from vgp_tui.engine.events import KeyPressed, RemedyChanged
+    from vgp_tui.engine.recording import read_recording
+
+    monkeypatch.setattr("vgp_tui.dashboard.keys.BURST_QUIET_SECONDS", 5.0)  # q surely comes within it
+    path = tmp_path / "run.jsonl"
+    app = make_app(Session(small_sigmoid(), device="cpu"), record=str(path))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: steps(app) > 5)
+        await burst(pilot, "plus", "q")
+        await wait_for(pilot, lambda: not app.is_running, timeout=30)
+    _wait_for_training(app)  # as run_dashboard closes: the training thread's last records, then the file
+    app.recorder.close()
+    events = read_recording(path).events
+    assert [(e.key, e.action) for e in events if isinstance(e, KeyPressed)] == [("+", "lr=0.2")]
+    assert [(e.name, e.new) for e in events if isinstance(e, RemedyChanged)] == [("lr", pytest.approx(0.2))]
+
+
 async def test_a_late_report_of_a_remedy_change_does_not_set_the_keys_value_back() -> None:
     """The session reports a change at its next step; keys pressed meanwhile had gone past it, and the
     report set the bar back (the next + then doubled the old value)."""

@@ -98,7 +98,7 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         """A replay's end was drawn in full (every panel at once); set again after a seek back."""
         self._warned = ""
         self._pending_toast: Any = None  # the timer of the answer that only_toast() will show
-        self._unsent: dict[str, tuple[RemedyValue, str]] = {}
+        self._unsent: dict[str, tuple[RemedyValue, str, RemedyValue]] = {}
         self._unsent_timer: Any = None
         self._expected_state: tuple[str | None, float] = (None, 0.0)  # see state_for_keys()
         self._recording_error_shown = False
@@ -409,7 +409,7 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         # value: twelve presses ended at lr 51.2); a replay's remedies are the recording's.
         if isinstance(event, RunStarted):
             self.remedies.update(event.remedies)
-            self.remedies.update({name: value for name, (value, _) in self._unsent.items()})
+            self.remedies.update({name: value for name, (value, *_) in self._unsent.items()})
             self.query_one(RemediesBar).show(self.remedies)
             self.query_one("#time").display = bool(event.time_view)
         elif isinstance(event, RemedyChanged):
@@ -607,6 +607,9 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         self.exit()
 
     def stop_training(self) -> None:
+        if not self.replay:
+            # q within the burst's quiet time of a remedy key: the change is in the recording too
+            self.send_unsent_remedies()
         self.runner.stop(StopReplay() if self.replay else Stop())
 
     def on_unmount(self) -> None:

@@ -25,8 +25,9 @@ class RemedyActions:
     session: Any
     state_for_keys: Any
     _send: Any
-    _unsent: dict[str, tuple[RemedyValue, str]]
-    """Remedy changes of the keys' current burst, by name: the value and the key that set it."""
+    _unsent: dict[str, tuple[RemedyValue, str, RemedyValue]]
+    """Remedy changes of the keys' current burst, by name: the value, the key that set it, and the
+    value before the burst (a burst that comes round to it changes nothing)."""
     _unsent_timer: Any
 
     def action_toggle_remedy(self, name: str) -> None:
@@ -50,13 +51,22 @@ class RemedyActions:
 
     def _set_remedy(self, name: str, value: RemedyValue, key: str | None = None) -> None:
         remedy = REMEDIES[name]
+        before = self._unsent[name][2] if name in self._unsent else self.remedies[name]
         self.remedies[name] = value  # the bar and the next key read it at once; the session at the burst's end
-        self._unsent[name] = (value, key or remedy.key)
+        self._unsent[name] = (value, key or remedy.key, before)
         if self._unsent_timer is not None:
             self._unsent_timer.stop()
         self._unsent_timer = self.set_timer(burst_quiet_seconds(), self.send_unsent_remedies)
         self.query_one(RemediesBar).show(self.remedies)
-        self.only_toast(f"{name} → {remedy.format(value)}: {self._when_it_applies(remedy.structural)}")
+        if value == before and not any(v != b for v, _, b in self._unsent.values()):
+            # (a toggle pressed round to where it was: it used to announce a fresh run that never came)
+            self.only_toast(f"{name} → {remedy.format(value)}: as it was, nothing changes")
+            return
+        self.only_toast(f"{name} → {remedy.format(value)}: {self._when_it_applies(self._fresh_run())}")
+
+    def _fresh_run(self) -> bool:
+        """Whether the burst's changes, once sent, start a fresh run (any structural one does)."""
+        return any(REMEDIES[name].structural for name, (value, _, before) in self._unsent.items() if value != before)
 
     def action_apply_fix(self, number: int) -> None:
         """Apply the diagnosis line's fix ``number`` as one change (one fresh run at most)."""
@@ -79,16 +89,17 @@ class RemedyActions:
 
     def send_unsent_remedies(self) -> None:
         """Send the burst's remedy changes as one (called before any other command, to keep the order).
-        A value that came round to where it was changes nothing: the session ignores it."""
+        A value that came round to where it was is not sent: nothing changed."""
         if self._unsent_timer is not None:
             self._unsent_timer.stop()
             self._unsent_timer = None
         unsent, self._unsent = self._unsent, {}
-        if not unsent:
+        changed = {name: (value, key) for name, (value, key, before) in unsent.items() if value != before}
+        if not changed:
             return
-        for name, (value, key) in unsent.items():  # each remedy's last key, for the recording's key log
+        for name, (value, key) in changed.items():  # each remedy's last key, for the recording's key log
             self.session.send(NoteKey(key, f"{name}={REMEDIES[name].format(value)}"))
-        self.session.send(SetRemedies(tuple((name, value) for name, (value, _) in unsent.items())))
+        self.session.send(SetRemedies(tuple((name, value) for name, (value, _) in changed.items())))
 
     def drop_unsent_remedies(self) -> None:
         """Forget the burst's changes: another preset's session took over, with remedies of its own."""

@@ -219,6 +219,10 @@ class Session:
                 self.flush()
             if exit_when_done and self.state in ("diverged", "error"):
                 break
+        else:
+            # Stopped from outside: the commands sent before the stop (a key pressed just before q)
+            # still happen, so that a recording holds every key the user pressed.
+            self._apply_commands(block=False)
         self.flush()
 
     def end(self) -> None:
