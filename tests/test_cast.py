@@ -99,3 +99,56 @@ def test_cast_of_a_bad_file_is_one_line(tmp_path: Path) -> None:
     )
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
     assert done.stderr.startswith("vgp-tui: error: ")
+
+
+# -- pauses: --idle-limit -------------------------------------------------------------------------------
+
+
+def recording_with_a_pause(folder: Path, pause: float) -> Path:
+    """The fixture with the session sitting still for ``pause`` seconds halfway (its later times shifted)."""
+    out, steps = [], 0
+    for line in FIXTURE.read_text().splitlines():
+        event = json.loads(line)
+        steps += event.get("type") == "step"
+        if "t" in event and steps > 250:
+            event["t"] += pause
+        out.append(json.dumps(event))
+    path = folder / "paused.jsonl"
+    path.write_text("\n".join(out) + "\n")
+    return path
+
+
+def test_idle_limit_cuts_every_longer_gap_to_it_and_keeps_the_events() -> None:
+    from vgp_tui.cast.asciicast import limit_idle
+
+    events = [(3.0, "a"), (3.5, "b"), (10.0, "c"), (10.1, "d"), (12.0, "e")]
+    assert limit_idle(events, 2.0) == [(2.0, "a"), (2.5, "b"), (4.5, "c"), (4.6, "d"), (6.5, "e")]  # first from 0
+    assert limit_idle(events, None) == events  # 0 or none: every pause as recorded
+
+
+def test_a_pause_in_the_recording_is_cut_to_the_idle_limit_in_the_asciicast(tmp_path: Path) -> None:
+    """A 20 s pause in a recorded session was 17 s of nothing in the cast: now at most --idle-limit."""
+    paused = recording_with_a_pause(tmp_path, 6.0)  # 1.5 s of the replay at --speed 4
+    out = tmp_path / "paused.cast"
+    done = subprocess.run(
+        [sys.executable, "-m", "vgp_tui", "cast", str(paused), "-o", str(out), "--size", "80x24", "--speed", "4",
+         "--idle-limit", "0.5"],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = out.read_text().splitlines()
+    header, times = json.loads(lines[0]), [json.loads(line)[0] for line in lines[1:]]
+    assert header["idle_time_limit"] == 0.5  # as asciinema's recorder says it
+    gaps = [b - a for a, b in zip([0.0, *times], times)]
+    assert max(gaps) <= 0.5 + 1e-6, max(gaps)
+
+
+@pytest.mark.parametrize("value", ["-1", "abc", "nan", "inf", "0.01"])
+def test_a_bad_idle_limit_is_one_line(tmp_path: Path, value: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "vgp_tui", "cast", str(FIXTURE), "-o", str(tmp_path / "x.cast"), "--idle-limit", value],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert done.stderr.startswith("vgp-tui: error: ") and "--idle-limit" in done.stderr and "0 or none" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "x.cast").exists()

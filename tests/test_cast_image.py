@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -169,3 +170,108 @@ def test_every_glyph_the_dashboard_writes_is_drawn_not_a_missing_glyph_box() -> 
     missing = {(c, bold) for c in chars for bold in (False, True) if mask(c, bold) == mask("\ue000", bold)}
     assert not missing, sorted(missing)
     assert mask(CROSS, False) != mask("×", False)  # diverged and NaN stay apart
+
+
+# -- what the command says, and what it refuses ------------------------------------------------------------
+
+
+def _in_a_terminal(*args: str, columns: int = 300, rows: int = 20) -> tuple[int, str]:
+    """``vgp-tui ARGS`` with stdout and stderr on one pseudo-terminal, as a person runs it (so the progress
+    bar is on): its exit status and the screen it leaves, as lines without the blank ones."""
+    import os
+    import pty
+    import select
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the command, its output on the terminal
+        os.execv(sys.executable, [sys.executable, "-m", "vgp_tui", *args])
+    output = b""
+    deadline = time.monotonic() + 180
+    try:
+        while time.monotonic() < deadline:
+            if not select.select([fd], [], [], 1.0)[0]:
+                continue
+            try:
+                data = os.read(fd, 65536)
+            except OSError:  # EIO: the command has exited and closed the terminal
+                break
+            if not data:
+                break
+            output += data
+    finally:
+        os.close(fd)
+        if time.monotonic() >= deadline:
+            os.kill(pid, 9)
+        _, status = os.waitpid(pid, 0)
+    screen = Terminal(columns, rows)
+    screen.feed(output.decode("utf-8", errors="replace"))
+    return os.waitstatus_to_exitcode(status), [line.rstrip() for line in screen.screen.display if line.strip()]
+
+
+def test_the_cut_off_warning_comes_before_wrote_and_no_progress_bar_is_left(tmp_path: Path) -> None:
+    """`cast` said "wrote …" and then the warning about the file: the warning comes first, so the last
+    line says what was made; the progress bar is erased (it left "encoding 1/1" above it)."""
+    whole = FIXTURE.read_bytes()
+    cut = tmp_path / "cut.jsonl"
+    cut.write_bytes(whole[: whole.index(b"\n", 2000) + 40])  # a last line without its end
+    status, shown = _in_a_terminal("cast", str(cut), "-o", str(tmp_path / "cut.gif"), "--size", "80x24",
+                                   "--font-size", "8", "--speed", "64")
+    assert status == 0, shown
+    assert len(shown) == 2, shown
+    assert shown[0].startswith("vgp-tui: warning: ") and "is cut off" in shown[0], shown
+    assert shown[1].startswith(f"wrote {tmp_path / 'cut.gif'}: "), shown
+
+
+def test_the_frame_count_said_is_the_frames_the_file_holds(tmp_path: Path) -> None:
+    """At --fps 50 it said "89 frames" of a GIF that held 8: identical frames are merged into one shown longer."""
+    out = tmp_path / "fast.gif"
+    done = _cast(str(FIXTURE), "-o", str(out), "--size", "80x24", "--font-size", "8", "--speed", "8", "--fps", "50")
+    assert done.returncode == 0, done.stderr
+    said = re.search(r", (\d+) frames? \(sampled at 50 fps, repeats merged\)", done.stdout)
+    assert said, done.stdout
+    assert int(said.group(1)) == Image.open(out).n_frames, done.stdout
+
+
+def test_a_pause_in_the_recording_is_cut_to_the_idle_limit_in_the_picture(tmp_path: Path) -> None:
+    from test_cast import recording_with_a_pause  # tests/test_cast.py
+
+    paused = recording_with_a_pause(tmp_path, 6.0)  # 1.5 s of the replay at --speed 4
+    out = tmp_path / "paused.gif"
+    done = _cast(str(paused), "-o", str(out), "--size", "80x24", "--font-size", "8", "--speed", "4", "--fps", "10",
+                 "--idle-limit", "0.5", "--hold", "1")
+    assert done.returncode == 0, done.stderr
+    durations = _durations(Image.open(out))
+    assert max(durations[:-1]) <= 500 + 10, durations  # (a GIF keeps hundredths of a second)
+    assert durations[-1] <= 500 + 1000 + 10, durations  # the last: the limit, then --hold
+
+
+def test_a_frame_ended_only_by_invisible_changes_is_still_cut_to_the_idle_limit(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a pause the app may redraw what is already there (a toast's removal over the same cells): each gap
+    is within the limit, but the picture does not change for two of them; that frame is cut to the limit too."""
+    import vgp_tui.cast.image as image
+
+    def replay(recording: object, cast: Path, columns: int, rows: int, speed: float, progress: object,
+               idle_limit: float | None = None) -> None:
+        events = [(0.1, "\x1b[HA"), (1.0, "\x1b[HA"), (1.9, "\x1b[HA"), (2.0, "\x1b[HB")]  # gaps of 0.9 s at most
+        cast.write_text(json.dumps({"version": 2, "width": columns, "height": rows}) + "\n"
+                        + "".join(json.dumps([t, "o", text]) + "\n" for t, text in events))
+
+    monkeypatch.setattr(image, "_record", replay)
+    made = write_image_cast(FIXTURE, tmp_path / "still.gif", 80, 24, fps=10, font_size=8, hold=0, idle_limit=1.0)
+    assert _durations(Image.open(tmp_path / "still.gif")) == [1000, 100]  # "A" 1.9 s cut to 1 s, then "B"
+    assert made.distinct == 2 and made.seconds == pytest.approx(1.0)
+
+
+def test_a_picture_too_big_to_paint_is_refused_in_one_line_and_the_widest_terminal_is_not(tmp_path: Path) -> None:
+    """--size 1000x500 took 5.3 GB: a picture is at most MAX_PIXELS, said before any replay."""
+    from vgp_tui.cast import MAX_PIXELS
+    from vgp_tui.cast.painter import CellPainter
+
+    done = _cast(str(FIXTURE), "-o", str(tmp_path / "huge.gif"), "--size", "1000x500")
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert done.stderr.startswith("vgp-tui: error: --size 1000x500 at --font-size 16 is a ")
+    assert "limited to 12 megapixels" in done.stderr and not (tmp_path / "huge.gif").exists()
+    width, height = CellPainter(400, 150, 16).size  # the widest terminal a person shares, at the default font
+    assert width * height <= MAX_PIXELS

@@ -170,8 +170,8 @@ class Served:
 def served(tmp_path: Path, *args: str) -> Iterator[Served]:
     """``vgp-tui serve ARGS`` on a free port, in a process group of its own, stopped as Ctrl+C stops it.
 
-    On the way out it checks that the server exited by itself on SIGINT and left none of its tabs'
-    processes behind."""
+    On the way out it checks that the server exited by itself on SIGINT, with status 130 (128 + SIGINT;
+    143 where the test stopped it with SIGTERM), and left none of its tabs' processes behind."""
     port = _free_port()
     log = tmp_path / f"serve-{port}.log"
     with open(log, "wb") as out:
@@ -184,7 +184,8 @@ def served(tmp_path: Path, *args: str) -> Iterator[Served]:
         assert process.poll() is None, server.output()
         yield server
     finally:
-        if process.poll() is None:
+        stopped_here = process.poll() is None
+        if stopped_here:
             process.send_signal(signal.SIGINT)  # the server alone: it must stop its tabs' processes itself
         try:
             status = process.wait(timeout=WAIT)
@@ -192,7 +193,8 @@ def served(tmp_path: Path, *args: str) -> Iterator[Served]:
         finally:
             if _alive_in_group(process.pid):
                 os.killpg(process.pid, signal.SIGKILL)
-        assert status == 0, server.output()
+        assert status in ((128 + signal.SIGINT,) if stopped_here else (128 + signal.SIGINT, 128 + signal.SIGTERM)), \
+            (status, server.output())
 
 
 async def test_demo_serves_at_most_max_sessions_and_tells_the_next_visitor(tmp_path: Path) -> None:
@@ -263,9 +265,20 @@ async def test_stopping_the_server_with_a_tab_open_stops_both_at_once_and_quietl
             status = await asyncio.to_thread(server.process.wait, WAIT)
             stopped = time.monotonic() - started
             await reading
-    assert status == 0, server.output()
+    assert status == 128 + signal.SIGTERM, server.output()
     assert stopped < 10.0, f"the server took {stopped:.1f} s to stop: it waited for the tab's websocket to time out"
     assert "Exception ignored" not in server.output() and "Traceback" not in server.output(), server.output()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_the_server_cleanly_with_128_plus_its_number(tmp_path: Path, stop: signal.Signals) -> None:
+    """Ctrl+C and SIGTERM ended the server with status 0, as if it had finished: now 130 and 143, as a
+    shell reports a command a signal ended, after the same clean stop (its lines, no traceback)."""
+    with served(tmp_path, "--follow", str(FIXTURE)) as server:
+        server.process.send_signal(stop)
+        status = server.process.wait(timeout=WAIT)
+        assert status == 128 + stop, server.output()  # (served() then sees it has ended, and its tabs)
+    assert "Traceback" not in server.output() and "Exception ignored" not in server.output(), server.output()
 
 
 # -- a real browser -------------------------------------------------------------------------------------
@@ -338,7 +351,7 @@ def test_the_browser_shows_the_dashboard_following_a_recording_as_it_is_written(
             # (collected after aiohttp closed its loop, each stopped tab's subprocess transport printed
             # "Exception ignored in BaseSubprocessTransport.__del__": 2 runs of 3 with a browser).
             server.process.send_signal(signal.SIGTERM)
-            assert server.process.wait(timeout=WAIT) == 0, server.output()
+            assert server.process.wait(timeout=WAIT) == 128 + signal.SIGTERM, server.output()
             assert "Exception ignored" not in server.output() and "Traceback" not in server.output(), server.output()
         finally:
             browser.close()

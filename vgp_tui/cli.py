@@ -20,6 +20,7 @@ from typing import Any
 
 import click
 
+from vgp_tui.cast import IDLE_LIMIT, MAX_PIXELS, MIN_IDLE_LIMIT
 from vgp_tui.errors import UserError
 
 _EPILOG = "Run 'vgp-tui presets' for the scenarios and 'vgp-tui COMMAND --help' for a command."
@@ -216,6 +217,7 @@ _SERVE_EPILOG = (
     "  ssh -L 8000:localhost:8000 HOST        # then open http://localhost:8000\n"
     "\b\nThe server listens on 127.0.0.1 only. --public listens beyond this machine (every interface,\n"
     "or --host): no login, plain HTTP; with --demo anyone reaching the port starts training here.\n"
+    "Ctrl+C or SIGTERM stops it and every tab's session; the exit status is then 130 or 143.\n"
     "See docs/serving.md."
 )
 
@@ -262,7 +264,9 @@ def serve_command(ctx: click.Context, follow: str | None, demo: bool, host: str 
         plan = follow_plan(follow, host, port, public, max_sessions)
     else:
         plan = demo_plan(preset, device, seed, remedies, data_dir, synthetic, host, port, public, max_sessions)
-    serve(plan)
+    status = serve(plan)  # after the clean stop: every tab's session ended
+    if status:
+        sys.exit(status)
 
 
 EXIT_DIVERGED = 3
@@ -405,12 +409,37 @@ def replay_command(file: str, speed: float, follow: bool, screenshot_at: int | N
         sys.exit(1)
 
 
+class IdleLimit(click.ParamType):
+    """``--idle-limit``: seconds (at least MIN_IDLE_LIMIT), or 0, none or off for no limit (None)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value is None:
+            return None
+        text = str(value).strip().lower()
+        if text in ("none", "off"):
+            return None
+        try:
+            number = float(text)
+        except ValueError:
+            number = math.nan
+        if number == 0:
+            return None
+        if not math.isfinite(number) or number < MIN_IDLE_LIMIT:
+            self.fail(f"{value!r} is not a number of seconds of at least {MIN_IDLE_LIMIT:g} (or 0 or none, to keep "
+                      "every pause)", param, ctx)
+        return number
+
+
 @cli.command("cast")
 @click.argument("file", type=str)
 @click.option("-o", "--output", required=True, metavar="OUT.cast|gif|webp|png",
               help="Where to write; the extension picks the format: .cast (asciicast v2), .gif, .webp or .png "
                    "(animated).")
-@click.option("--size", default="120x40", show_default=True, metavar="COLSxROWS", help="Terminal size of the cast.")
+@click.option("--size", default="120x40", show_default=True, metavar="COLSxROWS",
+              help=f"Terminal size of the cast; a picture is at most {MAX_PIXELS / 1e6:g} megapixels (400x150 at "
+                   "--font-size 16).")
 @click.option("--speed", type=FiniteFloatRange(min=1 / 64, max=1024), default=1.0, show_default=True,
               help="Recording seconds per second of the cast.")
 @click.option("--fps", type=FiniteFloatRange(min=1, max=50), default=5.0, show_default=True,
@@ -419,7 +448,11 @@ def replay_command(file: str, speed: float, follow: bool, screenshot_at: int | N
               help="Pictures only: text height in pixels (a cell is about 0.6 of it wide).")
 @click.option("--hold", type=FiniteFloatRange(min=0, max=60), default=3.0, show_default=True, metavar="SECONDS",
               help="Pictures only: how long the last frame stays before the picture loops.")
-def cast_command(file: str, output: str, size: str, speed: float, fps: float, font_size: int, hold: float) -> None:
+@click.option("--idle-limit", type=IdleLimit(), default=f"{IDLE_LIMIT:g}", show_default=True, metavar="SECONDS",
+              help="Any pause longer than this (the recorded session sitting still) is cut to it, in the "
+                   "asciicast and in the picture; 0 or none keeps every pause.")
+def cast_command(file: str, output: str, size: str, speed: float, fps: float, font_size: int, hold: float,
+                 idle_limit: float | None) -> None:
     """Turn a recording into an asciicast (asciinema play OUT.cast) or an animated GIF, WebP or PNG.
 
     A picture shows the dashboard as the replay draws it, sampled --fps times a second; pictures
@@ -437,23 +470,27 @@ def cast_command(file: str, output: str, size: str, speed: float, fps: float, fo
     if not any(isinstance(event, StepMetrics) for event in recording.events):
         # (it made a cast of an empty dashboard, "waiting for the first step", and exited 0)
         raise UserError(f"{file} has no step records yet: nothing to cast (a run writes them as it trains)")
-    warning = recording.warning  # a file cut short: said after the cast, as replay says it
+    warning = recording.warning  # a file cut short: said after the cast (as replay says it), before "wrote"
     try:
         if picture is None:
             from vgp_tui.cast.asciicast import record_cast
 
-            count = record_cast(file, output, columns, rows, speed)
-            click.echo(f"wrote {output}: {columns}x{rows}, {count} frame{'' if count == 1 else 's'}")
+            count = record_cast(file, output, columns, rows, speed, idle_limit=idle_limit)
+            done = f"wrote {output}: {columns}x{rows}, {count} frame{'' if count == 1 else 's'}"
         else:
             made = write_image_cast(file, output, columns, rows, speed, fps, font_size, hold,
-                                    progress=Progress(enabled=sys.stderr.isatty()))
-            click.echo(f"wrote {output}: {made.width}x{made.height} px, {made.frames} frames at {fps:g} fps "
-                       f"({made.seconds:.1f} s + {made.hold:g} s held), {made.bytes / 1e6:.2f} MB")
+                                    progress=Progress(enabled=sys.stderr.isatty()), idle_limit=idle_limit)
+            # The frames the file holds: sampled --fps times a second, a frame is kept only where the
+            # picture changed (the rest show it longer), so "89 frames" at 50 fps was a file of 8.
+            done = (f"wrote {output}: {made.width}x{made.height} px, {made.distinct} frame"
+                    f"{'' if made.distinct == 1 else 's'} (sampled at {fps:g} fps, repeats merged), "
+                    f"{made.seconds:.1f} s + {made.hold:g} s held, {made.bytes / 1e6:.2f} MB")
     except OSError as exc:  # a full disk, say: the file's fault, not the command line's
         click.echo(f"vgp-tui: error: could not write {output}: {exc.strerror or exc}", err=True)
         sys.exit(1)
-    if warning:
+    if warning:  # before "wrote …": the last line says what was made, and is the one a reader looks at
         click.echo(f"vgp-tui: warning: {warning}", err=True)
+    click.echo(done)
 
 
 def writable_output(output: str, option: str = "-o") -> Path:

@@ -28,6 +28,7 @@ from pathlib import Path
 from vgp_tui.errors import UserError
 
 
+
 def record_cast(
     recording: str | Path,
     output: str | Path,
@@ -36,10 +37,12 @@ def record_cast(
     speed: float = 1.0,
     timeout: float = 3600.0,
     env: dict[str, str] | None = None,
+    idle_limit: float | None = None,
 ) -> int:
     """Write an asciicast v2 file of the dashboard replaying ``recording``; returns the event count.
 
     ``env``: variables set for the replay beside this process's (``COLORTERM=truecolor`` for 24-bit colour).
+    ``idle_limit``: seconds; any longer gap between two events is cut to it (None keeps the replay's time).
     """
     import fcntl
     import pty
@@ -97,12 +100,29 @@ def record_cast(
         "title": f"vgp-tui · {header.preset or Path(recording).name}",
         "env": {"TERM": env["TERM"], "SHELL": os.environ.get("SHELL", "/bin/sh")},
     }
+    if idle_limit is not None:
+        # The times are cut here, so every player (and the picture drawn from this file) shows the cast
+        # as cut; the header says so too, as asciinema's recorder writes it.
+        cast_header["idle_time_limit"] = idle_limit
     with open(output, "w", encoding="utf-8") as f:
         f.write(json.dumps(cast_header) + "\n")
-        kept = _for_a_viewer(events, rows)
+        kept = limit_idle(_for_a_viewer(events, rows), idle_limit)
         for t, text in kept:
             f.write(json.dumps([round(t, 6), "o", text]) + "\n")
     return len(kept)
+
+
+def limit_idle(events: list[tuple[float, str]], limit: float | None) -> list[tuple[float, str]]:
+    """``events`` with every gap longer than ``limit`` seconds (the first one counted from 0, as
+    asciinema counts it) cut to ``limit``; the events themselves are kept. None: unchanged."""
+    if limit is None:
+        return list(events)
+    kept, cut, before = [], 0.0, 0.0
+    for t, text in events:
+        cut += max(0.0, t - before - limit)
+        before = t
+        kept.append((t - cut, text))
+    return kept
 
 
 LEAVE_ALTERNATE_SCREEN = "\x1b[?1049l"

@@ -11,6 +11,7 @@ Needs the ``gif`` extra (Pillow, pyte, pymupdf-fonts); without it, one line says
 
 from __future__ import annotations
 
+import math
 import shutil
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from vgp_tui.cast import MAX_PIXELS
 from vgp_tui.errors import UserError
 
 IMAGE_FORMATS = {".gif": "GIF", ".webp": "WEBP", ".png": "PNG"}
@@ -90,9 +92,14 @@ def write_image_cast(
     hold: float = 3.0,
     progress: Progress | None = None,
     keep_cast: str | Path | None = None,
+    idle_limit: float | None = None,
 ) -> ImageCast:
     """Replay ``recording`` in a pseudo-terminal and write it as an animated picture to ``output``
-    (and the asciicast it was drawn from to ``keep_cast``, when given)."""
+    (and the asciicast it was drawn from to ``keep_cast``, when given).
+
+    ``idle_limit``: seconds; no frame stays longer than that (but the last, by ``hold``): the
+    asciicast's pauses are cut to it (:func:`vgp_tui.cast.asciicast.limit_idle`), and so is a frame
+    that the screen's invisible changes only seemed to end. None keeps the replay's time."""
     kind = image_format(output)
     if kind is None:
         raise UserError(f"-o {output}: an asciicast is written by record_cast, not as a picture")
@@ -105,9 +112,14 @@ def write_image_cast(
 
     progress = progress or Progress(False)
     painter = CellPainter(columns, rows, font_size)  # before the replay: a font problem shows at once
+    width, height = painter.size
+    if width * height > MAX_PIXELS:  # before the replay too: it would only end out of memory
+        raise UserError(f"--size {columns}x{rows} at --font-size {font_size} is a {width}x{height} px picture; "
+                        f"pictures are limited to {MAX_PIXELS / 1e6:g} megapixels (400x150 at --font-size 16 "
+                        f"is 10.3): choose a smaller --size or --font-size, or write a .cast")
     with tempfile.TemporaryDirectory(prefix="vgp-tui-cast-") as folder:
         cast = Path(folder) / "replay.cast"
-        _record(recording, cast, columns, rows, speed, progress)
+        _record(recording, cast, columns, rows, speed, progress, idle_limit)
         _, events = read_cast(cast)
         if keep_cast is not None:
             shutil.copyfile(cast, keep_cast)
@@ -116,6 +128,10 @@ def write_image_cast(
     pictures: list[Any] = []
     durations: list[float] = []
     last = b""
+    # The pauses are already cut in the asciicast, but the app can write in the middle of a pause
+    # without changing a pixel (a redraw of the same cells): the frame would stay for two cut pauses.
+    longest = math.inf if idle_limit is None else max(idle_limit, 1 / fps) * 1000
+    cut = 0.0
     for frame, screen in enumerate(screens(events, columns, rows, when)):
         picture = None if screen is None else painter.paint(screen)
         if picture is not None and palette is not None:
@@ -125,7 +141,8 @@ def write_image_cast(
         # would merge it anyway (so that ``distinct`` counts what the file holds).
         pixels = picture.tobytes() if picture is not None else last
         if picture is None or pixels == last:
-            durations[-1] += 1000 / fps
+            cut += max(0.0, durations[-1] + 1000 / fps - longest)
+            durations[-1] = min(durations[-1] + 1000 / fps, longest)
         else:
             pictures.append(picture)
             durations.append(1000 / fps)
@@ -136,8 +153,8 @@ def write_image_cast(
     _save(pictures, durations, output, kind)
     progress.show("encoding", 1, 1)
     progress.close()
-    return ImageCast(output, painter.size[0], painter.size[1], when.count, len(pictures),
-                     when.end - when.start, hold, output.stat().st_size)
+    return ImageCast(output, width, height, when.count, len(pictures),
+                     when.end - when.start - cut / 1000, hold, output.stat().st_size)
 
 
 def _check_extra(kind: str) -> None:
@@ -155,7 +172,8 @@ def _check_extra(kind: str) -> None:
         raise UserError("this Pillow was built without WebP: write a .gif or .png, or install a Pillow wheel")
 
 
-def _record(recording: str | Path, cast: Path, columns: int, rows: int, speed: float, progress: Progress) -> None:
+def _record(recording: str | Path, cast: Path, columns: int, rows: int, speed: float, progress: Progress,
+            idle_limit: float | None = None) -> None:
     """The asciicast of the replay, made in a thread while the progress bar counts the replay's seconds.
 
     The thread is a daemon: on Ctrl+C the command exits at once, and the replay in the pseudo-terminal
@@ -171,7 +189,7 @@ def _record(recording: str | Path, cast: Path, columns: int, rows: int, speed: f
     def run() -> None:
         try:
             # 24-bit colour: the heatmap's own colours, not the nearest of xterm's 256
-            record_cast(recording, cast, columns, rows, speed, env={"COLORTERM": "truecolor"})
+            record_cast(recording, cast, columns, rows, speed, env={"COLORTERM": "truecolor"}, idle_limit=idle_limit)
         except BaseException as exc:  # handed to the main thread, which raises it
             failure.append(exc)
 

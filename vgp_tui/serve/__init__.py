@@ -196,8 +196,10 @@ def url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
-def serve(plan: Plan) -> None:
-    """Listen until Ctrl+C (or SIGTERM); each tab's process is stopped with the server."""
+def serve(plan: Plan) -> int:
+    """Listen until Ctrl+C (or SIGTERM); each tab's process is stopped with the server. Returns the exit
+    status: 128 + the signal's number (130 for Ctrl+C, 143 for SIGTERM), as a shell reports a command
+    that a signal ended, so a script or a service manager can tell a stop from a clean exit."""
     try:
         from vgp_tui.serve.server import DashboardServer
     except ImportError as exc:  # the extra's packages; any other missing module is a bug, with its traceback
@@ -217,6 +219,7 @@ def serve(plan: Plan) -> None:
         server.serve()
     except OSError as exc:  # the port taken between our check and the server's own bind
         raise UserError(_bind_error(plan.host, plan.port, exc)) from None
+    return 128 + server.stopped_by if server.stopped_by is not None else 0
 
 
 def _check_port(host: str, port: int) -> None:

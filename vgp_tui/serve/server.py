@@ -7,10 +7,13 @@ textual-serve (and aiohttp), so the rest of vgp-tui works without the ``serve`` 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 from collections.abc import Callable
 
 from aiohttp import web
+from aiohttp.web_runner import GracefulExit
 from textual_serve.server import Server, to_int
 
 from vgp_tui.serve.page import render_page
@@ -36,6 +39,29 @@ class DashboardServer(Server):
         self._open: dict[int, web.Request] = {}
         """The tabs' websocket requests by id (a request is not hashable): the cap counts them, and
         :meth:`on_shutdown` drops their connections."""
+        self.stopped_by: signal.Signals | None = None
+        """The signal that stopped the server (SIGINT or SIGTERM), once :meth:`serve` has returned."""
+
+    def serve(self, debug: bool = False) -> None:
+        """As textual-serve's ``Server.serve`` (1.1), but each stop signal is noted in :attr:`stopped_by`:
+        its handler, ``request_exit``, is not told which signal came, and the server exited with status 0
+        on Ctrl+C and SIGTERM alike, where a shell or a service manager expects 130 and 143."""
+        self.debug = debug
+        self.initialize_logging()
+        loop = asyncio.new_event_loop()
+        for stop in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(stop, self._stop, stop)
+            except NotImplementedError:  # (no signal handlers on a Windows loop: Ctrl+C is KeyboardInterrupt)
+                pass
+        # The same clean stop as textual-serve's: GracefulExit ends run_app, which runs on_shutdown (the
+        # tabs' connections dropped, so their processes quit) and the cleanup before it returns.
+        web.run_app(self._make_app(), host=self.host, port=self.port, handle_signals=False, loop=loop,
+                    print=lambda *args: None)
+
+    def _stop(self, stop: signal.Signals) -> None:
+        self.stopped_by = stop
+        raise GracefulExit()
 
     @property
     def sessions(self) -> int:
