@@ -469,15 +469,26 @@ async def test_the_palettes_screenshot_and_fixes_are_the_dashboards(tmp_path: Pa
         await pilot.pause(0.3)
         assert len(list(tmp_path.glob("vgp-tui-deep-sigmoid-*.svg"))) == 1
         # In a browser tab (`vgp-tui serve`) the picture goes to the browser, not into the server's folder.
-        delivered: list[str] = []
+        delivered: list[dict[str, Any]] = []
         monkeypatch.setattr(type(app), "is_web", property(lambda self: True))
-        monkeypatch.setattr(app, "deliver_screenshot", lambda filename=None, **_: delivered.append(filename))
+        monkeypatch.setattr(app, "deliver_text", lambda file, **options: delivered.append(options) or "key")
         said: list[str] = []
         monkeypatch.setattr(app, "notify", lambda message, **_: said.append(message))
         app.action_screenshot()
-        assert len(delivered) == 1 and delivered[0].startswith("vgp-tui-deep-sigmoid-")
-        assert said and "sent to the browser" in said[0] and "allow pop-ups" in said[0]
+        assert len(delivered) == 1 and delivered[0]["save_filename"].startswith("vgp-tui-deep-sigmoid-")
+        assert delivered[0]["mime_type"] == "image/svg+xml" and delivered[0]["open_method"] == "browser"
+        assert said == [said[0]] and "sent to the browser" in said[0] and "allow pop-ups" in said[0]
         assert len(list(tmp_path.glob("*.svg"))) == 1
+        # Once the browser fetched it, Textual said "Saved screenshot" as well (for its own delivery's
+        # name); a failed delivery is said once, as ours.
+        from textual import events
+
+        app.post_message(events.DeliveryComplete("key", name=delivered[0]["name"]))
+        await pilot.pause(0.1)
+        assert len(said) == 1, said
+        app.post_message(events.DeliveryFailed("key", OSError("gone"), name=delivered[0]["name"]))
+        await pilot.pause(0.1)
+        assert said[1:] == ["screenshot not sent to the browser: gone"], said
         monkeypatch.undo()
         await pilot.press("q")
 

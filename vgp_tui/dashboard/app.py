@@ -9,6 +9,7 @@ optimizer, and reads nothing of the source but the items on the feed (vgp_tui/so
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import math
 import signal
@@ -18,7 +19,7 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
-from textual import events, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -57,6 +58,8 @@ REFRESH_SECONDS = 0.2
 
 RECENT_PLAYBACK_SECONDS = 3.0
 """A replay toasts a recorded key or state only if the playback passed it within this many seconds."""
+SCREENSHOT_DELIVERY = "vgp-tui screenshot"
+"""The name of a served tab's screenshot delivery (not Textual's "screenshot", which toasts again)."""
 
 
 class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
@@ -590,7 +593,10 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
     def action_screenshot(self) -> None:
         name = f"vgp-tui-{self.session.name}-{time.strftime('%Y%m%d-%H%M%S')}.svg"
         if self.is_web:  # a browser tab of `vgp-tui serve`: the server's folder is not the visitor's
-            self.deliver_screenshot(filename=name)
+            # As deliver_screenshot() does, but under a name of ours: for its name Textual adds a toast
+            # of its own, "Saved screenshot", to the one below.
+            self.deliver_text(io.StringIO(self.export_screenshot()), save_filename=name, open_method="browser",
+                              mime_type="image/svg+xml", name=SCREENSHOT_DELIVERY)
             # The page opens it from a websocket message, not from the key press: a popup blocker may
             # hold it back.
             self.notify(f"screenshot {name} sent to the browser (if no tab opens, allow pop-ups for this page)")
@@ -601,6 +607,11 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
             self.notify(f"screenshot failed: {exc.strerror or exc}", severity="error")
             return
         self.notify(f"screenshot saved: {Path(path).resolve()}")  # absolute: the user may be far from the cwd
+
+    @on(events.DeliveryFailed)
+    def _screenshot_not_delivered(self, event: events.DeliveryFailed) -> None:
+        if event.name == SCREENSHOT_DELIVERY:
+            self.notify(f"screenshot not sent to the browser: {event.exception}", severity="error")
 
     async def action_quit(self) -> None:
         self.stop_training()
