@@ -503,16 +503,16 @@ async def test_divergence_pauses_with_a_marker_and_a_remedy_goes_on() -> None:
         await pilot.pause(0.3)
         assert app.session.trainer.step_count == frozen
         # Its toast points at the diagnosis line and the fix keys: it must not cover them, nor the
-        # flow panel or the loss plot. It sits on the heatmap's legend.
+        # flow panel or the heatmap. It sits at the loss plot's bottom left.
         from textual.widgets._toast import Toast
 
         await wait_for(pilot, lambda: any("diagnosis line" in t._notification.message for t in app.screen.query(Toast)))
         await pilot.pause()
         for toast in app.screen.query(Toast):
-            for selector in ("#diagnosis", "#remedies", "#status", "#flow", "#loss"):
+            for selector in ("#diagnosis", "#remedies", "#status", "#flow", "#heatmap"):
                 assert not toast.region.overlaps(app.query_one(selector).region), selector
-            heatmap = app.query_one("#heatmap").region
-            assert toast.region.bottom == heatmap.bottom and toast.region.overlaps(heatmap)
+            loss = app.query_one("#loss").region
+            assert toast.region.bottom == loss.bottom and loss.contains_region(toast.region)
         await pilot.press("minus")  # a live remedy after divergence starts afresh with it applied
         # (lr 50 may diverge again at once, so only the new run is waited for, not its state)
         await wait_for(pilot, lambda: app.history.current.run == 2)
@@ -1061,3 +1061,87 @@ async def test_the_refresh_timers_last_tick_after_the_widgets_are_gone_is_harmle
 
     app.on_resize(events.Resize(Size(80, 24), Size(80, 24)))
     app._show_footer_keys()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 60)])
+async def test_a_keys_toast_sits_over_the_loss_plot_and_covers_no_other_panel(
+    size: tuple[int, int], tmp_path: Path
+) -> None:
+    """Toasts sat on the heatmap's bottom edge, over the subtitle that z and w change (and, at 80x24,
+    over the remedies bar): now inside the loss plot, at its bottom left, at every size, a long
+    answer (a structural remedy's, two lines; a screenshot's long path, folded) too."""
+    from textual.widgets._toast import Toast
+
+    shots = tmp_path / ("deep" * 8)  # a long path: the screenshot's toast folds it over lines
+    shots.mkdir()
+    app = make_app(Session(small_sigmoid(), device="cpu"), screenshot_dir=str(shots))
+    async with app.run_test(size=size, notifications=True) as pilot:
+        await wait_for(pilot, lambda: steps(app) > 2)
+        for key, answer in (("ctrl+s", "screenshot saved:"), ("h", "earlier runs:"), ("a", "activation → tanh:")):
+            await pilot.press(key)
+            await wait_for(pilot, lambda: any(t.startswith(answer) for t in toasts(app)))
+            await pilot.pause()
+            loss = app.query_one("#loss").region
+            for toast in app.screen.query(Toast):
+                assert loss.contains_region(toast.region), (key, toast.region, loss)
+                assert toast.region.bottom == loss.bottom, (key, toast.region, loss)
+                for selector in ("#status", "#flow", "#heatmap", "#diagnosis", "#remedies"):
+                    assert not toast.region.overlaps(app.query_one(selector).region), (key, selector)
+        await pilot.press("q")
+
+
+async def test_y_answers_with_a_toast_like_every_other_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """y switched the loss axis without a word; it answers through only_toast, once for a burst."""
+    monkeypatch.setattr("vgp_tui.dashboard.keys.BURST_QUIET_SECONDS", 1.0)  # (a loaded machine)
+    from vgp_tui.dashboard.loss_plot import LossPlot
+
+    app = new_app()
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_for(pilot, lambda: steps(app) > 2)
+        await burst(pilot, "y", "y", "y")  # log → linear → log → linear
+        await wait_for(pilot, lambda: toasts(app) == ["loss axis: linear"])
+        assert not app.query_one(LossPlot).log_scale
+        await pilot.press("y")
+        await wait_for(pilot, lambda: toasts(app) == ["loss axis: log"])
+        assert app.query_one(LossPlot).log_scale
+        await pilot.press("q")
+
+
+async def test_another_preset_starts_with_a_log_axis_and_every_ghost() -> None:
+    """A linear axis and hidden ghosts chosen on one preset carried over to the next: rnn-clipping's
+    climb then read 4e36. Another preset starts as it would on its own."""
+    from vgp_tui.dashboard.loss_plot import LossPlot
+
+    app = new_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: steps(app) > 2)
+        await pilot.press("y", "h", "h")
+        plot = app.query_one(LossPlot)
+        assert not plot.log_scale and plot.ghost_mode == "none"
+        app._switch_preset("deep-relu")
+        # (deep-relu's run, not deep-sigmoid's: 21 layers where the small deep-sigmoid has 9)
+        await wait_for(pilot, lambda: app.session.name == "deep-relu" and app.history.current is not None
+                       and len(app.history.current.layers) == 21, timeout=40)
+        assert plot.log_scale and plot.ghost_mode == "all"
+        assert plot.border_title == "Loss · log axis (y toggles)"
+        await pilot.press("q")
+
+
+async def test_the_heatmap_subtitle_names_the_view_and_what_z_and_w_do_next() -> None:
+    """After z it read "z all", before it "z every layer": nearly the same words for opposite views."""
+    from vgp_tui.dashboard.heatmap import GradientHeatmap
+
+    app = new_app(load_preset("deep-sigmoid"))  # 21 layers: more than the heatmap's rows at 120x40
+    async with app.run_test(size=SIZE) as pilot:
+        heatmap = app.query_one(GradientHeatmap)
+        subtitle = lambda: str(heatmap.border_subtitle)  # noqa: E731
+        await wait_for(pilot, lambda: subtitle().startswith("21 layers merged"))
+        assert subtitle() == "21 layers merged to fit · z: one row per layer · w: worst first"
+        await pilot.press("z")
+        await wait_for(pilot, lambda: subtitle().startswith("layers 1–"))
+        rows = heatmap.rows_shown()
+        assert subtitle() == f"layers 1–{rows} of 21, one row each · ↑↓ scroll · z: fit all 21 · w: worst first"
+        await pilot.press("w")
+        await wait_for(pilot, lambda: subtitle().startswith("worst first"))
+        assert subtitle() == f"worst first · 1–{rows} of 21 · ↑↓ scroll · z: fit all 21 · w: depth order"
+        await pilot.press("q")

@@ -341,12 +341,32 @@ async def test_a_vanishing_layer_has_a_red_label_and_the_legend_says_why() -> No
 
 
 def test_rows_share_the_height_evenly_up_to_the_cap() -> None:
+    """Every row as tall as the others (rows of 2 and 3 lines read as unlabelled layers between the
+    labelled ones), up to the cap; the step axis and the scale right under them, what is left below."""
     heatmap = GradientHeatmap()
     heatmap.show(LAYERS, _view(np.full((20, 4), 0.1)))
     for height in (4 + 2, 4 * 2 + 2, 4 * 2 + 2 + 3, 4 * 3 + 2, 40):
         lines = [s.text for s in heatmap.render_strips(60, height)]
         starts = [i for i, line in enumerate(lines) if any(f" {n} " in f" {line} " for n in LAYERS)]
-        heights = np.diff([*starts, starts[0] + min(height - 2, 4 * 3)])
-        assert heights.max() - heights.min() <= 1 and heights.max() <= 3  # even rows, capped
-        if height <= 4 * 3 + 2:
-            assert lines[height - 1].lstrip().startswith("|g|")  # they fill the panel: no band
+        each = min((height - 2) // 4, 3)
+        assert starts == [0, each, 2 * each, 3 * each], (height, lines)
+        assert lines[4 * each + 1].lstrip().startswith("|g|")  # no band between the picture and the scale
+        if height in (4 + 2, 4 * 2 + 2, 4 * 3 + 2):
+            assert lines[height - 1].lstrip().startswith("|g|")  # where the lines divide evenly: all of them
+
+
+def test_merged_rows_are_all_of_one_height_and_the_panel_no_taller_than_they_need() -> None:
+    """resnet-cifar10's 18 layers in 13 lines at 120x40: merged by block into 10 rows, three of
+    them two lines tall with an unlabelled second line. Now 10 rows of one line, the panel 12 tall."""
+    from textual.geometry import Size
+
+    names = ("stem", *(f"layer{b}.{i}.conv{c}" for b in range(1, 5) for i in range(2) for c in (1, 2)), "fc")
+    heatmap = GradientHeatmap()
+    heatmap.show(names, _view(np.full((20, len(names)), 0.1)))
+    heatmap.styles.max_height = None
+    assert heatmap.get_content_height(Size(116, 15), Size(120, 40), 116) == 10 + 2
+    assert heatmap.get_content_height(Size(116, 19), Size(120, 40), 116) == 10 + 2  # (17 lines: still merged)
+    assert heatmap.get_content_height(Size(116, 40), Size(120, 40), 116) == 18 * 2 + 2  # (each its own rows)
+    lines = [s.text for s in heatmap.render_strips(116, 15)]
+    assert all(line[:12].strip() for line in lines[:10]), lines  # every line of the picture labelled
+    assert "step" in lines[10] and lines[11].lstrip().startswith("|g|"), lines

@@ -24,6 +24,8 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
+from textual.css.scalar import Scalar
+from textual.geometry import Spacing
 from textual.widgets import Footer, Static
 
 from vgp_tui.dashboard.diagnosis_line import DiagnosisLine
@@ -56,6 +58,8 @@ MIN_WIDTH, MIN_HEIGHT = 80, 24
 REFRESH_SECONDS = 0.2
 """The UI timer: 5 Hz keeps the numbers fresh and leaves the GIL to the training thread."""
 
+TOAST_WIDTH = 60
+"""Widest toast (Textual's width): a key's answer in one or two lines over the loss plot."""
 RECENT_PLAYBACK_SECONDS = 3.0
 """A replay toasts a recorded key or state only if the playback passed it within this many seconds."""
 SCREENSHOT_DELIVERY = "vgp-tui screenshot"
@@ -292,6 +296,9 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
                 self._drawn.clear()
                 self.drop_unsent_remedies()
                 self.remedies = item.session.initial_remedies()
+                # Another preset starts as it would on its own: a log axis, every ghost (a linear axis
+                # chosen for deep-sigmoid's 1.1 read 4e36 on rnn-clipping's climb).
+                self.query_one(LossPlot).reset_view()
                 self._apply_session_layout()
             elif isinstance(item, Rewind):
                 self.history = History()
@@ -345,22 +352,32 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         self._place_toasts()
 
     def _place_toasts(self) -> None:
-        """Toasts stack up from the heatmap's bottom edge, over its colour scale and caption.
+        """Toasts stack up from the loss plot's bottom left corner, over its step axis and its first
+        steps: what a key changed is elsewhere, or in the whole of the plot (y, h).
 
         Textual's place, the bottom right of the screen, is the diagnosis line and the fix keys that
-        most toasts point at (a divergence's says "the diagnosis line names a fix key"); the top right
-        is the flow panel, whose first layer is the lesson. The heatmap's last rows are its legend.
+        most toasts point at (a divergence's says "the diagnosis line names a fix key") and the
+        remedies bar the remedy keys change; the top right is the flow panel, whose first layer is the
+        lesson; the heatmap's bottom edge is its colour scale and the subtitle that z and w change.
+        A toast is one or two lines there, under the loss plot's legend, whose rows start at the top.
         """
         screen = self.default_screen  # the dashboard's rack (a dialog has its own)
         try:
             # (by its type's name: Textual does not export the class)
-            rack, heatmap, main = screen.query_one("ToastRack"), self.query_one(GradientHeatmap), self.query_one("#main")
+            rack, loss, main = screen.query_one("ToastRack"), self.query_one(LossPlot), self.query_one("#main")
         except NoMatches:  # (closing)
             return
-        shown = main.display and heatmap.display and heatmap.region.height
-        below = screen.size.height - heatmap.region.bottom if shown else 1
-        if rack.styles.margin.bottom != below:
-            rack.styles.margin = (0, 0, max(below, 0), 0)
+        region = loss.region
+        over_loss = bool(main.display and loss.display and region.width > 2 and region.height)
+        if over_loss:  # inside its frame, its bottom edge included, at most TOAST_WIDTH wide
+            # (A docked rack is as wide as its width says: a right margin only moves it.)
+            width: Scalar | None = Scalar.from_number(min(region.width - 2, TOAST_WIDTH))
+            margin = Spacing(0, 0, max(screen.size.height - region.bottom, 0), region.x + 1)
+        else:
+            width, margin = None, Spacing(0, 0, 1, 0)  # Textual's own
+        rack.set_class(over_loss, "-over-loss")
+        if rack.styles.margin != margin or rack.styles.width != width:
+            rack.styles.margin, rack.styles.width = margin, width
 
     def _share_layer_rows(self) -> None:
         """Both layer panels get the smaller one's row count, so that when layers must share rows
@@ -522,9 +539,7 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         self.only_toast(f"restart: a fresh run from the same seed{trains}")
 
     def action_toggle_log(self) -> None:
-        plot = self.query_one(LossPlot)
-        plot.log_scale = not plot.log_scale
-        plot.show(self.history)  # at once, not at the next tick: a key press wants an answer
+        self.only_toast(self.query_one(LossPlot).toggle_log(self.history), timeout=3)
 
     def action_cycle_ghosts(self) -> None:
         self.only_toast(self.query_one(LossPlot).cycle_ghosts(), timeout=3)

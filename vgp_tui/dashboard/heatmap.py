@@ -53,7 +53,7 @@ from vgp_tui.dashboard.colors import (
     log_norms,
     scale_range,
 )
-from vgp_tui.dashboard.layers import Arrangement, LayerView, arrange, group_rows, merge_layers, short_name
+from vgp_tui.dashboard.layers import Arrangement, LayerView, arrange, block_groups, group_rows, merge_layers, short_name
 from vgp_tui.dashboard.panels import Panel, PanelResized
 from vgp_tui.engine.history import FIRST_LAYER, History, Marker, SeriesView
 from vgp_tui.health import BAD, layer_verdicts, nan_median, recent_norms, worst
@@ -264,7 +264,10 @@ class GradientHeatmap(Widget, Panel):
         """Lines for every layer at up to MAX_ROW_HEIGHT lines each, plus the axis and the scale.
 
         With ``height: auto`` the panel is as tall as its layers need and no taller (the loss plot
-        gets the rest), never over its ``max-height``: within that, the tallest whole-line rows.
+        gets the rest), never over its ``max-height``: within that, the tallest whole-line rows, all
+        of one height. Where rows merge layers by block, as tall as those rows need: resnet-cifar10's
+        10 blocks in 13 lines had rows of 1 and 2 lines, the second lines unlabelled, like rows of
+        layers without a name.
         """
         extra = 2  # the step axis and the colour scale
         layers = max(1, len(self._layers))
@@ -274,7 +277,10 @@ class GradientHeatmap(Widget, Panel):
             outer = Size(container.width + gutter.width, container.height + gutter.height)
             budget = min(budget, int(self.styles.max_height.resolve(outer, viewport)) - gutter.height)
         if layers + extra >= budget:
-            return max(1, budget)  # rows merge layers to fit
+            if self.layer_view.one_per_row or not self._layers or budget <= extra:
+                return max(1, budget)  # one layer a line, scrolled
+            rows = len(block_groups(self._layers, budget - extra))  # rows merge layers to fit
+            return rows * max(1, min(MAX_ROW_HEIGHT, (budget - extra) // rows)) + extra
         return layers * max(1, min(MAX_ROW_HEIGHT, (budget - extra) // layers)) + extra
 
     @property
@@ -354,10 +360,10 @@ class GradientHeatmap(Widget, Panel):
         verdicts = self._verdicts if self._verdicts is not None and len(self._verdicts) == len(layers) else None
         tones = [worst([verdicts[i] for i in r]) if verdicts else "unknown" for r in shown.rows]
         # With room to spare, the rows share the lines (labelled on their first), up to MAX_ROW_HEIGHT
-        # each, differing by one line at most; what is left stays blank below the scale, so the scale
-        # sits right under the picture.
-        used = min(grid_rows, rows * MAX_ROW_HEIGHT)
-        heights = [(i + 1) * used // rows - i * used // rows for i in range(rows)]
+        # each, all of one height (rows of 1 and 2 lines read as unlabelled layers between the
+        # labelled ones); what is left stays blank below the scale, so the scale sits right under the
+        # picture. (With ``height: auto``, get_content_height leaves nothing over.)
+        heights = [max(1, min(MAX_ROW_HEIGHT, grid_rows // rows))] * rows
         lines: list[Strip] = []
         for i in range(rows):
             row_codes = codes[i] if columns > 0 else None

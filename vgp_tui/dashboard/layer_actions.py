@@ -31,7 +31,7 @@ class LayerActions:
         self.layer_view = view
         for panel in self._layer_panels():
             panel.layer_view = view
-            panel.refresh()
+            panel.refresh(layout=True)  # (the heatmap is as tall as its rows: merged rows may need fewer lines)
 
     def action_layer_view(self, what: str) -> None:
         """``every``: one row per layer, or all layers fitted again; ``worst``: the worst first, or depth order."""
@@ -61,19 +61,28 @@ class LayerActions:
 
     def caption_layers(self) -> None:
         """The heatmap's subtitle says which layers are shown where not all of them have a row of
-        their own, and which keys change that (set only when it changes)."""
+        their own, and what z and w would show instead (set only when it changes).
+
+        Each key is named with the view it leads to, in other words than the view on screen: "z all"
+        under one row per layer and "z every layer" under the merged view read as the same thing."""
         heatmap = self.query_one(GradientHeatmap)
         count = len(heatmap.layers)
         rows = heatmap.rows_shown()
         view = self.layer_view
+        worst = "w: depth order" if view.worst_first else "w: worst first"
         if count <= rows and not view.worst_first:
             text = ""
+        elif count <= rows:  # (z and w both lead back to depth order: all of them fit)
+            text = f"worst first · {worst}"
         elif view.one_per_row:
-            shown = heatmap.arrangement(rows)
-            text = f"{shown.caption(view.worst_first)} · ↑↓ scroll · z all"
+            caption = heatmap.arrangement(rows).caption(view.worst_first)
+            keys = f"↑↓ scroll · z: fit all {count} · {worst}"
+            text = f"{caption}, one row each · {keys}" if not view.worst_first else f"{caption} · {keys}"
+            if len(text) > heatmap.outer_size.width - 4:  # (80 columns: the keys matter more than "one row each")
+                text = f"{caption} · {keys}"
         else:
             names = heatmap.layers
             blocks = any(block_of(a) == block_of(b) for a, b in zip(names, names[1:]))
-            text = f"{count} layers merged {'by block' if blocks else 'to fit'} · z every layer · w worst first"
+            text = f"{count} layers merged {'by block' if blocks else 'to fit'} · z: one row per layer · {worst}"
         if heatmap.border_subtitle != text:
             heatmap.border_subtitle = text

@@ -263,6 +263,18 @@ class LossPlot(PlotPanel, Panel):
         self._set_title()
         self.redraw()
 
+    def toggle_log(self, history: History | None = None) -> str:
+        """A log axis, else a linear one, drawn at once (a key press wants its answer); says which, for a toast."""
+        self.log_scale = not self.log_scale
+        self.show(history if history is not None else self.history or History())
+        return "loss axis: log" if self.log_scale else "loss axis: linear"
+
+    def reset_view(self) -> None:
+        """The axis and the ghosts as a fresh dashboard has them: what another preset starts with."""
+        self.log_scale, self.ghost_mode = True, GHOST_MODES[0]
+        self._set_title()
+        self.redraw()
+
     def cycle_ghosts(self) -> str:
         """Show every ghost that fits, then only the last one, then none; says which, for a toast."""
         self.ghost_mode = GHOST_MODES[(GHOST_MODES.index(self.ghost_mode) + 1) % len(GHOST_MODES)]

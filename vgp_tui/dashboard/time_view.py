@@ -2,9 +2,12 @@
 |dL/dx_t|), for recurrent presets.
 
 The current run's latest measurement is drawn with the previous run's beside it, so switching the
-cell from rnn to lstm shows the difference at once. Where there is nothing to draw the panel says why
-(not measured yet, only NaN/Inf), and where it is too short for a plot (80x24) it draws the current
-run's curve as one line of block characters with its two ends labelled.
+cell from rnn to lstm shows the difference at once. The legend is a row or two above the plot, never
+over a curve (plotext's, in the plot's top left corner, hid the LSTM's flat curve), and the y-range
+holds every curve drawn with a row to spare above the highest (an LSTM's, on the frame's top edge,
+read as cut off). Where there is nothing to draw the panel says why (not measured yet, only
+NaN/Inf), and where it is too short for a plot (80x24) it draws the current run's curve as one line
+of block characters with its two ends labelled.
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ MIN_PLOT_HEIGHT = 6
 _ENLARGE = ("enlarge the terminal for the plot", "a taller terminal plots it", "taller: a plot")
 """What the one-line view says of the full plot, longest first: the first that fits is shown."""
 SPARK = "▁▂▃▄▅▆▇█"
+CURRENT, PREVIOUS = "green", "gray"
+"""plotext's colours of the current run's curve and the previous run's."""
+LEGEND_STYLES = {CURRENT: Style(color="color(2)"), PREVIOUS: Style(color="color(8)")}
+"""The same colours in Rich's words (plotext writes ANSI colours 2 and 8), for the legend."""
 
 
 def _plottable(run: RunHistory) -> tuple[np.ndarray, np.ndarray] | None:
@@ -80,6 +87,8 @@ class TimeGradientPlot(PlotPanel, Panel):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.history: History | None = None
+        self._plot_height: int | None = None
+        """Lines of the plot at its last build: the panel's less the legend's."""
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -130,13 +139,64 @@ class TimeGradientPlot(PlotPanel, Panel):
             return f"no data: the run stopped at step {current.latest.step}, before its first measurement (measured every few steps)"
         return "no data yet: measured every few steps…"
 
+    def _curves(self) -> list[tuple[RunHistory, str, np.ndarray, np.ndarray, list[int]]]:
+        """What the plot draws: each run with something to plot, its colour, its time steps and values,
+        and the time steps whose gradient is exactly 0."""
+        current = self.history.current if self.history is not None else None
+        curves = []
+        for run in self._runs():
+            points = _plottable(run)
+            if points is not None:
+                curves.append((run, CURRENT if run is current else PREVIOUS, *points, _zero_steps(run)))
+        return curves
+
+    def _legend(self, width: int) -> list[list[tuple[str, str]]]:
+        """The legend's rows, each a list of (text, colour): every curve where there are two, the
+        exactly-0 floor where there is one; a lone curve with no floor needs none."""
+        curves = self._curves()
+        entries = []
+        if len(curves) > 1:
+            entries += [(f"━━ run {run.run} {run.remedies.get('cell', '')}".rstrip(), color)
+                        for run, color, *_ in curves]
+        for run, color, _, _, zeros in curves:
+            if zeros:
+                entries.append(("·· exactly 0" if run is curves[-1][0] else f"·· run {run.run}: exactly 0", color))
+        rows: list[list[tuple[str, str]]] = []
+        used = width
+        for text, color in entries:
+            text = clip_end(text, max(width - 1, 1))
+            if rows and used + 2 + len(text) <= width - 1:
+                rows[-1].append((text, color))
+                used += 2 + len(text)
+            else:
+                rows.append([(text, color)])
+                used = len(text)
+        return rows
+
     def _build(self, width: int, height: int) -> list[Strip]:
         why = self.why_empty()
         if why is not None:
             return _message(why, width, height)
         if height < MIN_PLOT_HEIGHT:
             return self._compact(width, height)
-        return super()._build(width, height)
+        legend = self._legend(width)
+        legend = legend[: max(0, height - MIN_PLOT_HEIGHT)]  # (the plot first: the colours still tell)
+        self._plot_height = height - len(legend)
+        strips = super()._build(width, height - len(legend))
+        if not legend:
+            return strips
+        # The legend takes the plot's own background (the theme's surface) so it reads as one panel.
+        segments = list(strips[0]) if strips else []
+        background = segments[-1].style.bgcolor if segments and segments[-1].style else None
+        lines = []
+        for row in legend:
+            parts = [Segment(" ", Style(bgcolor=background))]
+            for i, (text, color) in enumerate(row):
+                if i:
+                    parts.append(Segment("  ", Style(bgcolor=background)))
+                parts.append(Segment(text, LEGEND_STYLES[color] + Style(bgcolor=background)))
+            lines.append(Strip(parts).extend_cell_length(width, Style(bgcolor=background)).crop(0, width))
+        return [*lines, *strips]
 
     def _compact(self, width: int, height: int) -> list[Strip]:
         """The current (else previous) run's curve as one line of blocks: a plot would show only axes."""
@@ -157,38 +217,59 @@ class TimeGradientPlot(PlotPanel, Panel):
         return [*lines, *[Strip.blank(width)] * (height - len(lines))][:height]
 
     def draw(self, plt: Plot) -> None:
-        current = self.history.current if self.history is not None else None
-        low, high = math.inf, -math.inf
-        length = 1
-        drawn: list[tuple[RunHistory, str]] = []
-        for run in self._runs():
-            points = _plottable(run)
-            if points is None:
-                continue
-            t, values = points
-            color = "green" if run is current else "gray"
-            cell = run.remedies.get("cell", "")
-            plt.plot(t.tolist(), values.tolist(), color=color, label=f"run {run.run} {cell}", marker="braille")
-            low, high = min(low, float(values.min())), max(high, float(values.max()))
-            length = max(length, len(run.latest_time_grad or ()))
-            drawn.append((run, color))
+        curves = self._curves()
+        if not curves:  # (_build says why instead)
+            return
+        low = min(float(values.min()) for _, _, _, values, _ in curves)
+        high = max(float(values.max()) for _, _, _, values, _ in curves)
+        length = max(len(run.latest_time_grad or ()) for run, *_ in curves)
+        # (No labels: the legend is drawn above the plot, where it covers no curve.)
+        for run, color, t, values, _ in curves:
+            plt.plot(t.tolist(), values.tolist(), color=color, marker="braille")
         plt.yscale("log")
         # The axis spans every time step, not only those with a value to plot: a curve that starts at
         # t=41 of 50 must start near the right edge.
         plt.xlim(1, max(length, 2))
         plt.xticks(*step_ticks(1, length, 4))
-        plt.yticks(*value_ticks(low, high, log=True, count=3))
-        zeros = [(run, color, steps) for run, color in drawn if (steps := _zero_steps(run))]
-        if zeros:
+        bottom = math.log10(low)
+        if any(zeros for *_, zeros in curves):
             # Time steps that get exactly nothing back (saturated units) have no place on a log axis:
             # they are dotted along a floor below the lowest value, as the heatmap dots an exact 0.
-            span = max(1.0, math.log10(high) - math.log10(low))
-            floor = 10 ** (math.log10(low) - 0.12 * span)
-            plt.ylim(math.log10(floor), math.log10(high))  # (plotext's log axis takes its limits in log10)
-            for run, color, steps in zeros:
-                label = "exactly 0" if run is drawn[-1][0] else f"run {run.run}: exactly 0"
-                plt.scatter(steps, [floor] * len(steps), color=color, marker=ZERO_GLYPH, label=label)
+            bottom -= 0.12 * max(1.0, math.log10(high) - math.log10(low))
+            floor = 10**bottom
+            for _, color, _, _, zeros in curves:
+                if zeros:
+                    plt.scatter(zeros, [floor] * len(zeros), color=color, marker=ZERO_GLYPH)
+        bottom, top = y_limits(bottom, math.log10(high), self._data_rows())
+        plt.ylim(bottom, top)  # (plotext's log axis takes its limits in log10)
+        plt.yticks(*log_ticks(bottom, top, math.log10(high)))
         plt.xlabel("time step t")
+
+    def _data_rows(self) -> int:
+        """Rows of the plot's data area: the plot's height less its frame, step ticks and axis label."""
+        return max(1, (self._plot_height or self.size.height) - 4)
+
+
+def y_limits(bottom: float, high: float, rows: int) -> tuple[float, float]:
+    """The y-range (log10) from ``bottom`` to a row above ``high`` (the highest value of every curve
+    drawn): a curve on the frame's top edge reads as cut off there. Never narrower than a decade."""
+    if high - bottom < 1.0:  # a flat curve: a decade around it
+        middle = (bottom + high) / 2
+        bottom, high = middle - 0.5, middle + 0.5
+    return bottom, high + (high - bottom) / max(rows - 1, 1)
+
+
+def log_ticks(bottom: float, top: float, high: float, count: int = 3) -> tuple[list[float], list[str]]:
+    """Up to ``count`` y ticks inside [``bottom``, ``top``] (log10): whole decades, evenly spaced down
+    from the first at or above ``high``, the highest value (its level is labelled, not only the
+    floor's; the row above it is headroom, not data); short labels of three significant digits where
+    the range holds fewer than two decades."""
+    first, last = math.ceil(bottom - 1e-9), min(math.floor(top + 1e-9), math.ceil(high - 1e-9))
+    if last - first < 1:
+        return value_ticks(10**bottom, 10**top, log=True, count=count)
+    step = max(1, (last - first) // (count - 1))
+    decades = list(range(last, first - 1, -step))[:count][::-1]
+    return [10.0**k for k in decades], [f"1e{k}" for k in decades]
 
 
 def _message(text: str, width: int, height: int) -> list[Strip]:
