@@ -685,7 +685,10 @@ async def test_a_preset_that_cannot_load_keeps_the_previous_run_going(tmp_path: 
         await pilot.press("q")
 
 
-async def test_a_preset_too_big_for_memory_keeps_the_previous_run_going(listen: Any, monkeypatch: Any) -> None:
+@pytest.mark.parametrize("fault", ["out of memory", "a bug"])
+async def test_a_preset_whose_model_cannot_be_built_keeps_the_previous_run_going(
+    listen: Any, monkeypatch: Any, fault: str
+) -> None:
     """The switched-to preset's model is built before the screen switches: one the allocator refuses
     used to stop the training thread, with the screen already on the new preset's empty panels."""
     import torch
@@ -696,6 +699,8 @@ async def test_a_preset_too_big_for_memory_keeps_the_previous_run_going(listen: 
 
     def refuse_deep_relu(family: Any, config: Any, remedies: Any, task: Any) -> Any:
         if remedies.get("activation") == "relu":  # deep-relu's model, not deep-sigmoid's
+            if fault == "a bug":
+                raise ValueError("no such layer")
             torch.empty(2**50, dtype=torch.uint8)  # the CPU allocator's own refusal
         return build(family, config, remedies, task)
 
@@ -706,7 +711,8 @@ async def test_a_preset_too_big_for_memory_keeps_the_previous_run_going(listen: 
         await wait_for(pilot, lambda: steps(app) > 2)
         app._switch_preset("deep-relu")
         await wait_for(pilot, lambda: any("goes on" in t for t in toasts), timeout=60)
-        assert any("does not fit in memory" in t and t.endswith("deep-sigmoid goes on") for t in toasts), toasts
+        said = "does not fit in memory" if fault == "out of memory" else "deep-relu could not start: ValueError: no such layer"
+        assert any(said in t and t.endswith("deep-sigmoid goes on") for t in toasts), toasts
         before = steps(app)
         await wait_for(pilot, lambda: steps(app) > before + 5)  # still training, the same run
         assert app.session.name == "deep-sigmoid" and app.history.current.run == 1

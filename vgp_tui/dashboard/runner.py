@@ -110,6 +110,11 @@ class Runner:
                     # The previous preset goes on where it was, run and step unchanged.
                     self.feed.put([Notice(f"{exc}; {source.name} goes on")])
                     continue
+                except Exception as exc:  # noqa: BLE001 - a fault building it: the old preset still goes on
+                    log.exception("preset %s could not start", nxt.name)
+                    self.feed.put([Notice(f"{nxt.name} could not start: {exc.__class__.__name__}: {exc} "
+                                          f"(details in {log_path()}); {source.name} goes on")])
+                    continue
                 nxt.sinks[:] = list(source.sinks)
                 self.source = nxt
                 self.feed.put([NewSession(nxt)])

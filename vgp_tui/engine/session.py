@@ -145,7 +145,7 @@ class Session:
         rng = torch.random.get_rng_state()
         try:
             self._prepared = self._build_trainer(self.run_number + 1)
-        except UserError:
+        except Exception:
             # The model's initialisation seeded torch's global generator: the preset that goes on
             # keeps its own random stream, as if no switch had been tried.
             torch.random.set_rng_state(rng)
