@@ -158,7 +158,9 @@ def _refuse_options_before(ctx: click.Context, name: str) -> None:
 def presets_command() -> None:
     """List the scenarios: name, where it comes from, model, data, remedies and what each shows.
 
-    A preset's name is its file's name; a user preset named like a built-in one replaces it.
+    A preset's name is its file's name; a user preset named like a built-in one replaces it. User
+    presets are TOML files in $VGP_TUI_PRESETS, else $XDG_CONFIG_HOME/vgp-tui/presets, else
+    ~/.config/vgp-tui/presets; in a terminal the list ends with the folders, built-in ones included.
     """
     from vgp_tui.scenario import available_names, builtin_names, load_preset, user_names
 

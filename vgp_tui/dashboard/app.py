@@ -210,6 +210,11 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
                                 severity="warning", timeout=4)
                 return
 
+    def notify(self, message: str, *, markup: bool = False, **options: Any) -> None:  # type: ignore[override]
+        """Textual's toast, with its text shown as it is: ours hold paths and the preset's [section]
+        names ("make [model] smaller" lost its word as a markup tag), never markup."""
+        super().notify(message, markup=markup, **options)
+
     def only_toast(self, message: str, **options: Any) -> None:
         """A toast that replaces those on screen: the answer to a key, where a key pressed again and
         again (held down, or faster than the replay reports back) stacked a dozen over the panels.
@@ -306,7 +311,8 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
             elif isinstance(item, Playback):
                 self.take_playback(item)
             elif isinstance(item, Notice):
-                self.notify(item.text, severity=item.severity, timeout=8)  # type: ignore[arg-type]
+                # (replacing the toasts on screen: "switching to …" waits for this or the new session)
+                self.only_toast(item.text, severity=item.severity, timeout=8)
             else:
                 self.history.add(item)
                 self._react(item, toast=newest - getattr(item, "t", newest) <= recent)
@@ -603,7 +609,9 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
             self.notify(str(exc), severity="error", timeout=8)
             return
         self.runner.switch_to(new, name)
-        self.only_toast(f"switching to {name}…")  # cleared when the new session arrives
+        # It stays until the switch is done (building a big model takes a while, and the old preset
+        # waits meanwhile): cleared when the new session arrives, replaced by the notice if it cannot.
+        self.only_toast(f"switching to {name}…", timeout=120)
 
     def action_screenshot(self) -> None:
         name = f"vgp-tui-{self.session.name}-{time.strftime('%Y%m%d-%H%M%S')}.svg"
@@ -621,7 +629,9 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         except OSError as exc:
             self.notify(f"screenshot failed: {exc.strerror or exc}", severity="error")
             return
-        self.notify(f"screenshot saved: {Path(path).resolve()}")  # absolute: the user may be far from the cwd
+        # Absolute, as the user may be far from the cwd; on a line of its own, which a path seldom
+        # overflows: the toast wrapped a long one in the middle of a word.
+        self.notify(f"screenshot saved:\n{Path(path).resolve()}")
 
     @on(events.DeliveryFailed)
     def _screenshot_not_delivered(self, event: events.DeliveryFailed) -> None:
