@@ -37,6 +37,9 @@ def main(out: Path) -> None:
     if trainer.args.process_index == 0:
         logged = [e["grad_norm"] for e in trainer.state.log_history if "grad_norm" in e and "train_runtime" not in e]
         (out / "logged.json").write_text(json.dumps(logged))
+    # Both ranks leave together: gloo aborted a rank that tore down while the other still worked
+    # (plain DDP, no vgp-tui: 5 of 24 runs of the README's torchrun example on a loaded machine).
+    torch.distributed.barrier()
     torch.distributed.destroy_process_group()
 
 
