@@ -144,4 +144,3 @@ def test_the_readme_ddp_example_records_the_gradient_ddp_averages(tmp_path: Path
         assert s.loss == pytest.approx(losses[0].item(), rel=1e-5)  # rank 0's
         optimizer.step()
         optimizer.zero_grad()
-

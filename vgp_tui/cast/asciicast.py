@@ -28,7 +28,6 @@ from pathlib import Path
 from vgp_tui.errors import UserError
 
 
-
 def record_cast(
     recording: str | Path,
     output: str | Path,
