@@ -475,6 +475,7 @@ async def test_the_palettes_screenshot_and_fixes_are_the_dashboards(tmp_path: Pa
         said: list[str] = []
         monkeypatch.setattr(app, "notify", lambda message, **_: said.append(message))
         app.action_screenshot()
+        await wait_for(pilot, lambda: bool(delivered))
         assert len(delivered) == 1 and delivered[0]["save_filename"].startswith("vgp-tui-deep-sigmoid-")
         assert delivered[0]["mime_type"] == "image/svg+xml" and delivered[0]["open_method"] == "browser"
         assert said == [said[0]] and "sent to the browser" in said[0] and "allow pop-ups" in said[0]
@@ -491,6 +492,25 @@ async def test_the_palettes_screenshot_and_fixes_are_the_dashboards(tmp_path: Pa
         assert said[1:] == ["screenshot not sent to the browser: gone"], said
         monkeypatch.undo()
         await pilot.press("q")
+
+
+async def test_a_screenshot_is_of_the_dashboard_without_the_toasts_on_screen(tmp_path: Path) -> None:
+    """ctrl+s right after a key saved that key's toast in the picture, over the loss plot."""
+    from textual.widgets._toast import Toast
+
+    session = Session(small_sigmoid(), device="cpu")
+    app = make_app(session, screenshot_dir=str(tmp_path))
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_for(pilot, lambda: steps(app) > 2)
+        await pilot.press("h")
+        await wait_for(pilot, lambda: any("earlier runs" in str(w.render()) for w in app.screen.query(Toast)))
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: bool(list(tmp_path.glob("*.svg"))))
+        await wait_for(pilot, lambda: any("screenshot saved" in str(w.render()) for w in app.screen.query(Toast)))
+        await pilot.press("q")
+    picture = next(tmp_path.glob("*.svg")).read_text(encoding="utf-8")
+    assert "Gradient" in picture.replace("&#160;", " ")  # (the dashboard's own words are in it)
+    assert "earlier" not in picture, "the h key's toast is in the screenshot"
 
 
 async def test_divergence_pauses_with_a_marker_and_a_remedy_goes_on() -> None:

@@ -614,6 +614,12 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         self.only_toast(f"switching to {name}…", timeout=120)
 
     def action_screenshot(self) -> None:
+        # The picture is of the dashboard, as `replay --screenshot-at` takes it: a key's toast stood
+        # over the loss plot in it (ctrl+s right after a key saved it there). Taken once they are gone.
+        self.clear_toasts()
+        self.call_after_refresh(self._take_screenshot)
+
+    def _take_screenshot(self) -> None:
         name = f"vgp-tui-{self.session.name}-{time.strftime('%Y%m%d-%H%M%S')}.svg"
         if self.is_web:  # a browser tab of `vgp-tui serve`: the server's folder is not the visitor's
             # As deliver_screenshot() does, but under a name of ours: for its name Textual adds a toast
