@@ -55,9 +55,14 @@ async def test_the_legend_sits_above_the_plot_and_the_range_holds_every_run(size
         low, high = limits[-1]
         assert low < math.log10(min(v for v in RNN if v > 0)) and high > math.log10(max(LSTM + RNN))
         assert not any(_is_braille(ch) for ch in inside[0]), lines
-        assert any(_is_braille(ch) for ch in inside[1]), lines  # (the LSTM's, a row below it)
-        labels = [line.split("┤")[0].strip() for line in inside if "┤" in line]
+        ticked = [i for i, line in enumerate(inside) if "┤" in line]
+        labels = [inside[i].split("┤")[0].strip() for i in ticked]
         assert labels[0] in ("1e0", "1e-1", "1e-2"), labels  # the LSTM's level is labelled, not only the RNN's
+        assert ticked[0] == 1 and any(_is_braille(ch) for ch in "".join(inside[1 : ticked[1]])), lines  # the LSTM under it
+        # Whole decades, evenly spaced, each on its own row: 11 decades apart they sat 1 and 2 rows apart.
+        assert len(ticked) == 3 and ticked[1] - ticked[0] == ticked[2] - ticked[1], (ticked, lines)
+        decades = [int(label[2:]) for label in labels]
+        assert decades[0] - decades[1] == decades[1] - decades[2], labels
         await pilot.press("q")
 
 

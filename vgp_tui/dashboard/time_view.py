@@ -24,7 +24,7 @@ from textual_plotext.plot import Plot
 from vgp_tui.dashboard.heatmap import INF_GLYPH, NAN_GLYPH, ZERO_GLYPH
 from vgp_tui.dashboard.panels import Panel
 from vgp_tui.dashboard.plot_panel import PlotPanel
-from vgp_tui.dashboard.ticks import step_ticks, value_ticks
+from vgp_tui.dashboard.ticks import step_ticks
 from vgp_tui.engine.history import History, RunHistory
 from vgp_tui.text import clip_end, format_norm
 
@@ -240,9 +240,9 @@ class TimeGradientPlot(PlotPanel, Panel):
             for _, color, _, _, zeros in curves:
                 if zeros:
                     plt.scatter(zeros, [floor] * len(zeros), color=color, marker=ZERO_GLYPH)
-        bottom, top = y_limits(bottom, math.log10(high), self._data_rows())
+        bottom, top, ticks = decade_rows(bottom, math.log10(high), self._data_rows())
         plt.ylim(bottom, top)  # (plotext's log axis takes its limits in log10)
-        plt.yticks(*log_ticks(bottom, top, math.log10(high)))
+        plt.yticks([10.0**k for k in ticks], [f"1e{k}" for k in ticks])
         plt.xlabel("time step t")
 
     def _data_rows(self) -> int:
@@ -250,26 +250,27 @@ class TimeGradientPlot(PlotPanel, Panel):
         return max(1, (self._plot_height or self.size.height) - 4)
 
 
-def y_limits(bottom: float, high: float, rows: int) -> tuple[float, float]:
-    """The y-range (log10) from ``bottom`` to a row above ``high`` (the highest value of every curve
-    drawn): a curve on the frame's top edge reads as cut off there. Never narrower than a decade."""
-    if high - bottom < 1.0:  # a flat curve: a decade around it
-        middle = (bottom + high) / 2
-        bottom, high = middle - 0.5, middle + 0.5
-    return bottom, high + (high - bottom) / max(rows - 1, 1)
+def decade_rows(bottom: float, high: float, rows: int, count: int = 3) -> tuple[float, float, list[int]]:
+    """The y-range (log10) of a plot ``rows`` rows high for curves from ``bottom`` to ``high``, and up
+    to ``count`` whole-decade ticks, evenly spaced, each on a whole row.
 
+    plotext puts a value on row ``floor(0.5 + (rows - 1) * (y - low) / (top - low))``: decades 11 apart,
+    put where they fell, landed 1 and 2 rows apart on a plot of 6 rows. Here the highest tick is the
+    decade at or above ``high``, on the row under the top one (a curve on the frame's top edge reads as
+    cut off there), the others ``every`` rows apart below it, and the range is stretched downwards so
+    that each lands exactly on its row."""
+    steps = max(rows - 2, 1)  # rows from the lowest to the highest tick's, at most
+    first = math.ceil(high - 1e-9)
+    span = max(first - bottom, 1e-9)
+    count = max(1, min(count, steps + 1, 2 if span <= 1 else count))
+    if count == 1:
+        return first - max(span, 1.0), first + max(span, 1.0) / 2, [first]
+    decades = max(1, math.ceil(span / (count - 1) - 1e-9))  # between two ticks
+    every = steps // (count - 1)  # rows between two ticks
+    per_row = decades / every
+    low = first - per_row * steps
+    return low, first + per_row, [first - i * decades for i in range(count)][::-1]
 
-def log_ticks(bottom: float, top: float, high: float, count: int = 3) -> tuple[list[float], list[str]]:
-    """Up to ``count`` y ticks inside [``bottom``, ``top``] (log10): whole decades, evenly spaced down
-    from the first at or above ``high``, the highest value (its level is labelled, not only the
-    floor's; the row above it is headroom, not data); short labels of three significant digits where
-    the range holds fewer than two decades."""
-    first, last = math.ceil(bottom - 1e-9), min(math.floor(top + 1e-9), math.ceil(high - 1e-9))
-    if last - first < 1:
-        return value_ticks(10**bottom, 10**top, log=True, count=count)
-    step = max(1, (last - first) // (count - 1))
-    decades = list(range(last, first - 1, -step))[:count][::-1]
-    return [10.0**k for k in decades], [f"1e{k}" for k in decades]
 
 
 def _message(text: str, width: int, height: int) -> list[Strip]:
