@@ -47,7 +47,8 @@ class Runner:
     Args:
         source: the session or replay to run; None while ``start`` builds it.
         feed: where every event (and every message for the screen) goes.
-        start: builds the session in the training thread (it imports torch and loads the data).
+        start: builds the session in the training thread (it imports torch and loads the data; the
+            first model is then built there too, with :meth:`Session.prepare`).
         preset: the preset's name, shown while ``start`` runs.
         record: a recording to open once the session exists (it needs the session's header).
         recorder: a recording already open.
@@ -85,18 +86,11 @@ class Runner:
         try:
             if self._start is not None and not self._build(exit_app):
                 return
-            first = self.source
             while not self.quit.is_set():
                 source = self.source
                 try:
                     source.run(self.quit)
                 except Exception as exc:  # noqa: BLE001 - shown to the user; the app stays up
-                    if isinstance(exc, UserError) and source is first and getattr(source, "trainer", True) is None:
-                        # Its first model could not be built (too big for memory): a mistake in what
-                        # the user asked for, said as one line after the screen closes, as in _build.
-                        self.startup_error = str(exc)
-                        exit_app(2)
-                        return
                     log.exception("training loop failed")
                     self.feed.put([Notice(f"training stopped: {exc}")])
                     return
@@ -131,6 +125,9 @@ class Runner:
         assert self._start is not None
         try:
             session = self._start()
+            # Its first model too, as a preset switch builds it: one too big for memory is a mistake in
+            # what the user asked for, said as one line once the screen has closed.
+            session.prepare()
             if self._record:
                 self.recorder = RecordingWriter(self._record, session.header())
         except UserError as exc:
