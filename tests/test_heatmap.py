@@ -110,6 +110,11 @@ def _lines(heatmap: GradientHeatmap) -> list[str]:
     return [heatmap.render_line(y).text for y in range(heatmap.size.height)]
 
 
+def _step_axis(heatmap: GradientHeatmap) -> str:
+    """The heatmap's step axis line (its markers' line)."""
+    return next(line for line in _lines(heatmap) if "step" in line)
+
+
 def _grid(line: str, label: str) -> str:
     """The cells right of a row's label."""
     return line[line.index(label) + len(label) + 1 :]
@@ -218,7 +223,7 @@ async def test_markers_sit_at_their_steps(steps: int) -> None:
         heatmap = app.query_one(GradientHeatmap)
         heatmap.show(LAYERS, _view(values), markers=[Marker(marker, "remedy", "clip 1"), Marker(5000, "remedy", "later")])
         await pilot.pause()
-        axis = next(line for line in _lines(heatmap) if "step" in line)
+        axis = _step_axis(heatmap)
         grid = _grid(axis, "step")
         columns = len(grid)
         if steps < columns:  # stretched: each step spans a few columns; the marker is on the first
@@ -237,11 +242,11 @@ async def test_a_marker_on_a_step_number_takes_its_place_instead_of_a_digit() ->
         heatmap = app.query_one(GradientHeatmap)
         heatmap.show(LAYERS, _view(values), markers=[Marker(3117, "remedy", "lr 100")])
         await pilot.pause()
-        axis = next(line for line in _lines(heatmap) if "step" in line)
+        axis = _step_axis(heatmap)
         assert "↑" in axis and "3 1" not in axis and axis.split("step", 1)[1].lstrip().startswith("1 "), axis
         heatmap.show(LAYERS, _view(values), markers=[Marker(1, "remedy", "lr 0.2")])
         await pilot.pause()
-        axis = next(line for line in _lines(heatmap) if "step" in line)
+        axis = _step_axis(heatmap)
         assert "↑lr 0.2" in axis and axis.rstrip(" │").endswith("3 118"), axis
 
 
@@ -252,13 +257,13 @@ async def test_a_divergence_marker_says_its_step_whole_where_there_is_room() -> 
         heatmap = app.query_one(GradientHeatmap)
         heatmap.show(LAYERS, _view(values), markers=[Marker(3, "diverged", "diverged at step 12 345")])
         await pilot.pause()
-        axis = next(line for line in _lines(heatmap) if "step" in line)
+        axis = _step_axis(heatmap)
         assert "↑diverged at step 12 345" in axis, axis
         # The dashboard's marker is the whole message: cut at its first clause, not in mid-word.
         text = "diverged at step 3: the loss became NaN in the forward pass"
         heatmap.show(LAYERS, _view(values), markers=[Marker(3, "diverged", text)])
         await pilot.pause()
-        axis = next(line for line in _lines(heatmap) if "step" in line)
+        axis = _step_axis(heatmap)
         assert "↑diverged at step 3 " in axis + " " and "the" not in axis, axis
 
 
