@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from pathlib import Path
@@ -511,6 +512,40 @@ async def test_a_screenshot_is_of_the_dashboard_without_the_toasts_on_screen(tmp
     picture = next(tmp_path.glob("*.svg")).read_text(encoding="utf-8")
     assert "Gradient" in picture.replace("&#160;", " ")  # (the dashboard's own words are in it)
     assert "earlier" not in picture, "the h key's toast is in the screenshot"
+
+
+async def test_a_screenshots_file_name_is_whole_on_one_line_of_its_toast_at_80x24(tmp_path: Path) -> None:
+    """The toast gave the whole path on one line, which at 80 columns wrapped inside the file's name
+    ("…-215434.s" / "vg"): the folder comes first, the name on a line of its own. And Textual folded
+    a path longer than the toast two cells too wide, losing them ("test_a_screensho" / "_file…"):
+    the app folds it to the toast's width itself."""
+    from textual.geometry import Region
+    from textual.widgets._toast import Toast
+
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    app = make_app(Session(small_sigmoid(), device="cpu"), screenshot_dir=str(shots))
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+        await wait_for(pilot, lambda: steps(app) > 2)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any(t.startswith("screenshot saved") for t in toasts(app)))
+        await pilot.pause()
+        toast = next(t for t in app.screen.query(Toast) if str(t._notification.message).startswith("screenshot"))
+        drawn = [strip.text.strip(" ▌") for strip in toast.render_lines(Region(0, 0, *toast.size))]
+        # Over another screen's rack, a word longer than a toast loses no cell either.
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
+        app.clear_notifications()
+        app.notify("z" * 100)
+        await wait_for(pilot, lambda: any(t.startswith("z") for t in toasts(app)))
+        await pilot.pause()
+        toast = next(t for t in app.screen.query(Toast) if str(t._notification.message).startswith("z"))
+        over_help = "".join(strip.text for strip in toast.render_lines(Region(0, 0, *toast.size)))
+        await pilot.press("escape", "q")
+    name = next(shots.glob("*.svg")).name
+    assert name in drawn, drawn
+    assert f"{shots.resolve()}{os.sep}" in "".join(drawn), drawn  # (a long folder folds, as here)
+    assert over_help.count("z") == 100, over_help
 
 
 async def test_divergence_pauses_with_a_marker_and_a_remedy_goes_on() -> None:
@@ -1110,7 +1145,7 @@ async def test_a_keys_toast_sits_over_the_loss_plot_and_covers_no_other_panel(
     app = make_app(Session(small_sigmoid(), device="cpu"), screenshot_dir=str(shots))
     async with app.run_test(size=size, notifications=True) as pilot:
         await wait_for(pilot, lambda: steps(app) > 2)
-        for key, answer in (("ctrl+s", "screenshot saved:"), ("h", "earlier runs:"), ("a", "activation → tanh:")):
+        for key, answer in (("ctrl+s", "screenshot saved in "), ("h", "earlier runs:"), ("a", "activation → tanh:")):
             await pilot.press(key)
             await wait_for(pilot, lambda: any(t.startswith(answer) for t in toasts(app)))
             await pilot.pause()

@@ -11,6 +11,7 @@ import pytest
 from vgp_tui.text import (
     ELLIPSIS,
     clip_end,
+    fold_long_words,
     format_norm,
     plural,
     short_number,
@@ -28,6 +29,13 @@ def test_text_too_long_is_cut_at_the_end_with_an_ellipsis() -> None:
     assert clip_end("abc", 3) == "abc"
     assert clip_end("abcd", 1) == ELLIPSIS
     assert clip_end("abcd", 0) == "" and clip_end("abcd", -2) == ""
+
+
+def test_a_word_longer_than_the_width_is_folded_into_whole_pieces_and_nothing_else_changes() -> None:
+    assert fold_long_words("saved in /a/bbbbbbbbbb/c/\nname.svg", 8) == "saved in /a/bbbbb\nbbbbb/c/\nname.svg"
+    assert fold_long_words("x" * 20, 8) == "xxxxxxxx\nxxxxxxxx\nxxxx"
+    assert fold_long_words("short words stay  as they are\n\nend", 8) == "short words stay  as they are\n\nend"
+    assert fold_long_words("abc", 0) == "abc"
 
 
 @pytest.mark.parametrize(("n", "text"), [(0, "0"), (999, "999"), (1000, "1 000"), (12400, "12 400"), (1234567, "1 234 567")])

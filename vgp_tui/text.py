@@ -19,6 +19,19 @@ def clip_end(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + ELLIPSIS
 
 
+def fold_long_words(text: str, width: int) -> str:
+    """``text`` with every word longer than ``width`` cells broken into pieces of ``width``, each on a
+    line of its own: a path in a toast. (Textual folds such a word itself, but wider than the toast
+    shows, and the cells in between were lost.) Lines and shorter words are left as they are."""
+    if width <= 0:
+        return text
+
+    def fold(word: str) -> str:
+        return "\n".join(word[i : i + width] for i in range(0, len(word), width)) if len(word) > width else word
+
+    return "\n".join(" ".join(fold(word) for word in line.split(" ")) for line in text.split("\n"))
+
+
 def thousands(n: int) -> str:
     """``12 400``: a whole number with a space between thousands, as the status line and axes write steps."""
     return f"{n:,}".replace(",", " ")

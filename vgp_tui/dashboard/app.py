@@ -12,6 +12,7 @@ import asyncio
 import io
 import logging
 import math
+import os
 import signal
 import threading
 import time
@@ -20,11 +21,11 @@ from collections.abc import Callable
 from typing import Any
 
 from textual import events, on, work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, ComposeResult, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
-from textual.css.scalar import Scalar
+from textual.css.scalar import Scalar, Unit
 from textual.geometry import Spacing
 from textual.widgets import Footer, Static
 
@@ -48,6 +49,7 @@ from vgp_tui.engine.commands import NoteKey, Pause, Restart, Resume, StepOnce, S
 from vgp_tui.engine.events import KeyPressed, RemedyChanged, RunStarted, StateChanged
 from vgp_tui.engine.history import History
 from vgp_tui.engine.remedies import RemedyValue
+from vgp_tui.text import fold_long_words
 from vgp_tui.errors import UserError
 from vgp_tui.replay import StopReplay
 from vgp_tui.source import Playback, Rewind, Source
@@ -60,6 +62,10 @@ REFRESH_SECONDS = 0.2
 
 TOAST_WIDTH = 60
 """Widest toast (Textual's width): a key's answer in one or two lines over the loss plot."""
+TOAST_GUTTER = 5
+"""A toast's cells that hold no text: its edge, its padding and what Textual keeps beside it (measured
+with Textual 8.2: a toast 60 cells wide, or over the loss plot a rack 50 wide, shows at most 55 and 45
+cells of text)."""
 RECENT_PLAYBACK_SECONDS = 3.0
 """A replay toasts a recorded key or state only if the playback passed it within this many seconds."""
 SCREENSHOT_DELIVERY = "vgp-tui screenshot"
@@ -213,7 +219,19 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
     def notify(self, message: str, *, markup: bool = False, **options: Any) -> None:  # type: ignore[override]
         """Textual's toast, with its text shown as it is: ours hold paths and the preset's [section]
         names ("make [model] smaller" lost its word as a markup tag), never markup."""
-        super().notify(message, markup=markup, **options)
+        super().notify(fold_long_words(message, self._toast_text_width()), markup=markup, **options)
+
+    def _toast_text_width(self) -> int:
+        """The cells a toast has for its text: over the loss plot, by the rack's width (_place_toasts sets
+        it); on another screen, by Textual's toast width, 60 and at most half of the rack (the screen
+        less its scrollbar's two columns)."""
+        try:
+            rack_width = self.screen.query_one("ToastRack").styles.width
+        except (NoMatches, ScreenStackError):  # (not running yet, or closing)
+            rack_width = None
+        if rack_width is not None and rack_width.unit == Unit.CELLS:
+            return int(rack_width.value) - TOAST_GUTTER
+        return min(TOAST_WIDTH, (self.size.width - 2) // 2) - TOAST_GUTTER
 
     def only_toast(self, message: str, **options: Any) -> None:
         """A toast that replaces those on screen: the answer to a key, where a key pressed again and
@@ -635,9 +653,11 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         except OSError as exc:
             self.notify(f"screenshot failed: {exc.strerror or exc}", severity="error")
             return
-        # Absolute, as the user may be far from the cwd; on a line of its own, which a path seldom
-        # overflows: the toast wrapped a long one in the middle of a word.
-        self.notify(f"screenshot saved:\n{Path(path).resolve()}")
+        # The folder absolute, as the user may be far from the cwd; the file's name on a line of its
+        # own, which it fits at 80 columns: a toast wraps a long line in the middle of a word, and the
+        # whole path, on one line, was cut inside the name there.
+        where = Path(path).resolve()
+        self.notify(f"screenshot saved in {where.parent}{os.sep}\n{where.name}")
 
     @on(events.DeliveryFailed)
     def _screenshot_not_delivered(self, event: events.DeliveryFailed) -> None:
