@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -141,6 +142,13 @@ def test_a_pause_in_the_recording_is_cut_to_the_idle_limit_in_the_asciicast(tmp_
     assert header["idle_time_limit"] == 0.5  # as asciinema's recorder says it
     gaps = [b - a for a, b in zip([0.0, *times], times)]
     assert max(gaps) <= 0.5 + 1e-6, max(gaps)
+    # The line says how long the cast plays and that pauses were cut (it gave a count of the
+    # terminal writes, "150 frames", which said nothing of either).
+    said = re.fullmatch(rf"wrote {re.escape(str(out))}: 80x24, ([\d.]+) s \(([\d.]+) s of pauses cut, "
+                        rf"--idle-limit 0\.5\); play it with asciinema play {re.escape(str(out))}\n", done.stdout)
+    assert said, done.stdout
+    assert float(said.group(1)) == pytest.approx(times[-1], abs=0.05)
+    assert float(said.group(2)) >= 1.5 - 0.5 - 0.1  # (the 6 s pause is 1.5 s of the replay at --speed 4)
 
 
 @pytest.mark.parametrize("value", ["-1", "abc", "nan", "inf", "0.01"])

@@ -477,8 +477,12 @@ def cast_command(file: str, output: str, size: str, speed: float, fps: float, fo
         if picture is None:
             from vgp_tui.cast.asciicast import record_cast
 
-            count = record_cast(file, output, columns, rows, speed, idle_limit=idle_limit)
-            done = f"wrote {output}: {columns}x{rows}, {count} frame{'' if count == 1 else 's'}"
+            made = record_cast(file, output, columns, rows, speed, idle_limit=idle_limit)
+            # How long it plays, and why it is shorter than the replay where pauses were cut. (It said
+            # "150 frames": the dashboard's writes to the terminal, a count that says nothing to a
+            # viewer and varies with the machine's load.)
+            cut = f" ({made.cut:.1f} s of pauses cut, --idle-limit {idle_limit:g})" if made.cut >= 0.05 else ""
+            done = f"wrote {output}: {columns}x{rows}, {made.seconds:.1f} s{cut}; play it with asciinema play {output}"
         else:
             made = write_image_cast(file, output, columns, rows, speed, fps, font_size, hold,
                                     progress=Progress(enabled=sys.stderr.isatty()), idle_limit=idle_limit)

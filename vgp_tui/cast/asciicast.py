@@ -24,8 +24,18 @@ import struct
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from vgp_tui.errors import UserError
+
+
+class Cast(NamedTuple):
+    """What :func:`record_cast` wrote: its events (the dashboard's writes to the terminal), how long it
+    plays, and the seconds of pauses ``idle_limit`` cut out of it."""
+
+    events: int
+    seconds: float
+    cut: float
 
 
 def record_cast(
@@ -37,8 +47,8 @@ def record_cast(
     timeout: float = 3600.0,
     env: dict[str, str] | None = None,
     idle_limit: float | None = None,
-) -> int:
-    """Write an asciicast v2 file of the dashboard replaying ``recording``; returns the event count.
+) -> Cast:
+    """Write an asciicast v2 file of the dashboard replaying ``recording``; returns what it wrote.
 
     ``env``: variables set for the replay beside this process's (``COLORTERM=truecolor`` for 24-bit colour).
     ``idle_limit``: seconds; any longer gap between two events is cut to it (None keeps the replay's time).
@@ -105,10 +115,12 @@ def record_cast(
         cast_header["idle_time_limit"] = idle_limit
     with open(output, "w", encoding="utf-8") as f:
         f.write(json.dumps(cast_header) + "\n")
-        kept = limit_idle(_for_a_viewer(events, rows), idle_limit)
+        shown = _for_a_viewer(events, rows)
+        kept = limit_idle(shown, idle_limit)
         for t, text in kept:
             f.write(json.dumps([round(t, 6), "o", text]) + "\n")
-    return len(kept)
+    seconds = kept[-1][0] if kept else 0.0
+    return Cast(len(kept), seconds, shown[-1][0] - seconds if shown else 0.0)
 
 
 def limit_idle(events: list[tuple[float, str]], limit: float | None) -> list[tuple[float, str]]:
