@@ -731,12 +731,47 @@ async def test_a_preset_that_cannot_load_keeps_the_previous_run_going(tmp_path: 
     toasts = listen(app)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: steps(app) > 2)
-        app._switch_preset("resnet-cifar10")
+        app.switch_preset("resnet-cifar10")
         await wait_for(pilot, lambda: any("goes on" in t for t in toasts), timeout=60)
         before = steps(app)
         await wait_for(pilot, lambda: steps(app) > before + 5)  # still training, the same run
         assert app.session.name == "deep-sigmoid" and app.history.current.run == 1
         assert app.history.state == "training"
+        await pilot.press("q")
+
+
+async def test_a_preset_whose_data_is_missing_is_offered_on_its_stand_in_in_the_picker(
+    tmp_path: Path, listen: Any
+) -> None:
+    """The toast told the dashboard's user to "pass --synthetic", which only the command line takes:
+    the picker now offers the preset on its synthetic stand-in, one key away, for that preset alone."""
+    from vgp_tui.dashboard.screens import PresetPicker
+    from textual.widgets import OptionList
+
+    app = new_app(data_dir=str(tmp_path))  # no CIFAR-10 and no IMDB in this folder, and no --synthetic
+    toasts = listen(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: steps(app) > 2)
+        app.switch_preset("resnet-cifar10")
+        await wait_for(pilot, lambda: any("goes on" in t for t in toasts), timeout=60)
+        said = next(t for t in toasts if "goes on" in t)
+        assert said.startswith(f"resnet-cifar10 needs CIFAR-10: not in {tmp_path.resolve()}; deep-sigmoid goes on")
+        assert "press p and pick 'resnet-cifar10 · synthetic data'" in said and "--synthetic" not in said, said
+        await pilot.press("p")
+        await wait_for(pilot, lambda: isinstance(app.screen, PresetPicker))
+        picker = app.screen.query_one(OptionList)
+        ids = [picker.get_option_at_index(i).id for i in range(picker.option_count)]
+        assert ids.index("resnet-cifar10\tsynthetic") == ids.index("resnet-cifar10") + 1, ids
+        assert not any(i.endswith("synthetic") for i in ids if not i.startswith("resnet-cifar10")), ids
+        for _ in range(ids.index("resnet-cifar10\tsynthetic") - picker.highlighted):
+            await pilot.press("down")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.session.name == "resnet-cifar10" and steps(app) > 0, timeout=120)
+        assert app.session.stand_in and app.history.current.stand_in
+        # The stand-in was for resnet-cifar10 alone: sentiment-lstm still asks for its real data.
+        app.switch_preset("sentiment-lstm")
+        await wait_for(pilot, lambda: any(t.startswith("sentiment-lstm needs IMDB") for t in toasts), timeout=60)
+        assert app.session.name == "resnet-cifar10"
         await pilot.press("q")
 
 
@@ -764,7 +799,7 @@ async def test_a_preset_whose_model_cannot_be_built_keeps_the_previous_run_going
     toasts = listen(app)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await wait_for(pilot, lambda: steps(app) > 2)
-        app._switch_preset("deep-relu")
+        app.switch_preset("deep-relu")
         await wait_for(pilot, lambda: any("goes on" in t for t in toasts), timeout=60)
         said = "does not fit in memory" if fault == "out of memory" else "deep-relu could not start: ValueError: no such layer"
         assert any(said in t and t.endswith("deep-sigmoid goes on") for t in toasts), toasts
@@ -1186,7 +1221,7 @@ async def test_another_preset_starts_with_a_log_axis_and_every_ghost() -> None:
         await pilot.press("y", "h", "h")
         plot = app.query_one(LossPlot)
         assert not plot.log_scale and plot.ghost_mode == "none"
-        app._switch_preset("deep-relu")
+        app.switch_preset("deep-relu")
         # (deep-relu's run, not deep-sigmoid's: 21 layers where the small deep-sigmoid has 9)
         await wait_for(pilot, lambda: app.session.name == "deep-relu" and app.history.current is not None
                        and len(app.history.current.layers) == 21, timeout=40)

@@ -18,6 +18,19 @@ class UserError(Exception):
     exit_code = 2
 
 
+class DataMissing(UserError):
+    """A preset's real data set is not at hand, and the labelled synthetic stand-in would do instead.
+
+    ``str(err)`` is the command line's message (how to get the data, or ``--synthetic``); ``dataset``
+    names the data set and ``why`` says in a few words where it was looked for, so that the dashboard
+    can offer the stand-in in its own words: it has no command line to pass ``--synthetic`` on."""
+
+    def __init__(self, message: str, *, dataset: str, why: str) -> None:
+        super().__init__(message)
+        self.dataset = dataset
+        self.why = why
+
+
 def closest(word: str, choices: Iterable[str]) -> str:
     """A ", did you mean 'x'?" suffix when one of ``choices`` is close to ``word``, else ""."""
     matches = difflib.get_close_matches(word, list(choices), n=2, cutoff=0.6)

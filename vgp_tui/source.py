@@ -60,6 +60,8 @@ class Notice:
 
     text: str
     severity: str = "error"
+    stand_in_for: str | None = None
+    """A preset whose real data is not at hand: the preset picker offers it on synthetic data."""
 
 
 @dataclass(frozen=True)

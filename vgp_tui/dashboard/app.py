@@ -42,7 +42,7 @@ from vgp_tui.dashboard.layer_actions import LayerActions
 from vgp_tui.dashboard.layers import LayerView
 from vgp_tui.dashboard.remedy_actions import RemedyActions
 from vgp_tui.dashboard.replay_actions import ReplayActions
-from vgp_tui.dashboard.screens import HelpScreen, PresetPicker
+from vgp_tui.dashboard.screens import STAND_IN_LABEL, HelpScreen, PresetPicker
 from vgp_tui.dashboard.status import StatusLine
 from vgp_tui.dashboard.time_view import TimeGradientPlot
 from vgp_tui.engine.commands import NoteKey, Pause, Restart, Resume, StepOnce, Stop
@@ -115,6 +115,8 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         self._unsent_timer: Any = None
         self._expected_state: tuple[str | None, float] = (None, 0.0)  # see state_for_keys()
         self._recording_error_shown = False
+        self._stand_ins: set[str] = set()
+        """Presets whose real data was missing at a switch: the picker offers them on synthetic data."""
         self.screenshot_dir = Path(screenshot_dir)
         self.history = History()
         self.layer_view = LayerView()
@@ -329,6 +331,8 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
             elif isinstance(item, Playback):
                 self.take_playback(item)
             elif isinstance(item, Notice):
+                if item.stand_in_for is not None:
+                    self._stand_ins.add(item.stand_in_for)
                 # (replacing the toasts on screen: "switching to …" waits for this or the new session)
                 self.only_toast(item.text, severity=item.severity, timeout=8)
             else:
@@ -611,25 +615,33 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
                 presets.append((name, mark + scenario.summary))
             except UserError as exc:
                 presets.append((name, f"(invalid: {exc})"))
-        self.push_screen(PresetPicker(presets, self.session.name), self._switch_preset)
+        self.push_screen(PresetPicker(presets, self.session.name, frozenset(self._stand_ins)), self._picked)
 
-    def _switch_preset(self, name: str | None) -> None:
-        if not name or name == self.session.name:
-            return
+    def _picked(self, choice: tuple[str, bool] | None) -> None:
+        if choice is not None:
+            self.switch_preset(*choice)
+
+    def switch_preset(self, name: str, stand_in: bool = False) -> None:
+        """Train preset ``name`` from now on, on its synthetic stand-in if ``stand_in`` (or if the
+        dashboard was started with --synthetic); the same preset on the same data does nothing."""
         from vgp_tui.engine.session import Session
         from vgp_tui.scenario import load_preset
 
         old = self.session
+        if name == old.name and stand_in <= old.synthetic:  # (the preset on the data it has already)
+            return
         try:
             scenario = load_preset(name)
-            new = Session(scenario, device=old.device, data_dir=old.data_dir, synthetic=old.synthetic)
+            new = Session(scenario, device=old.device, data_dir=old.data_dir,
+                          synthetic=stand_in or old.synthetic_for_all)
         except UserError as exc:
             self.notify(str(exc), severity="error", timeout=8)
             return
+        new.synthetic_for_all = old.synthetic_for_all  # (a stand-in picked here is for this preset alone)
         self.runner.switch_to(new, name)
         # It stays until the switch is done (building a big model takes a while, and the old preset
         # waits meanwhile): cleared when the new session arrives, replaced by the notice if it cannot.
-        self.only_toast(f"switching to {name}…", timeout=120)
+        self.only_toast(f"switching to {name}{f' {STAND_IN_LABEL}' if stand_in else ''}…", timeout=120)
 
     def action_screenshot(self) -> None:
         # The picture is of the dashboard, as `replay --screenshot-at` takes it: a key's toast stood

@@ -12,7 +12,8 @@ from vgp_tui.dashboard.feed import EventFeed, NewSession, Notice
 from vgp_tui.dashboard.logfile import log_path
 from vgp_tui.engine.commands import NoteKey, Stop
 from vgp_tui.engine.remedies import RemedyValue
-from vgp_tui.errors import UserError
+from vgp_tui.dashboard.screens import STAND_IN_LABEL
+from vgp_tui.errors import DataMissing, UserError
 from vgp_tui.source import Source
 
 log = logging.getLogger("vgp_tui")
@@ -100,6 +101,14 @@ class Runner:
                 try:
                     nxt.run_number = source.run_number  # run numbers go on across presets, as on screen
                     nxt.prepare()  # its data and first model, before the screen switches to it
+                except DataMissing as exc:
+                    # As below; and said for the dashboard, which has no command line to pass
+                    # --synthetic on: the picker offers the preset on its stand-in from now on.
+                    self.feed.put([Notice(
+                        f"{nxt.name} needs {exc.dataset}: {exc.why}; {source.name} goes on. For its labelled "
+                        f"stand-in press p and pick '{nxt.name} {STAND_IN_LABEL}' (the README's 'Data without "
+                        "the internet' says how to get the real one)", stand_in_for=nxt.name)])
+                    continue
                 except UserError as exc:
                     # The previous preset goes on where it was, run and step unchanged.
                     self.feed.put([Notice(f"{exc}; {source.name} goes on")])

@@ -85,31 +85,47 @@ class HelpScreen(ModalScreen[None]):
         self.query_one("#help-body").focus()  # so the arrow and page keys scroll it
 
 
-class PresetPicker(ModalScreen[str | None]):
-    """Choose another preset; the dashboard starts it as a fresh run, numbered on from the runs before."""
+STAND_IN_LABEL = "· synthetic data"
+"""The picker's name for a preset on its labelled stand-in: ``resnet-cifar10 · synthetic data``."""
+STAND_IN_SUFFIX = "\tsynthetic"
+"""Ends the option id of a preset on its stand-in (no preset's name holds a tab)."""
+
+
+class PresetPicker(ModalScreen[tuple[str, bool] | None]):
+    """Choose another preset; the dashboard starts it as a fresh run, numbered on from the runs before.
+
+    Dismissed with the preset's name and whether to train it on its synthetic stand-in: offered, after
+    the preset itself, for each of ``stand_ins``, the presets whose real data was found missing."""
 
     BINDINGS = [Binding("escape", "dismiss_none", "cancel")]
 
-    def __init__(self, presets: list[tuple[str, str]], current: str) -> None:
+    def __init__(self, presets: list[tuple[str, str]], current: str, stand_ins: frozenset[str] = frozenset()) -> None:
         super().__init__()
         self.presets = presets
         self.current = current
+        self.stand_ins = stand_ins
 
     def compose(self) -> ComposeResult:
-        options = [Option(Text.assemble((name, "bold"), "  ", (summary, "dim")), id=name) for name, summary in self.presets]
+        options = []
+        for name, summary in self.presets:
+            options.append(Option(Text.assemble((name, "bold"), "  ", (summary, "dim")), id=name))
+            if name in self.stand_ins:
+                label = Text.assemble((f"{name} {STAND_IN_LABEL}", "bold"), "  ",
+                                      ("its data is not here: the labelled stand-in, generated", "dim"))
+                options.append(Option(label, id=name + STAND_IN_SUFFIX))
         with Vertical(id="picker-box"):
             yield Label("Choose a preset (enter) · escape to cancel", id="picker-title")
             yield OptionList(*options, id="picker-list")
 
     def on_mount(self) -> None:
         picker = self.query_one(OptionList)
-        names = [name for name, _ in self.presets]
-        if self.current in names:
-            picker.highlighted = names.index(self.current)
+        if self.current in dict(self.presets):
+            picker.highlighted = picker.get_option_index(self.current)
         picker.focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(event.option.id)
+        option = event.option.id or ""
+        self.dismiss((option.removesuffix(STAND_IN_SUFFIX), option.endswith(STAND_IN_SUFFIX)))
 
     def action_dismiss_none(self) -> None:
         self.dismiss(None)

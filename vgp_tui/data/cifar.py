@@ -23,7 +23,7 @@ from torchvision.datasets import CIFAR10
 from vgp_tui.data.download import cache_dir, download_archive, extract_tar, one_line, user_data_dir
 from vgp_tui.data.dataset import Dataset
 from vgp_tui.data.specs import Cifar10Spec, Task
-from vgp_tui.errors import UserError
+from vgp_tui.errors import DataMissing, UserError
 
 FOLDER = CIFAR10.base_folder  # "cifar-10-batches-py"
 ARCHIVE = CIFAR10.filename  # "cifar-10-python.tar.gz"
@@ -72,15 +72,17 @@ def load_cifar10(spec: Cifar10Spec, data_dir: str | Path | None = None) -> Datas
             _extract_archive_if_present(root)
         missing = _missing(root)
         if missing and (root / FOLDER).is_dir() and len(missing) < len(_NAMES):
-            raise UserError(  # a copy in part: name the files, or the user looks for the wrong thing
+            raise DataMissing(  # a copy in part: name the files, or the user looks for the wrong thing
                 f"--data-dir {data_dir}: {FOLDER}/ lacks {', '.join(missing)} (extract {ARCHIVE} from "
-                f"{HOME_PAGE} there again), or pass --synthetic for the labelled stand-in"
+                f"{HOME_PAGE} there again), or pass --synthetic for the labelled stand-in",
+                dataset="CIFAR-10", why=f"{root / FOLDER} lacks {', '.join(missing)}",
             )
         if missing:
-            raise UserError(
+            raise DataMissing(
                 f"--data-dir {data_dir} holds no CIFAR-10: it must contain {FOLDER}/ with data_batch_1 to "
                 f"data_batch_5, test_batch and batches.meta (extract {ARCHIVE} from {HOME_PAGE} there), "
-                "or pass --synthetic for the labelled stand-in"
+                "or pass --synthetic for the labelled stand-in",
+                dataset="CIFAR-10", why=f"not in {root}",
             )
     else:
         root = cache_dir()

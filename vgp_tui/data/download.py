@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from vgp_tui.errors import UserError
+from vgp_tui.errors import DataMissing, UserError
 
 DOWNLOAD_TIMEOUT_S = 15.0
 """Seconds any one socket operation of a download may wait: offline, the connect fails fast instead of
@@ -84,10 +84,11 @@ def download_archive(
     try:
         download_file(url, archive)
     except Exception as exc:  # offline, timed out, refused, HTTP error, disk full: all end the same way
-        raise UserError(
+        raise DataMissing(
             f"{dataset}: no copy found in {root} and the download failed ({one_line(exc)}); "
             f"to get it: run once with a network, or download {archive.name} from {home_page} and extract it "
-            f"into {root} (or pass --data-dir), or pass --synthetic for the labelled stand-in"
+            f"into {root} (or pass --data-dir), or pass --synthetic for the labelled stand-in",
+            dataset=dataset, why=f"not in {root} and not downloadable here",
         ) from None
     try:
         if md5_of(archive) != md5:

@@ -31,7 +31,7 @@ import torch
 from vgp_tui.data.download import cache_dir, download_archive, extract_tar, one_line, user_data_dir
 from vgp_tui.data.dataset import Dataset
 from vgp_tui.data.specs import ImdbSpec, Task
-from vgp_tui.errors import UserError
+from vgp_tui.errors import DataMissing, UserError
 
 FOLDER = "aclImdb"
 ARCHIVE = "aclImdb_v1.tar.gz"
@@ -116,10 +116,11 @@ def _find_copy(data_dir: str | Path | None) -> Path:
         _extract_archive_if_present(given)
         if _has_copy(given / FOLDER):
             return given / FOLDER
-        raise UserError(
+        raise DataMissing(
             f"--data-dir {data_dir} holds no IMDB: it must contain {FOLDER}/train/pos/*.txt and "
             f"{FOLDER}/train/neg/*.txt (extract {ARCHIVE} from {HOME_PAGE} there), "
-            "or pass --synthetic for the labelled stand-in"
+            "or pass --synthetic for the labelled stand-in",
+            dataset="IMDB", why=f"not in {given}",
         )
     root = cache_dir()
     if not _has_copy(root / FOLDER):

@@ -67,6 +67,9 @@ class Session:
         self.remedies: dict[str, RemedyValue] = apply_overrides(scenario.remedies, overrides or {}, scenario.name)
         self.data_dir = data_dir
         self.synthetic = synthetic or scenario.synthetic
+        self.synthetic_for_all = synthetic
+        """--synthetic: the presets switched to from this one train on their stand-ins too (a preset
+        file's own ``synthetic = true`` is that preset's alone)."""
         self.steps = scenario.train.steps if steps is None else steps
         self.sinks: list[Sink] = list(sinks)
         self.flush_seconds = flush_seconds
