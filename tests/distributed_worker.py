@@ -26,8 +26,9 @@ CLIP = 0.05
 """max_norm of the clipping scenario: below the gradients' norms, so every step clips."""
 NAN_AT = 4
 """fsdp2_raise: the step at which rank 1 alone puts a NaN into its shard of layer "2"'s gradient."""
-SCENARIOS = ("ddp", "ddp_no_sync", "fsdp2", "fsdp2_clip", "fsdp2_raise", "tp")
-DATA_PARALLEL = {"ddp": True, "ddp_no_sync": True, "fsdp2": True, "fsdp2_clip": True, "fsdp2_raise": True, "tp": False}
+SCENARIOS = ("ddp", "ddp_no_sync", "ddp_clip", "fsdp2", "fsdp2_clip", "fsdp2_raise", "tp")
+DATA_PARALLEL = {"ddp": True, "ddp_no_sync": True, "ddp_clip": True, "fsdp2": True, "fsdp2_clip": True,
+                 "fsdp2_raise": True, "tp": False}
 
 
 def model() -> nn.Sequential:
@@ -124,6 +125,13 @@ def train(scenario: str, trained: nn.Module, optimizer: torch.optim.Optimizer, p
                 recorder.zero_grad()  # the flat buffer under DDP
             else:
                 optimizer.zero_grad(set_to_none=True)
+    if scenario.startswith("ddp"):
+        # DDP's replicas stay one model: every rank clipped as rank 0 did (only rank 0 did, and the
+        # ranks' weights parted from the first clipped step on).
+        for p in trained.parameters():
+            theirs = p.detach().clone()
+            dist.broadcast(theirs, 0)
+            assert torch.equal(theirs, p.detach()), f"rank {rank}: {scenario}'s parameters differ from rank 0's"
 
 
 if __name__ == "__main__":

@@ -220,11 +220,11 @@ def _refuse_measure(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(GradientProbe, name, refuse)
 
 
-def _one_step(recorder: Recorder, model: nn.Module) -> None:
+def _one_step(recorder: Recorder, model: nn.Module, clip: float | None = None) -> None:
     x, y = _batch(1)
     loss = nn.functional.cross_entropy(model(x), y)
     loss.backward()
-    recorder.step(loss, clip=1.0)
+    recorder.step(loss, clip=clip)
 
 
 @pytest.mark.parametrize("how", ["enabled=False", "RANK=1", "torch.distributed rank 1"])
@@ -255,6 +255,31 @@ def test_disabled_recorder_writes_nothing_and_does_not_measure(
     recorder.close()
     assert not path.exists()
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("how", ["enabled=False", "RANK=1"])
+def test_a_recorder_that_records_nothing_still_clips_exactly_as_the_recording_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """step(loss, clip=...) on a rank that does not write returned without clipping: under DDP, where
+    every rank holds the same gradient, rank 0 alone clipped it and the replicas parted; in one
+    process, enabled=False trained another model than the recorded one."""
+    monkeypatch.delenv("RANK", raising=False)
+    writing, silent = _mlp(), _mlp()
+    recorders = [Recorder(tmp_path / "w.jsonl", GradientProbe(writing))]
+    if how == "RANK=1":
+        monkeypatch.setenv("RANK", "1")
+    recorders.append(Recorder(tmp_path / "s.jsonl", GradientProbe(silent), enabled=False if how == "enabled=False" else None))
+    assert recorders[0].enabled and not recorders[1].enabled
+    for model, recorder in zip((writing, silent), recorders):
+        _one_step(recorder, model, clip=0.05)  # below the gradient's norm: it clips
+        recorder.close()
+    for p, q in zip(writing.parameters(), silent.parameters()):
+        assert torch.equal(p.grad, q.grad)  # the same kernels: bit for bit
+    total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in silent.parameters()]))
+    assert float(total) == pytest.approx(0.05, rel=1e-5)
+    assert not (tmp_path / "s.jsonl").exists()
+    assert _steps(read_recording(tmp_path / "w.jsonl").events)[0].clipped
 
 
 @pytest.mark.parametrize("rank", [None, "0"])

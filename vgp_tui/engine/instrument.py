@@ -282,16 +282,18 @@ class Recorder:
         Raises:
             NonFiniteGradientError: with ``on_nonfinite="raise"``, if a gradient is NaN or Inf.
         """
-        if not self._measuring:  # another rank's recorder: nothing to do
+        if clip is not None and not clip > 0:
+            raise ValueError(f"clip must be a positive total norm (or None for no clipping), not {clip!r}")
+        if not self._measuring:  # another rank's recorder: nothing to record
             if self._ended:
                 self._warn_closed("step")
+            elif clip is not None:
+                self._clip_unrecorded(clip)
             return
         # A forward makes a new loss tensor: the same one again means step() ran twice for one backward.
         if self._last_loss is not None and self._last_loss() is loss:
             raise RuntimeError("Recorder.step() was given the same loss twice: call it once per "
                                "optimizer step, after loss.backward()")
-        if clip is not None and not clip > 0:
-            raise ValueError(f"clip must be a positive total norm (or None for no clipping), not {clip!r}")
         started = time.perf_counter()
         probe = self.probe
         alarm = self.on_nonfinite == "raise"
@@ -337,6 +339,22 @@ class Recorder:
                 self._flush(collective=True)
         elif self._writer is not None and started - self._last_flush >= self.flush_seconds:
             self.flush()
+
+    def _clip_unrecorded(self, clip: float) -> None:
+        """Clip as the recording rank's step() does, with the same kernels in the same order, recording
+        nothing. Under DDP every rank holds the same averaged gradient: a rank that did not clip it
+        (only rank 0 did) trained another model from the first clipped step on, and so did
+        ``enabled=False`` in one process. (A framework that clips itself is left to do so.)"""
+        probe = self.probe
+        if not probe.clips_gradients:
+            return
+        measured = probe.partial_squares()
+        if self._sharded:  # (no rank writes: all of them sum, as the writers' steps do)
+            probe.all_reduce(measured)
+        _, scale = self._scaler_state(measured.device)
+        total_sq = measured.sum().reshape(1)
+        total = total_sq.sqrt() if scale is self._one else total_sq.sqrt() / scale
+        probe.clip(total.reshape(()), float(clip))
 
     def _threshold32(self, clip: float) -> float:
         """``clip`` rounded to float32, as a device comparison with a float32 norm rounds it (kept for
