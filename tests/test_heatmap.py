@@ -85,11 +85,25 @@ def test_resample_merges_a_long_view_by_step_span_and_stretches_a_short_one() ->
     assert stretched[:, 0].tolist() == [1, 1, 1, 2, 2, 2] and first.tolist() == [1, 1, 1, 2, 2, 2]
 
 
-def test_merge_layers_takes_the_max_and_never_hides_nan() -> None:
-    logs = np.array([[-5.0, -3.0, -9.0, math.nan]])
-    merged, labels = merge_layers(logs, ("fc8", "fc9", "fc10", "fc11"), 2)
-    assert merged[0, 0] == -3.0 and math.isnan(merged[1, 0])
-    assert labels == ["fc8–10", "fc11"]  # the output-side layer keeps its own row: every verdict reads it
+def test_a_merged_row_shows_its_worst_layer_and_never_hides_nan() -> None:
+    """A row showed its largest norm: a vanishing layer among healthy ones vanished from the picture.
+    It shows the layer furthest in decades from the output layer's, step by step."""
+    names = ("fc0", "fc1", "fc2", "head")
+    logs = np.array([[-2.0, -9.0, -3.0, -1.0],  # fc1 vanishes: 8 decades under the head
+                     [3.0, -1.5, -1.2, -1.0],  # fc0 explodes: 4 decades over it
+                     [-2.0, -math.inf, 5.0, -1.0],  # an exactly zero gradient beats any distance
+                     [math.inf, -math.inf, -3.0, -1.0],  # an Inf beats a zero
+                     [-2.0, math.inf, math.nan, -1.0],  # a NaN beats everything
+                     [-5.0, -3.0, -4.0, math.nan]])  # no reference: the largest finite value
+    merged, labels = merge_layers(logs, names, 2)
+    assert labels == ["fc0–2", "head"]  # the output-side layer keeps its own row: every verdict reads it
+    assert merged[0, :4].tolist() == [-9.0, 3.0, -math.inf, math.inf]
+    assert math.isnan(merged[0, 4]) and merged[0, 5] == -3.0
+    # The flow panel's norms (not logs) merge alike.
+    from vgp_tui.dashboard.layers import group_rows
+
+    norms = 10.0 ** logs[:3]
+    assert group_rows(norms, [[0, 1, 2], [3]], logs=False)[0].tolist() == pytest.approx([1e-9, 1e3, 0.0])
     logs = np.array([[-5.0, -3.0, math.nan, -2.0, -7.0]])
     merged, labels = merge_layers(logs, ("fc0", "fc1", "fc2", "fc3", "head"), 3)
     assert merged[0, 0] == -5.0 and math.isnan(merged[1, 0]) and merged[2, 0] == -7.0

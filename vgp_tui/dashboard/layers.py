@@ -166,18 +166,38 @@ def layer_groups(count: int, rows: int) -> list[tuple[int, int]]:
     return [(0, 0), *zip(starts.tolist(), ends), (count - 1, count - 1)]
 
 
-def group_rows(values: np.ndarray, rows: Rows) -> np.ndarray:
-    """Merge the columns (layers) of ``values`` into one column per row, each the row's maximum.
+def group_rows(values: np.ndarray, rows: Rows, logs: bool = True) -> np.ndarray:
+    """Merge the columns (layers) of ``values`` into one column per row: at each time, the row's worst
+    layer, the one furthest in decades from the output-side layer's (the last column, the reference
+    of every verdict), so that a vanishing layer shows as surely as an exploding one. (The row's
+    largest value hid a layer norm at 2e-5 among its block's 1e-3.)
 
-    NaN wins over everything and inf over numbers (``np.max`` propagates NaN), so a broken layer
-    is never hidden by merging. Returns rows x rows of ``values`` (layers become rows).
+    A NaN wins over everything, then an Inf, then an exactly zero gradient: a broken layer is never
+    hidden by merging. Where the output layer's own value is not finite there is no distance to
+    read, and the row shows its largest finite value. ``logs``: the values are log10 norms (the
+    heatmap's), else norms (the flow panel's). Returns rows x times (layers become rows).
     """
     values = np.asarray(values, dtype=np.float64)
     if not rows:
         return np.empty((0, values.shape[0]))
     if all(len(r) == 1 for r in rows):
         return values[:, [r[0] for r in rows]].T
-    return np.stack([values[:, r].max(axis=1) for r in rows])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        decades = values if logs else np.log10(values)  # (a norm of 0 is -inf, as in the heatmap's logs)
+    reference = decades[:, -1:]
+    times = np.arange(values.shape[0])
+    merged = []
+    for r in rows:
+        if len(r) == 1:
+            merged.append(values[:, r[0]])
+            continue
+        block = decades[:, r]
+        with np.errstate(invalid="ignore"):
+            # (finite decades lie within ±400, so the tiers below, 1e6 apart, always win over a distance)
+            distance = np.where(np.isfinite(reference), np.abs(block - reference), block + 1e3)
+            key = np.select([np.isnan(block), block == np.inf, block == -np.inf], [3e6, 2e6, 1e6], distance)
+        merged.append(values[:, r][times, np.argmax(key, axis=1)])
+    return np.stack(merged)
 
 
 def merge_layers(logs: np.ndarray, names: Sequence[str], rows: int, view: LayerView = LayerView(),
