@@ -201,6 +201,46 @@ def test_screenshot_at_a_step(tmp_path: Path) -> None:
     assert "recorded&#160;key" not in svg and "activation=relu" not in svg
 
 
+def test_a_mid_run_screenshot_waits_for_the_panels_to_be_laid_out_for_the_layers(tmp_path: Path) -> None:
+    """On a loaded machine the whole replay arrived in the first tick and the frame was taken before
+    the panels were sized for the run's layers: a 9-layer MLP drawn on 3 merged rows ("fc0 / fc1–7 /
+    head"), a tall loss plot and no footer, in 5 of 6 runs beside three busy processes. The load is
+    made here: two processes spinning beside the replay, on CI's two cores."""
+    import torch
+    from torch import nn
+
+    import vgp_tui
+
+    torch.manual_seed(0)
+    layers = [nn.Linear(8, 8) for _ in range(8)]
+    model = nn.Sequential(*[m for layer in layers for m in (layer, nn.Sigmoid())], nn.Linear(8, 2))
+    names = [f"fc{i}" for i in range(8)] + ["head"]
+    probe = vgp_tui.GradientProbe(model, groups=[(n, list(m.parameters())) for n, m in
+                                                 zip(names, [*layers, model[-1]])])
+    recording = tmp_path / "mlp.jsonl"
+    with vgp_tui.Recorder(recording, probe, lr=0.1) as recorder:
+        for _ in range(60):
+            loss = nn.functional.cross_entropy(model(torch.randn(16, 8)), torch.randint(0, 2, (16,)))
+            loss.backward()
+            recorder.step(loss)
+            model.zero_grad()
+    spin = "while True: pass"
+    busy = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(2)]
+    try:
+        for attempt in range(2):
+            out = tmp_path / f"shot{attempt}.svg"
+            done = _vgp("replay", str(recording), "--screenshot-at", "30", "-o", str(out))
+            assert done.returncode == 0, done.stderr
+            svg = out.read_text()
+            assert "merged" not in svg and "fc1&#8211;" not in svg and "fc1–" not in svg, f"attempt {attempt}"
+            assert all(f">{name}<" in svg.replace("&#160;", "") or f"{name}&#160;" in svg for name in names)
+            assert "quit" in svg  # the footer is in the frame
+    finally:
+        for process in busy:
+            process.kill()
+            process.wait()
+
+
 def test_screenshot_of_an_earlier_run_that_a_later_one_passed(tmp_path: Path) -> None:
     """Runs 1 and 3 of the fixture both reach step 120: the frame was always run 3's, and run 1's
     vanishing at step 120 could not be drawn. ``--run`` picks the run."""

@@ -115,6 +115,7 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         self._unsent_timer: Any = None
         self._expected_state: tuple[str | None, float] = (None, 0.0)  # see state_for_keys()
         self._recording_error_shown = False
+        self._last_layout: tuple[object, ...] | None = None  # see layout_signature(): a settled screen
         self._stand_ins: set[str] = set()
         """Presets whose real data was missing at a switch: the picker offers them on synthetic data."""
         self.screenshot_dir = Path(screenshot_dir)
@@ -406,6 +407,16 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         rack.set_class(over_loss, "-over-loss")
         if rack.styles.margin != margin or rack.styles.width != width:
             rack.styles.margin, rack.styles.width = margin, width
+
+    def layout_signature(self) -> tuple[object, ...] | None:
+        """Where every panel is and how many rows the layer panels share, once both have drawn the
+        current run's layers (None before): the same twice running, the screen has settled."""
+        flow, heatmap = self.query_one(GradientFlow), self.query_one(GradientHeatmap)
+        run = self.history.current
+        if run is None or flow.layers != run.layers or heatmap.layers != run.layers:
+            return None
+        panels = (flow, heatmap, self.query_one(LossPlot), self.query_one(Footer))
+        return (*(panel.region for panel in panels), flow.row_limit, len(self.query_one(Footer).children))
 
     def _share_layer_rows(self) -> None:
         """Both layer panels get the smaller one's row count, so that when layers must share rows

@@ -33,6 +33,8 @@ class ReplayActions:
     save_screenshot: Any
     history: Any
     _share_layer_rows: Any
+    layout_signature: Any
+    _last_layout: Any
     exit: Any
 
     def _tell_replay(self, command: Any) -> None:
@@ -98,6 +100,14 @@ class ReplayActions:
         if self._ending:
             return
         if self.screenshot_to is not None:
+            # Once two ticks find the same layout: the panels' sizes for this run's layers, and the
+            # layer rows shared from them. Taken at the first tick that had the records (on a loaded
+            # machine the whole replay arrives in one), the frame caught the panels still sized for
+            # no layers: a 9-layer MLP's heatmap on 3 merged rows, a tall loss plot, no footer.
+            layout = self.layout_signature()
+            if layout is None or layout != self._last_layout:
+                self._last_layout = layout
+                return
             self._ending = True
             self.call_after_refresh(self._final_screenshot)
         elif self.exit_at_end:
