@@ -16,9 +16,10 @@ from typing import Any
 
 import torch
 
-from vgp_tui.engine.instrument import Recorder
+from vgp_tui.engine.instrument import Recorder, is_main_process
 from vgp_tui.engine.probe import GradientProbe
 from vgp_tui.engine.remedies import get_remedy
+from vgp_tui.errors import UserError
 
 
 def missing(framework: str, extra: str, error: ImportError) -> ImportError:
@@ -50,6 +51,19 @@ def run_remedies(clip: float | None, accumulate: int) -> dict[str, object]:
     if limits.minimum <= accumulate <= limits.maximum:  # the dashboard's range; beyond it, left out
         remedies["accumulate"] = accumulate
     return remedies
+
+
+def recording_path(path: str | Path) -> Path:
+    """``path`` checked where the callback is made, on the rank that will write it (another rank's
+    disk may lack the folder): a folder that was not there failed only once the Trainer started,
+    after its setup, in a traceback from inside the framework."""
+    target = Path(path)
+    if is_main_process():
+        if target.is_dir():
+            raise UserError(f"VgpTuiCallback({str(path)!r}): that is a folder: give the name of a file in it")
+        if not target.parent.is_dir():
+            raise UserError(f"VgpTuiCallback({str(path)!r}): folder '{target.parent}' does not exist (create it first)")
+    return target
 
 
 def open_recorder(path: Path, model: torch.nn.Module, *, name: str, lr: float | None, clip: float | None,

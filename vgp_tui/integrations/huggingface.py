@@ -52,7 +52,7 @@ import torch
 from torch import nn
 
 from vgp_tui.engine.instrument import Recorder
-from vgp_tui.integrations import missing, open_recorder
+from vgp_tui.integrations import missing, open_recorder, recording_path
 
 try:
     from accelerate.state import GradientState
@@ -81,7 +81,7 @@ class VgpTuiCallback(TrainerCallback):
         self, path: str | Path = "run.jsonl", preset: str | None = None, flush_seconds: float = 0.5,
         **recorder_options: Any,
     ) -> None:
-        self.path = Path(path)
+        self.path = recording_path(path)
         self.preset = preset
         self.flush_seconds = flush_seconds
         self.recorder_options = recorder_options

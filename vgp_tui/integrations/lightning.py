@@ -36,7 +36,7 @@ from typing import Any
 import torch
 
 from vgp_tui.engine.instrument import Recorder
-from vgp_tui.integrations import missing, open_recorder
+from vgp_tui.integrations import missing, open_recorder, recording_path
 
 try:
     import lightning.pytorch as pl
@@ -65,7 +65,7 @@ class VgpTuiCallback(pl.Callback):
         **recorder_options: Any,
     ) -> None:
         super().__init__()
-        self.path = Path(path)
+        self.path = recording_path(path)
         self.preset = preset
         self.flush_seconds = flush_seconds
         self.recorder_options = recorder_options
