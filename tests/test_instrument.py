@@ -282,6 +282,41 @@ def test_a_recorder_that_records_nothing_still_clips_exactly_as_the_recording_on
     assert _steps(read_recording(tmp_path / "w.jsonl").events)[0].clipped
 
 
+def test_a_wrong_lr_or_scaler_is_named_at_once(tmp_path: Path) -> None:
+    """lr="fast" gave float()'s "could not convert string to float" without naming lr, lr=-1 was taken
+    without a word, and scaler="yes" failed at the first step on "'str' object has no attribute"."""
+    model = _mlp()
+    probe = GradientProbe(model)
+    for lr in ("fast", -1, math.nan, math.inf):
+        with pytest.raises(ValueError, match=r"^lr must be the optimizer's learning rate, a finite number >= 0, not "):
+            Recorder(tmp_path / "r.jsonl", probe, lr=lr)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^scaler must be the loop's torch.amp.GradScaler \(or None\), not str$"):
+        Recorder(tmp_path / "r.jsonl", probe, scaler="yes")
+    with Recorder(tmp_path / "r.jsonl", probe, lr=0.0) as recorder:  # (a warm-up may start at 0)
+        x, y = _batch(1)
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        with pytest.raises(ValueError, match=r"^lr must be .* not 'fast'$"):
+            recorder.step(loss, lr="fast")  # type: ignore[arg-type]
+        recorder.step(loss, lr=0.25)
+    assert _steps(read_recording(tmp_path / "r.jsonl").events)[0].lr == 0.25
+
+
+def test_a_parameter_in_two_of_the_users_groups_is_counted_once_and_said() -> None:
+    """It was dropped from the second group without a word: that group's norm was not the one the
+    user's list asked for."""
+    model = _mlp()
+    first, second = model[0], model[2]
+    with pytest.warns(RuntimeWarning, match=r"a parameter of layer 'b' is also in layer 'a': it is counted there only"):
+        probe = GradientProbe(groups=[("a", [first.weight, first.bias]), ("b", [first.weight, second.weight])])
+    assert probe.layer_names == ("a", "b") and len(probe.params) == 3
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        GradientProbe(model)  # the model's own layers: a tied weight is counted once as the README says
+
+
 @pytest.mark.parametrize("rank", [None, "0"])
 def test_rank_zero_or_no_rank_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rank: str | None) -> None:
     if rank is None:

@@ -94,6 +94,17 @@ def is_main_process() -> bool:
     return os.environ.get("RANK", "0").strip() in ("", "0")
 
 
+def _learning_rate(value: object) -> float:
+    """``value`` as a learning rate: a finite number, 0 or more (a warm-up may start at 0)."""
+    try:
+        lr = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        lr = math.nan
+    if not (math.isfinite(lr) and lr >= 0):
+        raise ValueError(f"lr must be the optimizer's learning rate, a finite number >= 0, not {value!r}")
+    return lr
+
+
 def _distributed_ready() -> bool:
     dist = getattr(torch, "distributed", None)
     return bool(dist is not None and dist.is_available() and dist.is_initialized())
@@ -197,12 +208,14 @@ class Recorder:
             raise TypeError(f"Recorder takes a GradientProbe, not {type(probe).__name__}: "
                             "Recorder(path, vgp_tui.GradientProbe(model))")
         self.path = Path(path)
+        if scaler is not None and not isinstance(scaler, torch.amp.GradScaler):
+            raise TypeError(f"scaler must be the loop's torch.amp.GradScaler (or None), not {type(scaler).__name__}")
         self.probe = probe
         self.scaler = scaler
         self.on_nonfinite = on_nonfinite
         self._flat_tried = False
         self.enabled = is_main_process() if enabled is None else bool(enabled)
-        self.lr = float(lr) if lr is not None else 0.0
+        self.lr = _learning_rate(lr) if lr is not None else 0.0
         self.flush_seconds = flush_seconds
         self.step_count = 0
         self.run = 1
@@ -284,6 +297,8 @@ class Recorder:
         """
         if clip is not None and not clip > 0:
             raise ValueError(f"clip must be a positive total norm (or None for no clipping), not {clip!r}")
+        if lr is not None:  # (on every rank: a mistake stops all ranks alike, before any collective)
+            lr = _learning_rate(lr)
         if not self._measuring:  # another rank's recorder: nothing to record
             if self._ended:
                 self._warn_closed("step")
@@ -329,7 +344,7 @@ class Recorder:
                 # (this copies the scale now, before the scaler's update() changes it in place)
                 flags = torch.cat([clipped, verdict, scale, total_sq])  # _CLIPPED.. order
             # Only the writing rank records the lr (a rank that only sums squares never reads it).
-            step_lr = self.lr if lr is None or self._writer is None else float(lr)
+            step_lr = self.lr if lr is None or self._writer is None else lr
             row = (_loss_value(loss, device), measured, index, flags)
             self._pending.append(row, (self.step_count, started, step_lr, probe_seconds, observed, reduced))
         if alarm and verdict is not self._verdicts[_SCALED]:

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -218,12 +219,29 @@ class GradientProbe:
                 raise TypeError(f"GradientProbe takes the model (an nn.Module), not {type(model).__name__}; "
                                 "to choose the layers yourself pass groups=[(name, [parameters]), ...]")
             model = unwrap_model(model)
+        given = groups is not None
         if groups is None:
             if model is None:
                 raise ValueError("GradientProbe needs a model or layer groups")
             layer_groups = getattr(model, "layer_groups", None)
             groups = layer_groups() if callable(layer_groups) else default_layer_groups(model)
-        groups = _owned_once(groups)
+        groups = list(groups)
+        owned = _owned_once(groups)
+        if given:
+            # The user's own groups: a parameter listed twice is counted in its first group only (as a
+            # tied weight is), which they may not expect of a list they wrote: said once, here.
+            first = {}
+            for name, params in groups:
+                for p in params:
+                    if first.setdefault(id(p), name) != name:
+                        warnings.warn(f"GradientProbe: a parameter of layer '{name}' is also in layer "
+                                      f"'{first[id(p)]}': it is counted there only (one tensor, one gradient)",
+                                      RuntimeWarning, stacklevel=2)
+                        break
+                else:
+                    continue
+                break
+        groups = owned
         self.layer_names: tuple[str, ...] = tuple(name for name, _ in groups)
         self.params: list[nn.Parameter] = [p for _, params in groups for p in params]
         if not self.params:
