@@ -358,7 +358,7 @@ def replay_command(file: str, speed: float, follow: bool, screenshot_at: int | N
 
     --follow waits for FILE if it does not exist yet and starts at the end of what is written.
     --screenshot-at exits with status 1 (after writing the frame of the last step there is) when
-    the recording has no such step.
+    the recording has no such step, or the GradScaler skipped it (the frame shows the step before).
     """
     from vgp_tui.dashboard import make_replay_app, run_replay
 
@@ -406,7 +406,7 @@ def replay_command(file: str, speed: float, follow: bool, screenshot_at: int | N
         raise UserError(f"no frame was written to {output}")
     click.echo(f"wrote {target}")
     warn_about_the_file()
-    if source.shortfall:  # a frame was written, but not of the step asked for: status 1
+    if source.shortfall:  # a frame was written, but not of the step asked for (none, or skipped): status 1
         click.echo(f"vgp-tui: warning: {source.shortfall}", err=True)
         sys.exit(1)
 

@@ -71,7 +71,7 @@ class ReplaySource:
             yet; playing starts at the end of what is written; records read at the end are shown at
             once, whatever their times; a file replaced or rewritten from its start is played afresh.
         until_step: feed everything up to this step of the last run at once, then stop (screenshots);
-            ``shortfall`` says so when the recording has no such step.
+            ``shortfall`` says so when the recording has no such step, or a GradScaler skipped it.
         until_run: with ``until_step``, the step of this run instead of the last one reaching it (a
             later run that passed the step would otherwise hide an earlier run's frame).
     """
@@ -100,7 +100,8 @@ class ReplaySource:
         self.error: str | None = None
         """With ``follow``: why following stopped (the file that appeared is not a recording)."""
         self.shortfall: str | None = None
-        """With ``until_step``: why the frame is not at that step (the recording ends before it)."""
+        """With ``until_step``: why the frame is not at that step (the recording ends before it, or the
+        step was skipped by a GradScaler, so the frame shows the last step drawn before it)."""
         self._to_live_end = follow
         """Jump to the end of what is written once the header is read (start of a follow)."""
         self._paused_at_end = False
@@ -339,6 +340,11 @@ class ReplaySource:
         last_run = events[hits[-1]].run  # type: ignore[union-attr]
         end = next(i for i in hits if events[i].run == last_run)  # type: ignore[union-attr]
         shown = events[end]
+        if shown.skipped and self.shortfall is None:  # type: ignore[union-attr]
+            # A skipped step is counted, not drawn: the frame shows the step before it, which is not
+            # what was asked for, so it is a shortfall like a missing step (a warning and status 1).
+            # (A run that ends before the step already said so, naming the step drawn.)
+            self.shortfall = self._describe_skipped(step, shown, end)  # type: ignore[arg-type]
         end += 1
         # What was recorded at that step after its measurement (the loop finished, a key was pressed)
         # belongs to its frame: a recording that ends there ends "finished", not "training".
@@ -348,18 +354,31 @@ class ReplaySource:
         self.position = end
         return events[:end]
 
+    def _drawn(self, run: int, end: int) -> str:
+        """What the frame shows of run ``run`` fed up to index ``end``: its last step not skipped by a
+        GradScaler (a skipped step is not drawn: the status line stays at the step before it)."""
+        drawn = next((e for e in reversed(self.events[:end + 1])
+                      if isinstance(e, StepMetrics) and e.run == run and not e.skipped), None)
+        return f"step {drawn.step}" if drawn is not None else "no step"
+
+    def _describe_skipped(self, step: int, shown: StepMetrics, index: int) -> str:
+        which = f"step {step}" if shown.step == step else f"step {shown.step} (there is no step {step})"
+        return (f"{self.path}: {which} of run {shown.run} was skipped by the GradScaler (no gradients to draw); "
+                f"the frame shows {self._drawn(shown.run, index)}")
+
     def _describe_shortfall(self, step: int, run: int | None = None) -> str:
         last = next((e for e in reversed(self.events) if isinstance(e, StepMetrics) and run in (None, e.run)), None)
+        shows = "" if last is None else self._drawn(last.run, len(self.events))  # (the last step may be skipped)
         read = "it" if self.reader.last_line is None else f"what can be read of it (up to line {self.reader.last_line})"
         if run is not None:
             if last is None:
                 return f"{self.path} has no step {step} in run {run}: run {run} has no step records"
             return (f"{self.path} has no step {step} in run {run}: run {run} ends at step {last.step}; "
-                    f"the frame shows step {last.step}")
+                    f"the frame shows {shows}")
         if last is None:
             return f"{self.path} has no step {step}: {read} has no step records; the frame shows none"
         return (f"{self.path} has no step {step}: {read} ends at step {last.step} of run {last.run}; "
-                f"the frame shows step {last.step}")
+                f"the frame shows {shows}")
 
     def _emit(self, items: list[Any]) -> None:
         for sink in self.sinks:

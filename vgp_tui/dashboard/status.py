@@ -1,4 +1,4 @@
-"""The status line: preset, device, run, step, speed, probe cost, elapsed time and a state badge."""
+"""The status line: preset, device, run, step, skipped steps, speed, probe cost, elapsed time and a state badge."""
 
 from __future__ import annotations
 
@@ -49,6 +49,11 @@ class StatusLine(Static):
         if run is not None:
             parts.append((f" · run {run.run}", "", 1))
             parts.append((f" · step {thousands(latest.step if latest else 0)}", "", 0))
+            if run.skipped_steps:
+                # The steps a mixed-precision scaler skipped are not drawn (nothing was applied): without
+                # this, an AMP run's overflows left no trace on screen. Ranked next after the run number: it
+                # says how to read the step count beside it, more than the device or the rate does.
+                parts.append((f" · {thousands(run.skipped_steps)} skipped", "", 2))
         if latest is not None and latest.step_ms > 0 and state != "paused":  # (paused: nothing runs at a rate)
             rate = 1000.0 / latest.step_ms
             # "1.0 steps/s" reads as a measurement; "1 steps/s" as a typo.
