@@ -147,6 +147,23 @@ def test_healthy_flow() -> None:
     assert d.hints == ()
 
 
+def test_a_gradient_that_vanishes_between_healthy_ends_is_not_called_healthy() -> None:
+    """A language model's tied embedding is its first layer and its output head at once: it gets the
+    head's gradient, so "Gradient reaches layer 1 (wte) at 18x of layer 147's: healthy flow" was said
+    while the blocks behind it got 1e-4 of the last layer's gradient."""
+    layers = ("wte", "h.0", "h.1", "h.2", "ln_f")
+    norms = [[0.36, 2e-5, 8e-6, 1e-5, 0.02]] * 40
+    d = verdict(feed(norms, remedies={"lr": 0.003}, layers=layers))
+    assert d.kind == "vanishing"
+    assert d.text.startswith("Gradient reaches layer 1 (wte) at 18x of layer 5's (ln_f), but layer 3 (h.1) gets "
+                             "4e-4 of it, 3 orders of magnitude less: vanishing inside the network."), d.text
+    weaker = [[0.36, 2e-4, 8e-5, 1e-4, 0.02]] * 40  # 4e-3 of the last layer's: weakening, not vanishing
+    d = verdict(feed(weaker, remedies={"lr": 0.003}, layers=layers))
+    assert d.kind == "healthy" and d.text.startswith(
+        "Gradient reaches layer 1 (wte) at 18x of layer 5's (ln_f), but layer 3 (h.1) gets only 4e-3 of it: "
+        "weakening inside the network, not yet vanishing."), d.text
+
+
 def test_dead_relu_units_from_layer_stats() -> None:
     remedies = {**MLP, "activation": "relu", "init": "poor"}
     stats = (0.1, 0.2, 0.85, 0.3, 0.1, 0.1, 0.1, 0.1, 0.1)

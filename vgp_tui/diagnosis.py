@@ -156,6 +156,7 @@ class _Reader:
             or self.units("dead")
             or self.units("saturated")
             or self.flow("vanishing")
+            or self.inside("vanishing")
         )
         history = self.recovered()
         if verdict is None and time_kind is not None:
@@ -258,6 +259,36 @@ class _Reader:
             return kind, f"{self.flow_sentence()}, {orders} orders of magnitude less: vanishing."
         return None
 
+    def weakest_inside(self) -> tuple[int, float] | None:
+        """The layer between the first and the last with the smallest share of the last layer's
+        gradient, and that share; None where there is none to read."""
+        last = float(self.median[-1])
+        if self.n < 3 or not (math.isfinite(last) and last > 0):
+            return None
+        inner = np.asarray(self.median[1:-1], dtype=np.float64) / last
+        if not np.isfinite(inner).any():
+            return None
+        i = int(np.nanargmin(np.where(np.isfinite(inner), inner, np.nan)))
+        return i + 1, float(inner[i])
+
+    def inside(self, kind: str) -> tuple[str, str] | None:
+        """The gradient vanishes between the ends while the first layer gets its share. A language
+        model's tied embedding is its first layer and its output head at once: it gets the head's
+        gradient, the flow read "healthy" from it, and the 24 blocks behind it got 1e-4 of it."""
+        ratio = self.ratio()
+        weakest = self.weakest_inside()
+        if kind != "vanishing" or ratio is None or ratio < VANISHING or weakest is None:
+            return None
+        i, share = weakest
+        if share >= VANISHING:
+            return None
+        start = f"Gradient reaches {self.layer(0)} at {two_significant(ratio)}x of {self.last_layers()}"
+        if share == 0:
+            return kind, f"{start}, but none reaches {self.layer(i)}: vanishing inside the network."
+        orders = round(-math.log10(share))
+        return kind, (f"{start}, but {self.layer(i)} gets {two_significant(share)} of it, {orders} orders of "
+                      "magnitude less: vanishing inside the network.")
+
     def units(self, kind: str) -> tuple[str, str] | None:
         label = (self.run.stats or "").lower()
         stats = self.run.latest_layer_stats
@@ -300,6 +331,11 @@ class _Reader:
             return "healthy", f"{self.flow_sentence()}."
         last = self.last_layers()
         start = f"Gradient reaches {self.layer(0)} at {two_significant(ratio)}x of {last}"
+        weakest = self.weakest_inside()
+        if HEALTHY[0] <= ratio and weakest is not None and weakest[1] < HEALTHY[0]:
+            i, share = weakest
+            return "healthy", (f"{start}, but {self.layer(i)} gets only {two_significant(share)} of it: weakening "
+                               "inside the network, not yet vanishing.")
         if HEALTHY[0] <= ratio <= HEALTHY[1]:
             return "healthy", f"{start}: healthy flow."
         if ratio < HEALTHY[0]:
