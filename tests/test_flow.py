@@ -122,6 +122,24 @@ def test_long_names_are_shortened_readably_and_a_cut_ends_in_an_ellipsis() -> No
             assert short == name or "…" in short or "." not in short_name(name, 99) or len(short) < len(name)
 
 
+async def test_the_names_of_one_panel_are_abbreviated_alike() -> None:
+    """Each name was shortened only as much as it had to be: a 24-block transformer's panel read
+    "t.h.0.attn.c_attn" beside "transformer.h.0.ln_1", one module named two ways."""
+    from vgp_tui.dashboard.layers import abbreviation_level
+
+    names = ("transformer.wte", "transformer.h.0.ln_1", "transformer.h.0.attn.c_attn", "transformer.ln_f")
+    assert short_name(names[1], 20) == "transformer.h.0.ln_1"  # fits on its own
+    level = abbreviation_level([(name, 20) for name in names])
+    assert [short_name(name, 20, level) for name in names] == ["t.wte", "t.h.0.ln_1", "t.h.0.attn.c_attn", "t.ln_f"]
+    assert short_name("step", 20, level) == "step" and short_name("fc0–19", 20, level) == "fc0–19"
+    app = FlowApp()
+    async with app.run_test(size=(80, 24)):
+        flow = app.query_one(GradientFlow)
+        flow.show(history_of(run_events(names, [0.2, 1e-4, 4e-4, 0.02])).current)
+        shown = flow_labels(flow, 34, 10)  # a label column of about 20 cells
+    assert shown == ["t.wte", "t.h.0.ln_1", "t.h.0.attn.c_attn", "t.ln_f"], shown
+
+
 async def test_flow_labels_are_shortened_not_cut_silently() -> None:
     history = history_of(run_events(RESNET, [0.1] * len(RESNET)))
     app = FlowApp()

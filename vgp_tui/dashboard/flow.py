@@ -22,7 +22,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from vgp_tui.dashboard.panels import Panel, PanelResized
-from vgp_tui.dashboard.layers import Arrangement, LayerView, arrange, group_rows, short_name
+from vgp_tui.dashboard.layers import Arrangement, LayerView, abbreviation_level, arrange, group_rows, short_name
 from vgp_tui.engine.history import History, RunHistory
 from vgp_tui.health import layer_verdicts, recent_norms, worst
 from vgp_tui.text import format_norm
@@ -155,6 +155,7 @@ class GradientFlow(Widget, Panel):
         label_width = max(0, min(max(len(n) for n in names), width - VALUE_WIDTH - 1 - MIN_BAR))
         bar_width = max(width - label_width - 1 - VALUE_WIDTH, 1)
         styles = {name: base + style for name, style in self._STYLES.items()}
+        level = abbreviation_level([(name, label_width) for name in names])
         rows = []
         for name, value, verdict in zip(names, values, verdicts):
             if math.isfinite(value) and value > 0:
@@ -162,6 +163,6 @@ class GradientFlow(Widget, Panel):
                 drawn = Segment(bar(fraction, bar_width), styles[VERDICT_COLOURS[verdict]])
             else:
                 drawn = Segment(("×" if not math.isfinite(value) else "·").ljust(bar_width), styles["bold magenta"])
-            label = Segment(short_name(name, label_width).rjust(label_width) + " ", styles["dim"])
+            label = Segment(short_name(name, label_width, level).rjust(label_width) + " ", styles["dim"])
             rows.append([label, drawn, Segment(f"{format_norm(value):>{VALUE_WIDTH}}", base)])
         return rows

@@ -53,7 +53,16 @@ from vgp_tui.dashboard.colors import (
     log_norms,
     scale_range,
 )
-from vgp_tui.dashboard.layers import Arrangement, LayerView, arrange, block_groups, group_rows, merge_layers, short_name
+from vgp_tui.dashboard.layers import (
+    Arrangement,
+    LayerView,
+    abbreviation_level,
+    arrange,
+    block_groups,
+    group_rows,
+    merge_layers,
+    short_name,
+)
 from vgp_tui.dashboard.panels import Panel, PanelResized
 from vgp_tui.engine.history import FIRST_LAYER, History, Marker, SeriesView
 from vgp_tui.health import BAD, layer_verdicts, nan_median, recent_norms, worst
@@ -364,10 +373,12 @@ class GradientHeatmap(Widget, Panel):
         # labelled ones); what is left stays blank below the scale, so the scale sits right under the
         # picture. (With ``height: auto``, get_content_height leaves nothing over.)
         heights = [max(1, min(MAX_ROW_HEIGHT, grid_rows // rows))] * rows
+        labels = [_row_label(grid.labels[i], shown.rows[i], len(layers)) for i in range(rows)]
+        painter.level = abbreviation_level([painter.fitting(label, label_width) for label in labels])
         lines: list[Strip] = []
         for i in range(rows):
             row_codes = codes[i] if columns > 0 else None
-            label = _row_label(grid.labels[i], shown.rows[i], len(layers))
+            label = labels[i]
             if not has_steps and columns > 0 and i == rows // 2:
                 lines.append(painter.grid_message(label, label_width, gap, "waiting for the first step…"))
             else:
@@ -472,9 +483,19 @@ class _Painter:
         self.styles = styles
         self.shading = shading
         self.cells = _cell_styles(styles.base, shading)
+        self.level = 0
+        """Leading name parts every row's label abbreviates (layers.abbreviation_level): they read alike."""
 
     def strip(self, segments: list[Segment]) -> Strip:
         return Strip(segments).adjust_cell_length(self.width, self.styles.base)
+
+    @staticmethod
+    def fitting(text: str, width: int) -> tuple[str, int]:
+        """A row label's name and the cells it has: ``width`` less an ``in``/``out`` side mark's."""
+        side, name = (text[:4], text[4:]) if text[:4] in ("in  ", "out ") else ("", text)
+        if width - len(side) < min(len(name), 3):
+            side = ""  # too narrow for the side mark: the name matters more
+        return name, width - len(side)
 
     def label(self, text: str, width: int, gap: int, tone: str = "unknown") -> list[Segment]:
         """A label right-aligned in ``width`` cells; an ``in``/``out`` side mark stays at the left.
@@ -484,10 +505,9 @@ class _Painter:
         """
         if width <= 0:
             return []
-        side, name = (text[:4], text[4:]) if text[:4] in ("in  ", "out ") else ("", text)
-        if width - len(side) < min(len(name), 3):
-            side = ""  # too narrow for the side mark: the name matters more
-        name = short_name(name, width - len(side))
+        name, cells = self.fitting(text, width)
+        side = text[: width - cells]  # the in/out mark, where it fits
+        name = short_name(name, cells, self.level)
         style = self.styles.alert if tone in BAD else (self.styles.warn if tone in ("weakening", "growing") else self.styles.label)
         segments = [Segment(side, self.styles.muted)] if side else []
         pad = width - len(side) - len(name)

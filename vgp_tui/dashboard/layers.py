@@ -232,7 +232,26 @@ def _abbreviate(part: str) -> str:
     return word[0] + digits
 
 
-def short_name(name: str, width: int) -> str:
+def abbreviation_level(names: Sequence[tuple[str, int]]) -> int:
+    """How many leading parts of the dotted names must be abbreviated for every (name, width) to fit,
+    as :func:`short_name` abbreviates them: given to it for all of a panel's names, they read alike
+    (the flow panel showed ``t.h.0.attn.c_attn`` beside ``transformer.h.0.ln_1``). Ranges are left
+    to short_name."""
+    level = 0
+    for name, width in names:
+        if len(name) <= width or "–" in name:
+            continue
+        parts = name.split(".")
+        need = len(parts) - 1
+        for i in range(1, len(parts)):
+            if len(".".join([*(_abbreviate(p) for p in parts[:i]), *parts[i:]])) <= width:
+                need = i
+                break
+        level = max(level, need)
+    return level
+
+
+def short_name(name: str, width: int, level: int = 0) -> str:
     """``name`` in at most ``width`` cells, readable: the tail that tells layers apart is kept.
 
     Dotted module names are shortened from the input side of the name: first each leading part is
@@ -240,10 +259,15 @@ def short_name(name: str, width: int) -> str:
     ``encoder.layers.11.attention.output.dense`` -> ``e.l.11.a.o.dense``), then leading parts are
     dropped behind an ellipsis (``…11.a.o.dense``); a name still too long is cut at the end
     (``l2.0.shor…``: the block stays readable). Whatever is cut shows an ellipsis. A range label
-    (``a–b``) is shortened on both sides.
+    (``a–b``) is shortened on both sides. ``level``: abbreviate at least that many leading parts,
+    fitting or not (:func:`abbreviation_level`).
     """
     if width <= 0:
         return ""
+    if level and "–" not in name:  # the panel's other names needed this much: read alike
+        parts = name.split(".")
+        keep = max(len(parts) - 1, 0)  # (never the last part: a plain word such as "step" stays whole)
+        name = ".".join([*(_abbreviate(p) for p in parts[: min(level, keep)]), *parts[min(level, keep):]])
     if len(name) <= width:
         return name
     if "–" in name:
