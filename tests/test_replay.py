@@ -150,6 +150,30 @@ async def test_follow_shows_steps_appended_by_another_writer_within_a_second(tmp
     writer.close()
 
 
+async def test_following_a_file_that_has_gone_quiet_says_for_how_long(tmp_path: Path) -> None:
+    """A writer killed with -9 writes no end record: the status said FOLLOWING forever. After 30 s
+    with nothing new it says how long it has been quiet; the next record takes the note away."""
+    path = tmp_path / "quiet.jsonl"
+    recorded = read_recording(FIXTURE)
+    writer = RecordingWriter(path, recorded.header, flush_seconds=0.0)
+    steps = [i for i, e in enumerate(recorded.events) if isinstance(e, StepMetrics)]
+    writer.write(recorded.events[: steps[10]])
+    app = make_replay_app(str(path), follow=True)
+
+    def status() -> str:
+        return str(app.query_one("#status").render())
+
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "FOLLOWING" in status())
+        assert "QUIET" not in status()
+        app.fed_at -= 200  # (as if 200 s had passed since the last record)
+        await wait_for(pilot, lambda: " FOLLOWING · QUIET 3 MIN " in status())
+        writer.write(recorded.events[steps[10] : steps[11] + 1])
+        await wait_for(pilot, lambda: "FOLLOWING" in status() and "QUIET" not in status())
+        await pilot.press("q")
+    writer.close()
+
+
 async def test_truncated_recording_replays_with_a_warning(tmp_path: Path, listen: Any) -> None:
     data = FIXTURE.read_bytes()
     path = tmp_path / "cut.jsonl"

@@ -116,6 +116,8 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         self._expected_state: tuple[str | None, float] = (None, 0.0)  # see state_for_keys()
         self._recording_error_shown = False
         self._last_layout: tuple[object, ...] | None = None  # see layout_signature(): a settled screen
+        self.fed_at = time.monotonic()
+        """When the last record arrived on the feed (monotonic seconds)."""
         self._stand_ins: set[str] = set()
         """Presets whose real data was missing at a switch: the picker offers them on synthetic data."""
         self.screenshot_dir = Path(screenshot_dir)
@@ -311,6 +313,8 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         except NoMatches:  # the interval's last tick, landing while the app closes: its widgets are gone
             return
         items = self.feed.drain()
+        if any(not isinstance(item, (Playback, Notice)) for item in items):
+            self.fed_at = time.monotonic()  # (a followed file's last record: see ReplayActions._mode)
         # A replay's toasts are for what the playback passes now: a seek, the end key or a frame taken
         # at a step feeds everything before it at once, and its old keys and states stacked up.
         newest = max((getattr(item, "t", 0.0) for item in items), default=0.0)

@@ -7,11 +7,25 @@ the source's attributes, which change in the training thread.
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 from typing import Any
 
 from vgp_tui.replay import MAX_SPEED, MIN_SPEED, FromStart, Seek, SetSpeed, ToEnd, TogglePause
 from vgp_tui.source import Playback
+
+
+QUIET_SECONDS = 30.0
+"""Following a file that has had no new record for this long, the status line says for how long."""
+
+
+def _duration(seconds: float) -> str:
+    """``45 s``, ``3 min``, ``2 h``: whole units, as a glance needs."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.0f} h"
 
 
 class ReplayActions:
@@ -22,6 +36,7 @@ class ReplayActions:
     _warned: str
     _ending: bool
     _drew_the_end: bool
+    fed_at: float
     _drawn: dict[str, Any]
     session: Any
     notify: Any
@@ -77,7 +92,10 @@ class ReplayActions:
         if playback.waiting:
             return "waiting"
         if playback.following:
-            return "following"
+            # A writer killed with -9 leaves no end record: the screen said "following" forever. How
+            # long nothing came says it without a guess (an evaluation may be all it is).
+            quiet = time.monotonic() - self.fed_at
+            return "following" if quiet < QUIET_SECONDS else f"following · quiet {_duration(quiet)}"
         if playback.ended:
             return "replay ended"
         return f"replay ×{playback.speed:g}" + (" paused" if playback.paused else "")
