@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from pathlib import Path
 from typing import Any
 
@@ -370,20 +369,3 @@ def test_the_steps_before_an_evaluation_are_on_disk(tmp_path: Path) -> None:
     _train(Tiny(), data, tmp_path, [VgpTuiCallback(path, flush_seconds=1e9), probe],
            eval_strategy="steps", eval_steps=2, eval_dataset=data[:4])
     assert probe.seen == [(2, 2), (4, 4), (5, 5)]  # (and the last step, as the training ends)
-
-
-@pytest.mark.parametrize("where", ["missing folder", "a folder"])
-def test_a_path_that_cannot_be_written_fails_where_the_callback_is_made(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
-) -> None:
-    """It failed once the Trainer started, after its setup, in a traceback from inside the framework."""
-    from vgp_tui.errors import UserError
-
-    monkeypatch.delenv("RANK", raising=False)
-    path = tmp_path / "no" / "run.jsonl" if where == "missing folder" else tmp_path
-    said = f"folder '{tmp_path / 'no'}' does not exist" if where == "missing folder" else "that is a folder"
-    with pytest.raises(UserError, match=re.escape(said)):
-        VgpTuiCallback(path)
-    monkeypatch.setenv("RANK", "1")  # another rank's disk may lack the folder: only the writer checks
-    assert VgpTuiCallback(path).path == path
-

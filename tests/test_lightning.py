@@ -8,7 +8,6 @@ weights): per-layer norms before clipping, the clipped flag, the loss of the acc
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -197,20 +196,3 @@ def test_the_steps_before_a_validation_are_on_disk_during_it(tmp_path: Path) -> 
     )
     trainer.fit(_TinyWithValidation(), loader, loader)  # type: ignore[arg-type]
     assert probe.seen == [(2, 2), (4, 4)]
-
-
-@pytest.mark.parametrize("where", ["missing folder", "a folder"])
-def test_a_path_that_cannot_be_written_fails_where_the_callback_is_made(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
-) -> None:
-    """It failed once the Trainer started, after its setup, in a traceback from inside the framework."""
-    from vgp_tui.errors import UserError
-
-    monkeypatch.delenv("RANK", raising=False)
-    path = tmp_path / "no" / "run.jsonl" if where == "missing folder" else tmp_path
-    said = f"folder '{tmp_path / 'no'}' does not exist" if where == "missing folder" else "that is a folder"
-    with pytest.raises(UserError, match=re.escape(said)):
-        VgpTuiCallback(path)
-    monkeypatch.setenv("RANK", "1")  # another rank's disk may lack the folder: only the writer checks
-    assert VgpTuiCallback(path).path == path
-
