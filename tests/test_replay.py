@@ -285,6 +285,9 @@ def test_screenshot_of_an_earlier_run_that_a_later_one_passed(tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
     svg = out.read_text()
     assert "run&#160;1" in svg and "step&#160;120" in svg
+    # Run 2 has no step: its frame is taken all the same (it waited for panels that never draw layers).
+    done = _vgp("replay", str(FIXTURE), "--screenshot-at", "5", "--run", "2", "-o", str(out), timeout=60)
+    assert done.returncode == 1 and done.stderr.strip().endswith("run 2 has no step records"), done.stderr
     for args, needle in ((["--screenshot-at", "5", "--run", "9", "-o", str(out)], f"--run 9: {FIXTURE} has runs 1 to 3"),
                          (["--run", "1"], "--run is for --screenshot-at")):
         done = _vgp("replay", str(FIXTURE), *args)

@@ -116,6 +116,7 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         self._expected_state: tuple[str | None, float] = (None, 0.0)  # see state_for_keys()
         self._recording_error_shown = False
         self._last_layout: tuple[object, ...] | None = None  # see layout_signature(): a settled screen
+        self._settle_ticks = 0
         self.fed_at = time.monotonic()
         """When the last record arrived on the feed (monotonic seconds)."""
         self._stand_ins: set[str] = set()

@@ -15,6 +15,8 @@ from vgp_tui.replay import MAX_SPEED, MIN_SPEED, FromStart, Seek, SetSpeed, ToEn
 from vgp_tui.source import Playback
 
 
+SETTLE_TICKS = 15
+"""A --screenshot-at frame waits at most this many ticks (3 s) for the layout to settle."""
 QUIET_SECONDS = 30.0
 """Following a file that has had no new record for this long, the status line says for how long."""
 
@@ -50,6 +52,7 @@ class ReplayActions:
     _share_layer_rows: Any
     layout_signature: Any
     _last_layout: Any
+    _settle_ticks: int
     exit: Any
 
     def _tell_replay(self, command: Any) -> None:
@@ -122,8 +125,10 @@ class ReplayActions:
             # layer rows shared from them. Taken at the first tick that had the records (on a loaded
             # machine the whole replay arrives in one), the frame caught the panels still sized for
             # no layers: a 9-layer MLP's heatmap on 3 merged rows, a tall loss plot, no footer.
+            # (At most SETTLE_TICKS: a run with no step draws no layers, and its frame is taken all the same.)
             layout = self.layout_signature()
-            if layout is None or layout != self._last_layout:
+            self._settle_ticks += 1
+            if (layout is None or layout != self._last_layout) and self._settle_ticks < SETTLE_TICKS:
                 self._last_layout = layout
                 return
             self._ending = True
