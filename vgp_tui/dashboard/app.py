@@ -49,10 +49,10 @@ from vgp_tui.engine.commands import NoteKey, Pause, Restart, Resume, StepOnce, S
 from vgp_tui.engine.events import KeyPressed, RemedyChanged, RunStarted, StateChanged
 from vgp_tui.engine.history import History
 from vgp_tui.engine.remedies import RemedyValue
-from vgp_tui.text import fold_long_words
 from vgp_tui.errors import UserError
 from vgp_tui.replay import StopReplay
 from vgp_tui.source import Playback, Rewind, Source
+from vgp_tui.text import fold_long_words
 
 log = logging.getLogger("vgp_tui")
 

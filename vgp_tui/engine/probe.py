@@ -230,17 +230,13 @@ class GradientProbe:
         if given:
             # The user's own groups: a parameter listed twice is counted in its first group only (as a
             # tied weight is), which they may not expect of a list they wrote: said once, here.
-            first = {}
-            for name, params in groups:
-                for p in params:
-                    if first.setdefault(id(p), name) != name:
-                        warnings.warn(f"GradientProbe: a parameter of layer '{name}' is also in layer "
-                                      f"'{first[id(p)]}': it is counted there only (one tensor, one gradient)",
-                                      RuntimeWarning, stacklevel=2)
-                        break
-                else:
-                    continue
-                break
+            owner: dict[int, str] = {}
+            repeated = next(((name, owner[id(p)]) for name, params in groups for p in params
+                             if owner.setdefault(id(p), name) != name), None)
+            if repeated is not None:
+                warnings.warn(f"GradientProbe: a parameter of layer '{repeated[0]}' is also in layer "
+                              f"'{repeated[1]}': it is counted there only (one tensor, one gradient)",
+                              RuntimeWarning, stacklevel=2)
         groups = owned
         self.layer_names: tuple[str, ...] = tuple(name for name, _ in groups)
         self.params: list[nn.Parameter] = [p for _, params in groups for p in params]
