@@ -308,7 +308,7 @@ def test_a_parameter_in_two_of_the_users_groups_is_counted_once_and_said() -> No
     model = _mlp()
     first, second = model[0], model[2]
     with pytest.warns(RuntimeWarning, match=r"a parameter of layer 'b' is also in layer 'a': it is counted there only"):
-        probe = GradientProbe(groups=[("a", [first.weight, first.bias]), ("b", [first.weight, second.weight])])
+        probe = GradientProbe(groups=[("a", first.parameters()), ("b", iter([first.weight, second.weight]))])
     assert probe.layer_names == ("a", "b") and len(probe.params) == 3
     import warnings
 

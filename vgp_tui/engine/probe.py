@@ -225,7 +225,7 @@ class GradientProbe:
                 raise ValueError("GradientProbe needs a model or layer groups")
             layer_groups = getattr(model, "layer_groups", None)
             groups = layer_groups() if callable(layer_groups) else default_layer_groups(model)
-        groups = list(groups)
+        groups = [(name, list(params)) for name, params in groups]  # (a module's .parameters() is read once)
         owned = _owned_once(groups)
         if given:
             # The user's own groups: a parameter listed twice is counted in its first group only (as a
