@@ -745,20 +745,26 @@ async def test_a_preset_whose_data_is_missing_is_offered_on_its_stand_in_in_the_
 ) -> None:
     """The toast told the dashboard's user to "pass --synthetic", which only the command line takes:
     the picker now offers the preset on its synthetic stand-in, one key away, for that preset alone."""
-    from vgp_tui.dashboard.screens import PresetPicker
     from textual.widgets import OptionList
+    from textual.widgets._toast import Toast
+
+    from vgp_tui.dashboard.screens import PresetPicker
 
     app = new_app(data_dir=str(tmp_path))  # no CIFAR-10 and no IMDB in this folder, and no --synthetic
     toasts = listen(app)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await wait_for(pilot, lambda: steps(app) > 2)
         app.switch_preset("resnet-cifar10")
         await wait_for(pilot, lambda: any("goes on" in t for t in toasts), timeout=60)
         said = next(t for t in toasts if "goes on" in t)
         assert said.startswith(f"resnet-cifar10 needs CIFAR-10: not in {tmp_path.resolve()}; deep-sigmoid goes on")
         assert "press p and pick 'resnet-cifar10 · synthetic data'" in said and "--synthetic" not in said, said
+        await wait_for(pilot, lambda: bool(app.screen.query(Toast)))  # on screen, as the user reads it
         await pilot.press("p")
         await wait_for(pilot, lambda: isinstance(app.screen, PresetPicker))
+        await pilot.pause()
+        # The toast goes as the picker opens: drawn over it, at 80x24 it covered the entry it names.
+        assert not app.screen.query(Toast), toasts
         picker = app.screen.query_one(OptionList)
         ids = [picker.get_option_at_index(i).id for i in range(picker.option_count)]
         assert ids.index("resnet-cifar10\tsynthetic") == ids.index("resnet-cifar10") + 1, ids
@@ -766,8 +772,16 @@ async def test_a_preset_whose_data_is_missing_is_offered_on_its_stand_in_in_the_
         for _ in range(ids.index("resnet-cifar10\tsynthetic") - picker.highlighted):
             await pilot.press("down")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.session.name == "resnet-cifar10" and steps(app) > 0, timeout=120)
+        await wait_for(pilot, lambda: app.session.name == "resnet-cifar10" and app.history.current.run == 2
+                       and steps(app) > 0, timeout=120)
         assert app.session.stand_in and app.history.current.stand_in
+        await pilot.press("p")  # the picker opens on what runs: the stand-in, not the real data's entry
+        await wait_for(pilot, lambda: isinstance(app.screen, PresetPicker))
+        picker = app.screen.query_one(OptionList)
+        assert picker.get_option_at_index(picker.highlighted).id == "resnet-cifar10\tsynthetic"
+        await pilot.press("enter")  # the same preset on the same data: nothing changes
+        await pilot.pause(0.3)
+        assert app.session.name == "resnet-cifar10" and app.history.current.run == 2
         # The stand-in was for resnet-cifar10 alone: sentiment-lstm still asks for its real data.
         app.switch_preset("sentiment-lstm")
         await wait_for(pilot, lambda: any(t.startswith("sentiment-lstm needs IMDB") for t in toasts), timeout=60)
@@ -1239,7 +1253,7 @@ async def test_the_heatmap_subtitle_names_the_view_and_what_z_and_w_do_next() ->
         heatmap = app.query_one(GradientHeatmap)
         subtitle = lambda: str(heatmap.border_subtitle)  # noqa: E731
         await wait_for(pilot, lambda: subtitle().startswith("21 layers merged"))
-        assert subtitle() == "21 layers merged to fit · z: one row per layer · w: worst first"
+        assert subtitle() == "21 layers merged to fit, each row its worst layer · z: one row per layer · w: worst first"
         await pilot.press("z")
         await wait_for(pilot, lambda: subtitle().startswith("layers 1–"))
         rows = heatmap.rows_shown()

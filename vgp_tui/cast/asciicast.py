@@ -116,6 +116,10 @@ def record_cast(
     with open(output, "w", encoding="utf-8") as f:
         f.write(json.dumps(cast_header) + "\n")
         shown = _for_a_viewer(events, rows)
+        # From the dashboard's first output: the second or so before it is Python starting up (1.0 to
+        # 1.3 s, as loaded as the machine is), a blank terminal at the start of every cast.
+        start = shown[0][0] if shown else 0.0
+        shown = [(t - start, text) for t, text in shown]
         kept = limit_idle(shown, idle_limit)
         for t, text in kept:
             f.write(json.dumps([round(t, 6), "o", text]) + "\n")

@@ -42,7 +42,7 @@ from vgp_tui.dashboard.layer_actions import LayerActions
 from vgp_tui.dashboard.layers import LayerView
 from vgp_tui.dashboard.remedy_actions import RemedyActions
 from vgp_tui.dashboard.replay_actions import ReplayActions
-from vgp_tui.dashboard.screens import STAND_IN_LABEL, HelpScreen, PresetPicker
+from vgp_tui.dashboard.screens import STAND_IN_LABEL, STAND_IN_SUFFIX, HelpScreen, PresetPicker
 from vgp_tui.dashboard.status import StatusLine
 from vgp_tui.dashboard.time_view import TimeGradientPlot
 from vgp_tui.engine.commands import NoteKey, Pause, Restart, Resume, StepOnce, Stop
@@ -610,6 +610,7 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
             numbers = keys[rows["apply_fix"]][0].split()
             keys[rows["apply_fix"]] = (f"{numbers[0]}–{numbers[-1]}", shared["apply_fix"])
         activation = self.remedies.get("activation")
+        self.clear_toasts()  # (see action_pick_preset)
         self.push_screen(HelpScreen(keys, str(activation) if activation else None))
 
     def _visible_bindings(self) -> list[Binding]:
@@ -631,7 +632,12 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
                 presets.append((name, mark + scenario.summary))
             except UserError as exc:
                 presets.append((name, f"(invalid: {exc})"))
-        self.push_screen(PresetPicker(presets, self.session.name, frozenset(self._stand_ins)), self._picked)
+        # The toasts on screen go: Textual draws them again over the dialog, where at 80x24 the
+        # missing-data toast covered the very entry it said to pick, refolded into fragments.
+        self.clear_toasts()
+        on_stand_in = self.session.name in self._stand_ins and getattr(self.session, "stand_in", False)
+        current = self.session.name + (STAND_IN_SUFFIX if on_stand_in else "")
+        self.push_screen(PresetPicker(presets, current, frozenset(self._stand_ins)), self._picked)
 
     def _picked(self, choice: tuple[str, bool] | None) -> None:
         if choice is not None:

@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList, Static
-from textual.widgets.option_list import Option
+from textual.widgets.option_list import Option, OptionDoesNotExist
 from textual_plotext.plot import Plot
 
 from vgp_tui.dashboard.plot_panel import PlotPanel
@@ -95,7 +95,8 @@ class PresetPicker(ModalScreen[tuple[str, bool] | None]):
     """Choose another preset; the dashboard starts it as a fresh run, numbered on from the runs before.
 
     Dismissed with the preset's name and whether to train it on its synthetic stand-in: offered, after
-    the preset itself, for each of ``stand_ins``, the presets whose real data was found missing."""
+    the preset itself, for each of ``stand_ins``, the presets whose real data was found missing.
+    ``current``: the option of the preset running, highlighted (a stand-in's ends in STAND_IN_SUFFIX)."""
 
     BINDINGS = [Binding("escape", "dismiss_none", "cancel")]
 
@@ -119,8 +120,10 @@ class PresetPicker(ModalScreen[tuple[str, bool] | None]):
 
     def on_mount(self) -> None:
         picker = self.query_one(OptionList)
-        if self.current in dict(self.presets):
+        try:  # (the option id of the preset running: its name, or its name and STAND_IN_SUFFIX)
             picker.highlighted = picker.get_option_index(self.current)
+        except OptionDoesNotExist:
+            pass
         picker.focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
