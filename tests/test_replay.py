@@ -165,9 +165,10 @@ async def test_following_a_file_that_has_gone_quiet_says_for_how_long(tmp_path: 
 
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: "FOLLOWING" in status())
-        assert "QUIET" not in status()
+        assert "QUIET" not in status() and "steps/s" in status()
         app.fed_at -= 200  # (as if 200 s had passed since the last record)
         await wait_for(pilot, lambda: " FOLLOWING · QUIET 3 MIN " in status())
+        assert "steps/s" not in status()  # the last step's rate is not a rate of now
         writer.write(recorded.events[steps[10] : steps[11] + 1])
         await wait_for(pilot, lambda: "FOLLOWING" in status() and "QUIET" not in status())
         await pilot.press("q")

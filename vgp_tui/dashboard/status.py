@@ -54,7 +54,8 @@ class StatusLine(Static):
                 # this, an AMP run's overflows left no trace on screen. Ranked next after the run number: it
                 # says how to read the step count beside it, more than the device or the rate does.
                 parts.append((f" · {thousands(run.skipped_steps)} skipped", "", 2))
-        if latest is not None and latest.step_ms > 0 and state != "paused":  # (paused: nothing runs at a rate)
+        # (Paused, or a followed file gone quiet: nothing runs at that rate now.)
+        if latest is not None and latest.step_ms > 0 and state != "paused" and "quiet" not in mode:
             rate = 1000.0 / latest.step_ms
             # "1.0 steps/s" reads as a measurement; "1 steps/s" as a typo.
             shown = thousands(round(rate)) if rate >= 10 else f"{rate:.1f}"
