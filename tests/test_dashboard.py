@@ -1262,3 +1262,24 @@ async def test_the_heatmap_subtitle_names_the_view_and_what_z_and_w_do_next() ->
         await wait_for(pilot, lambda: subtitle().startswith("worst first"))
         assert subtitle() == f"worst first · 1–{rows} of 21 · ↑↓ scroll · z: fit all 21 · w: depth order"
         await pilot.press("q")
+
+
+async def test_the_footer_shows_the_palettes_key_again_when_the_terminal_widens() -> None:
+    """Started at 80x24 the footer leaves out the palette's key (q quit must fit); widened to 120x40
+    it did not come back: its new setting was not composed."""
+    from textual.widgets import Footer
+
+    app = new_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: steps(app) > 1)
+
+        def keys() -> str:
+            return " ".join(str(w.render()) for w in app.query_one(Footer).query("*"))
+
+        await wait_for(pilot, lambda: "quit" in keys())
+        assert "palette" not in keys()
+        await pilot.resize_terminal(120, 40)
+        await wait_for(pilot, lambda: "palette" in keys())
+        await pilot.resize_terminal(80, 24)
+        await wait_for(pilot, lambda: "palette" not in keys() and "quit" in keys())
+        await pilot.press("q")

@@ -287,8 +287,11 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         """Below 120 columns the footer packs its keys and leaves out the palette's (ctrl+p still
         works), so that "q quit" is always on screen."""
         footer = self.query_one(Footer)
-        footer.compact = width < 120
-        footer.show_command_palette = width >= 120
+        compact, palette = width < 120, width >= 120
+        if (footer.compact, footer.show_command_palette) != (compact, palette):
+            footer.compact, footer.show_command_palette = compact, palette
+            # Composed again: the palette's key, left out at 80 columns, did not come back at 120.
+            footer.refresh(recompose=True)
 
     def _check_size(self, width: int | None = None, height: int | None = None) -> None:
         if width is None or height is None:
