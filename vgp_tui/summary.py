@@ -144,6 +144,8 @@ def summary_table(s: dict[str, Any]) -> str:
     lines.append("")
     if s.get("diverged_at"):
         lines.append(f"medians over {_span(s['finite_steps'])}, before the divergence at step {s['diverged_at']}")
+    else:  # (the diagnosis below reads the last steps: its ratio is another figure of the same thing)
+        lines.append(f"medians over the whole run, {plural(s['finite_steps'], 'step')}")
     lines.append(f"{'layer'.ljust(name_width)}  median |grad|   vs last layer")
     for layer in s["layers"]:
         value = layer["grad_norm_median"]
