@@ -28,6 +28,12 @@ def test_series_keeps_recent_steps_exact_and_merges_older_ones() -> None:
     assert np.all(view.low[:, 0] == view.first_step)
     assert np.all(view.high[:, 0] == view.last_step)
     assert counts.sum() == 100
+    # Up to a step: the buckets that start at or before it (the loss plot's window), merged as asked.
+    early = s.view(until=20)
+    assert early.first_step[0] == 1 and early.first_step[-1] <= 20 < early.last_step[-1] + 1 + 8
+    assert np.array_equal(early.first_step, view.first_step[view.first_step <= 20])
+    assert len(s.view(4, until=60)) <= 4 and s.view(4, until=60).first_step[0] == 1
+    assert len(s.view(until=0)) == 0
 
 
 def test_series_memory_grows_logarithmically() -> None:

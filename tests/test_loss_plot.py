@@ -423,3 +423,38 @@ async def test_a_loss_at_chance_is_drawn_flat_not_its_noise_across_the_panel(log
         h.add(StepMetrics(1, step, 0.01 * step, 1.1 * 0.995 ** (step - 400), (1.0,), 1.0))
     rows = {y for y, *_ in data_cells(await rendered(h, (120, 40)))}
     assert len(rows) > height // 2, sorted(rows)
+
+
+async def test_a_new_run_after_a_long_one_is_drawn_beside_it_at_the_same_steps() -> None:
+    """A fix pressed after 7 000 steps of deep-sigmoid started a run drawn in the plot's first
+    columns, squeezed against the axis by its ghost's 7 000 steps. While the ghosts reach further than
+    1.5 times the current run, the step axis ends at 1.5 times its steps, and the title says so."""
+    from vgp_tui.dashboard.loss_plot import MIN_WINDOW
+
+    def history(current_steps: int) -> History:
+        events: list[Event] = []
+        for run, steps, final in ((1, 7000, 1.05), (2, current_steps, 0.3)):
+            remedies = dict(BASE, activation="sigmoid" if run == 1 else "relu")
+            events.append(RunStarted(run=run, t=0.0, preset="deep-sigmoid", layers=LAYERS, remedies=remedies, seed=0))
+            events += [StepMetrics(run=run, step=step, t=0.01 * step, loss=_loss(run, final, step),
+                                   grad_norm=(0.1,) * len(LAYERS), total_norm=0.3) for step in range(1, steps + 1)]
+        h = History()
+        h.extend(events)
+        return h
+
+    app = PlotApp(history(200))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        plot = app.query_one(LossPlot)
+        lines = [plot.render_line(y) for y in range(plot.size.height)]
+        title = str(plot.border_title)
+    assert title.endswith(" · to step 300"), title
+    assert max(float(line.steps[-1]) for line in plot._lines) <= 300
+    assert step_at(lines, frame_right(lines) - 1) <= 320  # the axis ends at about step 300, not 7 000
+    for current, window in ((0, MIN_WINDOW), (3000, 4500), (5000, None)):
+        app = PlotApp(history(current) if current else history(1))
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            plot = app.query_one(LossPlot)
+            assert plot._window == (window if current else MIN_WINDOW), (current, plot._window)
+            assert ("to step" in str(plot.border_title)) == (plot._window is not None)

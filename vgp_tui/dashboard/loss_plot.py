@@ -35,7 +35,7 @@ from vgp_tui.dashboard.plot_panel import PlotPanel
 from vgp_tui.dashboard.ticks import round_ticks, step_ticks
 from vgp_tui.engine.history import LOSS, History, RunHistory
 from vgp_tui.engine.remedies import REMEDIES, differences, format_value
-from vgp_tui.text import clip_end
+from vgp_tui.text import clip_end, thousands
 
 RGB = tuple[int, int, int]
 Color = Union[RGB, str, None]
@@ -76,6 +76,11 @@ REMEDY_COLOR = "yellow"
 LEGEND_FRACTION = 0.36
 """The legend column takes at most this share of the panel's width."""
 
+WINDOW = 1.5
+"""While earlier runs reach further, the step axis spans this many times the current run's steps."""
+MIN_WINDOW = 100
+"""Steps: the least span of the step axis while earlier runs reach further than the current one."""
+
 SHORT_NAMES = {"activation": "act", "batchnorm": "bn", "accumulate": "accum", "optimizer": "opt"}
 """Remedy names in a label too long for the legend, before it is cut."""
 
@@ -103,6 +108,18 @@ def shown_runs(history: History, mode: str = "all") -> tuple[list[RunHistory], i
         shown.append(ghost)
         colors.add(color)
     return shown, len(ghosts) - (len(shown) - 1)
+
+
+def step_window(current: RunHistory, ghosts: list[RunHistory]) -> int | None:
+    """The last step the plot shows while the ghosts reach further than WINDOW times the current
+    run's steps: that many (at least MIN_WINDOW), so that it is drawn beside the ghosts at the same
+    steps, over two thirds of the plot; None for the whole of every run. A fix pressed after 7 000
+    steps of deep-sigmoid started a run drawn in the plot's first columns, squeezed against the axis
+    by the ghost's 7 000."""
+    latest = current.latest.step if current.latest is not None else 0
+    longest = max((ghost.latest.step for ghost in ghosts if ghost.latest is not None), default=0)
+    span = max(round(WINDOW * latest), MIN_WINDOW)
+    return span if longest > span else None
 
 
 def ghost_label(ghost: RunHistory, current: RunHistory, width: int | None = None) -> str:
@@ -242,6 +259,8 @@ class LossPlot(PlotPanel, Panel):
         self._range: tuple[float, float] | None = None
         self._axis_width: int | None = None
         """Columns of the x axis at the last build (None before the first): how many step ticks fit."""
+        self._window: int | None = None
+        """The last step shown (step_window), None for every run's whole length."""
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -284,7 +303,11 @@ class LossPlot(PlotPanel, Panel):
 
     def _set_title(self) -> None:
         ghosts = {"all": "", "last": " · last ghost only", "none": " · ghosts hidden"}[self.ghost_mode]
-        self.border_title = f"Loss · {'log' if self.log_scale else 'linear'} axis (y toggles){ghosts}"
+        if self._window is not None:
+            ghosts += f" · to step {thousands(self._window)}"
+        title = f"Loss · {'log' if self.log_scale else 'linear'} axis (y toggles){ghosts}"
+        if self.border_title != title:
+            self.border_title = title
 
     # -- building ---------------------------------------------------------------------------------------
     def _build(self, width: int, height: int) -> list[Strip]:
@@ -326,8 +349,12 @@ class LossPlot(PlotPanel, Panel):
         labels += [ghost_label(ghost, current, cap - 2) for ghost in runs[1:]]
         lone = len(runs) == 1 and not hidden  # a legend may not be needed: widest view until it is known
         points = max(width - (0 if lone else cap) - 8, 10)
+        window = step_window(current, runs[1:])
+        if window != self._window:
+            self._window = window
+            self._set_title()
         for run, label in zip(runs, labels):
-            view = run.series.view(points)
+            view = run.series.view(points, until=window)
             steps = view.last_step.astype(float)
             loss = view.mean[:, LOSS]
             values = to_axis(loss, self.log_scale)
@@ -396,7 +423,7 @@ class LossPlot(PlotPanel, Panel):
                 plt.plot(line.steps[keep].tolist(), line.clamped[keep].tolist(), color=line.color, marker=drawn_with)
             for x, y, glyph in line.off:
                 plt.scatter([x], [y], color=line.color, marker=glyph)
-            if line.end is not None:
+            if line.end is not None and (self._window is None or line.end <= self._window):
                 last = line.clamped[keep][-1] if keep.any() else high
                 plt.scatter([float(line.end)], [float(last)], color=line.color, marker=DIVERGED)
         for marker in current.markers:
@@ -409,6 +436,7 @@ class LossPlot(PlotPanel, Panel):
         firsts += [float(line.steps[0]) for line in lines if len(line.steps)]
         data_end = max((float(line.steps[-1]) for line in lines if len(line.steps)), default=0.0)
         ends = [line.end for line in lines if line.end is not None] + [m.step for m in current.markers]
+        ends = [end for end in ends if self._window is None or end <= self._window]  # (a ghost's, past the window)
         x0 = float(min(firsts, default=0))
         x1 = max(data_end, float(max(ends, default=0)))
         # Past the last loss, a little beyond the last marker so that its line is not under the frame.

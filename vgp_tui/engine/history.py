@@ -114,18 +114,21 @@ class MultiResolutionSeries:
     def nbytes(self) -> int:
         return sum(level.nbytes() for level in self.levels)
 
-    def view(self, max_points: int | None = None) -> SeriesView:
-        """All buckets, oldest first, merged down to at most ``max_points`` rows of equal step span."""
+    def view(self, max_points: int | None = None, until: int | None = None) -> SeriesView:
+        """All buckets, oldest first, merged down to at most ``max_points`` rows of equal step span;
+        with ``until``, only the buckets that start at or before that step."""
         parts = [lv for lv in reversed(self.levels) if lv.size]
-        if not parts:
+        first = np.concatenate([lv.first[: lv.size] for lv in parts]) if parts else np.empty(0, np.int64)
+        keep = len(first) if until is None else int(np.searchsorted(first, until, side="right"))
+        if not keep:
             empty = np.empty((0, self.channels))
             return SeriesView(np.empty(0, np.int64), np.empty(0, np.int64), empty, empty, empty)
-        first = np.concatenate([lv.first[: lv.size] for lv in parts])
-        last = np.concatenate([lv.last[: lv.size] for lv in parts])
-        count = np.concatenate([lv.count[: lv.size] for lv in parts])
-        low = np.concatenate([lv.low[: lv.size] for lv in parts])
-        high = np.concatenate([lv.high[: lv.size] for lv in parts])
-        total = np.concatenate([lv.total[: lv.size] for lv in parts])
+        first = first[:keep]
+        last = np.concatenate([lv.last[: lv.size] for lv in parts])[:keep]
+        count = np.concatenate([lv.count[: lv.size] for lv in parts])[:keep]
+        low = np.concatenate([lv.low[: lv.size] for lv in parts])[:keep]
+        high = np.concatenate([lv.high[: lv.size] for lv in parts])[:keep]
+        total = np.concatenate([lv.total[: lv.size] for lv in parts])[:keep]
         if max_points is not None and len(first) > max_points > 0:
             edges = np.linspace(first[0], last[-1] + 1, max_points + 1)
             group = np.searchsorted(edges, first, side="right") - 1
