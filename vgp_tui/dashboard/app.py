@@ -115,8 +115,6 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         self._unsent_timer: Any = None
         self._expected_state: tuple[str | None, float] = (None, 0.0)  # see state_for_keys()
         self._recording_error_shown = False
-        self._last_layout: tuple[object, ...] | None = None  # see layout_signature(): a settled screen
-        self._settle_ticks = 0
         self.fed_at = time.monotonic()
         """When the last record arrived on the feed (monotonic seconds)."""
         self._stand_ins: set[str] = set()
@@ -419,12 +417,12 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
     def layout_signature(self) -> tuple[object, ...] | None:
         """Where every panel is and how many rows the layer panels share, once both have drawn the
         current run's layers (None before): the same twice running, the screen has settled."""
-        flow, heatmap = self.query_one(GradientFlow), self.query_one(GradientHeatmap)
+        flow, heatmap, footer = self.query_one(GradientFlow), self.query_one(GradientHeatmap), self.query_one(Footer)
         run = self.history.current
-        if run is None or flow.layers != run.layers or heatmap.layers != run.layers:
-            return None
-        panels = (flow, heatmap, self.query_one(LossPlot), self.query_one(Footer))
-        return (*(panel.region for panel in panels), flow.row_limit, len(self.query_one(Footer).children))
+        if run is None or flow.layers != run.layers or heatmap.layers != run.layers or not footer.children:
+            return None  # (the footer's keys are composed a moment after it: _show_footer_keys)
+        panels = (flow, heatmap, self.query_one(LossPlot), footer)
+        return (*(panel.region for panel in panels), flow.row_limit, len(footer.children))
 
     def _share_layer_rows(self) -> None:
         """Both layer panels get the smaller one's row count, so that when layers must share rows

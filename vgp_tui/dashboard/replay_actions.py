@@ -15,8 +15,9 @@ from vgp_tui.replay import MAX_SPEED, MIN_SPEED, FromStart, Seek, SetSpeed, ToEn
 from vgp_tui.source import Playback
 
 
-SETTLE_TICKS = 15
-"""A --screenshot-at frame waits at most this many ticks (3 s) for the layout to settle."""
+SETTLE_SECONDS = 0.1
+SETTLE_TRIES = 100
+"""A --screenshot-at frame reads the layout every SETTLE_SECONDS, at most this many times, until it settles."""
 QUIET_SECONDS = 30.0
 """Following a file that has had no new record for this long, the status line says for how long."""
 
@@ -51,8 +52,6 @@ class ReplayActions:
     history: Any
     _share_layer_rows: Any
     layout_signature: Any
-    _last_layout: Any
-    _settle_ticks: int
     exit: Any
 
     def _tell_replay(self, command: Any) -> None:
@@ -121,24 +120,29 @@ class ReplayActions:
         if self._ending:
             return
         if self.screenshot_to is not None:
-            # Once two ticks find the same layout: the panels' sizes for this run's layers, and the
-            # layer rows shared from them. Taken at the first tick that had the records (on a loaded
-            # machine the whole replay arrives in one), the frame caught the panels still sized for
-            # no layers: a 9-layer MLP's heatmap on 3 merged rows, a tall loss plot, no footer.
-            # (At most SETTLE_TICKS: a run with no step draws no layers, and its frame is taken all the same.)
-            layout = self.layout_signature()
-            self._settle_ticks += 1
-            if (layout is None or layout != self._last_layout) and self._settle_ticks < SETTLE_TICKS:
-                self._last_layout = layout
-                return
             self._ending = True
-            self.call_after_refresh(self._final_screenshot)
+            self.call_after_refresh(self._settle_then_screenshot, None, 0)
         elif self.exit_at_end:
             self._ending = True
             # The last frame is the one a cast holds longest: the recording's, not a toast over the
             # heatmap's legend (a recorded key of its last seconds, or its divergence).
             self.clear_toasts()
             self.set_timer(1.0, self.exit)
+
+    def _settle_then_screenshot(self, before: Any, tries: int) -> None:
+        """The frame once the screen has settled: the same layout (the panels' sizes for this run's
+        layers, the layer rows shared from them, the footer's keys) after two refreshes running.
+
+        Taken at the first tick that had the records (on a loaded machine the whole replay arrives in
+        one), the frame caught the panels still sized for no layers: a 9-layer MLP's heatmap on 3
+        merged rows, a tall loss plot, no footer. Two timer ticks can run back to back with no
+        refresh between them on such a machine, so the layout is read after refreshes, not ticks.
+        (At most SETTLE_TRIES: a frame that cannot settle is taken all the same.)"""
+        layout = self.layout_signature()
+        if (layout is None or layout != before) and tries < SETTLE_TRIES:
+            self.set_timer(SETTLE_SECONDS, lambda: self.call_after_refresh(self._settle_then_screenshot, layout, tries + 1))
+            return
+        self._final_screenshot()
 
     def _final_screenshot(self) -> None:
         # The layer panels have their sizes for this run only now: share their rows before the frame
