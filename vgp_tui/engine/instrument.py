@@ -334,8 +334,7 @@ class Recorder:
         probe_seconds = time.perf_counter() - started
         clipped = self._clip_off
         if clip is not None:
-            total = total_sq.sqrt() if scale is self._one else total_sq.sqrt() / scale
-            clipped = probe.clip(total.reshape(()), float(clip)).float().reshape(1)
+            clipped = self._clip(total_sq, scale, clip).float().reshape(1)
         self.step_count += 1
         self._last_loss = weakref.ref(loss) if isinstance(loss, torch.Tensor) else None
         if self._keep_rows:
@@ -356,7 +355,7 @@ class Recorder:
             self.flush()
 
     def _clip_unrecorded(self, clip: float) -> None:
-        """Clip as the recording rank's step() does, with the same kernels in the same order, recording
+        """Clip as the recording rank's step() does (partial_squares, the sum, _clip), recording
         nothing. Under DDP every rank holds the same averaged gradient: a rank that did not clip it
         (only rank 0 did) trained another model from the first clipped step on, and so did
         ``enabled=False`` in one process. (A framework that clips itself is left to do so.)"""
@@ -367,9 +366,14 @@ class Recorder:
         if self._sharded:  # (no rank writes: all of them sum, as the writers' steps do)
             probe.all_reduce(measured)
         _, scale = self._scaler_state(measured.device)
-        total_sq = measured.sum().reshape(1)
+        self._clip(measured.sum().reshape(1), scale, clip)
+
+    def _clip(self, total_sq: torch.Tensor, scale: torch.Tensor, clip: float) -> torch.Tensor:
+        """Clip the gradients to ``clip`` by their total (squared, still scaled by ``scale``); whether
+        it clipped. One piece of code for every rank: DDP's replicas stay one model only if each
+        scales its gradient by the very same factor."""
         total = total_sq.sqrt() if scale is self._one else total_sq.sqrt() / scale
-        probe.clip(total.reshape(()), float(clip))
+        return self.probe.clip(total.reshape(()), float(clip))
 
     def _threshold32(self, clip: float) -> float:
         """``clip`` rounded to float32, as a device comparison with a float32 norm rounds it (kept for
