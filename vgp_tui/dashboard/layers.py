@@ -242,13 +242,16 @@ def abbreviation_level(names: Sequence[tuple[str, int]]) -> int:
         if len(name) <= width or "–" in name:
             continue
         parts = name.split(".")
-        need = len(parts) - 1
-        for i in range(1, len(parts)):
-            if len(".".join([*(_abbreviate(p) for p in parts[:i]), *parts[i:]])) <= width:
-                need = i
-                break
+        need = next((i for i in range(1, len(parts)) if len(_leading_abbreviated(parts, i)) <= width), len(parts) - 1)
         level = max(level, need)
     return level
+
+
+def _leading_abbreviated(parts: Sequence[str], count: int) -> str:
+    """The dotted name of ``parts`` with its first ``count`` parts abbreviated, never the last (a plain
+    word such as the heatmap's "step" stays whole): each step of :func:`short_name`'s shortening."""
+    count = min(count, max(len(parts) - 1, 0))
+    return ".".join([*(_abbreviate(p) for p in parts[:count]), *parts[count:]])
 
 
 def short_name(name: str, width: int, level: int = 0) -> str:
@@ -265,9 +268,7 @@ def short_name(name: str, width: int, level: int = 0) -> str:
     if width <= 0:
         return ""
     if level and "–" not in name:  # the panel's other names needed this much: read alike
-        parts = name.split(".")
-        keep = max(len(parts) - 1, 0)  # (never the last part: a plain word such as "step" stays whole)
-        name = ".".join([*(_abbreviate(p) for p in parts[: min(level, keep)]), *parts[min(level, keep):]])
+        name = _leading_abbreviated(name.split("."), level)
     if len(name) <= width:
         return name
     if "–" in name:
@@ -277,11 +278,11 @@ def short_name(name: str, width: int, level: int = 0) -> str:
                 return shorter
         return _cut_middle(shorter, width)
     parts = name.split(".")
-    for i in range(len(parts) - 1):
-        parts[i] = _abbreviate(parts[i])
-        text = ".".join(parts)
+    for i in range(1, len(parts)):
+        text = _leading_abbreviated(parts, i)
         if len(text) <= width:
             return text
+    parts = _leading_abbreviated(parts, len(parts)).split(".")
     # Drop leading parts, but keep at least the last two (the block and the module inside it).
     for i in range(1, len(parts) - 1):
         text = ELLIPSIS + ".".join(parts[i:])
