@@ -355,7 +355,8 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         # The data's own label is the first part a narrow line leaves out (at 120 columns
         # sentiment-lstm's was gone): where it is, the mark that it is not the real data set stays.
         mark = " (synthetic)" if history.current is not None and history.current.stand_in else ""
-        status.show(history, name, device, label, self._mode(), state=starting, mark=mark)
+        status.show(history, name, device, label, self._mode(), state=starting, mark=mark,
+                    stale=self.quiet_for() is not None)
         if self.replay:
             self._replay_housekeeping()
         if not self.query_one("#main").display:
@@ -414,12 +415,16 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         if rack.styles.margin != margin or rack.styles.width != width:
             rack.styles.margin, rack.styles.width = margin, width
 
+    def _layer_panels_show_the_run(self) -> bool:
+        """Both layer panels were given the current run's layers (until then their sizes say nothing)."""
+        run = self.history.current
+        return run is not None and self.query_one(GradientFlow).layers == run.layers == self.query_one(GradientHeatmap).layers
+
     def layout_signature(self) -> tuple[object, ...] | None:
         """Where every panel is and how many rows the layer panels share, once both have drawn the
         current run's layers (None before): the same twice running, the screen has settled."""
         flow, heatmap, footer = self.query_one(GradientFlow), self.query_one(GradientHeatmap), self.query_one(Footer)
-        run = self.history.current
-        if run is None or flow.layers != run.layers or heatmap.layers != run.layers or not footer.children:
+        if not self._layer_panels_show_the_run() or not footer.children:
             return None  # (the footer's keys are composed a moment after it: _show_footer_keys)
         panels = (flow, heatmap, self.query_one(LossPlot), footer)
         return (*(panel.region for panel in panels), flow.row_limit, len(footer.children))
@@ -430,8 +435,7 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         says what the rows show."""
         flow, heatmap = self.query_one(GradientFlow), self.query_one(GradientHeatmap)
         run = self.history.current
-        # (Not before both are laid out for this run's layers: until then their sizes say nothing.)
-        if run is not None and flow.layers == run.layers and heatmap.layers == run.layers:
+        if run is not None and self._layer_panels_show_the_run():
             rows = min(flow.size.height, heatmap.layer_rows())
             limit = rows if 0 < rows < len(run.layers) else None
             if limit != flow.row_limit:

@@ -85,6 +85,13 @@ class ReplayActions:
         self.playback = dataclasses.replace(self.playback, speed=speed)  # (as the pause: the next key reads it)
         self.only_toast(f"speed ×{speed:g}", timeout=2)
 
+    def quiet_for(self) -> float | None:
+        """Seconds a followed file has had no new record, once that is QUIET_SECONDS or more; else None."""
+        if not (self.replay and self.playback.following):
+            return None
+        quiet = time.monotonic() - self.fed_at
+        return quiet if quiet >= QUIET_SECONDS else None
+
     def _mode(self) -> str:
         if not self.replay:
             return ""
@@ -96,8 +103,8 @@ class ReplayActions:
         if playback.following:
             # A writer killed with -9 leaves no end record: the screen said "following" forever. How
             # long nothing came says it without a guess (an evaluation may be all it is).
-            quiet = time.monotonic() - self.fed_at
-            return "following" if quiet < QUIET_SECONDS else f"following · quiet {_duration(quiet)}"
+            quiet = self.quiet_for()
+            return "following" if quiet is None else f"following · quiet {_duration(quiet)}"
         if playback.ended:
             return "replay ended"
         return f"replay ×{playback.speed:g}" + (" paused" if playback.paused else "")

@@ -30,10 +30,11 @@ class StatusLine(Static):
     _shown: Text | None = None
 
     def show(self, history: History, preset: str, device: str, data_label: str, mode: str = "",
-             state: str | None = None, mark: str = "") -> None:
+             state: str | None = None, mark: str = "", stale: bool = False) -> None:
         """``state`` overrides the History's (``starting``, before the session exists). ``mark``
         follows the preset's name where ``data_label``, which says the same, is left out (or says
-        something else: a replay's names the file)."""
+        something else: a replay's names the file). ``stale``: nothing has come for a while (a
+        followed file gone quiet), so the last step's rate is not one of now."""
         run = history.current
         latest = run.latest if run else None
         state = state or history.state
@@ -54,8 +55,8 @@ class StatusLine(Static):
                 # this, an AMP run's overflows left no trace on screen. Ranked next after the run number: it
                 # says how to read the step count beside it, more than the device or the rate does.
                 parts.append((f" · {thousands(run.skipped_steps)} skipped", "", 2))
-        # (Paused, or a followed file gone quiet: nothing runs at that rate now.)
-        if latest is not None and latest.step_ms > 0 and state != "paused" and "quiet" not in mode:
+        # (Paused, or stale: nothing runs at that rate now.)
+        if latest is not None and latest.step_ms > 0 and state != "paused" and not stale:
             rate = 1000.0 / latest.step_ms
             # "1.0 steps/s" reads as a measurement; "1 steps/s" as a typo.
             shown = thousands(round(rate)) if rate >= 10 else f"{rate:.1f}"
