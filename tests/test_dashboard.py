@@ -974,11 +974,19 @@ async def test_a_replay_report_older_than_the_last_key_keeps_the_keys_pause_and_
     app = make_replay_app(str(Path(__file__).parent / "fixtures" / "deep-sigmoid.jsonl"), speed=1)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.playback.commands_applied == 0 and app.playback.label != "")
+        # The replay gets the key only after the old report is in: had it taken the key while the
+        # press was awaited, its own newer report could come first, and the old one (injected below)
+        # would land after it, which the ordered feed never does.
+        held: list[Any] = []
+        real_send = app.session.send
+        app.session.send = held.append
         await pilot.press("space")
         assert app.playback.paused
         # A report the replay sent before it took the space: the next space must still read "paused".
         app.take_playback(Playback(speed=1.0, paused=False, ended=False, following=False, waiting=False))
         assert app.playback.paused
+        assert len(held) == 1
+        real_send(held[0])
         await wait_for(pilot, lambda: app.playback.commands_applied == 1)
         assert app.playback.paused  # the replay's own report, once it has the key
         await pilot.press("q")
