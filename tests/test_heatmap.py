@@ -87,27 +87,46 @@ def test_resample_merges_a_long_view_by_step_span_and_stretches_a_short_one() ->
 
 def test_a_merged_row_shows_its_worst_layer_and_never_hides_nan() -> None:
     """A row showed its largest norm: a vanishing layer among healthy ones vanished from the picture.
-    It shows the layer furthest in decades from the output layer's, step by step."""
+    It shows the history of the layer furthest in decades from the output layer's at the newest step."""
     names = ("fc0", "fc1", "fc2", "head")
-    logs = np.array([[-2.0, -9.0, -3.0, -1.0],  # fc1 vanishes: 8 decades under the head
-                     [3.0, -1.5, -1.2, -1.0],  # fc0 explodes: 4 decades over it
-                     [-2.0, -math.inf, 5.0, -1.0],  # an exactly zero gradient beats any distance
-                     [math.inf, -math.inf, -3.0, -1.0],  # an Inf beats a zero
-                     [-2.0, math.inf, math.nan, -1.0],  # a NaN beats everything
-                     [-5.0, -3.0, -4.0, math.nan]])  # no reference: the largest finite value
+    logs = np.array([[3.0, -2.0, -1.5, -1.0],  # fc0 explodes here, 4 decades over the head...
+                     [1.0, -5.0, -1.2, -1.0],
+                     [-1.5, -9.0, -1.1, -1.0]])  # ...but now fc1 is the worst: 8 decades under it
     merged, labels = merge_layers(logs, names, 2)
     assert labels == ["fc0–2", "head"]  # the output-side layer keeps its own row: every verdict reads it
-    assert merged[0, :4].tolist() == [-9.0, 3.0, -math.inf, math.inf]
-    assert math.isnan(merged[0, 4]) and merged[0, 5] == -3.0
-    # The flow panel's norms (not logs) merge alike.
+    assert merged[0].tolist() == [-2.0, -5.0, -9.0]  # fc1's history
+    # Broken layers win at their own step, whichever layer the row follows: NaN, then Inf, then zero.
+    logs = np.array([[-2.0, -math.inf, 5.0, -1.0],
+                     [math.inf, -math.inf, -3.0, -1.0],
+                     [-2.0, math.inf, math.nan, -1.0],
+                     [-2.0, -4.0, -3.0, -1.0]])  # (the newest step: fc1 is the worst)
+    merged, _ = merge_layers(logs, names, 2)
+    assert merged[0, :2].tolist() == [-math.inf, math.inf] and math.isnan(merged[0, 2]) and merged[0, 3] == -4.0
+    # No finite reference at the newest step: the layer with the largest finite value there.
+    merged, _ = merge_layers(np.array([[-1.0, -1.0, -1.0, -1.0], [-5.0, -3.0, -4.0, math.nan]]), names, 2)
+    assert merged[0].tolist() == [-1.0, -3.0]
+    # The flow panel's norms (not logs, one time) merge alike.
     from vgp_tui.dashboard.layers import group_rows
 
-    norms = 10.0 ** logs[:3]
-    assert group_rows(norms, [[0, 1, 2], [3]], logs=False)[0].tolist() == pytest.approx([1e-9, 1e3, 0.0])
+    assert group_rows(10.0 ** logs[3:], [[0, 1, 2], [3]], logs=False)[0].tolist() == pytest.approx([1e-4])
     logs = np.array([[-5.0, -3.0, math.nan, -2.0, -7.0]])
     merged, labels = merge_layers(logs, ("fc0", "fc1", "fc2", "fc3", "head"), 3)
     assert merged[0, 0] == -5.0 and math.isnan(merged[1, 0]) and merged[2, 0] == -7.0
     assert labels == ["fc0", "fc1–3", "head"]
+
+
+def test_a_merged_row_does_not_jump_when_its_worst_layer_crosses_the_output_layers_norm() -> None:
+    """A GPT-2 block of a healthy run: its projection starts a decade and a half over the output
+    layer's norm, its LayerNorm one under it, and each moves by less than one decade. Taken step by
+    step, the row's worst layer went from the one to the other and the row dropped 3.3 decades."""
+    from vgp_tui.dashboard.layers import group_rows
+
+    c_proj = np.geomspace(0.89, 0.13, 12)
+    ln_1 = np.geomspace(1.7e-3, 4.9e-4, 12)
+    head = np.full(12, 2e-2)
+    merged = group_rows(np.log10(np.stack([c_proj, ln_1, head], axis=1)), [[0, 1], [2]])
+    assert merged[0] == pytest.approx(np.log10(ln_1))  # one layer's history: 0.55 decades, not 3.3
+    assert np.ptp(merged[0]) < 0.6
 
 
 # -- the widget in an app -------------------------------------------------------------------------------

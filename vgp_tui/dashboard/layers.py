@@ -167,15 +167,19 @@ def layer_groups(count: int, rows: int) -> list[tuple[int, int]]:
 
 
 def group_rows(values: np.ndarray, rows: Rows, logs: bool = True) -> np.ndarray:
-    """Merge the columns (layers) of ``values`` into one column per row: at each time, the row's worst
-    layer, the one furthest in decades from the output-side layer's (the last column, the reference
-    of every verdict), so that a vanishing layer shows as surely as an exploding one. (The row's
-    largest value hid a layer norm at 2e-5 among its block's 1e-3.)
+    """Merge the columns (layers) of ``values`` into one column per row: the history of the row's
+    worst layer at the last time (the newest step shown), the one furthest in decades from the
+    output-side layer's there (the last column, the reference of every verdict), so that a vanishing
+    layer shows as surely as an exploding one. (The row's largest value hid a layer norm at 2e-5
+    among its block's 1e-3. The worst layer taken step by step made rows jump three decades when a
+    block's worst went from a layer over the output layer's norm to one under it, though no layer
+    had moved by one: a row is one layer's history.)
 
-    A NaN wins over everything, then an Inf, then an exactly zero gradient: a broken layer is never
-    hidden by merging. Where the output layer's own value is not finite there is no distance to
-    read, and the row shows its largest finite value. ``logs``: the values are log10 norms (the
-    heatmap's), else norms (the flow panel's). Returns rows x times (layers become rows).
+    At any time a NaN in the row wins, then an Inf, then an exactly zero gradient: a broken layer is
+    never hidden by merging. Where the output layer's own value at the last time is not finite there
+    is no distance to read, and the row's layer is the one with the largest finite value there.
+    ``logs``: the values are log10 norms (the heatmap's), else norms (the flow panel's, one time).
+    Returns rows x times (layers become rows).
     """
     values = np.asarray(values, dtype=np.float64)
     if not rows:
@@ -184,7 +188,7 @@ def group_rows(values: np.ndarray, rows: Rows, logs: bool = True) -> np.ndarray:
         return values[:, [r[0] for r in rows]].T
     with np.errstate(divide="ignore", invalid="ignore"):
         decades = values if logs else np.log10(values)  # (a norm of 0 is -inf, as in the heatmap's logs)
-    reference = decades[:, -1:]
+    reference = decades[-1, -1] if len(decades) else np.nan
     times = np.arange(values.shape[0])
     merged = []
     for r in rows:
@@ -192,11 +196,14 @@ def group_rows(values: np.ndarray, rows: Rows, logs: bool = True) -> np.ndarray:
             merged.append(values[:, r[0]])
             continue
         block = decades[:, r]
+        newest = block[-1] if len(block) else np.full(len(r), np.nan)
         with np.errstate(invalid="ignore"):
-            # (finite decades lie within ±400, so the tiers below, 1e6 apart, always win over a distance)
-            distance = np.where(np.isfinite(reference), np.abs(block - reference), block + 1e3)
-            key = np.select([np.isnan(block), block == np.inf, block == -np.inf], [3e6, 2e6, 1e6], distance)
-        merged.append(values[:, r][times, np.argmax(key, axis=1)])
+            finite = np.isfinite(newest)
+            key = np.abs(newest - reference) if np.isfinite(reference) else newest
+        worst = int(np.argmax(np.where(finite, key, -np.inf)))
+        tier = np.select([np.isnan(block), block == np.inf, block == -np.inf], [3, 2, 1], 0)
+        broken = values[:, r][times, np.argmax(tier, axis=1)]
+        merged.append(np.where(tier.max(axis=1, initial=0) > 0, broken, values[:, r[worst]]))
     return np.stack(merged)
 
 
