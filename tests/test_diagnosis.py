@@ -247,6 +247,32 @@ def test_each_fix_changes_only_what_the_run_takes_and_does_not_have() -> None:
     assert len(d.fixes) <= MAX_FIXES
 
 
+def test_a_last_layer_that_gets_no_gradient_is_named_and_the_others_are_read_against_the_one_before() -> None:
+    """A module never used in the forward (an unused head), registered last, records exactly 0: as
+    the reference it left the run "Not enough finite gradient norms yet to compare the layers" for
+    ever, and every flow bar and heatmap row without a verdict."""
+    from vgp_tui.dashboard.layers import group_rows, worst_order
+    from vgp_tui.health import layer_verdicts, reference_layer
+
+    layers = ("fc0", "fc1", "head", "aux")
+    norms = [[1e-6, 1e-3, 0.1, 0.0]] * 20
+    d = verdict(feed(norms, layers=layers))
+    assert d.kind == "vanishing"
+    assert d.text.startswith("Layer 4 (aux) gets no gradient at all: is it used in the forward pass? Layer 1 (fc0) "
+                             "receives 1e-5 of layer 3's (head) gradient, 5 orders of magnitude less: vanishing."), d.text
+    d = verdict(feed([[1e-2, 0.05, 0.1, 0.0, 0.0]] * 20, layers=("fc0", "fc1", "head", "aux", "pool")))
+    assert d.kind == "healthy" and d.text.startswith(
+        "The last 2 layers, from layer 4 (aux) on, get no gradient at all: are they used in the forward pass? "
+        "Gradient reaches layer 1 (fc0) at 0.1x of layer 3's (head): healthy flow."), d.text
+    assert reference_layer([1.0, 0.1, 0.0, 0.0]) == 1 and reference_layer([1.0, math.nan]) == 1
+    assert reference_layer([0.0, 0.0]) == 1  # (nothing gets a gradient: the diagnosis says so)
+    assert layer_verdicts([1e-6, 5e-4, 0.1, 0.0]) == ["vanishing", "weakening", "healthy", "unknown"]
+    assert worst_order([1e-6, 5e-4, 0.1, 0.0], 4)[:2] == [0, 1]
+    # The heatmap's merged rows read their distance from the head, not from the unused layer's 0.
+    logs = np.array([[-6.0, -1.0, -1.0, -math.inf]])  # (log10 of a norm of 0)
+    assert group_rows(logs, [[0, 1], [2], [3]])[0].tolist() == [-6.0]
+
+
 def test_zero_gradient_everywhere_is_not_called_healthy() -> None:
     d = verdict(feed(np.zeros((20, len(LAYERS)))))
     assert d.kind == "vanishing"

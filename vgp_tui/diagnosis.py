@@ -18,7 +18,7 @@ from vgp_tui.engine.naming import layer_name, possessive
 from vgp_tui.engine.remedies import REMEDIES, RemedyValue
 
 # The thresholds live with the per-layer verdict the flow bars and the heatmap use: one scale of health.
-from vgp_tui.health import EXPLODING, HEALTHY, RECENT, VANISHING, median_norms
+from vgp_tui.health import EXPLODING, HEALTHY, RECENT, VANISHING, median_norms, reference_layer
 from vgp_tui.text import two_significant
 
 SPIKE = 100.0
@@ -132,6 +132,8 @@ class _Reader:
         self.steps, self.total, self.layers = self.recent.steps, self.recent.total, self.recent.layers
         self.median = median_norms(self.recent)  # the flow bars' and heatmap's verdicts read the same
         self.n = len(run.layers)
+        self.last = reference_layer(self.median)
+        """The layer the others are read against: the output-side one that gets a gradient."""
 
     # -- naming -------------------------------------------------------------------------------------
     def layer(self, i: int) -> str:
@@ -141,8 +143,18 @@ class _Reader:
         return layer_name(i, self.run.layers[i])
 
     def last_layers(self) -> str:
-        """``layer 20's (head)``: the output-side layer, possessive."""
-        return possessive(layer_name(self.n - 1, self.run.layers[-1]))
+        """``layer 20's (head)``: the reference layer, possessive."""
+        return possessive(layer_name(self.last, self.run.layers[self.last]))
+
+    def unused(self) -> str:
+        """The output-side layers that get no gradient at all, or "" (they would be the reference)."""
+        count = self.n - 1 - self.last
+        if count <= 0 or self.last <= 0:
+            return ""
+        if count == 1:
+            return f"{_sentence(self.layer(self.n - 1))} gets no gradient at all: is it used in the forward pass?"
+        return (f"The last {count} layers, from {self.layer(self.last + 1)} on, get no gradient at all: are they "
+                "used in the forward pass?")
 
     # -- verdict ------------------------------------------------------------------------------------
     def diagnose(self) -> Diagnosis:
@@ -171,6 +183,8 @@ class _Reader:
             text = f"{text} {time_text}"
         if history:
             text = f"{text} {history}"
+        if unused := self.unused():
+            text = f"{unused} {text}"
         fixes = self.fixes(kind)
         return Diagnosis(kind, text, fixes)
 
@@ -229,8 +243,8 @@ class _Reader:
         )
 
     def ratio(self) -> float | None:
-        first, last = float(self.median[0]), float(self.median[-1])
-        if not (math.isfinite(first) and math.isfinite(last)) or last <= 0:
+        first, last = float(self.median[0]), float(self.median[self.last])
+        if not (math.isfinite(first) and math.isfinite(last)) or last <= 0 or (self.last == 0 and self.n > 1):
             return None
         return first / last
 
@@ -262,10 +276,10 @@ class _Reader:
     def weakest_inside(self) -> tuple[int, float] | None:
         """The layer between the first and the last with the smallest share of the last layer's
         gradient, and that share; None where there is none to read."""
-        last = float(self.median[-1])
-        if self.n < 3 or not (math.isfinite(last) and last > 0):
+        last = float(self.median[self.last])
+        if self.last < 2 or not (math.isfinite(last) and last > 0):
             return None
-        inner = np.asarray(self.median[1:-1], dtype=np.float64) / last
+        inner = np.asarray(self.median[1:self.last], dtype=np.float64) / last
         if not np.isfinite(inner).any():
             return None
         i = int(np.nanargmin(np.where(np.isfinite(inner), inner, np.nan)))

@@ -45,21 +45,35 @@ def ratio_verdict(ratio: float) -> str:
     return "healthy"
 
 
-def layer_verdicts(norms: Sequence[float] | np.ndarray) -> list[str]:
-    """The verdict on each layer of ``norms`` (input side first), relative to the last layer.
+def reference_layer(norms: Sequence[float] | np.ndarray) -> int:
+    """The layer every verdict reads the others against: the output-side one, the last layer that
+    gets a gradient. A module never used in the forward, registered last (an unused head, a pooler),
+    records exactly 0 at every step: read as the reference it blinded every verdict for the whole
+    run. A NaN or Inf is no such 0 (it stays the reference, and nothing can be compared). The last
+    layer where none gets a gradient; -1 for no layers."""
+    values = np.asarray(norms, dtype=np.float64)
+    getting = np.flatnonzero(values != 0)
+    return int(getting[-1]) if getting.size else values.size - 1
 
-    Non-finite norms, or a last layer whose norm is not a positive finite number, give "unknown":
+
+def layer_verdicts(norms: Sequence[float] | np.ndarray) -> list[str]:
+    """The verdict on each layer of ``norms`` (input side first), relative to the reference layer
+    (:func:`reference_layer`); the layers after it get no gradient and are "unknown".
+
+    Non-finite norms, or a reference whose norm is not a positive finite number, give "unknown":
     there is no ratio to read. (A NaN or Inf is shown as such by every panel; the diagnosis reads
     it as exploding by itself.)
     """
     values = np.asarray(norms, dtype=np.float64)
     if values.size == 0:
         return []
-    reference = float(values[-1])
+    last = reference_layer(values)
+    reference = float(values[last])
     if not (np.isfinite(reference) and reference > 0):
         return ["unknown"] * values.size
     with np.errstate(invalid="ignore", over="ignore"):
         ratios = np.where(np.isfinite(values), values / reference, np.nan)
+    ratios[last + 1:] = np.nan  # (no gradient at all: the diagnosis says so; no ratio to colour)
     return [ratio_verdict(r) for r in ratios.tolist()]
 
 

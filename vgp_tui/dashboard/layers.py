@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from vgp_tui.engine.naming import block_of
-from vgp_tui.health import VERDICTS, layer_verdicts
+from vgp_tui.health import VERDICTS, layer_verdicts, reference_layer
 from vgp_tui.text import ELLIPSIS, clip_end
 
 Rows = list[list[int]]
@@ -99,7 +99,7 @@ def worst_order(recent: Sequence[float] | np.ndarray | None, count: int) -> list
         return list(range(count))
     values = np.asarray(recent, dtype=np.float64)
     verdicts = layer_verdicts(values)
-    reference = float(values[-1])
+    reference = float(values[reference_layer(values)])
     severity = {v: i for i, v in enumerate(VERDICTS)}
 
     def badness(i: int) -> tuple[int, int, int, int]:
@@ -169,7 +169,7 @@ def layer_groups(count: int, rows: int) -> list[tuple[int, int]]:
 def group_rows(values: np.ndarray, rows: Rows, logs: bool = True) -> np.ndarray:
     """Merge the columns (layers) of ``values`` into one column per row: the history of the row's
     worst layer at the last time (the newest step shown), the one furthest in decades from the
-    output-side layer's there (the last column, the reference of every verdict), so that a vanishing
+    output-side layer's there (:func:`~vgp_tui.health.reference_layer`, as every verdict), so that a vanishing
     layer shows as surely as an exploding one. (The row's largest value hid a layer norm at 2e-5
     among its block's 1e-3. The worst layer taken step by step made rows jump three decades when a
     block's worst went from a layer over the output layer's norm to one under it, though no layer
@@ -188,7 +188,11 @@ def group_rows(values: np.ndarray, rows: Rows, logs: bool = True) -> np.ndarray:
         return values[:, [r[0] for r in rows]].T
     with np.errstate(divide="ignore", invalid="ignore"):
         decades = values if logs else np.log10(values)  # (a norm of 0 is -inf, as in the heatmap's logs)
-    reference = decades[-1, -1] if len(decades) else np.nan
+    reference = np.nan
+    if len(decades):
+        with np.errstate(over="ignore"):
+            norms = values[-1] if not logs else 10.0 ** decades[-1]  # (a norm of 0: no gradient)
+        reference = decades[-1, reference_layer(norms)]
     times = np.arange(values.shape[0])
     merged = []
     for r in rows:
