@@ -449,6 +449,8 @@ async def test_a_new_run_after_a_long_one_is_drawn_beside_it_at_the_same_steps()
         lines = [plot.render_line(y) for y in range(plot.size.height)]
         title = str(plot.border_title)
     assert title.endswith(" · to step 300"), title
+    # The latest loss as a number (the axis's two or three ticks leave it to be guessed).
+    assert title.startswith(f"Loss {_loss(2, 0.3, 200):.3g} · log axis"), title
     assert max(float(line.steps[-1]) for line in plot._lines) <= 300
     assert step_at(lines, frame_right(lines) - 1) <= 320  # the axis ends at about step 300, not 7 000
     for current, window in ((0, MIN_WINDOW), (3000, 4500), (5000, None)):

@@ -35,7 +35,7 @@ from vgp_tui.dashboard.plot_panel import PlotPanel
 from vgp_tui.dashboard.ticks import round_ticks, step_ticks
 from vgp_tui.engine.history import LOSS, History, RunHistory
 from vgp_tui.engine.remedies import REMEDIES, differences, format_value
-from vgp_tui.text import clip_end, thousands
+from vgp_tui.text import clip_end, thousands, three_significant
 
 RGB = tuple[int, int, int]
 Color = Union[RGB, str, None]
@@ -305,7 +305,11 @@ class LossPlot(PlotPanel, Panel):
         ghosts = {"all": "", "last": " · last ghost only", "none": " · ghosts hidden"}[self.ghost_mode]
         if self._window is not None:
             ghosts += f" · to step {thousands(self._window)}"
-        title = f"Loss · {'log' if self.log_scale else 'linear'} axis (y toggles){ghosts}"
+        # The latest loss as a number: the axis gives two or three ticks, and the curve runs between them.
+        current = self.history.current if self.history is not None else None
+        latest = current.latest if current is not None else None
+        loss = f" {three_significant(latest.loss)}" if latest is not None else ""
+        title = f"Loss{loss} · {'log' if self.log_scale else 'linear'} axis (y toggles){ghosts}"
         if self.border_title != title:
             self.border_title = title
 
