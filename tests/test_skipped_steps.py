@@ -105,6 +105,27 @@ async def test_the_skipped_count_is_shown_only_when_there_are_some_and_ranks_abo
     # Narrow: the count outlasts the device, the rate and the clock (it says how to read the step).
     assert await shown(two, 56) == " TRAINING  deep-sigmoid · run 2 · step 2 280 · 2 skipped"
     assert await shown(two, 45) == " TRAINING  deep-sigmoid · run 2 · step 2 280"
+    # Steps that clipping scaled down are counted beside them (a user's step(clip=) left no trace).
+    clipped = History()
+    clipped.add(RunStarted(run=1, t=0.0, preset="custom", layers=("a", "b"), remedies={}, seed=0))
+    for step, flag in ((1, True), (2, False), (3, True), (4, None)):
+        clipped.add(StepMetrics(run=1, step=step, t=0.1, loss=0.5, grad_norm=(0.1, 0.2), total_norm=0.3,
+                                step_ms=1.45, probe_ms=0.017, clipped=flag))
+    assert (await shown(clipped, 160)).startswith(" TRAINING  deep-sigmoid · cpu · run 1 · step 4 · 2 clipped · ")
+    assert "clipped" not in await shown(two, 160)
+
+
+def test_a_run_whose_every_step_the_scaler_skipped_is_not_waiting_for_its_first_step() -> None:
+    from vgp_tui.diagnosis import diagnose
+
+    h = History()
+    h.add(RunStarted(run=1, t=0.0, preset="custom", layers=("a", "b"), remedies={}, seed=0))
+    assert diagnose(h.current).text == "Waiting for the first training step…"
+    for step in range(1, 21):
+        h.add(StepMetrics(run=1, step=step, t=0.1, loss=0.5, grad_norm=(math.inf, math.inf), total_norm=math.inf,
+                          skipped=True))
+    d = diagnose(h.current)
+    assert d.text.startswith("The GradScaler skipped all 20 steps so far: the scaled gradient overflowed."), d.text
 
 
 # -- a screenshot at a skipped step says what it shows ------------------------------------------------

@@ -19,7 +19,7 @@ from vgp_tui.engine.remedies import REMEDIES, RemedyValue
 
 # The thresholds live with the per-layer verdict the flow bars and the heatmap use: one scale of health.
 from vgp_tui.health import EXPLODING, HEALTHY, RECENT, VANISHING, median_norms, reference_layer
-from vgp_tui.text import two_significant
+from vgp_tui.text import thousands, two_significant
 
 SPIKE = 100.0
 """A recent total norm this many times both its recent median and the run's first total norm is an
@@ -117,6 +117,11 @@ def diagnose(run: RunHistory | None, state: str = "training", message: str = "")
         fixes = _exploding_fixes(remedies)
         text = message or "Training diverged: the loss or the gradient is no longer a finite number."
         return Diagnosis("diverged", text, fixes)
+    if run is not None and run.steps == 0 and run.skipped_steps:
+        # (Not "waiting": the steps came, and a GradScaler skipped every one of them.)
+        count = "the one step" if run.skipped_steps == 1 else f"all {thousands(run.skipped_steps)} steps"
+        return Diagnosis("waiting", f"The GradScaler skipped {count} so far: the scaled gradient overflowed. It "
+                                    "lowers its scale after each; if it never stops, the gradient itself is not finite.")
     if run is None or run.steps == 0:
         return Diagnosis("waiting", "Waiting for the first training step…")
     return _Reader(run).diagnose()

@@ -1,4 +1,4 @@
-"""The status line: preset, device, run, step, skipped steps, speed, probe cost, elapsed time and a state badge."""
+"""The status line: preset, device, run, step, skipped and clipped steps, speed, probe cost, elapsed time and a state badge."""
 
 from __future__ import annotations
 
@@ -55,6 +55,10 @@ class StatusLine(Static):
                 # this, an AMP run's overflows left no trace on screen. Ranked next after the run number: it
                 # says how to read the step count beside it, more than the device or the rate does.
                 parts.append((f" · {thousands(run.skipped_steps)} skipped", "", 2))
+            if run.clipped_steps:
+                # How often clipping scaled the gradient down: a safety net, or every step of the
+                # training? (A user's own step(clip=) left no other trace on screen.)
+                parts.append((f" · {thousands(run.clipped_steps)} clipped", "", 3))
         # (Paused, or stale: nothing runs at that rate now.)
         if latest is not None and latest.step_ms > 0 and state != "paused" and not stale:
             rate = 1000.0 / latest.step_ms
