@@ -213,14 +213,14 @@ def test_recurrent_run_says_how_far_back_in_time_the_gradient_reaches() -> None:
     )
     d = verdict(history)
     assert d.kind == "vanishing"
-    assert "Back through time, step 1 of 50 gets 1e-8 of the gradient at step 50: vanishing" in d.text
+    assert "Back through time, time step 1 of 50 gets 1e-8 of the gradient at time step 50: vanishing" in d.text
     assert d.hints[0] == "[1] lstm" and not any("relu" in h for h in d.hints)
     lstm = feed(
         flow(0.5, 1.0, layers=2), {**RNN, "cell": "lstm"}, layers=("rnn", "head"),
         time_view="dL/dh_t", time_grad=tuple(np.geomspace(0.2, 1.0, 50)),
     )
     d = verdict(lstm)
-    assert d.kind == "healthy" and "each of the 50 steps gets at least 0.2 of the gradient at step 50: it reaches back" in d.text
+    assert d.kind == "healthy" and "each of the 50 time steps gets at least 0.2 of the gradient at time step 50: it reaches back" in d.text
 
 
 def test_layers_named_by_number_are_not_named_twice() -> None:
@@ -284,7 +284,7 @@ def test_bidirectional_time_view_finds_the_starved_middle() -> None:
     run = feed(flow(0.5, 1.0, layers=2), {**RNN}, layers=("rnn", "head"), time_view="dL/dx_t", time_grad=middle_dies)
     d = verdict(run)
     assert d.kind == "vanishing"
-    assert "step 25 of 50 gets 1e-12 of the gradient at step 1" in d.text
+    assert "time step 25 of 50 gets 1e-12 of the gradient at time step 1" in d.text
 
 
 def test_the_time_view_is_the_median_of_the_recent_samples_not_the_last_one() -> None:
@@ -302,7 +302,7 @@ def test_the_time_view_is_the_median_of_the_recent_samples_not_the_last_one() ->
     d = verdict(run)
     assert "reaches back" in d.text, d.text
     sample(200, dip)  # dips in three of the last five samples: it does fade
-    assert "step 1 of 50 gets 1e-4 of the gradient at step 49: vanishing" in verdict(run).text
+    assert "time step 1 of 50 gets 1e-4 of the gradient at time step 49: vanishing" in verdict(run).text
 
 
 def test_a_time_step_whose_gradient_underflowed_gets_none_not_0() -> None:
@@ -310,7 +310,7 @@ def test_a_time_step_whose_gradient_underflowed_gets_none_not_0() -> None:
     run = feed(flow(0.5, 1.0, layers=2), {**RNN}, layers=("rnn", "head"), time_view="dL/dx_t", time_grad=underflow)
     d = verdict(run)
     assert d.kind == "vanishing"
-    assert "step 21 of 50 gets none of the gradient at step 1 (it underflowed to exactly 0): vanishing" in d.text
+    assert "time step 21 of 50 gets none of the gradient at time step 1 (it underflowed to exactly 0): vanishing" in d.text
     assert "gets 0 of" not in d.text
 
 

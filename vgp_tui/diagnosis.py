@@ -376,22 +376,22 @@ class _Reader:
         first, last = values[0], values[-1]
         if last > 0 and first / last > EXPLODING:
             share = f"{two_significant(first / last)} times"
-            return "exploding", f"Back through time, step 1 of {len(values)} gets {share} the last step's gradient: exploding."
+            return "exploding", f"Back through time, time step 1 of {len(values)} gets {share} the last one's gradient: exploding."
         weakest = min(range(len(values)), key=values.__getitem__)
         strongest = max(range(len(values)), key=values.__getitem__)
         ratio = values[weakest] / values[strongest]
         # Exactly 0 is float32 underflow, common this far back; "gets 0 of the gradient" reads oddly.
         share = "none" if ratio == 0 else two_significant(ratio)
         text = (
-            f"Back through time, step {weakest + 1} of {len(values)} gets {share} of the "
-            f"gradient at step {strongest + 1}{' (it underflowed to exactly 0)' if ratio == 0 else ''}"
+            f"Back through time, time step {weakest + 1} of {len(values)} gets {share} of the "
+            f"gradient at time step {strongest + 1}{' (it underflowed to exactly 0)' if ratio == 0 else ''}"
         )
         if ratio < VANISHING:
             return "vanishing", f"{text}: vanishing."
         # Said of every step: the weakest one is often the last, where "back through time ... step 50
         # of 50" would read as if the gradient went the wrong way.
-        return None, (f"Back through time, each of the {len(values)} steps gets at least {share} of the gradient at "
-                      f"step {strongest + 1}: it reaches back.")
+        return None, (f"Back through time, each of the {len(values)} time steps gets at least {share} of the gradient "
+                      f"at time step {strongest + 1}: it reaches back.")
 
     # -- fixes --------------------------------------------------------------------------------------
     def fixes(self, kind: str) -> tuple[Fix, ...]:
