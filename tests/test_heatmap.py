@@ -214,6 +214,26 @@ async def test_scale_numbers_match_the_data_range_in_decades() -> None:
         assert 3 <= len(labels) <= 5
 
 
+async def test_the_colour_scale_is_the_same_at_every_width() -> None:
+    """It spanned the means of the panel's columns, so a narrow panel, merging more steps a column,
+    had a shorter scale than a wide one for the same run: the same colour meant another norm."""
+    series = MultiResolutionSeries(FIRST_LAYER + 4, window=64)
+    for step in range(1, 151):
+        head = 1.5 if step == 75 else 0.1  # one step's spike: a column of its own only in a wide panel
+        series.append(step, [1.0, 1.0, 2e-6, 1e-4, 1e-2, head])
+    scales = []
+    for width in (60, 200):
+        app = HeatmapApp()
+        async with app.run_test(size=(width, 12)) as pilot:
+            heatmap = app.query_one(GradientHeatmap)
+            heatmap.show(LAYERS, series.view(width))
+            await pilot.pause()
+            scale = next(line for line in _lines(heatmap) if "|g|" in line)
+            labels = [word for word in scale.split() if word.startswith("1e")]
+            scales.append((labels[0], labels[-1]))
+    assert scales[0] == scales[1] == ("1e-6", "1e+1"), scales
+
+
 async def test_a_long_view_is_downsampled_to_fit_and_the_step_axis_spans_it() -> None:
     series = MultiResolutionSeries(FIRST_LAYER + 4, window=64)
     for step in range(1, 5001):

@@ -189,6 +189,7 @@ class GradientHeatmap(Widget, Panel):
         self._layers: tuple[str, ...] = ()
         self._view: SeriesView | None = None
         self._values = np.empty((0, 0))
+        self._extremes = np.empty((0, 0))
         self._markers: list[Marker] = []
         self._verdicts: list[str] | None = None
         self._recent: np.ndarray | None = None
@@ -246,7 +247,11 @@ class GradientHeatmap(Widget, Panel):
             self.refresh(layout=True)  # the height follows the number of layers
         self._layers = tuple(layers[:count])
         self._view = view
-        self._values = np.asarray(view.mean[:, first_layer_channel : first_layer_channel + count], dtype=np.float64)
+        layer_channels = slice(first_layer_channel, first_layer_channel + count)
+        self._values = np.asarray(view.mean[:, layer_channels], dtype=np.float64)
+        # Every step's lowest and highest norm, however the view merged the steps: the colour scale's span.
+        self._extremes = (np.concatenate([view.low[:, layer_channels], view.high[:, layer_channels]])
+                          if view.mean.ndim == 2 else np.empty((0, 0)))
         self._markers = list(markers)
         if verdicts is None and len(self._values):
             last = self._values[-RECENT_COLUMNS:]
@@ -260,6 +265,7 @@ class GradientHeatmap(Widget, Panel):
     def clear(self) -> None:
         """Show nothing (waiting for a run)."""
         self._layers, self._view, self._values, self._markers = (), None, np.empty((0, 0)), []
+        self._extremes = np.empty((0, 0))
         self._verdicts = None
         self._recent = None
         self._version += 1
@@ -362,9 +368,10 @@ class GradientHeatmap(Widget, Panel):
             resampled, first, last = resample(view, values, columns)
             every_layer = log_norms(resampled)
             grid = HeatGrid(group_rows(every_layer, shown.rows), shown.labels, first, last)
-        # The colour scale spans every layer, shown or scrolled away: a colour means the same norm
-        # whichever rows are on screen.
-        low, high = scale_range(grid.logs if every_layer is None else every_layer.T)
+        # The colour scale spans every layer, shown or scrolled away, from the lowest norm any step had
+        # to the highest: a colour means the same norm whichever rows are on screen, and at any width.
+        # (Spanning the columns' means, one recording read 1e-2..1e+0 at 80 columns, 1e-2..1e+1 at 120.)
+        low, high = scale_range(grid.logs if every_layer is None else log_norms(self._extremes))
         codes = cell_codes(grid.logs, low, high)
         verdicts = self._verdicts if self._verdicts is not None and len(self._verdicts) == len(layers) else None
         tones = [worst([verdicts[i] for i in r]) if verdicts else "unknown" for r in shown.rows]
