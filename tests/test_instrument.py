@@ -302,6 +302,50 @@ def test_a_wrong_lr_or_scaler_is_named_at_once(tmp_path: Path) -> None:
     assert _steps(read_recording(tmp_path / "r.jsonl").events)[0].lr == 0.25
 
 
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_wrong_clip_is_named_at_once(tmp_path: Path, enabled: bool) -> None:
+    """clip="1.0" failed on "'>' not supported between instances of 'str' and 'int'", and clip=True was
+    taken as a norm of 1. Checked on every rank (enabled=False: one that records nothing), so that a
+    mistake stops all ranks alike."""
+    model = _mlp()
+    with Recorder(tmp_path / "r.jsonl", GradientProbe(model), enabled=enabled, flush_seconds=1e9) as recorder:
+        x, y = _batch(1)
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        for clip, kind in (("1.0", "str '1.0'"), (True, "bool True"), (torch.ones(2), "a tensor of shape (2,)")):
+            with pytest.raises(TypeError, match=rf"^clip must be a positive number, the total norm to clip to "
+                                                rf"\(or None for no clipping\), not {re.escape(kind)}$"):
+                recorder.step(loss, clip=clip)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match=r"^clip must be a positive total norm \(or None for no clipping\), not -1$"):
+            recorder.step(loss, clip=-1)
+        recorder.step(loss, clip=torch.tensor(1e6))  # a one-element tensor is a number
+        assert recorder.step_count == (1 if enabled else 0)
+    if enabled:
+        assert [s.clipped for s in _steps(read_recording(tmp_path / "r.jsonl").events)] == [False]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_wrong_loss_is_named_at_once(tmp_path: Path, enabled: bool) -> None:
+    """A loss of "0.5" was recorded as 0.5, and a per-sample loss (reduction="none") was refused on the
+    recording rank alone, after measuring. Checked on every rank, before anything is measured."""
+    model = _mlp()
+    with Recorder(tmp_path / "r.jsonl", GradientProbe(model), enabled=enabled, flush_seconds=1e9) as recorder:
+        x, y = _batch(1)
+        losses = nn.functional.cross_entropy(model(x), y, reduction="none")
+        losses.mean().backward()
+        with pytest.raises(ValueError, match=r"^loss must be the step's loss, a one-element tensor or a number, not a "
+                                             r"tensor of shape \(16,\): reduce it first \(loss\.mean\(\), say\)$"):
+            recorder.step(losses)
+        for wrong, kind in (("0.5", "str '0.5'"), (True, "bool True"), (None, "NoneType None")):
+            with pytest.raises(TypeError, match=rf"^loss must be the step's loss, a one-element tensor or a number, "
+                                                rf"not {kind}$"):
+                recorder.step(wrong)  # type: ignore[arg-type]
+        recorder.step(torch.tensor([0.5]))  # (a shape (1,) tensor is one element)
+        assert recorder.step_count == (1 if enabled else 0)
+    if enabled:
+        assert [s.loss for s in _steps(read_recording(tmp_path / "r.jsonl").events)] == [0.5]
+
+
 def test_a_parameter_in_two_of_the_users_groups_is_counted_once_and_said() -> None:
     """It was dropped from the second group without a word: that group's norm was not the one the
     user's list asked for."""

@@ -46,6 +46,27 @@ def test_explicit_groups_and_missing_gradients_count_as_zero() -> None:
     assert total.item() == pytest.approx(layer[0].item(), rel=1e-6)
 
 
+def test_a_tensor_where_a_groups_list_belongs_is_named_at_construction() -> None:
+    """("a", tensor) was read row by row: the rows, computed from the tensor, never get a .grad, and the
+    mistake surfaced at the first step as NoGradientError, with PyTorch's "non-leaf Tensor" warning."""
+    model = _net()
+    weight = model[0].weight
+    for given, kind in ((weight.detach().clone().requires_grad_(), "Tensor"), (weight, "Parameter"), (model[0], "Linear")):
+        with pytest.raises(TypeError, match=rf"^groups must give layer 'a' a list of parameters, not a {kind}: "
+                                            r"\('a', \[tensor\]\) or \('a', list\(module\.parameters\(\)\)\)$"):
+            GradientProbe(model, groups=[("first", [model[0].bias]), ("a", given)])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"^groups must give layer 'a' a list of parameters, not a list holding a Linear: "):
+        GradientProbe(groups=[("a", [model[0]])])  # type: ignore[list-item]
+    frozen = nn.Parameter(torch.ones(2), requires_grad=False)
+    with pytest.raises(ValueError, match=r"^groups must give layer 'a' parameters that require grad, not a frozen one .*"
+                                         r"leave it out, \[p for p in module\.parameters\(\) if p\.requires_grad\]$"):
+        GradientProbe(groups=[("a", [weight, frozen])])
+    with pytest.raises(ValueError, match=r"^groups must give layer 'a' the parameters themselves, not a tensor computed "
+                                         r"from them \(it gets no \.grad\)"):
+        GradientProbe(groups=[("a", [weight * 2])])
+    assert GradientProbe(groups=[("a", [weight]), ("b", model[2].parameters())]).layer_names == ("a", "b")
+
+
 @pytest.mark.parametrize("max_norm", [1e-3, 0.05, 1e6])
 def test_clip_matches_clip_grad_norm(max_norm: float) -> None:
     a, b = _net(), _net()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import atexit
 import math
+import numbers
 import os
 import sys
 import time
@@ -103,6 +104,22 @@ def _learning_rate(value: object) -> float:
     if not (math.isfinite(lr) and lr >= 0):
         raise ValueError(f"lr must be the optimizer's learning rate, a finite number >= 0, not {value!r}")
     return lr
+
+
+def _clip_norm(value: object) -> float:
+    """``value`` as a clipping threshold: a positive number (a bool or a string is not a norm)."""
+    if type(value) is not float:  # (a float, the usual threshold, needs no more than the sign check)
+        if isinstance(value, torch.Tensor):
+            if value.numel() != 1:
+                raise TypeError("clip must be a positive number, the total norm to clip to (or None for no "
+                                f"clipping), not a tensor of shape {tuple(value.shape)}")
+        elif isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError("clip must be a positive number, the total norm to clip to (or None for no "
+                            f"clipping), not {type(value).__name__} {value!r}")
+    norm = float(value)
+    if not norm > 0:
+        raise ValueError(f"clip must be a positive total norm (or None for no clipping), not {value!r}")
+    return norm
 
 
 def _distributed_ready() -> bool:
@@ -295,9 +312,17 @@ class Recorder:
         Raises:
             NonFiniteGradientError: with ``on_nonfinite="raise"``, if a gradient is NaN or Inf.
         """
-        if clip is not None and not clip > 0:
-            raise ValueError(f"clip must be a positive total norm (or None for no clipping), not {clip!r}")
-        if lr is not None:  # (on every rank: a mistake stops all ranks alike, before any collective)
+        # (on every rank: a mistake stops all ranks alike, before any collective)
+        if isinstance(loss, torch.Tensor):
+            if loss.numel() != 1:
+                raise ValueError(f"loss must be the step's loss, a one-element tensor or a number, not a tensor of "
+                                 f"shape {tuple(loss.shape)}: reduce it first (loss.mean(), say)")
+        elif type(loss) is not float and (isinstance(loss, bool) or not isinstance(loss, numbers.Real)):
+            raise TypeError(f"loss must be the step's loss, a one-element tensor or a number, not "
+                            f"{type(loss).__name__} {loss!r}")
+        if clip is not None:
+            clip = _clip_norm(clip)
+        if lr is not None:
             lr = _learning_rate(lr)
         if not self._measuring:  # another rank's recorder: nothing to record
             if self._ended:
@@ -714,9 +739,7 @@ def _outside_level() -> int:
 def _loss_value(loss: torch.Tensor | float, device: torch.device) -> torch.Tensor:
     """The step's loss as a 0-d float32 tensor on ``device``: a copy, since the caller's tensor may be
     changed in place before the flush reads it (an ``all_reduce`` for logging, say)."""
-    if isinstance(loss, torch.Tensor):
-        if loss.numel() != 1:
-            raise ValueError(f"Recorder.step expects a one-element loss, got shape {tuple(loss.shape)}")
+    if isinstance(loss, torch.Tensor):  # (one element: step() checked it)
         value = loss.detach().to(device=device, dtype=torch.float32, copy=True)
         return value if value.dim() == 0 else value.reshape(())
     return torch.tensor(float(loss), device=device, dtype=torch.float32)

@@ -48,7 +48,7 @@ from __future__ import annotations
 import math
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 import torch
@@ -159,6 +159,29 @@ def block_layer_groups(model: nn.Module) -> list[tuple[str, list[nn.Parameter]]]
     return list(merged.items())
 
 
+def _parameter_list(name: str, params: object, source: str) -> list[nn.Parameter]:
+    """Layer ``name``'s parameters as a list (a module's ``.parameters()`` is read once), each checked.
+
+    A tensor given for the list would be read row by row, and its rows, computed from it, never get a
+    ``.grad``: the mistake would surface only at the first step, as "no gradient"."""
+    if isinstance(params, (torch.Tensor, nn.Module, str, bytes)) or not isinstance(params, Iterable):
+        raise TypeError(f"{source} must give layer {name!r} a list of parameters, not a {type(params).__name__}: "
+                        f"({name!r}, [tensor]) or ({name!r}, list(module.parameters()))")
+    listed = list(params)
+    for p in listed:
+        if not isinstance(p, torch.Tensor):
+            raise TypeError(f"{source} must give layer {name!r} a list of parameters, not a list holding a "
+                            f"{type(p).__name__}: ({name!r}, list(module.parameters()))")
+        if not p.requires_grad:
+            raise ValueError(f"{source} must give layer {name!r} parameters that require grad, not a frozen one "
+                             "(its norm would read 0, as a vanished gradient): leave it out, "
+                             "[p for p in module.parameters() if p.requires_grad]")
+        if not p.is_leaf:
+            raise ValueError(f"{source} must give layer {name!r} the parameters themselves, not a tensor computed "
+                             f"from them (it gets no .grad): ({name!r}, list(module.parameters()))")
+    return listed
+
+
 def _owned_once(groups: LayerGroups) -> list[tuple[str, list[nn.Parameter]]]:
     """``groups`` with every parameter in the first layer that lists it, and layers left empty dropped.
 
@@ -225,7 +248,8 @@ class GradientProbe:
                 raise ValueError("GradientProbe needs a model or layer groups")
             layer_groups = getattr(model, "layer_groups", None)
             groups = layer_groups() if callable(layer_groups) else default_layer_groups(model)
-        groups = [(name, list(params)) for name, params in groups]  # (a module's .parameters() is read once)
+        source = "groups" if given else f"{type(model).__name__}.layer_groups()"
+        groups = [(name, _parameter_list(name, params, source)) for name, params in groups]
         owned = _owned_once(groups)
         if given:
             # The user's own groups: a parameter listed twice is counted in its first group only (as a
