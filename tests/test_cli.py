@@ -33,6 +33,10 @@ def _one_error_line(done: subprocess.CompletedProcess[str], *needles: str) -> No
     ("args", "needles"),
     [
         (["run", "--preset", "deep-sigmod", "--steps", "1"], ["unknown preset 'deep-sigmod'", "did you mean 'deep-sigmoid'"]),
+        # The dashboard's own mistakes are named before it asks for a terminal (these run without one).
+        (["--preset", "deep-sigmod"], ["unknown preset 'deep-sigmod'", "did you mean 'deep-sigmoid'"]),
+        (["--remedy", "activaton=relu"], ["unknown remedy 'activaton'"]),
+        (["--screenshot-dir", "no/such/folder"], ["--screenshot-dir no/such/folder: no such folder"]),
         (["run", "--steps", "1", "--remedy", "activaton=relu"], ["unknown remedy 'activaton'", "did you mean 'activation'"]),
         (["run", "--steps", "1", "--remedy", "activation=relu6"], ["remedy 'activation' cannot be 'relu6'", "sigmoid, tanh, relu"]),
         (["run", "--steps", "1", "--remedy", "cell=lstm"], ["'cell' does not apply to preset 'deep-sigmoid'"]),

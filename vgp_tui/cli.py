@@ -119,16 +119,16 @@ def cli(ctx: click.Context, preset: str, device: str, seed: int | None, remedies
     if ctx.invoked_subcommand is not None:
         _refuse_options_before(ctx, ctx.invoked_subcommand)
         return
-    from vgp_tui.dashboard import require_terminal, run_dashboard
+    from pathlib import Path
+
+    from vgp_tui.dashboard import run_dashboard
     from vgp_tui.engine.remedies import apply_overrides, parse_assignment
     from vgp_tui.scenario import load_preset
 
-    require_terminal()
-    from pathlib import Path
-
     if not Path(screenshot_dir).expanduser().is_dir():
         raise UserError(f"--screenshot-dir {screenshot_dir}: no such folder (create it, or leave the option out)")
-    # The quick checks (no torch) come before the screen opens, so a typo is one line at once;
+    # The quick checks (no torch) come before the screen opens, so a typo is one line at once, and
+    # before the terminal is asked for (run_dashboard does), so a typo is not told "needs a terminal";
     # the session itself is built while the frame is already drawn.
     scenario = load_preset(preset)
     apply_overrides(scenario.remedies, dict(parse_assignment(text) for text in remedies), scenario.name)
