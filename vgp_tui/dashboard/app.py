@@ -614,9 +614,14 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         if "apply_fix" in rows:  # "1–9", not nine numbers
             numbers = keys[rows["apply_fix"]][0].split()
             keys[rows["apply_fix"]] = (f"{numbers[0]}–{numbers[-1]}", shared["apply_fix"])
-        activation = self.remedies.get("activation")
+        # The network's nonlinearity, as its remedies say it: an MLP's activation, a recurrent cell's tanh.
+        activation, cell = self.remedies.get("activation"), self.remedies.get("cell")
+        # A live preset's lesson (its summary and what you should see); a replay's recording may come
+        # from a preset file that has changed since, or from one that is not here: none is shown.
+        preset = None if self.replay else getattr(self.session, "scenario", None)
         self.clear_toasts()  # (see action_pick_preset)
-        self.push_screen(HelpScreen(keys, str(activation) if activation else None))
+        self.push_screen(HelpScreen(keys, str(activation) if activation else None, str(cell) if cell else None,
+                                    preset))
 
     def _visible_bindings(self) -> list[Binding]:
         out = []

@@ -1,8 +1,10 @@
-"""Screens over the dashboard: help (every key, and the activation function's derivative) and the preset picker."""
+"""Screens over the dashboard: help (every key, the running preset's own words, and the activation
+function's derivative) and the preset picker."""
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
@@ -16,6 +18,9 @@ from textual_plotext.plot import Plot
 
 from vgp_tui.dashboard.plot_panel import PlotPanel
 
+if TYPE_CHECKING:
+    from vgp_tui.scenario import Scenario
+
 ACTIVATIONS = {
     "sigmoid": (lambda x: 1 / (1 + math.exp(-x)), lambda x: (s := 1 / (1 + math.exp(-x))) * (1 - s)),
     "tanh": (math.tanh, lambda x: 1 - math.tanh(x) ** 2),
@@ -26,6 +31,46 @@ ACTIVATION_NOTES = {
     "tanh": "tanh'(x) = 1-tanh² is at most 1 and near 0 once |x| > 2: saturated units pass no gradient",
     "relu": "relu'(x) is 0 or 1: the gradient passes unshrunk through active units, and not at all through dead ones",
 }
+CELL_NOTES = {
+    "rnn": "tanh'(x) = 1-tanh² is at most 1 and near 0 once |x| > 2: each step back in time multiplies the "
+           "gradient by tanh' (and the recurrent weights), so it shrinks step by step, unless those weights "
+           "are large enough to make it explode",
+    "lstm": "tanh'(x) = 1-tanh² is at most 1 and near 0 once |x| > 2. An LSTM squashes with tanh too, but its "
+            "cell state is added to, under sigmoid gates, not squashed at each step: through it the gradient "
+            "reaches far back in time",
+    "gru": "tanh'(x) = 1-tanh² is at most 1 and near 0 once |x| > 2. A GRU's new state is a sigmoid-gated mix of "
+           "the old state and a tanh candidate: through the old state the gradient reaches far back in time",
+}
+"""The note under the tanh plot for each recurrent cell (all three squash their state with tanh)."""
+
+
+def activation_plots(activation: str | None, cell: str | None) -> list[tuple[str, str]]:
+    """What the help plots, each activation with its note: the network's activation (the ``activation``
+    remedy of an MLP), else the tanh of a recurrent ``cell``, else (neither known: a ResNet, or a
+    recording without them) sigmoid and relu, to compare."""
+    if activation:
+        return [(activation, ACTIVATION_NOTES[activation])]
+    if cell:
+        return [("tanh", CELL_NOTES.get(cell, ACTIVATION_NOTES["tanh"]))]
+    return [(name, ACTIVATION_NOTES[name]) for name in ("sigmoid", "relu")]
+
+
+def preset_lesson(preset: Scenario) -> Text:
+    """The "This preset" section: the preset's name and title, its summary and what you should see
+    (its ``expect`` text). The files break their lines at about 100 columns; the lines of a paragraph
+    are joined here, so the text wraps to the box."""
+    text = Text()
+    text.append("This preset: ", style="bold")
+    text.append(preset.name, style="bold cyan")
+    if preset.title and preset.title != preset.name:
+        text.append(f" · {preset.title}", style="bold")
+    if preset.summary:
+        text.append("\n" + " ".join(preset.summary.split()))
+    paragraphs = [" ".join(paragraph.split()) for paragraph in preset.expect.split("\n\n") if paragraph.strip()]
+    if paragraphs:
+        text.append("\nWhat you should see: ", style="bold")
+        text.append("\n".join(paragraphs))
+    return text
 
 
 class ActivationPlot(PlotPanel):
@@ -48,7 +93,8 @@ class ActivationPlot(PlotPanel):
 
 
 class HelpScreen(ModalScreen[None]):
-    """Every key, and a picture of the current activation's derivative.
+    """Every key, the running preset's summary and what it should show, and a picture of the network's
+    activation and its derivative (see :func:`activation_plots`).
 
     The body scrolls (arrow keys, page keys, the mouse wheel): at 80x24 the key table is taller than
     the screen, and its last lines (quit) must still be reachable.
@@ -60,10 +106,15 @@ class HelpScreen(ModalScreen[None]):
     # two hundred lines long.
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (150, "-wide")]
 
-    def __init__(self, keys: list[tuple[str, str]], activation: str | None) -> None:
+    def __init__(self, keys: list[tuple[str, str]], activation: str | None, cell: str | None = None,
+                 preset: Scenario | None = None) -> None:
+        """``activation`` and ``cell``: the remedies of those names now (None where the network has
+        none); ``preset``: the running preset's Scenario, whose lesson the help shows (None in a replay)."""
         super().__init__()
         self.keys = keys
         self.activation = activation
+        self.cell = cell
+        self.preset = preset
 
     def compose(self) -> ComposeResult:
         table = Table(box=None, show_header=False, padding=(0, 1))
@@ -77,9 +128,11 @@ class HelpScreen(ModalScreen[None]):
                 with Horizontal(id="help-columns"):
                     yield Static(table, id="help-keys")
                     with Vertical(id="help-activation"):
-                        for name in (self.activation,) if self.activation else ("sigmoid", "relu"):
+                        if self.preset is not None:
+                            yield Static(preset_lesson(self.preset), id="help-preset")
+                        for name, note in activation_plots(self.activation, self.cell):
                             yield ActivationPlot(name)
-                            yield Static(Text(ACTIVATION_NOTES[name], style="italic"), classes="note")
+                            yield Static(Text(note, style="italic"), classes="note")
 
     def on_mount(self) -> None:
         self.query_one("#help-body").focus()  # so the arrow and page keys scroll it
