@@ -139,3 +139,24 @@ def test_without_an_activation_or_a_cell_the_help_compares_sigmoid_and_relu() ->
     assert [name for name, _ in activation_plots(None, None)] == ["sigmoid", "relu"]
     assert [name for name, _ in activation_plots("relu", None)] == ["relu"]
     assert [name for name, _ in activation_plots(None, "gru")] == ["tanh"]
+
+
+async def test_ctrl_s_over_the_help_and_the_picker_saves_what_is_on_screen(tmp_path: Path) -> None:
+    """A modal screen stops the app's own keys: ctrl+s did nothing over the help or the picker."""
+    from vgp_tui.dashboard.screens import PresetPicker
+
+    app = make_app(Session(load_preset("deep-sigmoid"), device="cpu"), train=False, screenshot_dir=str(tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await open_help(pilot)
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.3)
+        shots = list(tmp_path.glob("*.svg"))
+        assert len(shots) == 1 and "This&#160;preset" in shots[0].read_text()
+        await pilot.press("escape", "p")
+        await pilot.pause()
+        assert isinstance(app.screen, PresetPicker)
+        shots[0].unlink()
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.3)
+        shots = list(tmp_path.glob("*.svg"))
+        assert len(shots) == 1 and "Choose&#160;a&#160;preset" in shots[0].read_text()

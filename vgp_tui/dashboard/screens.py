@@ -73,6 +73,10 @@ def preset_lesson(preset: Scenario) -> Text:
     return text
 
 
+SCREENSHOT_KEY = Binding("ctrl+s", "app.screenshot", "screenshot", show=False)
+"""ctrl+s over a screen of these too: a picture of the help's lesson, or of the picker, to share."""
+
+
 class ActivationPlot(PlotPanel):
     """The activation function and its derivative, as the lesson's first two pictures draw them."""
 
@@ -100,7 +104,8 @@ class HelpScreen(ModalScreen[None]):
     the screen, and its last lines (quit) must still be reachable.
     """
 
-    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
+    # (A modal screen stops the app's own keys but those of priority: ctrl+s did nothing here.)
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close"), SCREENSHOT_KEY]
     # Below 150 columns the activation plot goes under the keys: beside them it got the ten columns
     # the key table left at 120x40, and one at 80x24, where its note, a word a line, made the body
     # two hundred lines long.
@@ -151,7 +156,7 @@ class PresetPicker(ModalScreen[tuple[str, bool] | None]):
     the preset itself, for each of ``stand_ins``, the presets whose real data was found missing.
     ``current``: the option of the preset running, highlighted (a stand-in's ends in STAND_IN_SUFFIX)."""
 
-    BINDINGS = [Binding("escape", "dismiss_none", "cancel")]
+    BINDINGS = [Binding("escape", "dismiss_none", "cancel"), SCREENSHOT_KEY]
 
     def __init__(self, presets: list[tuple[str, str]], current: str, stand_ins: frozenset[str] = frozenset()) -> None:
         super().__init__()
