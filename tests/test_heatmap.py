@@ -200,6 +200,20 @@ async def test_nan_inf_and_zero_cells_are_marked_where_they_happened() -> None:
         assert "NaN" in lines[-1] or any("NaN" in line for line in lines)  # the legend names it
 
 
+@pytest.mark.parametrize("bar", [20, 33, 47, 60])
+@pytest.mark.parametrize(("low", "high"), [(-2.0, 1.0), (-12.0, 0.0), (-6.0, 1.0), (-1.0, 1.0)])
+def test_each_scale_label_is_one_colour(bar: int, low: float, high: float) -> None:
+    """Each character took the ink of its own cell: "1e+0" read as a white "1e" and a black "+0"."""
+    from vgp_tui.dashboard.heatmap import _Painter, _Styles
+
+    segments = _Painter(bar + 10, _Styles.plain(), False)._colour_bar(bar, low, high)
+    text = "".join(s.text for s in segments)
+    for label in text.split():
+        start = text.index(label)
+        inks = {segments[i].style.color for i in range(start, start + len(label))}
+        assert len(inks) == 1, (label, inks)
+
+
 async def test_scale_numbers_match_the_data_range_in_decades() -> None:
     values = np.tile(np.geomspace(1e-12, 1e-1, 4), (30, 1))
     app = HeatmapApp()

@@ -640,8 +640,14 @@ class _Painter:
                 continue
             taken.append((start, end))
             chars[start:end] = list(text)
+        ink = ["#000000" if light[i] else "#ffffff" for i in range(bar)]
+        for start, end in taken:
+            # One colour a label, that of most of its cells: "1e+0" read as a white "1e" and a black "+0"
+            # where the bar turns light under it.
+            black = sum(light[start:end]) * 2 >= end - start
+            ink[start:end] = ["#000000" if black else "#ffffff"] * (end - start)
         return [
-            Segment(ch, Style(bgcolor=hexes[i], color="#000000" if light[i] else "#ffffff", bold=ch != " "))
+            Segment(ch, Style(bgcolor=hexes[i], color=ink[i], bold=ch != " "))
             for i, ch in enumerate(chars)
         ]
 
