@@ -262,8 +262,23 @@ def test_a_last_layer_that_gets_no_gradient_is_named_and_the_others_are_read_aga
                              "receives 1e-5 of layer 3's (head) gradient, 5 orders of magnitude less: vanishing."), d.text
     d = verdict(feed([[1e-2, 0.05, 0.1, 0.0, 0.0]] * 20, layers=("fc0", "fc1", "head", "aux", "pool")))
     assert d.kind == "healthy" and d.text.startswith(
-        "The last 2 layers, from layer 4 (aux) on, get no gradient at all: are they used in the forward pass? "
+        "Layers 4 (aux) and 5 (pool) get no gradient at all: are they used in the forward pass? "
         "Gradient reaches layer 1 (fc0) at 0.1x of layer 3's (head): healthy flow."), d.text
+    # Anywhere in the model: not "none reaches layer 2: vanishing inside the network", with its fixes.
+    d = verdict(feed([[1e-2, 0.0, 0.05, 0.1]] * 20, layers=("fc0", "unused_mid", "fc1", "head")))
+    assert d.kind == "healthy" and d.text.startswith(
+        "Layer 2 (unused_mid) gets no gradient at all: is it used in the forward pass? Gradient reaches layer 1 "
+        "(fc0) at 0.1x of layer 4's (head): healthy flow."), d.text
+    d = verdict(feed([[0.0, 1e-2, 0.05, 0.1]] * 20, layers=("unused_in", "fc0", "fc1", "head")))
+    assert d.text.startswith("Layer 1 (unused_in) gets no gradient at all: is it used in the forward pass? Gradient "
+                             "reaches layer 2 (fc0) at 0.1x of layer 4's (head): healthy flow."), d.text
+    d = verdict(feed([[0.3, 0.0]] * 20, layers=("fc", "aux")))  # one layer left to read: no comparison
+    assert d.text == ("Layer 2 (aux) gets no gradient at all: is it used in the forward pass? The only layer with a "
+                      "gradient, layer 1 (fc), gets a gradient of 0.3."), d.text
+    # A layer whose gradient was not 0 at first, and is now, vanished: it is not called unused.
+    fading = [[1e-3, 1e-2, 0.1]] * 5 + [[0.0, 1e-2, 0.1]] * 20
+    d = verdict(feed(fading, layers=("fc0", "fc1", "head")))
+    assert d.kind == "vanishing" and "no gradient at all" not in d.text, d.text
     assert reference_layer([1.0, 0.1, 0.0, 0.0]) == 1 and reference_layer([1.0, math.nan]) == 1
     assert reference_layer([0.0, 0.0]) == 1  # (nothing gets a gradient: the diagnosis says so)
     assert layer_verdicts([1e-6, 5e-4, 0.1, 0.0]) == ["vanishing", "weakening", "healthy", "unknown"]

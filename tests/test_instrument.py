@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -318,10 +319,15 @@ def test_a_wrong_clip_is_named_at_once(tmp_path: Path, enabled: bool) -> None:
                 recorder.step(loss, clip=clip)  # type: ignore[arg-type]
         with pytest.raises(ValueError, match=r"^clip must be a positive total norm \(or None for no clipping\), not -1$"):
             recorder.step(loss, clip=-1)
+        with pytest.raises(TypeError, match=r"^clip must be a positive number, .* not ndarray array\(\[1\., 2\.\]\)$"):
+            recorder.step(loss, clip=np.array([1.0, 2.0]))  # type: ignore[arg-type]
         recorder.step(loss, clip=torch.tensor(1e6))  # a one-element tensor is a number
         assert recorder.step_count == (1 if enabled else 0)
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        recorder.step(loss, clip=np.array(1e6))  # and so is a 0-d numpy array
     if enabled:
-        assert [s.clipped for s in _steps(read_recording(tmp_path / "r.jsonl").events)] == [False]
+        assert [s.clipped for s in _steps(read_recording(tmp_path / "r.jsonl").events)] == [False, False]
 
 
 @pytest.mark.parametrize("enabled", [True, False])
@@ -342,8 +348,10 @@ def test_a_wrong_loss_is_named_at_once(tmp_path: Path, enabled: bool) -> None:
                 recorder.step(wrong)  # type: ignore[arg-type]
         recorder.step(torch.tensor([0.5]))  # (a shape (1,) tensor is one element)
         assert recorder.step_count == (1 if enabled else 0)
+        recorder.step(np.array(0.25))  # a 0-d numpy array, or a numpy scalar, is a number
+        recorder.step(np.float32(0.125))
     if enabled:
-        assert [s.loss for s in _steps(read_recording(tmp_path / "r.jsonl").events)] == [0.5]
+        assert [s.loss for s in _steps(read_recording(tmp_path / "r.jsonl").events)] == [0.5, 0.25, 0.125]
 
 
 def test_a_parameter_in_two_of_the_users_groups_is_counted_once_and_said() -> None:

@@ -57,14 +57,29 @@ def test_a_tensor_where_a_groups_list_belongs_is_named_at_construction() -> None
             GradientProbe(model, groups=[("first", [model[0].bias]), ("a", given)])  # type: ignore[list-item]
     with pytest.raises(TypeError, match=r"^groups must give layer 'a' a list of parameters, not a list holding a Linear: "):
         GradientProbe(groups=[("a", [model[0]])])  # type: ignore[list-item]
-    frozen = nn.Parameter(torch.ones(2), requires_grad=False)
-    with pytest.raises(ValueError, match=r"^groups must give layer 'a' parameters that require grad, not a frozen one .*"
-                                         r"leave it out, \[p for p in module\.parameters\(\) if p\.requires_grad\]$"):
-        GradientProbe(groups=[("a", [weight, frozen])])
     with pytest.raises(ValueError, match=r"^groups must give layer 'a' the parameters themselves, not a tensor computed "
                                          r"from them \(it gets no \.grad\)"):
         GradientProbe(groups=[("a", [weight * 2])])
     assert GradientProbe(groups=[("a", [weight]), ("b", model[2].parameters())]).layer_names == ("a", "b")
+    listed = nn.ParameterList([nn.Parameter(torch.ones(2))])  # a module, and a list of parameters
+    assert GradientProbe(groups=[("a", listed)]).params == [listed[0]]
+
+
+def test_a_frozen_layer_is_measured_once_it_is_unfrozen() -> None:
+    """Progressive unfreezing (Lightning's BaseFinetuning, a fine-tuning schedule): the backbone's
+    parameters are frozen when the probe is built. A probe that refused them stopped the training."""
+    model = _net()
+    model[0].requires_grad_(False)
+    probe = GradientProbe(groups=[("backbone", list(model[0].parameters())), ("head", list(model[2].parameters()))])
+    _backward(model)
+    layer, _ = probe.measure()
+    assert layer[0].item() == 0.0 and layer[1].item() > 0  # frozen: no gradient yet
+    model[0].requires_grad_(True)
+    model.zero_grad()
+    _backward(model)
+    layer, _ = probe.measure()
+    expected = math.hypot(model[0].weight.grad.norm().item(), model[0].bias.grad.norm().item())
+    assert layer[0].item() == pytest.approx(expected, rel=1e-5)
 
 
 @pytest.mark.parametrize("max_norm", [1e-3, 0.05, 1e6])

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from vgp_tui.engine.history import NonFinite, RunHistory
+from vgp_tui.engine.history import FIRST_LAYER, NonFinite, RunHistory
 from vgp_tui.engine.naming import layer_name, possessive
 from vgp_tui.engine.remedies import REMEDIES, RemedyValue
 
@@ -137,8 +137,16 @@ class _Reader:
         self.steps, self.total, self.layers = self.recent.steps, self.recent.total, self.recent.layers
         self.median = median_norms(self.recent)  # the flow bars' and heatmap's verdicts read the same
         self.n = len(run.layers)
-        self.last = reference_layer(self.median)
+        # A layer whose norm was exactly 0 at every step so far never got a gradient: a module never
+        # used in the forward (an unused head, a pooler). Not "vanishing", and no end of the flow.
+        got = run.series.ever_nonzero(slice(FIRST_LAYER, FIRST_LAYER + self.n))
+        self.unused = [i for i in range(self.n) if not got[i]] if got.any() else []
+        self.first = next((i for i in range(self.n) if got[i]), 0)
+        """The input-side layer the flow is read at: the first that gets a gradient."""
+        self.last = reference_layer(np.where(got, self.median, 0.0))
         """The layer the others are read against: the output-side one that gets a gradient."""
+        self.alone = self.first == self.last
+        """One layer gets a gradient (or the model has one): nothing to compare it with."""
 
     # -- naming -------------------------------------------------------------------------------------
     def layer(self, i: int) -> str:
@@ -151,15 +159,16 @@ class _Reader:
         """``layer 20's (head)``: the reference layer, possessive."""
         return possessive(layer_name(self.last, self.run.layers[self.last]))
 
-    def unused(self) -> str:
-        """The output-side layers that get no gradient at all, or "" (they would be the reference)."""
-        count = self.n - 1 - self.last
-        if count <= 0 or self.last <= 0:
+    def unused_sentence(self) -> str:
+        """The layers that never got a gradient, named, or "": ``Layers 4 (aux) and 6 (pool) get …``."""
+        if not self.unused:
             return ""
-        if count == 1:
-            return f"{_sentence(self.layer(self.n - 1))} gets no gradient at all: is it used in the forward pass?"
-        return (f"The last {count} layers, from {self.layer(self.last + 1)} on, get no gradient at all: are they "
-                "used in the forward pass?")
+        if len(self.unused) == 1:
+            return f"{_sentence(self.layer(self.unused[0]))} gets no gradient at all: is it used in the forward pass?"
+        numbers = [self.layer(i).removeprefix("layer ") for i in self.unused]
+        listed = (", ".join(numbers[:-1]) + f" and {numbers[-1]}" if len(numbers) <= 3
+                  else ", ".join(numbers[:3]) + f" and {len(numbers) - 3} more")
+        return f"Layers {listed} get no gradient at all: are they used in the forward pass?"
 
     # -- verdict ------------------------------------------------------------------------------------
     def diagnose(self) -> Diagnosis:
@@ -188,7 +197,7 @@ class _Reader:
             text = f"{text} {time_text}"
         if history:
             text = f"{text} {history}"
-        if unused := self.unused():
+        if unused := self.unused_sentence():
             text = f"{unused} {text}"
         fixes = self.fixes(kind)
         return Diagnosis(kind, text, fixes)
@@ -248,8 +257,8 @@ class _Reader:
         )
 
     def ratio(self) -> float | None:
-        first, last = float(self.median[0]), float(self.median[self.last])
-        if not (math.isfinite(first) and math.isfinite(last)) or last <= 0 or (self.last == 0 and self.n > 1):
+        first, last = float(self.median[self.first]), float(self.median[self.last])
+        if not (math.isfinite(first) and math.isfinite(last)) or last <= 0:
             return None
         return first / last
 
@@ -258,15 +267,16 @@ class _Reader:
         ratio = self.ratio()
         if ratio is None:
             return ""
-        if self.n == 1:
-            return f"The only layer, {self.layer(0)}, gets a gradient of {two_significant(float(self.median[0]))}"
+        if self.alone:
+            only = "The only layer" if self.n == 1 else "The only layer with a gradient"
+            return f"{only}, {self.layer(self.first)}, gets a gradient of {two_significant(float(self.median[self.first]))}"
         last = self.last_layers()
         share = f"{two_significant(ratio)} of" if ratio < 1 else f"{two_significant(ratio)} times"
-        return _sentence(f"{self.layer(0)} receives {share} {last} gradient")
+        return _sentence(f"{self.layer(self.first)} receives {share} {last} gradient")
 
     def flow(self, kind: str) -> tuple[str, str] | None:
         ratio = self.ratio()
-        if ratio is None or self.n < 2:
+        if ratio is None or self.alone:
             return None
         if kind == "exploding" and ratio > EXPLODING:
             orders = round(math.log10(ratio))
@@ -282,13 +292,14 @@ class _Reader:
         """The layer between the first and the last with the smallest share of the last layer's
         gradient, and that share; None where there is none to read."""
         last = float(self.median[self.last])
-        if self.last < 2 or not (math.isfinite(last) and last > 0):
+        if self.last - self.first < 2 or not (math.isfinite(last) and last > 0):
             return None
-        inner = np.asarray(self.median[1:self.last], dtype=np.float64) / last
+        inner = np.asarray(self.median[self.first + 1:self.last], dtype=np.float64) / last
+        inner[[i - self.first - 1 for i in self.unused if self.first < i < self.last]] = np.nan  # (named apart)
         if not np.isfinite(inner).any():
             return None
         i = int(np.nanargmin(np.where(np.isfinite(inner), inner, np.nan)))
-        return i + 1, float(inner[i])
+        return self.first + 1 + i, float(inner[i])
 
     def inside(self, kind: str) -> tuple[str, str] | None:
         """The gradient vanishes between the ends while the first layer gets its share. A language
@@ -301,7 +312,7 @@ class _Reader:
         i, share = weakest
         if share >= VANISHING:
             return None
-        start = f"Gradient reaches {self.layer(0)} at {two_significant(ratio)}x of {self.last_layers()}"
+        start = f"Gradient reaches {self.layer(self.first)} at {two_significant(ratio)}x of {self.last_layers()}"
         if share == 0:
             return kind, f"{start}, but none reaches {self.layer(i)}: vanishing inside the network."
         orders = round(-math.log10(share))
@@ -346,10 +357,10 @@ class _Reader:
             if np.all(self.median == 0):
                 return "vanishing", "Every layer's gradient is exactly 0, so nothing learns: vanishing."
             return "healthy", "Not enough finite gradient norms yet to compare the layers."
-        if self.n == 1:
+        if self.alone:
             return "healthy", f"{self.flow_sentence()}."
         last = self.last_layers()
-        start = f"Gradient reaches {self.layer(0)} at {two_significant(ratio)}x of {last}"
+        start = f"Gradient reaches {self.layer(self.first)} at {two_significant(ratio)}x of {last}"
         weakest = self.weakest_inside()
         if HEALTHY[0] <= ratio and weakest is not None and weakest[1] < HEALTHY[0]:
             i, share = weakest

@@ -114,6 +114,14 @@ class MultiResolutionSeries:
     def nbytes(self) -> int:
         return sum(level.nbytes() for level in self.levels)
 
+    def ever_nonzero(self, channels: slice) -> np.ndarray:
+        """Whether each of ``channels`` held anything but 0 (NaN counts) at any step so far: every
+        level's bucket maxima, read in place (for values that are never negative, as norms)."""
+        seen = np.zeros(len(range(*channels.indices(self.channels))), bool)
+        for level in self.levels:
+            seen |= (level.high[: level.size, channels] != 0).any(axis=0)
+        return seen
+
     def view(self, max_points: int | None = None, until: int | None = None) -> SeriesView:
         """All buckets, oldest first, merged down to at most ``max_points`` rows of equal step span;
         with ``until``, only the buckets that start at or before that step."""

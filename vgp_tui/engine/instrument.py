@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import atexit
 import math
-import numbers
 import os
 import sys
 import time
@@ -106,17 +105,32 @@ def _learning_rate(value: object) -> float:
     return lr
 
 
+def _number(value: object, wanted: str) -> float:
+    """``value`` (not a tensor) as a float, or a TypeError that says ``wanted`` ("clip must be ...").
+    Whatever Python can take as a number is (numpy scalars and 0-d arrays, fractions); a bool or a
+    string is not (float("1.0") would take the string)."""
+    if isinstance(value, (bool, str, bytes)) or not hasattr(value, "__float__"):
+        raise TypeError(f"{wanted}, not {type(value).__name__} {value!r}")
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):  # a numpy array of several values, say
+        raise TypeError(f"{wanted}, not {type(value).__name__} {value!r}") from None
+
+
+_CLIP = "clip must be a positive number, the total norm to clip to (or None for no clipping)"
+_LOSS = "loss must be the step's loss, a one-element tensor or a number"
+
+
 def _clip_norm(value: object) -> float:
     """``value`` as a clipping threshold: a positive number (a bool or a string is not a norm)."""
-    if type(value) is not float:  # (a float, the usual threshold, needs no more than the sign check)
-        if isinstance(value, torch.Tensor):
-            if value.numel() != 1:
-                raise TypeError("clip must be a positive number, the total norm to clip to (or None for no "
-                                f"clipping), not a tensor of shape {tuple(value.shape)}")
-        elif isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError("clip must be a positive number, the total norm to clip to (or None for no "
-                            f"clipping), not {type(value).__name__} {value!r}")
-    norm = float(value)
+    if type(value) is float:  # (the usual threshold: no more than the sign check)
+        norm = value
+    elif isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise TypeError(f"{_CLIP}, not a tensor of shape {tuple(value.shape)}")
+        norm = float(value)
+    else:
+        norm = _number(value, _CLIP)
     if not norm > 0:
         raise ValueError(f"clip must be a positive total norm (or None for no clipping), not {value!r}")
     return norm
@@ -315,11 +329,9 @@ class Recorder:
         # (on every rank: a mistake stops all ranks alike, before any collective)
         if isinstance(loss, torch.Tensor):
             if loss.numel() != 1:
-                raise ValueError(f"loss must be the step's loss, a one-element tensor or a number, not a tensor of "
-                                 f"shape {tuple(loss.shape)}: reduce it first (loss.mean(), say)")
-        elif type(loss) is not float and (isinstance(loss, bool) or not isinstance(loss, numbers.Real)):
-            raise TypeError(f"loss must be the step's loss, a one-element tensor or a number, not "
-                            f"{type(loss).__name__} {loss!r}")
+                raise ValueError(f"{_LOSS}, not a tensor of shape {tuple(loss.shape)}: reduce it first (loss.mean(), say)")
+        elif type(loss) is not float:
+            loss = _number(loss, _LOSS)
         if clip is not None:
             clip = _clip_norm(clip)
         if lr is not None:

@@ -164,7 +164,8 @@ def _parameter_list(name: str, params: object, source: str) -> list[nn.Parameter
 
     A tensor given for the list would be read row by row, and its rows, computed from it, never get a
     ``.grad``: the mistake would surface only at the first step, as "no gradient"."""
-    if isinstance(params, (torch.Tensor, nn.Module, str, bytes)) or not isinstance(params, Iterable):
+    module = isinstance(params, nn.Module) and not isinstance(params, nn.ParameterList)
+    if module or isinstance(params, (torch.Tensor, str, bytes)) or not isinstance(params, Iterable):
         raise TypeError(f"{source} must give layer {name!r} a list of parameters, not a {type(params).__name__}: "
                         f"({name!r}, [tensor]) or ({name!r}, list(module.parameters()))")
     listed = list(params)
@@ -172,10 +173,7 @@ def _parameter_list(name: str, params: object, source: str) -> list[nn.Parameter
         if not isinstance(p, torch.Tensor):
             raise TypeError(f"{source} must give layer {name!r} a list of parameters, not a list holding a "
                             f"{type(p).__name__}: ({name!r}, list(module.parameters()))")
-        if not p.requires_grad:
-            raise ValueError(f"{source} must give layer {name!r} parameters that require grad, not a frozen one "
-                             "(its norm would read 0, as a vanished gradient): leave it out, "
-                             "[p for p in module.parameters() if p.requires_grad]")
+        # (A frozen parameter is taken: unfrozen later, as a fine-tuning schedule does, it is measured.)
         if not p.is_leaf:
             raise ValueError(f"{source} must give layer {name!r} the parameters themselves, not a tensor computed "
                              f"from them (it gets no .grad): ({name!r}, list(module.parameters()))")
