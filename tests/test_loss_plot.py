@@ -449,8 +449,10 @@ async def test_a_new_run_after_a_long_one_is_drawn_beside_it_at_the_same_steps()
         lines = [plot.render_line(y) for y in range(plot.size.height)]
         title = str(plot.border_title)
     assert title.endswith(" · to step 300"), title
-    # The latest loss as a number (the axis's two or three ticks leave it to be guessed).
-    assert title.startswith(f"Loss {_loss(2, 0.3, 200):.3g} · log axis"), title
+    # The loss as a number (the axis's two or three ticks leave it to be guessed): the median of the
+    # last 50 steps, since one batch's loss swings, with its trailing zeros.
+    median = float(np.median([_loss(2, 0.3, step) for step in range(151, 201)]))
+    assert title.startswith(f"Loss {median:#.3g} · log axis (y toggles)"), title
     assert max(float(line.steps[-1]) for line in plot._lines) <= 300
     assert step_at(lines, frame_right(lines) - 1) <= 320  # the axis ends at about step 300, not 7 000
     for current, window in ((0, MIN_WINDOW), (3000, 4500), (5000, None)):
@@ -460,3 +462,24 @@ async def test_a_new_run_after_a_long_one_is_drawn_beside_it_at_the_same_steps()
             plot = app.query_one(LossPlot)
             assert plot._window == (window if current else MIN_WINDOW), (current, plot._window)
             assert ("to step" in str(plot.border_title)) == (plot._window is not None)
+
+
+async def test_the_loss_title_says_nan_when_the_last_loss_is_and_fits_a_narrow_panel() -> None:
+    events: list[Event] = [RunStarted(run=1, t=0.0, preset="deep-sigmoid", layers=LAYERS, remedies=BASE, seed=0)]
+    events += [StepMetrics(run=1, step=step, t=0.01 * step, loss=1.1 if step < 60 else math.nan,
+                           grad_norm=(0.1,) * len(LAYERS), total_norm=0.3) for step in range(1, 61)]
+    h = History()
+    h.extend(events[:-1])
+    app = PlotApp(h)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        plot = app.query_one(LossPlot)
+        assert str(plot.border_title) == "Loss 1.10 · log axis (y toggles)"  # (ln 3, not "1.1")
+        h.extend(events[-1:])
+        plot.show(h)
+        assert str(plot.border_title).startswith("Loss NaN · ")  # a divergence is not a median's to hide
+    app = PlotApp(h)
+    async with app.run_test(size=(40, 24)) as pilot:
+        await pilot.pause()
+        title = str(app.query_one(LossPlot).border_title)
+        assert title == "Loss NaN · log axis", title  # the key's reminder goes where it does not fit

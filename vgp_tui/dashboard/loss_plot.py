@@ -35,6 +35,7 @@ from vgp_tui.dashboard.plot_panel import PlotPanel
 from vgp_tui.dashboard.ticks import round_ticks, step_ticks
 from vgp_tui.engine.history import LOSS, History, RunHistory
 from vgp_tui.engine.remedies import REMEDIES, differences, format_value
+from vgp_tui.health import RECENT
 from vgp_tui.text import clip_end, thousands, three_significant
 
 RGB = tuple[int, int, int]
@@ -305,16 +306,29 @@ class LossPlot(PlotPanel, Panel):
         ghosts = {"all": "", "last": " · last ghost only", "none": " · ghosts hidden"}[self.ghost_mode]
         if self._window is not None:
             ghosts += f" · to step {thousands(self._window)}"
-        # The latest loss as a number: the axis gives two or three ticks, and the curve runs between them.
-        current = self.history.current if self.history is not None else None
-        latest = current.latest if current is not None else None
-        loss = f" {three_significant(latest.loss)}" if latest is not None else ""
-        title = f"Loss{loss} · {'log' if self.log_scale else 'linear'} axis (y toggles){ghosts}"
+        axis = f"{'log' if self.log_scale else 'linear'} axis"
+        title = f"Loss{self._loss_now()} · {axis} (y toggles){ghosts}"
+        if self.size.width and len(title) > self.size.width - 4:  # (the corners and a cell of border each side)
+            title = f"Loss{self._loss_now()} · {axis}{ghosts}"  # the key's reminder first: the footer has it
         if self.border_title != title:
             self.border_title = title
 
+    def _loss_now(self) -> str:
+        """`` 0.693``: the loss as a number (the log axis gives two or three ticks): the median of the
+        current run's last RECENT steps, as the verdicts read the norms, since one batch's loss swings
+        (rnn-clipping's last ten: 0.13 to 0.24, about a curve at 0.24); the last one where it is not
+        finite. Three significant digits, trailing zeros kept (ln 3 reads 1.10, not 1.1)."""
+        current = self.history.current if self.history is not None else None
+        if current is None or current.latest is None:
+            return ""
+        losses = current.recent(RECENT).loss
+        finite = losses[np.isfinite(losses)]
+        value = float(np.median(finite)) if finite.size and math.isfinite(current.latest.loss) else current.latest.loss
+        return f" {f'{value:#.3g}'.rstrip('.')}" if math.isfinite(value) else f" {three_significant(value)}"
+
     # -- building ---------------------------------------------------------------------------------------
     def _build(self, width: int, height: int) -> list[Strip]:
+        self._set_title()  # (it fits the panel's width)
         legend = self._plan(width, height)
         legend_width = max((len(text) for text, _, _ in legend), default=0)
         if legend_width:
