@@ -160,3 +160,13 @@ async def test_ctrl_s_over_the_help_and_the_picker_saves_what_is_on_screen(tmp_p
         await pilot.pause(0.3)
         shots = list(tmp_path.glob("*.svg"))
         assert len(shots) == 1 and "Choose&#160;a&#160;preset" in shots[0].read_text()
+
+
+async def test_beside_the_keys_the_lesson_keeps_a_gutter() -> None:
+    """At 200x60 the longest key line ran into the preset's text: "merged by block & Ollivier 2018"."""
+    app = preset_app("rnn-clipping")
+    async with app.run_test(size=(200, 60)) as pilot:
+        screen = await open_help(pilot)
+        keys, lesson_box = screen.query_one("#help-keys"), screen.query_one("#help-preset")
+        assert lesson_box.region.y == keys.region.y  # beside the keys, not under them
+        assert lesson_box.region.x - keys.region.right >= 2

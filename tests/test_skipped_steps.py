@@ -113,6 +113,13 @@ async def test_the_skipped_count_is_shown_only_when_there_are_some_and_ranks_abo
                                 step_ms=1.45, probe_ms=0.017, clipped=flag))
     assert (await shown(clipped, 160)).startswith(" TRAINING  deep-sigmoid · cpu · run 1 · step 4 · 2 clipped · ")
     assert "clipped" not in await shown(two, 160)
+    # In a replay at 80 columns the count outlasts the file's name (a user's own loop is always a replay).
+    app = Line()
+    async with app.run_test(size=(80, 5)) as pilot:
+        line = app.query_one(StatusLine)
+        line.show(clipped, "custom", "cpu", "replay of u_clip.jsonl", mode="replay")
+        await pilot.pause()
+        assert "· 2 clipped" in str(line.render()), line.render()
 
 
 def test_a_run_whose_every_step_the_scaler_skipped_is_not_waiting_for_its_first_step() -> None:

@@ -58,7 +58,7 @@ class StatusLine(Static):
             if run.clipped_steps:
                 # How often clipping scaled the gradient down: a safety net, or every step of the
                 # training? (A user's own step(clip=) left no other trace on screen.)
-                parts.append((f" · {thousands(run.clipped_steps)} clipped", "", 3))
+                parts.append((f" · {thousands(run.clipped_steps)} clipped", "", 2))  # (over a replay's file name)
         # (Paused, or stale: nothing runs at that rate now.)
         if latest is not None and latest.step_ms > 0 and state != "paused" and not stale:
             rate = 1000.0 / latest.step_ms
