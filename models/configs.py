@@ -7,6 +7,7 @@ checks, so the model code and the validation cannot disagree about what is allow
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from vgp_tui.fields import bounded
 
@@ -31,6 +32,9 @@ class SequenceConfig:
 @dataclass(frozen=True)
 class ResNetConfig:
     """ResNet-18 for 32x32 images; ``width`` scales the 64-128-256-512 channels."""
+
+    ACTIVATION: ClassVar[str] = "relu"
+    """Its nonlinearity, fixed (no remedy changes it): what the help plots."""
 
     width: float = bounded(0.25, 0.03125, 4.0)
 

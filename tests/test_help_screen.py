@@ -170,3 +170,11 @@ async def test_beside_the_keys_the_lesson_keeps_a_gutter() -> None:
         keys, lesson_box = screen.query_one("#help-keys"), screen.query_one("#help-preset")
         assert lesson_box.region.y == keys.region.y  # beside the keys, not under them
         assert lesson_box.region.x - keys.region.right >= 2
+
+
+async def test_the_resnets_help_plots_its_relu_alone() -> None:
+    """It compared sigmoid and relu, as for a recording of unknown make: a ResNet-18 uses ReLU."""
+    app = preset_app("resnet-cifar10")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_help(pilot)
+        assert plotted(screen) == ["relu"]

@@ -619,6 +619,8 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         # A live preset's lesson (its summary and what you should see); a replay's recording may come
         # from a preset file that has changed since, or from one that is not here: none is shown.
         preset = None if self.replay else getattr(self.session, "scenario", None)
+        if not activation and preset is not None:  # a family whose nonlinearity is fixed: ResNet's ReLU
+            activation = getattr(preset.model, "ACTIVATION", None)
         self.clear_toasts()  # (see action_pick_preset)
         self.push_screen(HelpScreen(keys, str(activation) if activation else None, str(cell) if cell else None,
                                     preset))
