@@ -505,3 +505,55 @@ def test_a_tabs_process_quits_when_the_server_is_gone(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
     assert code == 128 + signal.SIGHUP
+
+
+# -- a tab's process ends with its session ------------------------------------------------------------
+
+
+_DEAF_APP = ("import sys, time; sys.stdout.write('__GANGLION__\\n'); sys.stdout.flush(); "
+             "[time.sleep(0.05) for _ in range(100000)]")
+"""A tab's process that neither quits when asked nor when its input goes (as an app asked while it
+was starting did, drawing on for nobody at a core's worth of CPU)."""
+_LISTENING_APP = "import sys; sys.stdout.write('__GANGLION__\\n'); sys.stdout.flush(); sys.stdin.buffer.read()"
+"""One that quits when its input goes, as the dashboard does (dashboard._quit_when_the_server_goes)."""
+
+
+@pytest.mark.parametrize(("code", "killed"), [(_DEAF_APP, True), (_LISTENING_APP, False)], ids=["deaf", "listening"])
+async def test_a_closed_tabs_process_ends_whether_or_not_it_heard_the_quit(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, code: str, killed: bool) -> None:
+    """textual-serve's stop returned once the app's output could no longer be sent to the closed tab,
+    leaving an app that had not quit running: 3 tabs of 10 closed within seconds of opening."""
+    import asyncio
+    import logging
+    import shlex
+
+    from textual_serve.download_manager import DownloadManager
+
+    from vgp_tui.serve import server
+
+    monkeypatch.setattr(server, "STOP_SECONDS", 0.5)
+
+    async def ignore(*_: object) -> None:
+        pass
+
+    session = server.TabSession(f"exec {shlex.join([sys.executable, '-c', code])}", write_bytes=ignore,
+                                write_str=ignore, close=ignore, download_manager=DownloadManager(), debug=False)
+    await session.start(80, 24)
+    process = session._process
+    assert process is not None and process.returncode is None
+    with caplog.at_level(logging.WARNING, logger="textual-serve"):
+        await asyncio.wait_for(session.stop(), 10)
+    assert process.returncode is not None  # the process itself (exec: no shell left holding it)
+    assert ("did not quit" in caplog.text) == killed, caplog.text
+
+
+async def test_a_tab_hung_up_before_its_app_ran_quits_as_it_starts() -> None:
+    """The hang-up watcher's exit could not reach an app not yet running: it ran on for nobody."""
+    from vgp_tui.dashboard import make_replay_app
+
+    app = make_replay_app(str(FIXTURE), speed=1)
+    app.quit_signal = signal.SIGHUP
+    app.signalled.set()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+    assert app.return_code == 128 + signal.SIGHUP

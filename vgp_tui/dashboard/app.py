@@ -169,6 +169,9 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         self._panels = [widget for widget in self.query("*") if isinstance(widget, Panel)]
         """Every panel the timer redraws: each says what it watches and how often (panels.py)."""
         self._handle_signals()
+        if self.signalled.is_set():  # hung up before it ran (a browser tab closed while it started)
+            self.exit(return_code=128 + int(self.quit_signal or 0))
+            return
         self._apply_session_layout()
         self._check_size()
         self._fit_footer(self.size.width)

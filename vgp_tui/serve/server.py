@@ -14,11 +14,56 @@ from collections.abc import Callable
 
 from aiohttp import web
 from aiohttp.web_runner import GracefulExit
+from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
 
 from vgp_tui.serve.page import render_page
 
 log = logging.getLogger("textual-serve")
+
+STOP_SECONDS = 5.0
+"""How long a tab's process may take to quit at each step of :meth:`TabSession.stop`."""
+
+
+class TabSession(AppService):
+    """textual-serve's session of one tab, whose :meth:`stop` makes sure the tab's process ends.
+
+    textual-serve asks the app to quit and waits for its output to end; but its wait also ends when
+    the output can no longer be sent to the closed tab, and an app asked while it was still starting
+    (a tab closed or reloaded within a second or two) went on drawing for nobody, a core's worth of
+    CPU, its session counted closed, and Ctrl+C of the server then hung on it."""
+
+    async def stop(self) -> None:
+        process = self._process
+        try:
+            await asyncio.wait_for(super().stop(), STOP_SECONDS)
+        except asyncio.TimeoutError:
+            if self._task is not None:
+                self._task.cancel()
+                self._task = None
+        if process is None or process.returncode is not None:
+            return
+        # Its input goes: the app takes that as the server gone and quits (dashboard's
+        # _quit_when_the_server_goes), its last output read meanwhile (unread, a full pipe held its
+        # shutdown); if it is still there after that, it is ended.
+        draining = asyncio.create_task(_drain(process.stdout)) if process.stdout is not None else None
+        if process.stdin is not None and not process.stdin.is_closing():
+            process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), STOP_SECONDS)
+        except asyncio.TimeoutError:
+            log.warning("a tab's process did not quit in %g s: killed", 2 * STOP_SECONDS)
+            process.kill()
+            await process.wait()
+        finally:
+            if draining is not None:
+                draining.cancel()
+
+
+async def _drain(stream: asyncio.StreamReader) -> None:
+    """Read ``stream`` to its end, for no one."""
+    while await stream.read(1 << 16):
+        pass
 
 
 class DashboardServer(Server):
@@ -31,7 +76,9 @@ class DashboardServer(Server):
 
     def __init__(self, command: str, *, host: str, port: int, title: str, what: str, max_sessions: int,
                  full_message: str, on_ready: Callable[[], None]) -> None:
-        super().__init__(command, host=host, port=port, title=title)
+        # exec: the shell textual-serve starts the command with becomes the tab's process, so that
+        # ending the process (TabSession.stop) ends the app, not a shell that leaves it behind.
+        super().__init__(f"exec {command}", host=host, port=port, title=title)
         self.what = what
         self.max_sessions = max_sessions
         self.full_message = full_message
@@ -119,10 +166,31 @@ class DashboardServer(Server):
         self._open[id(request)] = request
         log.info("session opened from %s (%d of at most %d)", request.remote, self.sessions, self.max_sessions)
         try:
-            return await super().handle_websocket(request)
+            return await self._serve_tab(request)
         finally:
             self._open.pop(id(request), None)
             log.info("session closed (%d open)", self.sessions)
+
+    async def _serve_tab(self, request: web.Request) -> web.WebSocketResponse:
+        """textual-serve's ``handle_websocket`` (1.1), with a :class:`TabSession` for its AppService."""
+        websocket = web.WebSocketResponse(heartbeat=15)
+        width = to_int(request.query.get("width", "80"), 80)
+        height = to_int(request.query.get("height", "24"), 24)
+        session: TabSession | None = None
+        try:
+            await websocket.prepare(request)
+            session = TabSession(self.command, write_bytes=websocket.send_bytes, write_str=websocket.send_str,
+                                 close=websocket.close, download_manager=self.download_manager, debug=self.debug)
+            await session.start(width, height)
+            await self._process_messages(websocket, session)
+        except asyncio.CancelledError:
+            await websocket.close()
+        except Exception as error:
+            log.exception(error)
+        finally:
+            if session is not None:
+                await session.stop()
+        return websocket
 
     async def on_shutdown(self, app: web.Application) -> None:
         # Ctrl+C or SIGTERM: drop every tab's connection, so that textual-serve tells each tab's
