@@ -235,7 +235,7 @@ BROKEN = [
     ('{"type":"run","run":2,"remedies":{},"seed":0}', "run record lacks 'layers'"),
     ('{"type":"state","run":1,"step":2}', "state record lacks 'state'"),
     ('{"run":1,"step":2}', "record lacks 'type'"),
-    ('{"type":"steps","run":1}', 'unknown record type "steps"'),
+    ('{"type":7,"run":1}', "a record's 'type' must be a string, not 7"),
     ("not json", "not JSON (JSONDecodeError)"),
 ]
 
@@ -248,6 +248,20 @@ def test_a_broken_record_is_named_by_its_line_and_field(tmp_path: Path, monkeypa
     result = read_recording("run.jsonl")
     assert result.warning == f"run.jsonl line 4: {problem}; replaying up to line 3"
     assert len(result.events) == 2  # the run and the step before the broken line
+
+
+def test_a_record_of_a_type_this_version_does_not_know_is_skipped_and_said_once(tmp_path: Path) -> None:
+    """A later version's new kind of record ended the replay there, as a broken line does: it is
+    skipped, as a field this version does not know is ignored."""
+    lines = _minimal_lines()
+    extra = ['{"type":"annotation","run":1,"text":"a note"}', '{"type":"checkpoint","run":1,"path":"x.pt"}']
+    path = tmp_path / "run.jsonl"
+    path.write_text("\n".join([*lines[:3], *extra, lines[3]]) + "\n")
+    result = read_recording(path)
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text("\n".join(lines) + "\n")
+    assert result.events == read_recording(plain).events  # every other record, the last step included
+    assert result.warning == f'{path} line 4: unknown record type "annotation" (from a newer vgp-tui?): skipped'
 
 
 def test_the_documented_warnings_are_the_ones_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

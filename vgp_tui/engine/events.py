@@ -228,6 +228,11 @@ class RecordError(ValueError):
     """A record that does not match the schema (the reader reports it with its line number)."""
 
 
+class UnknownRecordType(RecordError):
+    """A record of a type this version does not know: a later version's addition, which a reader
+    skips as it ignores fields it does not know."""
+
+
 def _show(value: Any) -> str:
     """A short JSON rendering of a bad value for an error message."""
     try:
@@ -345,9 +350,11 @@ def from_record(record: Any, last_t: float = 0.0) -> Event:
     if "type" not in record:
         raise RecordError("record lacks 'type'")
     kind = record["type"]
-    cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
+    if not isinstance(kind, str):
+        raise RecordError(f"a record's 'type' must be a string, not {_show(kind)}")
+    cls = EVENT_TYPES.get(kind)
     if cls is None:
-        raise RecordError(f"unknown record type {_show(kind)}")
+        raise UnknownRecordType(f"unknown record type {_show(kind)}")
     values: dict[str, Any] = {}
     for f in fields(cls):
         if f.name in record:

@@ -24,6 +24,7 @@ from vgp_tui.engine.events import (
     RunStarted,
     SessionHeader,
     StepMetrics,
+    UnknownRecordType,
     from_record,
     to_record,
 )
@@ -258,7 +259,8 @@ class RecordingReader:
 
     A line without its final newline is left for the next call (the writer may be in the middle of
     it); a complete line that is not a valid record ends the reading with ``warning`` set, naming the
-    line and the field.
+    line and the field. A record of a type this version does not know is skipped (``warning`` says so
+    for the first one).
 
     Args:
         path: the recording.
@@ -355,6 +357,10 @@ class RecordingReader:
                 continue
             try:
                 event = self._check(parse_line(raw.decode("utf-8"), self._last_t))
+            except UnknownRecordType as exc:
+                # (a later version's new kind of record: skipped, said once, the rest read)
+                self.warning = self.warning or f"{self.path} line {self.line_number}: {exc} (from a newer vgp-tui?): skipped"
+                continue
             except (RecordError, UnicodeDecodeError) as exc:
                 problem = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
                 self.warning = f"{self.path} line {self.line_number}: {problem}; replaying up to line {self.line_number - 1}"
