@@ -179,6 +179,10 @@ def test_headless_divergence_summarises_the_finite_steps_and_exits_3() -> None:
     assert summary["message"].startswith(f"diverged at step {diverged}: ")
     assert "paus" not in summary["message"]
     assert summary["divergence"]["first_nonfinite"] == "loss"  # deep-relu's forward pass overflows
+    # Layers by the names layers[].name gives them (they read "layer 21 (head)" and "layer 11" there).
+    names = [layer["name"] for layer in summary["layers"]]
+    assert summary["divergence"]["nonfinite_layers"] and set(summary["divergence"]["nonfinite_layers"]) <= set(names)
+    assert summary["divergence"]["largest_before"]["layer"] in names
     medians = [layer["grad_norm_median"] for layer in summary["layers"]]
     assert medians and all(isinstance(m, float) and m > 0 for m in medians)  # finite, not "NaN"
     assert isinstance(summary["first_to_last_ratio"], float)

@@ -18,6 +18,7 @@ import numpy as np
 from vgp_tui.diagnosis import diagnose
 from vgp_tui.engine.events import encode_float
 from vgp_tui.engine.history import History
+from vgp_tui.engine.naming import layer_name
 from vgp_tui.engine.remedies import describe, format_value
 from vgp_tui.text import plural, three_significant
 
@@ -27,18 +28,21 @@ def _num(x: float) -> float | str:
     return encode_float(float(x))
 
 
-def _divergence(divergence: Any) -> dict[str, Any] | None:
+def _divergence(divergence: Any, layers: tuple[str, ...]) -> dict[str, Any] | None:
+    """The divergence with its layers by name, as ``layers[].name`` gives them (the Divergence names
+    them for sentences, "layer 21 (head)": a script could not match the two)."""
     if divergence is None:
         return None
+    by_sentence = {layer_name(i, name): name for i, name in enumerate(layers)}
     largest = divergence.largest_before
     return {
         "step": divergence.step,
         "loss": _num(divergence.loss),
         "total_norm": _num(divergence.total_norm),
-        "first_nonfinite": divergence.first_nonfinite,
-        "nonfinite_layers": list(divergence.nonfinite_layers),
+        "first_nonfinite": by_sentence.get(divergence.first_nonfinite, divergence.first_nonfinite),
+        "nonfinite_layers": [by_sentence.get(name, name) for name in divergence.nonfinite_layers],
         "largest_before": None if largest is None else {
-            "step": largest[0], "layer": largest[1], "grad_norm": _num(largest[2])},
+            "step": largest[0], "layer": by_sentence.get(largest[1], largest[1]), "grad_norm": _num(largest[2])},
     }
 
 
@@ -83,7 +87,7 @@ def summarize(history: History, session: Any) -> dict[str, Any]:
         steps=run.steps,
         finite_steps=int(min(run.steps, end - 1)),
         diverged_at=divergence.step if divergence is not None else None,
-        divergence=_divergence(divergence),
+        divergence=_divergence(divergence, run.layers),
         remedies=dict(run.remedies),
     )
     if not len(overview):
