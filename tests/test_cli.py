@@ -356,7 +356,7 @@ def test_nohup_run_survives_sighup_and_stops_on_sigterm(tmp_path: Path) -> None:
 
 
 def test_ctrl_c_in_a_headless_run_stops_it_after_a_step_not_inside_one(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Ctrl+C as a KeyboardInterrupt could land between the trainer taking its pending steps and
     handing them on, losing them (3 runs in 60); like SIGTERM it must only ask the run to stop."""
@@ -380,8 +380,11 @@ def test_ctrl_c_in_a_headless_run_stops_it_after_a_step_not_inside_one(
     monkeypatch.setattr(Session, "run", run_interrupted)
     record = tmp_path / "run.jsonl"
     with pytest.raises(SystemExit) as ended:
-        cli.main(["run", "--preset", "deep-sigmoid", "--steps", "100000", "--record", str(record), "--threads", "1"])
+        cli.main(["run", "--preset", "deep-sigmoid", "--steps", "100000", "--record", str(record), "--threads", "1",
+                  "--json"])
     assert ended.value.code == 130 and survived == [True]
+    summary = json.loads(capsys.readouterr().out)  # it said "finished", as if the 100 000 steps were made
+    assert summary["state"] == "interrupted" and summary["steps_asked"] == 100000 > summary["steps"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # given back
     events = read_recording(record).events
     assert events[-1].state == "finished"  # type: ignore[union-attr]

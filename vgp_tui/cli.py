@@ -323,7 +323,7 @@ def run_command(preset: str, device: str, seed: int | None, remedies: tuple[str,
         progress.close()
         if recorder is not None:
             recorder.close()
-    summary = summarize(history, session)
+    summary = summarize(history, session, steps_asked=steps, interrupted=interrupted or stop.is_set())
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:

@@ -61,8 +61,11 @@ def remedy_options(remedies: dict[str, Any]) -> str:
     return " ".join(f"--remedy {name}={format_value(name, value)}" for name, value in remedies.items())
 
 
-def summarize(history: History, session: Any) -> dict[str, Any]:
-    """Numbers of the current run: per-layer median gradient norms, first/last ratio, loss start/end."""
+def summarize(history: History, session: Any, steps_asked: int | None = None, interrupted: bool = False) -> dict[str, Any]:
+    """Numbers of the current run: per-layer median gradient norms, first/last ratio, loss start/end.
+
+    ``interrupted``: a signal stopped it before ``steps_asked``; its state says so ("interrupted"), where
+    the session, and the recording, call a run stopped with the steps it made "finished"."""
     run = history.current
     result: dict[str, Any] = {
         "preset": session.scenario.name,
@@ -71,7 +74,8 @@ def summarize(history: History, session: Any) -> dict[str, Any]:
         "device": session.device,
         "data": session.data_label,
         "seed": session.seed,
-        "state": history.state,
+        "steps_asked": steps_asked,
+        "state": "interrupted" if interrupted and history.state == "finished" else history.state,
         "message": history.message,
         "diagnosis": _diagnosis(history),
     }
