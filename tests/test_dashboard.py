@@ -993,6 +993,25 @@ async def test_a_replay_report_older_than_the_last_key_keeps_the_keys_pause_and_
         await pilot.press("q")
 
 
+async def test_going_back_in_a_replay_clears_the_recorded_keys_toasts_but_not_the_keys_answer() -> None:
+    """After a seek back, "recorded key, step 4048" stayed over the frame of step 2 000."""
+    from vgp_tui.dashboard import make_replay_app
+
+    app = make_replay_app(str(Path(__file__).parent / "fixtures" / "deep-sigmoid.jsonl"), speed=1024)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_for(pilot, lambda: app.playback.ended)
+        app.notify("1 · fix=relu + init he", title="recorded key, step 400", timeout=60)  # as a recorded key is
+        await wait_for(pilot, lambda: "1 · fix=relu + init he" in toasts(app))
+        await pilot.press("left")  # (back 10 s of playback: to the start, at this speed; no toast of its own)
+        await wait_for(pilot, lambda: "1 · fix=relu + init he" not in toasts(app))
+        await wait_for(pilot, lambda: app.playback.ended)
+        await pilot.press("home")  # the answer to the key stays when the replay goes back
+        await wait_for(pilot, lambda: "from the first record" in toasts(app))
+        await wait_for(pilot, lambda: app.history.current is not None and app.history.current.steps > 100)
+        assert "from the first record" in toasts(app)
+        await pilot.press("q")
+
+
 async def test_home_and_end_jump_in_a_replay() -> None:
     from vgp_tui.dashboard import make_replay_app
     from vgp_tui.replay import FromStart, ToEnd

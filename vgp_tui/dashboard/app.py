@@ -111,6 +111,8 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         """A replay's end was drawn in full (every panel at once); set again after a seek back."""
         self._warned = ""
         self._pending_toast: Any = None  # the timer of the answer that only_toast() will show
+        self._answer: tuple[str, dict[str, Any], float] | None = None
+        """The last answer only_toast() showed: (message, options, when), kept over a replay's rewind."""
         self._unsent: dict[str, tuple[RemedyValue, str, RemedyValue]] = {}
         self._unsent_timer: Any = None
         self._expected_state: tuple[str | None, float] = (None, 0.0)  # see state_for_keys()
@@ -264,6 +266,17 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         self._pending_toast = None
         self.clear_notifications()
         self.notify(message, **options)
+        self._answer = (message, options, time.monotonic())
+
+    def _clear_recorded_toasts(self) -> None:
+        """A replay went back: the recorded keys and states on screen are of steps not reached yet
+        ("recorded key, step 4048" stayed over step 2 000). The answer to the key that went back stays."""
+        self.clear_notifications()
+        if self._answer is not None:
+            message, options, shown = self._answer
+            left = float(options.get("timeout") or self.NOTIFICATION_TIMEOUT) - (time.monotonic() - shown)
+            if left > 0.5:
+                self.notify(message, **{**options, "timeout": left})
 
     def on_resize(self, event: events.Resize) -> None:
         try:
@@ -338,6 +351,7 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
             elif isinstance(item, Rewind):
                 self.history = History()
                 self._drawn.clear()
+                self._clear_recorded_toasts()
             elif isinstance(item, Playback):
                 self.take_playback(item)
             elif isinstance(item, Notice):
