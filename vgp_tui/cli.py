@@ -136,6 +136,15 @@ def cli(ctx: click.Context, preset: str, device: str, seed: int | None, remedies
                   scenario.name, record=record, screenshot_dir=str(Path(screenshot_dir).expanduser()))
 
 
+def _given(*names: str) -> list[str]:
+    """Of these options of the running command, the flags written on its command line (not defaults)."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    return [next((p.opts[0] for p in ctx.command.params if p.name == name), name) for name in names
+            if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE]
+
+
 def _refuse_options_before(ctx: click.Context, name: str) -> None:
     """The dashboard's options written before a command (``vgp-tui --preset deep-relu run``) would be
     dropped without a word, and the command run with its own defaults: say where they go instead."""
@@ -370,6 +379,8 @@ def replay_command(file: str, speed: float, follow: bool, screenshot_at: int | N
         raise UserError("--screenshot-at and --follow do not go together")
     if run_number is not None and screenshot_at is None:
         raise UserError("--run is for --screenshot-at STEP: it picks the run whose step is drawn")
+    if screenshot_at is None and _given("size"):  # (it was ignored without a word)
+        raise UserError("--size is for --screenshot-at STEP; the replay on screen takes the terminal's size")
     columns, rows = parse_size(size)
     if output and screenshot_at is not None and Path(output).suffix.lower() != ".svg":
         raise UserError(f"-o {output}: --screenshot-at writes an SVG, so name it .svg "
@@ -465,6 +476,9 @@ def cast_command(file: str, output: str, size: str, speed: float, fps: float, fo
 
     columns, rows = parse_size(size)
     picture = image_format(output)
+    if picture is None and (only_pictures := _given("fps", "font_size", "hold")):  # (ignored without a word)
+        raise UserError(f"{only_pictures[0]} is for pictures (.gif, .webp, .png); {output} is an asciicast, "
+                        "which the player draws at the viewer's own font and frame rate")
     writable_output(output)
     from vgp_tui.engine.events import StepMetrics
 
