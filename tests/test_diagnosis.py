@@ -275,6 +275,10 @@ def test_a_last_layer_that_gets_no_gradient_is_named_and_the_others_are_read_aga
     d = verdict(feed([[0.3, 0.0]] * 20, layers=("fc", "aux")))  # one layer left to read: no comparison
     assert d.text == ("Layer 2 (aux) gets no gradient at all: is it used in the forward pass? The only layer with a "
                       "gradient, layer 1 (fc), gets a gradient of 0.3."), d.text
+    # The first layers' 0s leading to a vanishing gradient are its underflow, not unused modules.
+    d = verdict(feed([[0.0, 0.0, 1e-30, 1e-20, 0.1]] * 20, layers=("fc0", "fc1", "fc2", "fc3", "head")))
+    assert d.kind == "vanishing" and "no gradient at all" not in d.text, d.text
+    assert d.text.startswith("Layer 1 (fc0) receives 0 of layer 5's (head) gradient: nothing reaches the input side"), d.text
     # A layer whose gradient was not 0 at first, and is now, vanished: it is not called unused.
     fading = [[1e-3, 1e-2, 0.1]] * 5 + [[0.0, 1e-2, 0.1]] * 20
     d = verdict(feed(fading, layers=("fc0", "fc1", "head")))

@@ -145,6 +145,12 @@ class _Reader:
         """The input-side layer the flow is read at: the first that gets a gradient."""
         self.last = reference_layer(np.where(got, self.median, 0.0))
         """The layer the others are read against: the output-side one that gets a gradient."""
+        start, end = float(self.median[self.first]), float(self.median[self.last])
+        if self.first > 0 and not (end > 0 and start / end >= VANISHING):
+            # The first layers' 0s lead to a vanishing gradient: they are its float32 underflow (a
+            # deep sigmoid net's), not modules left out of the forward. The flow is read from layer 1.
+            self.unused = [i for i in self.unused if i > self.first]
+            self.first = 0
         self.alone = self.first == self.last
         """One layer gets a gradient (or the model has one): nothing to compare it with."""
 
