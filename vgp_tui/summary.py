@@ -18,7 +18,6 @@ import numpy as np
 from vgp_tui.diagnosis import diagnose
 from vgp_tui.engine.events import encode_float
 from vgp_tui.engine.history import History
-from vgp_tui.engine.naming import layer_name
 from vgp_tui.engine.remedies import describe, format_value
 from vgp_tui.text import plural, three_significant
 
@@ -28,21 +27,21 @@ def _num(x: float) -> float | str:
     return encode_float(float(x))
 
 
-def _divergence(divergence: Any, layers: tuple[str, ...]) -> dict[str, Any] | None:
-    """The divergence with its layers by name, as ``layers[].name`` gives them (the Divergence names
-    them for sentences, "layer 21 (head)": a script could not match the two)."""
+def _divergence(divergence: Any) -> dict[str, Any] | None:
+    """The divergence with its layers by name, as ``layers[].name`` gives them (not as its message
+    names them, "layer 21 (head)": a script could not match the two)."""
     if divergence is None:
         return None
-    by_sentence = {layer_name(i, name): name for i, name in enumerate(layers)}
-    largest = divergence.largest_before
+    layers, largest = divergence.layers, divergence.largest
+    first = divergence.first_nonfinite
     return {
         "step": divergence.step,
         "loss": _num(divergence.loss),
         "total_norm": _num(divergence.total_norm),
-        "first_nonfinite": by_sentence.get(divergence.first_nonfinite, divergence.first_nonfinite),
-        "nonfinite_layers": [by_sentence.get(name, name) for name in divergence.nonfinite_layers],
+        "first_nonfinite": first if first in (None, "loss") else layers[divergence.first_layer],
+        "nonfinite_layers": [layers[i] for i in divergence.nonfinite],
         "largest_before": None if largest is None else {
-            "step": largest[0], "layer": by_sentence.get(largest[1], largest[1]), "grad_norm": _num(largest[2])},
+            "step": largest[0], "layer": layers[largest[1]], "grad_norm": _num(largest[2])},
     }
 
 
@@ -91,7 +90,7 @@ def summarize(history: History, session: Any, steps_asked: int | None = None, in
         steps=run.steps,
         finite_steps=int(min(run.steps, end - 1)),
         diverged_at=divergence.step if divergence is not None else None,
-        divergence=_divergence(divergence, run.layers),
+        divergence=_divergence(divergence),
         remedies=dict(run.remedies),
     )
     if not len(overview):

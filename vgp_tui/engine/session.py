@@ -353,39 +353,62 @@ class Session:
 
 @dataclass(frozen=True)
 class Divergence:
-    """Where and how a run stopped being finite (the headless summary and the message read it)."""
+    """Where and how a run stopped being finite (the headless summary and the message read it).
+
+    The layers are kept by index: the message names them as the diagnosis does ("layer 3 (fc2)"),
+    the JSON summary as the layer list does ("fc2")."""
 
     step: int
     loss: float
     total_norm: float
-    nonfinite_layers: tuple[str, ...]
+    layers: tuple[str, ...]
+    """The run's layer names, input side first."""
+    nonfinite: tuple[int, ...]
     """Layers whose gradient norm was not finite at ``step``, input side first."""
-    first_nonfinite: str | None
-    """What went non-finite first: ``loss`` when the forward pass did (then every gradient follows);
-    else the non-finite layer nearest the output, since backpropagation reaches it first; None
-    when only the total norm overflowed."""
-    largest_before: tuple[int, str, float] | None
+    first_layer: int | None
+    """The non-finite layer nearest the output, since backpropagation reaches it first (None: no
+    layer is non-finite); what went non-finite first unless the loss did (:attr:`first_nonfinite`)."""
+    largest: tuple[int, int, float] | None
     """(step, layer, norm): the largest layer gradient at the last finite step, if there was one."""
-    layer_count: int = 0
     first_value: float = math.nan
     """The gradient norm of the ``first_nonfinite`` layer (NaN or Inf)."""
 
     @classmethod
     def of(cls, bad: StepMetrics, before: StepMetrics | None, layers: tuple[str, ...]) -> Divergence:
-        # Named as the diagnosis names them ("layer 3 (fc2)"), so the two sentences agree.
-        nonfinite = tuple(layer_name(i, name) for i, (name, g) in enumerate(zip(layers, bad.grad_norm))
-                          if not math.isfinite(g))
-        if not math.isfinite(bad.loss):
-            first: str | None = "loss"
-        else:
-            first = nonfinite[-1] if nonfinite else None
+        nonfinite = tuple(i for i, g in enumerate(bad.grad_norm) if not math.isfinite(g))
+        first = nonfinite[-1] if nonfinite else None
         largest = None
         if before is not None and before.grad_norm:
             i = max(range(len(before.grad_norm)), key=before.grad_norm.__getitem__)
-            largest = (before.step, layer_name(i, layers[i]), before.grad_norm[i])
-        named = [layer_name(i, name) for i, name in enumerate(layers)]
-        value = bad.grad_norm[named.index(first)] if first in named else math.nan
-        return cls(bad.step, bad.loss, bad.total_norm, nonfinite, first, largest, len(layers), value)
+            largest = (before.step, i, before.grad_norm[i])
+        value = bad.grad_norm[first] if first is not None and math.isfinite(bad.loss) else math.nan
+        return cls(bad.step, bad.loss, bad.total_norm, tuple(layers), nonfinite, first, largest, value)
+
+    def named(self, i: int) -> str:
+        """Layer ``i`` as the diagnosis names it: ``layer 3 (fc2)``."""
+        return layer_name(i, self.layers[i])
+
+    @property
+    def layer_count(self) -> int:
+        return len(self.layers)
+
+    @property
+    def nonfinite_layers(self) -> tuple[str, ...]:
+        """The non-finite layers, named as the diagnosis names them."""
+        return tuple(self.named(i) for i in self.nonfinite)
+
+    @property
+    def first_nonfinite(self) -> str | None:
+        """What went non-finite first: ``loss`` when the forward pass did (then every gradient
+        follows); else :attr:`first_layer`, named; None when only the total norm overflowed."""
+        if not math.isfinite(self.loss):
+            return "loss"
+        return self.named(self.first_layer) if self.first_layer is not None else None
+
+    @property
+    def largest_before(self) -> tuple[int, str, float] | None:
+        """:attr:`largest` with its layer named."""
+        return None if self.largest is None else (self.largest[0], self.named(self.largest[1]), self.largest[2])
 
     def message(self) -> str:
         """One line: the step, what went non-finite first, and the largest gradient just before."""
