@@ -306,10 +306,10 @@ class LossPlot(PlotPanel, Panel):
         ghosts = {"all": "", "last": " · last ghost only", "none": " · ghosts hidden"}[self.ghost_mode]
         if self._window is not None:
             ghosts += f" · to step {thousands(self._window)}"
-        axis = f"{'log' if self.log_scale else 'linear'} axis"
-        title = f"Loss{self._loss_now()} · {axis} (y toggles){ghosts}"
+        head = f"Loss{self._loss_now()} · {'log' if self.log_scale else 'linear'} axis"
+        title = f"{head} (y toggles){ghosts}"
         if self.size.width and len(title) > self.size.width - 4:  # (the corners and a cell of border each side)
-            title = f"Loss{self._loss_now()} · {axis}{ghosts}"  # the key's reminder first: the footer has it
+            title = f"{head}{ghosts}"  # the key's reminder goes first: the footer has it
         if self.border_title != title:
             self.border_title = title
 
