@@ -136,22 +136,22 @@ def cli(ctx: click.Context, preset: str, device: str, seed: int | None, remedies
                   scenario.name, record=record, screenshot_dir=str(Path(screenshot_dir).expanduser()))
 
 
-def _given(*names: str) -> list[str]:
-    """Of these options of the running command, the flags written on its command line (not defaults)."""
+def _written(ctx: click.Context) -> list[click.Parameter]:
+    """The options of ``ctx``'s command written on its command line (not left to their defaults)."""
     from click.core import ParameterSource
 
-    ctx = click.get_current_context()
-    return [next((p.opts[0] for p in ctx.command.params if p.name == name), name) for name in names
-            if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE]
+    return [p for p in ctx.command.params if p.name and ctx.get_parameter_source(p.name) is ParameterSource.COMMANDLINE]
+
+
+def _given(*names: str) -> list[str]:
+    """Of these options of the running command, the flags written on its command line."""
+    return [p.opts[0] for p in _written(click.get_current_context()) if p.name in names]
 
 
 def _refuse_options_before(ctx: click.Context, name: str) -> None:
     """The dashboard's options written before a command (``vgp-tui --preset deep-relu run``) would be
     dropped without a word, and the command run with its own defaults: say where they go instead."""
-    from click.core import ParameterSource
-
-    given = [p for p in ctx.command.params
-             if p.name and ctx.get_parameter_source(p.name) is ParameterSource.COMMANDLINE]
+    given = _written(ctx)
     if not given:
         return
     command = ctx.command.commands[name]  # type: ignore[attr-defined]
