@@ -103,10 +103,42 @@ def test_quit_restores_the_terminal_and_closes_the_recording(tmp_path: Path, how
     expected = {"ctrl+c": 0, "SIGTERM": 128 + signal.SIGTERM, "SIGHUP": 128 + signal.SIGHUP}[how]
     assert code == expected
     assert RESTORE in out
+    # The user who quit is told where the session is, in the shell's screen (after the dashboard's):
+    # the terminal folds the line, so its words are read without the line breaks.
+    said = b"".join(out.rpartition(RESTORE)[2].split()).decode(errors="replace")
+    told = "".join(f"recorded to {record}; watch it again with: vgp-tui replay {record}".split())
+    assert (told in said) == (how == "ctrl+c"), said  # (a signal's sender may not be the user at all)
     result = read_recording(record)
     assert result.warning is None  # every line whole: closed, not cut off
     steps = [e.step for e in result.events if isinstance(e, StepMetrics)]
     assert steps == list(range(1, len(steps) + 1)) and len(steps) > 20
+
+
+def test_quitting_a_dashboard_whose_recording_failed_says_why_and_exits_1(tmp_path: Path) -> None:
+    """A full disk (/dev/full) stops the recording, not the training; the toast that said so is gone
+    with the screen, so the shell gets the line, and the exit status of ``run --record`` (1)."""
+    pid, fd = _start(tmp_path, Path("/dev/full"))
+    try:
+        out = b""
+        deadline = time.monotonic() + 60
+        while b"Loss" not in out and time.monotonic() < deadline:  # the screen is up (the title of a panel)
+            out += _read(fd, 0.3)
+        out += _read(fd, 2)  # (a failure found at the first flush or only at the close: the same line)
+        os.write(fd, b"\x03")
+        deadline = time.monotonic() + 10
+        code = None
+        while code is None and time.monotonic() < deadline:
+            out += _read(fd, 0.2)
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                code = os.waitstatus_to_exitcode(status)
+        if code is None:
+            code = _wait_exit(pid, 1)
+    finally:
+        os.close(fd)
+    said = b" ".join(out.rpartition(RESTORE)[2].split()).decode(errors="replace")
+    assert code == 1, said
+    assert "vgp-tui: error: " in said and "/dev/full" in said and "Traceback" not in said
 
 
 def test_dumb_terminal_without_colour_still_works(tmp_path: Path) -> None:

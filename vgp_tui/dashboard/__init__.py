@@ -158,8 +158,23 @@ def run_dashboard(build: Callable[[], Any], preset: str, record: str | None = No
         if app.return_code == 2:
             raise UserError(app.startup_error)
         print(f"vgp-tui: {app.startup_error}", file=sys.stderr)
+    elif app.recorder is not None and not app.quit_signal:  # (a hung-up terminal has no one to read it)
+        print(recording_said(app.recorder), file=sys.stderr)
+        if app.recorder.error and not app.return_code:
+            raise SystemExit(1)  # as ``run --record`` ends: the session is not all on disk
     if app.return_code:
         raise SystemExit(app.return_code)
+
+
+def recording_said(recorder: Any) -> str:
+    """The line a dashboard that recorded leaves in the terminal when it closes: where the session is
+    and how to see it again, or why it is not all there. (The screen that said so is gone, and a
+    recording's name is easy to forget by the time the session ends.)"""
+    import shlex
+
+    if recorder.error:
+        return f"vgp-tui: error: {recorder.error}"
+    return f"vgp-tui: recorded to {recorder.path}; watch it again with: vgp-tui replay {shlex.quote(str(recorder.path))}"
 
 
 def _wait_for_training(app: Any, seconds: float = 5.0) -> None:
