@@ -292,6 +292,27 @@ def test_a_last_layer_that_gets_no_gradient_is_named_and_the_others_are_read_aga
     assert group_rows(logs, [[0, 1], [2], [3]])[0].tolist() == [-6.0]
 
 
+def test_the_panels_call_a_layer_that_never_got_a_gradient_unused_not_vanishing() -> None:
+    """The diagnosis named an unused middle module for what it is, while the heatmap coloured its
+    name red (vanishing) and worst-first listed it first: one reading of "no gradient" everywhere."""
+    from vgp_tui.dashboard.layers import worst_order
+    from vgp_tui.health import run_verdicts
+
+    run = feed([[1e-2, 0.0, 0.05, 0.1]] * 20, layers=("fc0", "unused_mid", "fc1", "head")).current
+    recent, verdicts = run_verdicts(run)
+    assert verdicts == ["healthy", "unused", "healthy", "healthy"]
+    assert worst_order(recent, 4, verdicts)[-1] == 1  # (after the healthy layers: no layer of the flow)
+    # The first layers' 0s before a vanishing gradient are its underflow: vanishing, as the diagnosis says.
+    run = feed([[0.0, 0.0, 1e-30, 1e-20, 0.1]] * 20, layers=("fc0", "fc1", "fc2", "fc3", "head")).current
+    assert run_verdicts(run)[1][:3] == ["vanishing"] * 3
+    # A layer that had a gradient and lost it vanished.
+    run = feed([[1e-3, 1e-2, 0.1]] * 5 + [[0.0, 1e-2, 0.1]] * 20, layers=("fc0", "fc1", "head")).current
+    assert run_verdicts(run)[1][0] == "vanishing"
+    # An unused last module: the layers are read against the head before it, and it is unused.
+    run = feed([[1e-6, 1e-3, 0.1, 0.0]] * 20, layers=("fc0", "fc1", "head", "aux")).current
+    assert run_verdicts(run)[1] == ["vanishing", "healthy", "healthy", "unused"]
+
+
 def test_zero_gradient_everywhere_is_not_called_healthy() -> None:
     d = verdict(feed(np.zeros((20, len(LAYERS)))))
     assert d.kind == "vanishing"

@@ -412,6 +412,26 @@ async def test_a_vanishing_layer_has_a_red_label_and_the_legend_says_why() -> No
         assert any(s.text.lstrip().startswith("|g|") and "vanishing/exploding" in s.text for s in strips)
 
 
+async def test_a_layer_that_never_got_a_gradient_has_a_muted_label_not_a_red_one() -> None:
+    """Its row is dots (0) and the diagnosis asks whether it is used in the forward: "vanishing" in
+    red said otherwise. The verdicts are the dashboard's own (``draw_from``: health.run_verdicts)."""
+    from test_diagnosis import feed
+
+    history = feed([[1e-2, 0.0, 0.05, 0.1]] * 30, layers=("fc0", "unused_mid", "fc1", "head"))
+    app = HeatmapApp()
+    async with app.run_test(size=(100, 24)) as pilot:
+        heatmap = app.query_one(GradientHeatmap)
+        heatmap.draw_from(history)
+        await pilot.pause()
+        strips = [heatmap.render_line(y) for y in range(heatmap.size.height)]
+        alert = heatmap.get_component_rich_style("gradient-heatmap--alert", partial=True).color
+        muted = heatmap.get_component_rich_style("gradient-heatmap--muted", partial=True).color
+        strip = next(s for s in strips if "unused_mid" in s.text)
+        colour = next(seg.style.color for seg in strip if seg.text == "unused_mid")
+        assert colour == muted and colour != alert
+        assert not any("vanishing/exploding" in s.text for s in strips)
+
+
 def test_rows_share_the_height_evenly_up_to_the_cap() -> None:
     """Every row as tall as the others (rows of 2 and 3 lines read as unlabelled layers between the
     labelled ones), up to the cap; the step axis and the scale right under them, what is left below."""

@@ -13,12 +13,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from vgp_tui.engine.history import FIRST_LAYER, NonFinite, RunHistory
+from vgp_tui.engine.history import NonFinite, RunHistory
 from vgp_tui.engine.naming import layer_name, possessive
 from vgp_tui.engine.remedies import REMEDIES, RemedyValue
 
 # The thresholds live with the per-layer verdict the flow bars and the heatmap use: one scale of health.
-from vgp_tui.health import EXPLODING, HEALTHY, RECENT, VANISHING, median_norms, reference_layer
+from vgp_tui.health import EXPLODING, HEALTHY, RECENT, VANISHING, median_norms, never_used, reference_layer
 from vgp_tui.text import thousands, two_significant
 
 SPIKE = 100.0
@@ -137,20 +137,15 @@ class _Reader:
         self.steps, self.total, self.layers = self.recent.steps, self.recent.total, self.recent.layers
         self.median = median_norms(self.recent)  # the flow bars' and heatmap's verdicts read the same
         self.n = len(run.layers)
-        # A layer whose norm was exactly 0 at every step so far never got a gradient: a module never
-        # used in the forward (an unused head, a pooler). Not "vanishing", and no end of the flow.
-        got = run.series.ever_nonzero(slice(FIRST_LAYER, FIRST_LAYER + self.n))
-        self.unused = [i for i in range(self.n) if not got[i]] if got.any() else []
-        self.first = next((i for i in range(self.n) if got[i]), 0)
-        """The input-side layer the flow is read at: the first that gets a gradient."""
-        self.last = reference_layer(np.where(got, self.median, 0.0))
+        # A layer that never got a gradient is a module never used in the forward (an unused head,
+        # a pooler): not "vanishing", and no end of the flow (the first layers' 0s before a vanishing
+        # gradient are its underflow, and the flow is read from layer 1: health.never_used).
+        unused = never_used(run, self.median)
+        self.unused = np.flatnonzero(unused).tolist()
+        self.first = next((i for i in range(self.n) if not unused[i]), 0)
+        """The input-side layer the flow is read at: the first that gets a gradient, or its underflow."""
+        self.last = reference_layer(np.where(unused, 0.0, self.median))
         """The layer the others are read against: the output-side one that gets a gradient."""
-        start, end = float(self.median[self.first]), float(self.median[self.last])
-        if self.first > 0 and not (end > 0 and start / end >= VANISHING):
-            # The first layers' 0s lead to a vanishing gradient: they are its float32 underflow (a
-            # deep sigmoid net's), not modules left out of the forward. The flow is read from layer 1.
-            self.unused = [i for i in self.unused if i > self.first]
-            self.first = 0
         self.alone = self.first == self.last
         """One layer gets a gradient (or the model has one): nothing to compare it with."""
 

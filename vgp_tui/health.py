@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from vgp_tui.engine.history import Recent, RunHistory
+from vgp_tui.engine.history import FIRST_LAYER, Recent, RunHistory
 
 RECENT = 50
 """Steps (at full resolution) whose median the verdicts read, so a single noisy step does not flip one."""
@@ -23,8 +23,10 @@ EXPLODING = 1e3
 HEALTHY = (1e-2, 1e2)
 """Ratios inside this band are called healthy; between it and the thresholds above, weakening/growing."""
 
-VERDICTS = ("unknown", "healthy", "weakening", "growing", "vanishing", "exploding")
-"""Every verdict :func:`layer_verdict` gives, least severe first (a merged group shows its worst)."""
+VERDICTS = ("unknown", "unused", "healthy", "weakening", "growing", "vanishing", "exploding")
+"""Every verdict :func:`layer_verdicts` gives, least severe first (a merged group shows its worst).
+"unused": the layer never got a gradient (:func:`never_used`), which is no ratio to its reference:
+drawn as no problem of the flow, the diagnosis asking whether it is used in the forward."""
 BAD = frozenset({"vanishing", "exploding"})
 """Verdicts the diagnosis calls a problem (drawn red); weakening and growing are a warning (yellow)."""
 _SEVERITY = {v: i for i, v in enumerate(VERDICTS)}
@@ -56,9 +58,35 @@ def reference_layer(norms: Sequence[float] | np.ndarray) -> int:
     return int(getting[-1]) if getting.size else values.size - 1
 
 
-def layer_verdicts(norms: Sequence[float] | np.ndarray) -> list[str]:
+def never_used(run: RunHistory, median: np.ndarray) -> np.ndarray:
+    """Which of ``run``'s layers never got a gradient: exactly 0 at every step so far (a module
+    never used in the forward: an unused head, a pooler), when some layer did get one. ``median``:
+    each layer's recent median (:func:`median_norms`).
+
+    Not the 0s of the first layers where they lead to a vanishing gradient: those are its float32
+    underflow (a deep sigmoid net's), a gradient too small to hold, and they are called vanishing."""
+    got = run.series.ever_nonzero(slice(FIRST_LAYER, FIRST_LAYER + len(run.layers)))
+    unused = ~got
+    if not got.any():
+        return np.zeros_like(got)
+    first = int(np.argmax(got))
+    end = float(median[reference_layer(np.where(got, median, 0.0))])
+    if first > 0 and not (end > 0 and float(median[first]) / end >= VANISHING):
+        unused[:first] = False
+    return unused
+
+
+def run_verdicts(run: RunHistory) -> tuple[np.ndarray, list[str]]:
+    """``run``'s recent median norms (:func:`recent_norms`) and the verdict on each layer, as the
+    flow bars and the heatmap show them and the diagnosis reads them."""
+    recent = recent_norms(run)
+    return recent, layer_verdicts(recent, never_used(run, recent))
+
+
+def layer_verdicts(norms: Sequence[float] | np.ndarray, unused: Sequence[bool] | np.ndarray | None = None) -> list[str]:
     """The verdict on each layer of ``norms`` (input side first), relative to the reference layer
-    (:func:`reference_layer`); the layers after it get no gradient and are "unknown".
+    (:func:`reference_layer`); the layers after it get no gradient and are "unknown". The layers
+    ``unused`` marks (:func:`never_used`) are "unused".
 
     Non-finite norms, or a reference whose norm is not a positive finite number, give "unknown":
     there is no ratio to read. (A NaN or Inf is shown as such by every panel; the diagnosis reads
@@ -74,7 +102,10 @@ def layer_verdicts(norms: Sequence[float] | np.ndarray) -> list[str]:
     with np.errstate(invalid="ignore", over="ignore"):
         ratios = np.where(np.isfinite(values), values / reference, np.nan)
     ratios[last + 1:] = np.nan  # (no gradient at all: the diagnosis says so; no ratio to colour)
-    return [ratio_verdict(r) for r in ratios.tolist()]
+    verdicts = [ratio_verdict(r) for r in ratios.tolist()]
+    if unused is not None:
+        verdicts = ["unused" if never else verdict for verdict, never in zip(verdicts, unused)]
+    return verdicts
 
 
 def worst(verdicts: Sequence[str]) -> str:

@@ -24,7 +24,7 @@ from textual.widget import Widget
 from vgp_tui.dashboard.panels import Panel, PanelResized
 from vgp_tui.dashboard.layers import Arrangement, LayerView, abbreviation_level, arrange, group_rows, short_name
 from vgp_tui.engine.history import History, RunHistory
-from vgp_tui.health import layer_verdicts, recent_norms, worst
+from vgp_tui.health import run_verdicts, worst
 from vgp_tui.text import format_norm
 
 BLOCKS = " ▏▎▍▌▋▊▉█"
@@ -40,6 +40,7 @@ VERDICT_COLOURS = {
     "vanishing": "red",
     "exploding": "red",
     "unknown": "dim",
+    "unused": "dim",
 }
 
 
@@ -100,8 +101,7 @@ class GradientFlow(Widget, Panel):
         latest = run.latest if run is not None else None
         self._norms = tuple(latest.grad_norm) if latest is not None else None
         # The colour reads the recent median, as the diagnosis does, so one noisy step flips neither.
-        self._recent = recent_norms(run) if latest is not None and run is not None else None
-        self._verdicts = layer_verdicts(self._recent) if self._recent is not None else []
+        self._recent, self._verdicts = run_verdicts(run) if latest is not None and run is not None else (None, [])
         layers = run.layers if run is not None else ()
         if len(layers) != len(self._layers):
             self.refresh(layout=True)  # the height follows the number of layers
@@ -137,7 +137,7 @@ class GradientFlow(Widget, Panel):
     def arrangement(self, height: int) -> Arrangement:
         """The layers its ``height`` rows show (as the heatmap's rows show them)."""
         rows = max(min(height, self.row_limit or height), 1)
-        return arrange(self._layers, rows, self.layer_view, self._recent)
+        return arrange(self._layers, rows, self.layer_view, self._recent, self._verdicts)
 
     def lines(self, width: int, height: int, base: Style = Style.null()) -> list[list[Segment]]:
         """The panel's rows as segments: one bar per layer (or group of layers), or a waiting message."""

@@ -65,7 +65,7 @@ from vgp_tui.dashboard.layers import (
 )
 from vgp_tui.dashboard.panels import Panel, PanelResized
 from vgp_tui.engine.history import FIRST_LAYER, History, Marker, SeriesView
-from vgp_tui.health import BAD, layer_verdicts, nan_median, recent_norms, worst
+from vgp_tui.health import BAD, layer_verdicts, nan_median, run_verdicts, worst
 from vgp_tui.text import clip_end, thousands
 
 __all__ = ["GradientHeatmap", "HeatGrid", "merge_layers", "resample"]
@@ -223,8 +223,8 @@ class GradientHeatmap(Widget, Panel):
             return
         width = max(self.size.width - 12, 8)
         # The flow bars and the diagnosis read the same verdicts: one scale of health everywhere.
-        recent = recent_norms(run)
-        self.show(run.layers, run.series.view(width), markers=run.markers, verdicts=layer_verdicts(recent), recent=recent)
+        recent, verdicts = run_verdicts(run)
+        self.show(run.layers, run.series.view(width), markers=run.markers, verdicts=verdicts, recent=recent)
 
     def show(
         self,
@@ -237,8 +237,8 @@ class GradientHeatmap(Widget, Panel):
     ) -> None:
         """Draw ``view``'s per-layer norms (channels from ``first_layer_channel``, one per layer).
 
-        ``verdicts``: each layer's verdict on the scale of health (:func:`vgp_tui.health.layer_verdicts`
-        of :func:`vgp_tui.health.recent_norms`, what the diagnosis and the flow bars read); a row's
+        ``verdicts``: each layer's verdict on the scale of health (:func:`vgp_tui.health.run_verdicts`,
+        what the diagnosis and the flow bars read); a row's
         label is red where it is vanishing or exploding. ``recent``: the norms those verdicts read
         (what orders the layers worst first). Without them, both are read from the view's last few columns.
         """
@@ -403,7 +403,7 @@ class GradientHeatmap(Widget, Panel):
 
     def arrangement(self, rows: int) -> Arrangement:
         """The layers its grid's ``rows`` rows show (as the flow panel's rows show them)."""
-        return arrange(self._layers, rows, self.layer_view, self._recent)
+        return arrange(self._layers, rows, self.layer_view, self._recent, self._verdicts)
 
     @staticmethod
     def _label_width(shown: Arrangement, count: int, width: int) -> int:
@@ -508,14 +508,16 @@ class _Painter:
         """A label right-aligned in ``width`` cells; an ``in``/``out`` side mark stays at the left.
 
         ``tone`` is the row's verdict: the name is red where the layers are vanishing or exploding,
-        yellow where they are weakening or growing, as the flow bars are.
+        yellow where they are weakening or growing, as the flow bars are, and muted where the layer
+        never got a gradient (its row is dots, and the diagnosis asks whether it is used).
         """
         if width <= 0:
             return []
         name, cells = self.fitting(text, width)
         side = text[: width - cells]  # the in/out mark, where it fits
         name = short_name(name, cells, self.level)
-        style = self.styles.alert if tone in BAD else (self.styles.warn if tone in ("weakening", "growing") else self.styles.label)
+        style = (self.styles.alert if tone in BAD else self.styles.warn if tone in ("weakening", "growing")
+                 else self.styles.muted if tone == "unused" else self.styles.label)
         segments = [Segment(side, self.styles.muted)] if side else []
         pad = width - len(side) - len(name)
         if pad > 0:

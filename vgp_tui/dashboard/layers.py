@@ -69,11 +69,11 @@ class Arrangement:
 
 
 def arrange(names: Sequence[str], rows: int, view: LayerView = LayerView(),
-            recent: Sequence[float] | np.ndarray | None = None) -> Arrangement:
+            recent: Sequence[float] | np.ndarray | None = None, verdicts: Sequence[str] | None = None) -> Arrangement:
     """The layers ``names`` on at most ``rows`` rows, as ``view`` asks.
 
     ``recent``: each layer's recent median norm (:func:`vgp_tui.health.recent_norms`), which orders
-    the layers for ``worst_first``.
+    the layers for ``worst_first``, with their ``verdicts`` (read from ``recent`` where not given).
     """
     count = len(names)
     rows = max(1, min(rows, count)) if count else 0
@@ -82,23 +82,27 @@ def arrange(names: Sequence[str], rows: int, view: LayerView = LayerView(),
     if not view.one_per_row:
         groups = block_groups(names, rows)
         return Arrangement([list(range(a, b + 1)) for a, b in groups], block_labels(names, groups), 0, len(groups))
-    order = worst_order(recent, count) if view.worst_first else list(range(count))
+    order = worst_order(recent, count, verdicts) if view.worst_first else list(range(count))
     first = max(0, min(view.offset, count - rows))
     shown = order[first : first + rows]
     return Arrangement([[i] for i in shown], [names[i] for i in shown], first, count)
 
 
-def worst_order(recent: Sequence[float] | np.ndarray | None, count: int) -> list[int]:
+def worst_order(recent: Sequence[float] | np.ndarray | None, count: int,
+                verdicts: Sequence[str] | None = None) -> list[int]:
     """Layer indices from the least healthy: a layer with no finite norm first, then by verdict
-    (vanishing and exploding before weakening and growing), then by how many whole decades its norm
-    is from the output-side layer's (the reference of every verdict); depth breaks ties.
+    (vanishing and exploding before weakening and growing, healthy before unused: a layer that never
+    got a gradient is no layer of the flow), then by how many whole decades its norm is from the
+    output-side layer's (the reference of every verdict); depth breaks ties. ``verdicts``: the
+    layers' (:func:`vgp_tui.health.run_verdicts`), else read from ``recent``.
 
     Whole decades, not the exact distance: healthy layers a few percent apart would trade places at
     every redraw, and the two panels, redrawn at different moments, would list different layers."""
     if recent is None or len(recent) != count:
         return list(range(count))
     values = np.asarray(recent, dtype=np.float64)
-    verdicts = layer_verdicts(values)
+    if verdicts is None or len(verdicts) != count:
+        verdicts = layer_verdicts(values)
     reference = float(values[reference_layer(values)])
     severity = {v: i for i, v in enumerate(VERDICTS)}
 
