@@ -218,3 +218,20 @@ def test_markers_are_bounded_and_a_divergence_marker_stays() -> None:
     run = history.current
     assert len(run.markers) == MAX_MARKERS and run.marker_count == 9_999
     assert run.markers[0].kind == "error" and run.markers[-1].step == 9_999
+
+
+def test_ever_nonzero_remembers_every_step_across_the_merged_levels() -> None:
+    """Kept step by step (the panels read it at every redraw): it must say what every level's
+    buckets would say, the stored float32 values read, a NaN counting as a gradient."""
+    series = MultiResolutionSeries(4, window=4)
+    series.append(1, [0.0, 1e-50, 0.0, math.nan])  # (1e-50 is stored as a float32 0: no gradient)
+    series.append(2, [0.0, 0.0, 2.0, 0.0])
+    for step in range(3, 40):  # many cascades: the first rows live in merged levels only
+        series.append(step, [0.0, 0.0, 0.0, 0.0])
+    assert len(series.levels) > 2
+    assert series.ever_nonzero(slice(0, 4)).tolist() == [False, False, True, True]
+    assert series.ever_nonzero(slice(2, 4)).tolist() == [True, True]
+    from_levels = np.zeros(4, bool)
+    for level in series.levels:
+        from_levels |= (level.high[: level.size] != 0).any(axis=0)
+    assert series.ever_nonzero(slice(0, 4)).tolist() == from_levels.tolist()

@@ -73,6 +73,7 @@ class MultiResolutionSeries:
         self.window = window
         self.levels: list[_Level] = [_Level(2 * window, channels)]
         self.steps = 0
+        self._nonzero = np.zeros(channels, bool)
 
     def append(self, step: int, values: np.ndarray | list[float]) -> None:
         """Add the row for ``step`` (steps must increase)."""
@@ -83,6 +84,7 @@ class MultiResolutionSeries:
         level.count[i] = 1
         level.low[i] = level.high[i] = row
         level.total[i] = row
+        self._nonzero |= level.high[i] != 0  # (as stored: a float64 too small for float32 is a 0)
         level.size += 1
         self.steps += 1
         if level.size == 2 * self.window:
@@ -115,12 +117,10 @@ class MultiResolutionSeries:
         return sum(level.nbytes() for level in self.levels)
 
     def ever_nonzero(self, channels: slice) -> np.ndarray:
-        """Whether each of ``channels`` held anything but 0 (NaN counts) at any step so far: every
-        level's bucket maxima, read in place (for values that are never negative, as norms)."""
-        seen = np.zeros(len(range(*channels.indices(self.channels))), bool)
-        for level in self.levels:
-            seen |= (level.high[: level.size, channels] != 0).any(axis=0)
-        return seen
+        """Whether each of ``channels`` held anything but 0 (NaN counts) at any step so far. Kept
+        step by step: the panels ask at every redraw, and reading every level's maxima took 0.7 ms
+        for a 300-layer run of 100 000 steps."""
+        return self._nonzero[channels].copy()
 
     def view(self, max_points: int | None = None, until: int | None = None) -> SeriesView:
         """All buckets, oldest first, merged down to at most ``max_points`` rows of equal step span;
