@@ -288,16 +288,23 @@ def test_a_wrong_lr_or_scaler_is_named_at_once(tmp_path: Path) -> None:
     without a word, and scaler="yes" failed at the first step on "'str' object has no attribute"."""
     model = _mlp()
     probe = GradientProbe(model)
-    for lr in ("fast", -1, math.nan, math.inf):
+    for lr in (-1, math.nan, math.inf, torch.tensor(-0.5)):
         with pytest.raises(ValueError, match=r"^lr must be the optimizer's learning rate, a finite number >= 0, not "):
             Recorder(tmp_path / "r.jsonl", probe, lr=lr)  # type: ignore[arg-type]
+    # As for clip: a string or a bool is no learning rate (float() took "0.1" and True).
+    for lr, kind in (("fast", "str 'fast'"), ("0.1", "str '0.1'"), (True, "bool True"),
+                     (torch.ones(2), "a tensor of shape (2,)")):
+        with pytest.raises(TypeError, match=rf"^lr must be the optimizer's learning rate, a number >= 0, "
+                                            rf"not {re.escape(kind)}$"):
+            Recorder(tmp_path / "r.jsonl", probe, lr=lr)  # type: ignore[arg-type]
+    assert Recorder(tmp_path / "r.jsonl", probe, lr=torch.tensor(0.5), enabled=False).lr == 0.5  # (an optimizer's may be)
     with pytest.raises(TypeError, match=r"^scaler must be the loop's torch.amp.GradScaler \(or None\), not str$"):
         Recorder(tmp_path / "r.jsonl", probe, scaler="yes")
     with Recorder(tmp_path / "r.jsonl", probe, lr=0.0) as recorder:  # (a warm-up may start at 0)
         x, y = _batch(1)
         loss = nn.functional.cross_entropy(model(x), y)
         loss.backward()
-        with pytest.raises(ValueError, match=r"^lr must be .* not 'fast'$"):
+        with pytest.raises(TypeError, match=r"^lr must be .* not str 'fast'$"):
             recorder.step(loss, lr="fast")  # type: ignore[arg-type]
         recorder.step(loss, lr=0.25)
     assert _steps(read_recording(tmp_path / "r.jsonl").events)[0].lr == 0.25

@@ -95,11 +95,17 @@ def is_main_process() -> bool:
 
 
 def _learning_rate(value: object) -> float:
-    """``value`` as a learning rate: a finite number, 0 or more (a warm-up may start at 0)."""
-    try:
-        lr = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        lr = math.nan
+    """``value`` as a learning rate: a finite number, 0 or more (a warm-up may start at 0). A
+    one-element tensor is one (an optimizer's ``lr`` may be); a bool or a string is not, as for
+    ``clip`` (``float("0.1")`` would take the string)."""
+    if type(value) is float:  # (the usual learning rate: no more than the range check)
+        lr = value
+    elif isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise TypeError(f"{_LR}, not a tensor of shape {tuple(value.shape)}")
+        lr = float(value)
+    else:
+        lr = _number(value, _LR)
     if not (math.isfinite(lr) and lr >= 0):
         raise ValueError(f"lr must be the optimizer's learning rate, a finite number >= 0, not {value!r}")
     return lr
@@ -117,6 +123,7 @@ def _number(value: object, wanted: str) -> float:
         raise TypeError(f"{wanted}, not {type(value).__name__} {value!r}") from None
 
 
+_LR = "lr must be the optimizer's learning rate, a number >= 0"
 _CLIP = "clip must be a positive number, the total norm to clip to (or None for no clipping)"
 _LOSS = "loss must be the step's loss, a one-element tensor or a number"
 
