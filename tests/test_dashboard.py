@@ -1133,6 +1133,11 @@ async def test_the_status_line_leaves_out_whole_fields_where_it_is_narrow() -> N
         await pilot.pause()
         text = str(line.render())
     assert text.startswith(" WAITING ") and "waiting for /a/rather" in text
+    # A replay says where it is in the recording and how long that is, before its rate (the seek keys
+    # move that clock): 32 s of recording, step 2 282 at 3 s.
+    replay = await shown(80, mode="replay", length=32.4)
+    assert replay == " REPLAY  TRAINING  deep-sigmoid · cpu · run 2 · step 2 282 · 00:00:03 / 00:00:32", replay
+    assert (await shown(160, mode="replay", length=32.4)).endswith(" · probe 1.2% · 00:00:03 / 00:00:32 · spirals (generated)")
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 60)])

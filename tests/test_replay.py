@@ -690,3 +690,31 @@ async def test_a_runs_first_steps_show_in_every_panel_at_once() -> None:
         stale = [panel.id for panel in app._panels
                  if panel.display and app._drawn[panel.id or type(panel).__name__][0] != panel.watches(app.history)[0]]
         assert stale == []
+
+
+async def test_a_replay_shows_how_far_it_is_into_the_recording_and_how_long_that_is(tmp_path: Path) -> None:
+    """Left and right seek 10 s, but nothing said where the replay was or how long the recording
+    was. A followed file grows: no length for it."""
+    path = tmp_path / "timed.jsonl"
+    header, run = _fixture_start()
+    writer = RecordingWriter(path, header)
+    writer.write([run, *_steps_of(run, 1, 50, 0.0, 1.5)])  # the last step at 73.5 s
+    writer.close()
+    assert ReplaySource(path).playback().length == 73.5
+    assert ReplaySource(path, follow=True).playback().length is None
+    import re
+
+    def shown() -> tuple[int, str] | None:
+        found = re.search(r" · 00:00:(\d\d) / (\d\d:\d\d:\d\d)", str(app.query_one("#status").render()))
+        return (int(found.group(1)), found.group(2)) if found else None
+
+    app = make_replay_app(str(path), speed=1)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await wait_for(pilot, lambda: shown() is not None)
+        await pilot.press("space")
+        await pilot.pause(0.3)
+        before = shown()
+        assert before is not None and before[0] < 20 and before[1] == "00:01:13", before
+        await pilot.press("right")  # 10 s of recording on: the time before the "/" follows
+        await wait_for(pilot, lambda: (shown() or (0, ""))[0] >= before[0] + 9)
+        await pilot.press("q")

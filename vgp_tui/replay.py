@@ -156,8 +156,15 @@ class ReplaySource:
             speed=self.speed, paused=self.paused, ended=self.ended,
             following=self.follow and self.error is None and self.position >= len(self.events) and not self.waiting,
             waiting=self.waiting, warning=self.warning, label=self.data_label, name=self.name, device=self.device,
-            commands_applied=self.commands_applied,
+            commands_applied=self.commands_applied, length=self.length,
         )
+
+    @property
+    def length(self) -> float | None:
+        """The time of the recording's last record (it was read whole), None with ``follow`` (it grows)."""
+        if self.follow:
+            return None
+        return next((float(t) for event in reversed(self.events) if (t := getattr(event, "t", None)) is not None), None)
 
     def _tell(self) -> None:
         """Put the playback state on the sinks when it changed since last told."""

@@ -90,6 +90,9 @@ class Playback:
     commands_applied: int = 0
     """How many of the screen's commands the replay had applied: a report sent before the last key's
     command arrived still has the old pause and speed, which the screen's own must outlive."""
+    length: float | None = None
+    """The recording time of its last record (the status line's "00:00:12 / 00:00:32"); None while
+    following a file that is still being written."""
 
 
 Item = Event | NewSession | Notice | Rewind | Playback

@@ -373,7 +373,7 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         # sentiment-lstm's was gone): where it is, the mark that it is not the real data set stays.
         mark = " (synthetic)" if history.current is not None and history.current.stand_in else ""
         status.show(history, name, device, label, self._mode(), state=starting, mark=mark,
-                    stale=self.quiet_for() is not None)
+                    stale=self.quiet_for() is not None, length=self.playback.length if self.replay else None)
         if self.replay:
             self._replay_housekeeping()
         if not self.query_one("#main").display:

@@ -30,11 +30,12 @@ class StatusLine(Static):
     _shown: Text | None = None
 
     def show(self, history: History, preset: str, device: str, data_label: str, mode: str = "",
-             state: str | None = None, mark: str = "", stale: bool = False) -> None:
+             state: str | None = None, mark: str = "", stale: bool = False, length: float | None = None) -> None:
         """``state`` overrides the History's (``starting``, before the session exists). ``mark``
         follows the preset's name where ``data_label``, which says the same, is left out (or says
         something else: a replay's names the file). ``stale``: nothing has come for a while (a
-        followed file gone quiet), so the last step's rate is not one of now."""
+        followed file gone quiet), so the last step's rate is not one of now. ``length``: a replay's
+        recording time in all, shown after the time reached ("00:00:12 / 00:00:32": how far ←/→ go)."""
         run = history.current
         latest = run.latest if run else None
         state = state or history.state
@@ -66,7 +67,10 @@ class StatusLine(Static):
             shown = thousands(round(rate)) if rate >= 10 else f"{rate:.1f}"
             parts.append((f" · {shown} steps/s", "", 4))
             parts.append((f" · probe {100.0 * latest.probe_ms / latest.step_ms:.1f}%", "", 5))
-        parts.append((f" · {_clock(history.elapsed)}", "", 6))
+        if length is None:
+            parts.append((f" · {_clock(history.elapsed)}", "", 6))
+        else:  # (where a replay is and how far it goes, what the seek keys move: before the file name)
+            parts.append((f" · {_clock(history.elapsed)} / {_clock(length)}", "", 2))
         labelled = None
         if data_label:
             # A live session's data set is the first to go; a replay's label names the file and what
