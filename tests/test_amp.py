@@ -95,6 +95,44 @@ def test_scaler_records_unscaled_norms_clips_them_and_marks_skipped_steps(
             assert s.clipped is (None if clip is None else s.total_norm > clip)
 
 
+@pytest.mark.parametrize(("clip", "flat"), [(None, False), (1e3, False), (None, True)], ids=["norms", "clip", "flat"])
+@pytest.mark.parametrize("init_scale", [2.0**30, 2.0**100], ids=["growing", "loaded-high"])
+def test_a_scale_grown_past_float32s_norms_still_records_the_unscaled_gradient(
+    tmp_path: Path, init_scale: float, clip: float | None, flat: bool
+) -> None:
+    """Under bfloat16 nothing overflows, so a GradScaler's scale grows without end (here: doubling at
+    every step). Past 2**64 the float32 norms of the scaled gradients were Inf: every step was
+    recorded Inf and skipped though the scaler skipped none. The scaler's own skips (its scale going
+    down) must be the recorded ones, and every other step's norms those of autograd, unscaled."""
+    model = _mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    scaler = torch.amp.GradScaler("cpu", init_scale=init_scale, growth_interval=1)
+    expected, skipped, scales = [], [], []
+    path = tmp_path / "grown.jsonl"
+    with Recorder(path, GradientProbe(model), scaler=scaler, flush_seconds=0.0) as recorder:  # (a flush a step)
+        for step in range(1, 121):  # the scale reaches 2**127, the most float32 holds, by step 98
+            x, y = _batch(step)
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                loss = nn.functional.cross_entropy(model(x), y)
+            scaler.scale(loss).backward()
+            if step in (100, 110):  # an overflow of the scaled gradient: the scaler skips these two
+                model[2].weight.grad[0, 0] = math.inf
+            scale = scaler.get_scale()
+            scales.append(scale)
+            expected.append(_norms(model, divide=scale))
+            recorder.step(loss, clip=clip)
+            scaler.step(optimizer)
+            scaler.update()
+            skipped.append(scaler.get_scale() < scale)
+            recorder.zero_grad() if flat else optimizer.zero_grad(set_to_none=True)
+    assert max(scales) > 2.0**70  # (far past where float32 norms of the scaled gradient overflow)
+    steps = _steps(path)
+    assert [s.skipped for s in steps] == skipped == [s.step in (100, 110) for s in steps]
+    for s, layers in zip(steps, expected):
+        if not s.skipped:
+            assert s.grad_norm == pytest.approx(layers, rel=1e-5), s.step
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_autocast_is_measured_in_float32(tmp_path: Path, dtype: torch.dtype) -> None:
     model = _mlp()

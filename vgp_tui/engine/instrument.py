@@ -56,12 +56,15 @@ from vgp_tui.engine.step_buffer import StepBuffer
 ON_NONFINITE = ("ignore", "warn", "raise")
 
 # Columns of a pending step's flags on the device: clipped flag (1, 0, -1 off), the scaler's verdict
-# (_NOT_SKIPPED, _SKIPPED, or _SCALED: decided at the flush from the total), the loss scale the
-# squares carry (1 without one), the squared total where a step computed it (NaN: sum the layers at
-# the flush). A step without clipping or a scaler has no flags of its own (None): those are the
-# defaults, and leaving them out saves it a concatenation.
-_CLIPPED, _SKIP, _SCALE, _TOTAL_SQ = range(4)
+# (_NOT_SKIPPED, _SKIPPED, or _SCALED: decided at the flush from the total), the squared total where
+# a step computed it (NaN: sum the layers at the flush). A step without clipping or a scaler has no
+# flags of its own (None): those are the defaults, and leaving them out saves it a concatenation.
+_CLIPPED, _SKIP, _TOTAL_SQ = range(3)
 _NOT_SKIPPED, _SKIPPED, _SCALED = 0.0, 1.0, 2.0
+_WIDE_SCALE = 2.0**40
+"""A GradScaler's scale from which the norms are measured in float64: a float32 norm overflows past
+2**64, and a scaled gradient gets there when the scale does (with norms up to 2**24), 24 doublings
+later: 48 000 steps at the scaler's default growth interval, many flushes to notice it in."""
 _MAX_INTERVAL = 4096
 """Most steps between two reductions of a sharded probe (bounds the rows kept on the device)."""
 DEFAULT_FLUSH_SECONDS = 0.5
@@ -293,7 +296,7 @@ class Recorder:
         self._nan = torch.full((1,), math.nan, device=device)
         self._verdicts = {v: torch.full((1,), v, device=device) for v in (_NOT_SKIPPED, _SKIPPED, _SCALED)}
         self._one = torch.ones(1, device=device)
-        self._default_flags = torch.tensor([-1.0, _NOT_SKIPPED, 1.0, math.nan], device=device)  # _CLIPPED.. order
+        self._default_flags = torch.tensor([-1.0, _NOT_SKIPPED, math.nan], device=device)  # _CLIPPED.. order
         self._zero = torch.zeros(1, device=device)
         self._observed: tuple[float, float] | None = None  # (a framework's clip threshold, as float32)
         self._scale_view: tuple[torch.Tensor, torch.Tensor] | None = None  # (scaler._scale, its (1,) float32 view)
@@ -362,12 +365,18 @@ class Recorder:
             # A framework clips, the probe only says whether it will: that is the total against the
             # threshold, which the flush has anyway, so this step measures as one without clipping.
             observed, clip = self._threshold32(clip), None
+        # Gradients still scaled by a GradScaler are measured unscaled before anything squares them: a
+        # bfloat16 loop's scale, never lowered by an overflow, passes 2**64 in a long run, and the
+        # squares of the scaled norms overflowed float32 (every step recorded Inf, and skipped).
+        if not self.step_count:
+            self._widen_before_overflow(first=True)
+        verdict, unscale = self._scaler_state(self._one.device)
         if self._sharded or clip is not None or alarm:
-            measured = probe.partial_squares()  # (layers,): the ranks' sum or this step's total needs them
+            measured = probe.partial_squares(unscale)  # (layers,): the ranks' sum or this step's total needs them
         else:  # the norms of the gradient's pieces: squared and folded into layers at the flush, all steps at once
             measured, index = probe.partial_norms()
-        device = measured.device
-        verdict, scale = self._scaler_state(device)
+            if unscale is not None:
+                measured.div_(unscale)  # (a fresh tensor of this step's)
         reduced = not self._sharded
         total_sq = self._nan
         if clip is not None or alarm:
@@ -378,17 +387,16 @@ class Recorder:
         probe_seconds = time.perf_counter() - started
         clipped = self._clip_off
         if clip is not None:
-            clipped = self._clip(total_sq, scale, clip).float().reshape(1)
+            clipped = self._clip(total_sq, clip).float().reshape(1)
         self.step_count += 1
         self._last_loss = weakref.ref(loss) if isinstance(loss, torch.Tensor) else None
         if self._keep_rows:
             flags = None
             if clipped is not self._clip_off or verdict is not self._verdicts[_NOT_SKIPPED] or total_sq is not self._nan:
-                # (this copies the scale now, before the scaler's update() changes it in place)
-                flags = torch.cat([clipped, verdict, scale, total_sq])  # _CLIPPED.. order
+                flags = torch.cat([clipped, verdict, total_sq])  # _CLIPPED.. order
             # Only the writing rank records the lr (a rank that only sums squares never reads it).
             step_lr = self.lr if lr is None or self._writer is None else lr
-            row = (_loss_value(loss, device), measured, index, flags)
+            row = (_loss_value(loss, measured.device), measured, index, flags)
             self._pending.append(row, (self.step_count, started, step_lr, probe_seconds, observed, reduced))
         if alarm and verdict is not self._verdicts[_SCALED]:
             self._check_finite(measured, total_sq, verdict)
@@ -406,18 +414,17 @@ class Recorder:
         probe = self.probe
         if not probe.clips_gradients:
             return
-        measured = probe.partial_squares()
+        measured = probe.partial_squares(self._scaler_state(self._one.device)[1])
         if self._sharded:  # (no rank writes: all of them sum, as the writers' steps do)
             probe.all_reduce(measured)
-        _, scale = self._scaler_state(measured.device)
-        self._clip(measured.sum().reshape(1), scale, clip)
+        self._clip(measured.sum().reshape(1), clip)
 
-    def _clip(self, total_sq: torch.Tensor, scale: torch.Tensor, clip: float) -> torch.Tensor:
-        """Clip the gradients to ``clip`` by their total (squared, still scaled by ``scale``); whether
+    def _clip(self, total_sq: torch.Tensor, clip: float) -> torch.Tensor:
+        """Clip the gradients to ``clip`` by their total (squared, of the unscaled gradient); whether
         it clipped. One piece of code for every rank: DDP's replicas stay one model only if each
-        scales its gradient by the very same factor."""
-        total = total_sq.sqrt() if scale is self._one else total_sq.sqrt() / scale
-        return self.probe.clip(total.reshape(()), float(clip))
+        scales its gradient by the very same factor. (Still scaled, the gradient is scaled by the
+        same factor as an unscaled one would be: clipping is a ratio of the norms.)"""
+        return self.probe.clip(total_sq.sqrt().reshape(()), float(clip))
 
     def _threshold32(self, clip: float) -> float:
         """``clip`` rounded to float32, as a device comparison with a float32 norm rounds it (kept for
@@ -427,23 +434,34 @@ class Recorder:
             self._observed = last = (clip, torch.tensor(float(clip), dtype=torch.float32).item())
         return last[1]
 
-    def _scaler_state(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """(the scaler's verdict on this step, the scale the gradients carry), as (1,) device tensors."""
+    def _widen_before_overflow(self, first: bool = False) -> None:
+        """Measure in float64 (:meth:`GradientProbe.widen`) once the scaler's scale passes
+        :data:`_WIDE_SCALE`: read at every flush (on CUDA, a sync of the flush's, not of a step), and
+        before the ``first`` step, from the scale the scaler starts with (or was loaded with)."""
+        scaler = self.scaler
+        if self.probe.wide or scaler is None or not scaler.is_enabled():
+            return
+        scale = scaler._init_scale if first or scaler._scale is None else scaler._scale
+        if float(scale) >= _WIDE_SCALE:
+            self.probe.widen()
+
+    def _scaler_state(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(the scaler's verdict on this step, as a (1,) device tensor; the scale the gradients still
+        carry, a (1,) float32 device tensor, or None where they carry none)."""
         scaler = self.scaler
         if scaler is None or not scaler.is_enabled() or scaler._scale is None:
-            return self._verdicts[_NOT_SKIPPED], self._one
+            return self._verdicts[_NOT_SKIPPED], None
         unscaled = [s for s in scaler._per_optimizer_states.values() if s["stage"] is OptState.UNSCALED]
         if unscaled:
             # unscale_(optimizer) ran: the gradients are plain, and the scaler has already found out
             # whether step() will skip (its found_inf flags, summed over optimizers and devices).
             found = [f.to(device) for s in unscaled for f in s["found_inf_per_device"].values()]
             if not found:
-                return self._verdicts[_NOT_SKIPPED], self._one
+                return self._verdicts[_NOT_SKIPPED], None
             flag = torch.stack(found).sum().clamp(max=1.0).reshape(1).float()
-            return flag, self._one
-        # Still scaled: the norms are divided by the scale at the flush. The flags' cat in step() copies
-        # the scale now, before update() changes it in place; step() will skip iff a gradient is not
-        # finite, which the flush reads from the total it has anyway.
+            return flag, None
+        # Still scaled: step() divides the norms by the scale at once; the scaler's step() will skip
+        # iff a gradient is not finite, which the flush reads from the total it has anyway.
         scale = scaler._scale
         kept = self._scale_view
         if kept is None or kept[0] is not scale:
@@ -501,6 +519,7 @@ class Recorder:
         """Write the pending rows that can be written; returns how many could not (not summed yet)."""
         if not self._measuring:
             return 0
+        self._widen_before_overflow()
         now = time.perf_counter()
         self._last_flush = now
         pending = self._pending
@@ -601,7 +620,7 @@ class Recorder:
         default = self._default_flags
         flags = torch.stack([default if row[3] is None else row[3] for row in rows])
         total_sq = torch.where(torch.isnan(flags[:, _TOTAL_SQ]), squares.sum(1), flags[:, _TOTAL_SQ])
-        norms = torch.cat([total_sq.unsqueeze(1), squares], dim=1).sqrt_().div_(flags[:, _SCALE : _SCALE + 1])
+        norms = torch.cat([total_sq.unsqueeze(1), squares], dim=1).sqrt_()
         verdict = flags[:, _SKIP]
         skipped = (verdict == _SKIPPED) | ((verdict == _SCALED) & ~torch.isfinite(norms[:, 0]))
         return torch.cat([losses, flags[:, _CLIPPED : _CLIPPED + 1], norms, skipped.float().unsqueeze(1)], dim=1)

@@ -279,6 +279,8 @@ class GradientProbe:
         self._foreach_dtype = (
             torch.float32 if any(p.dtype in (torch.float16, torch.bfloat16) for p in self.params) else None
         )
+        self.wide = False
+        """Measuring in float64 (:meth:`widen`)."""
         dtensor = _dtensor_type()
         self._dtensor = dtensor if dtensor is not None and any(isinstance(p, dtensor) for p in self.params) else None
         self.sharded: bool = self._dtensor is not None
@@ -344,7 +346,8 @@ class GradientProbe:
                 p.grad = view
                 views.append(view)
         self._flat = flat
-        self._norm_dtype = torch.float32 if first.dtype in (torch.float16, torch.bfloat16) else None
+        self._norm_dtype = (torch.float64 if self.wide else
+                            torch.float32 if first.dtype in (torch.float16, torch.bfloat16) else None)
         self._views = tuple(views)
         self._row_layer = torch.tensor(
             [layer for layer, n in enumerate(rows_of) for _ in range(n)], device=first.device
@@ -421,17 +424,29 @@ class GradientProbe:
                         packed[i, 0] = t
         return packed
 
-    def partial_squares(self) -> torch.Tensor:
+    def widen(self) -> None:
+        """Measure the norms in float64 from now on. A float32 norm sums its squares in float32, which
+        overflows once the norm passes 2**64: gradients a GradScaler still scales get there when its
+        scale grows without end (under bfloat16, which never overflows). Four times the cost of the
+        float32 norms on a CPU: only for the loops that need it (:class:`~vgp_tui.Recorder` asks)."""
+        self.wide = True
+        self._foreach_dtype = self._norm_dtype = torch.float64
+
+    def partial_squares(self, unscale: torch.Tensor | None = None) -> torch.Tensor:
         """``(layers,)`` float32 device tensor: this rank's share of each layer's squared gradient norm.
 
         Unsharded, that is the squared norms themselves; sharded, the squares of this rank's shards,
         which :meth:`all_reduce` (on every rank) sums into the whole gradient's. No collective here.
+        ``unscale``: a loss scale the gradients still carry, divided out of the norms before they are
+        squared (squared, a scaled norm past 2**64 overflows float32).
         """
         if self.sharded:
-            return self._sharded_squares()
+            return self._sharded_squares(unscale)
         norms, index = self.partial_norms()
-        squares = norms.square_() if norms.dtype == torch.float32 else norms.float().square_()
-        return self._zeros.index_add(0, index, squares)
+        if unscale is not None:
+            norms.div_(unscale)  # (in the norms' own dtype: float64 where :meth:`widen` ran)
+        norms = norms if norms.dtype == torch.float32 else norms.float()
+        return self._zeros.index_add(0, index, norms.square_())
 
     def partial_norms(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(norms, layer index)``: the norms of this step's gradient in pieces, and the layer of each
@@ -464,7 +479,7 @@ class GradientProbe:
         squares = norms.float().square_()  # (a fresh tensor: the caller's stack of the steps)
         return squares.new_zeros(len(norms), self.num_layers).index_add_(1, index, squares)
 
-    def _sharded_squares(self) -> torch.Tensor:
+    def _sharded_squares(self, unscale: torch.Tensor | None) -> torch.Tensor:
         """:meth:`partial_squares` of DTensor gradients: the local shards' squares, weighted so that a
         shard replicated on several ranks counts once in the sum over ranks."""
         grads = [p.grad for p in self.params]
@@ -480,7 +495,10 @@ class GradientProbe:
         grads, weights = self._local_shards(grads, present)  # type: ignore[arg-type]
         norms = torch._foreach_norm(grads, 2, dtype=self._foreach_dtype)  # type: ignore[arg-type]  # one fused call
         squares = torch.stack(norms)
-        squares = squares.square_() if squares.dtype == torch.float32 else squares.float().square_()
+        if unscale is not None:
+            squares.div_(unscale)
+        squares = squares if squares.dtype == torch.float32 else squares.float()
+        squares.square_()
         if weights is not None:
             squares.mul_(weights)
         return self._zeros.index_add(0, index, squares)
