@@ -369,3 +369,19 @@ def test_the_steps_before_an_evaluation_are_on_disk(tmp_path: Path) -> None:
     _train(Tiny(), data, tmp_path, [VgpTuiCallback(path, flush_seconds=1e9), probe],
            eval_strategy="steps", eval_steps=2, eval_dataset=data[:4])
     assert probe.seen == [(2, 2), (4, 4), (5, 5)]  # (and the last step, as the training ends)
+
+
+def test_a_second_train_with_the_callback_is_the_recordings_next_run(tmp_path: Path) -> None:
+    """trainer.train() again (more epochs, or a resumed checkpoint) replaced the first training's
+    recording without a word: it is the next run, numbered on from the Trainer's global step."""
+    path = tmp_path / "run.jsonl"
+    model = Tiny()
+    trainer = _train(model, _tiny_data(), tmp_path, [VgpTuiCallback(path, flush_seconds=0.0)])
+    trainer.train()  # a second training of the same Trainer: its state starts again at step 0
+    result = read_recording(path)
+    assert result.warning is None
+    assert [(s.run, s.step) for s in _steps(path)] == [(1, n) for n in range(1, 6)] + [(2, n) for n in range(1, 6)]
+    assert [e.run for e in result.events if isinstance(e, RunStarted)] == [1, 2]
+    assert [(e.run, e.step) for e in result.events if isinstance(e, StateChanged)] == [(1, 5), (2, 5)]
+    times = [e.t for e in result.events if hasattr(e, "t")]
+    assert times == sorted(times)

@@ -971,3 +971,40 @@ def test_an_observed_threshold_decides_clipped_at_the_flush_as_the_device_would(
     # A device comparison rounds 0.1 to float32 as well: the tie is not clipped, the next float32 is.
     assert [s.clipped for s in steps] == [False, True, True, None]
     assert [bool(torch.tensor([s.total_norm]) > c) for s, c in zip(steps[:3], (0.1, 0.1, 0.25))] == [False, True, True]
+
+
+def test_a_recorder_continues_a_closed_ones_recording_as_its_next_run(tmp_path: Path) -> None:
+    """continues= appends a run to the file of a closed Recorder, on its clock; first_step= numbers
+    the steps on from a resumed training's (a framework's second fit() with one callback)."""
+    model = _mlp()
+    path = tmp_path / "r.jsonl"
+
+    def train(recorder: Recorder, steps: int) -> None:
+        for step in range(steps):
+            x, y = _batch(step)
+            nn.functional.cross_entropy(model(x), y).backward()
+            recorder.step(nn.functional.cross_entropy(model(x), y).detach())
+            model.zero_grad()
+
+    first = Recorder(path, GradientProbe(model))
+    with pytest.raises(TypeError, match=r"^continues must be a closed Recorder .* not an open Recorder$"):
+        Recorder(tmp_path / "other.jsonl", GradientProbe(model), continues=first)
+    train(first, 3)
+    first.close()
+    for bad in (0, True, 2.0):
+        with pytest.raises(ValueError, match=r"^first_step must be a whole number >= 1"):
+            Recorder(path, GradientProbe(model), continues=first, first_step=bad)  # type: ignore[arg-type]
+    with Recorder(path, GradientProbe(model), continues=first, first_step=4) as second:
+        train(second, 2)
+    assert second.step_count == 5
+    result = read_recording(path)
+    assert result.warning is None and result.header is not None
+    steps = [e for e in result.events if isinstance(e, StepMetrics)]
+    assert [(s.run, s.step) for s in steps] == [(1, 1), (1, 2), (1, 3), (2, 4), (2, 5)]
+    assert [e.run for e in result.events if isinstance(e, RunStarted)] == [1, 2]
+    times = [e.t for e in result.events if hasattr(e, "t")]
+    assert times == sorted(times)
+    # A new Recorder without continues= replaces the recording, as it always did.
+    with Recorder(path, GradientProbe(model)) as fresh:
+        train(fresh, 1)
+    assert [(s.run, s.step) for s in read_recording(path).events if isinstance(s, StepMetrics)] == [(1, 1)]

@@ -16,7 +16,7 @@ import torch
 from lightning.pytorch.plugins.precision import MixedPrecision
 from torch import nn
 
-from vgp_tui.engine.events import RunStarted, StateChanged, StepMetrics
+from vgp_tui.engine.events import RunStarted, SessionHeader, StateChanged, StepMetrics
 from vgp_tui.engine.recording import read_recording
 from vgp_tui.integrations.lightning import VgpTuiCallback
 
@@ -196,3 +196,34 @@ def test_the_steps_before_a_validation_are_on_disk_during_it(tmp_path: Path) -> 
     )
     trainer.fit(_TinyWithValidation(), loader, loader)  # type: ignore[arg-type]
     assert probe.seen == [(2, 2), (4, 4)]
+
+
+def test_a_second_fit_with_the_callback_is_the_recordings_next_run_numbered_on(tmp_path: Path) -> None:
+    """A second fit() replaced the first's recording without a word, and a fit resumed at global step 5
+    was numbered from 1 under a message that said 10 steps."""
+    path = tmp_path / "run.jsonl"
+    callback = VgpTuiCallback(path, flush_seconds=0.0)
+    model = Tiny()
+    options: dict[str, object] = {
+        "accelerator": "cpu", "devices": 1, "max_epochs": 1, "accumulate_grad_batches": ACCUMULATE,
+        "logger": False, "enable_checkpointing": False, "enable_progress_bar": False,
+        "enable_model_summary": False, "num_sanity_val_steps": 0,
+    }
+    loader = torch.utils.data.DataLoader(_data(), batch_size=None)
+    trainer = pl.Trainer(callbacks=[callback], **options)  # type: ignore[arg-type]
+    trainer.fit(model, loader)
+    first = [(s.run, s.step) for s in _steps(path)]
+    trainer.fit_loop.max_epochs = 2  # the same trainer trains on: its global step goes on from 5
+    trainer.fit(model, loader)
+    pl.Trainer(callbacks=[callback], **options).fit(model, loader)  # type: ignore[arg-type]  # a new one: from 1
+    result = read_recording(path)
+    assert sum(isinstance(e, SessionHeader) for e in result.events) == 0 and result.header is not None  # one header
+    assert [(s.run, s.step) for s in _steps(path)] == first + [(2, n) for n in range(6, 11)] + [(3, n) for n in range(1, 6)]
+    assert first == [(1, n) for n in range(1, 6)]
+    assert [e.run for e in result.events if isinstance(e, RunStarted)] == [1, 2, 3]
+    ends = [e for e in result.events if isinstance(e, StateChanged)]
+    assert [(e.run, e.step, e.message) for e in ends] == [
+        (1, 5, "training finished after 5 optimizer steps"), (2, 10, "training finished after 10 optimizer steps"),
+        (3, 5, "training finished after 5 optimizer steps")]
+    times = [e.t for e in result.events if hasattr(e, "t")]
+    assert times == sorted(times)  # one clock: a replay plays the runs in turn

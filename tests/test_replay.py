@@ -718,3 +718,26 @@ async def test_a_replay_shows_how_far_it_is_into_the_recording_and_how_long_that
         await pilot.press("right")  # 10 s of recording on: the time before the "/" follows
         await wait_for(pilot, lambda: (shown() or (0, ""))[0] >= before[0] + 9)
         await pilot.press("q")
+
+
+def test_a_screenshot_of_a_step_before_a_resumed_run_starts(tmp_path: Path) -> None:
+    """A run resumed from a checkpoint (Recorder's first_step) starts at a later step: step 2 is run
+    1's, not the resumed run's first step (it "reached" step 2 only by starting past it), and step 2
+    of the resumed run is a shortfall that names where it starts."""
+    from dataclasses import replace
+
+    path = tmp_path / "resumed.jsonl"
+    header, run = _fixture_start()
+    writer = RecordingWriter(path, header)
+    resumed = replace(run, run=2, t=10.0)
+    writer.write([run, *_steps_of(run, 1, 4, 0.0, 1.0), resumed, *_steps_of(resumed, 5, 8, 10.0, 1.0)])
+    writer.close()
+    plain = ReplaySource(path, until_step=2)
+    follower = Collector(plain)
+    plain.run()
+    assert (follower.history.current.run, follower.latest_step(), plain.shortfall) == (1, 2, None)
+    asked = ReplaySource(path, until_step=2, until_run=2)
+    follower = Collector(asked)
+    asked.run()
+    assert (follower.history.current.run, follower.latest_step()) == (2, 5)
+    assert asked.shortfall == f"{path} has no step 2 in run 2: run 2 starts at step 5; the frame shows step 5"

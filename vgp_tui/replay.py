@@ -344,9 +344,20 @@ class ReplaySource:
             self.position = len(events)
             self.shortfall = self._describe_shortfall(step)
             return list(events)
-        last_run = events[hits[-1]].run  # type: ignore[union-attr]
+        first_steps: dict[int, int] = {}
+        for e in events:
+            if isinstance(e, StepMetrics):
+                first_steps.setdefault(e.run, e.step)
+        # The last run that reaches the step from below: a run resumed at a later step has not "reached" it.
+        reaching = [i for i in hits if first_steps[events[i].run] <= step] or hits  # type: ignore[union-attr]
+        last_run = events[reaching[-1]].run  # type: ignore[union-attr]
         end = next(i for i in hits if events[i].run == last_run)  # type: ignore[union-attr]
         shown = events[end]
+        if shown.step > step and not any(isinstance(e, StepMetrics) and e.run == last_run  # type: ignore[union-attr]
+                                         for e in events[:end]):
+            # A run resumed from a checkpoint starts at a later step (Recorder's first_step).
+            self.shortfall = (f"{self.path} has no step {step} in run {last_run}: run {last_run} starts at step "
+                              f"{shown.step}; the frame shows step {shown.step}")  # type: ignore[union-attr]
         if shown.skipped and self.shortfall is None:  # type: ignore[union-attr]
             # A skipped step is counted, not drawn: the frame shows the step before it, which is not
             # what was asked for, so it is a shortfall like a missing step (a warning and status 1).

@@ -187,6 +187,11 @@ class Recorder:
             before :meth:`step` (the scale is read on the device, no sync), ``clip`` clips the unscaled
             gradients, and a step the scaler will skip (an Inf or NaN gradient) is recorded with
             ``skipped: true`` (see below).
+        continues: a closed Recorder of the same file whose recording this one goes on with, as its
+            next run (the run number after its, its clock): a framework's second ``fit()``, a resumed
+            training. Appended to the file instead of replacing it.
+        first_step: the number of the first step recorded (a resumed training's, to go on counting
+            where it stopped); :attr:`step_count` is the number of the last.
         on_nonfinite: what a NaN or Inf gradient does. ``"ignore"`` (the default): it is recorded, as
             every step is. ``"warn"``: one ``RuntimeWarning`` naming the step and the first such layer,
             when the step is flushed (no extra cost). ``"raise"``: :class:`NonFiniteGradientError` from
@@ -242,6 +247,8 @@ class Recorder:
         enabled: bool | None = None,
         scaler: torch.amp.GradScaler | None = None,
         on_nonfinite: str = "ignore",
+        continues: Recorder | None = None,
+        first_step: int = 1,
     ) -> None:
         if on_nonfinite not in ON_NONFINITE:
             raise ValueError(f"on_nonfinite must be one of {', '.join(ON_NONFINITE)}, not {on_nonfinite!r}")
@@ -249,6 +256,11 @@ class Recorder:
             raise TypeError(f"Recorder takes a GradientProbe, not {type(probe).__name__}: "
                             "Recorder(path, vgp_tui.GradientProbe(model))")
         self.path = Path(path)
+        if continues is not None and not (isinstance(continues, Recorder) and continues.closed):
+            raise TypeError("continues must be a closed Recorder whose recording this one goes on with, not "
+                            f"{'an open Recorder' if isinstance(continues, Recorder) else type(continues).__name__}")
+        if type(first_step) is not int or first_step < 1:  # (a bool is no step number)
+            raise ValueError(f"first_step must be a whole number >= 1, the first step's number, not {first_step!r}")
         if scaler is not None and not isinstance(scaler, torch.amp.GradScaler):
             raise TypeError(f"scaler must be the loop's torch.amp.GradScaler (or None), not {type(scaler).__name__}")
         self.probe = probe
@@ -258,8 +270,10 @@ class Recorder:
         self.enabled = is_main_process() if enabled is None else bool(enabled)
         self.lr = _learning_rate(lr) if lr is not None else 0.0
         self.flush_seconds = flush_seconds
-        self.step_count = 0
-        self.run = 1
+        self.step_count = first_step - 1
+        self._stepped = False  # step() ran
+        self.run = continues.run + 1 if continues is not None else 1
+        self._wrote = False  # the file was opened (continued files are appended to only if they were)
         self._writer: RecordingWriter | None = None
         self._warned = False
         self._ended = False  # close() ran: a later step() is a mistake, not another rank's no-op
@@ -284,14 +298,13 @@ class Recorder:
         else:
             self._measuring = self.enabled or on_nonfinite == "raise"
         self._keep_rows = self.enabled or self._sharded  # a sharded rank's squares are needed to sum
-        self._t0 = time.perf_counter()
+        self._t0 = continues._t0 if continues is not None else time.perf_counter()  # (one clock: a replay's)
         self._pending: StepBuffer[_Row, _StepInfo] = StepBuffer(self._pack)
         self._queued: list[tuple[int, Event]] = []  # (pending steps before it, event): sharded log_remedy
-        self._last_flush = self._t0
-        self._last_step_time = self._t0  # time of the last step already written (for step_ms)
+        self._last_flush = self._last_step_time = time.perf_counter()  # (the latter for step_ms)
         self._reduce_at = 1  # sharded: the step at which all ranks next sum their pending squares
         self._interval = 1
-        self._last_reduce: tuple[int, float] | None = None  # (step, time) of the last sum over ranks
+        self._last_reduce = (self.step_count, self._last_flush)  # (step, time) of the last sum over ranks
         self._clip_off = torch.full((1,), -1.0, device=device)
         self._nan = torch.full((1,), math.nan, device=device)
         self._verdicts = {v: torch.full((1,), v, device=device) for v in (_NOT_SKIPPED, _SKIPPED, _SCALED)}
@@ -311,7 +324,10 @@ class Recorder:
                           "a new recording there", RuntimeWarning, stacklevel=2)
             earlier.close("finished", "closed: a new Recorder opened the same file")
         _OPEN[key] = self
-        self._writer = RecordingWriter(self.path, SessionHeader.now(preset, str(device)), flush_seconds=flush_seconds)
+        append = continues is not None and continues._wrote and continues.path.resolve() == key and self.path.exists()
+        header = None if append else SessionHeader.now(preset, str(device))
+        self._writer = RecordingWriter(self.path, header, flush_seconds=flush_seconds, append=append)
+        self._wrote = True
         run = RunStarted(
             run=self.run,
             t=self._now(),
@@ -368,7 +384,8 @@ class Recorder:
         # Gradients still scaled by a GradScaler are measured unscaled before anything squares them: a
         # bfloat16 loop's scale, never lowered by an overflow, passes 2**64 in a long run, and the
         # squares of the scaled norms overflowed float32 (every step recorded Inf, and skipped).
-        if not self.step_count:
+        if not self._stepped:
+            self._stepped = True
             self._widen_before_overflow(first=True)
         verdict, unscale = self._scaler_state(self._one.device)
         if self._sharded or clip is not None or alarm:
@@ -586,7 +603,7 @@ class Recorder:
         if self.enabled:
             # Enough steps for about flush_seconds at this rank's pace, at most double the last (a slow
             # first step must not make the next wait long), averaged over the writers by the sum.
-            step, when = self._last_reduce or (0, self._t0)
+            step, when = self._last_reduce
             pace = (self.step_count - step) / max(now - when, 1e-9)
             want = max(1, min(round(self.flush_seconds * pace), 2 * self._interval, _MAX_INTERVAL))
             interval = want / self._writers

@@ -140,10 +140,12 @@ def encode_event(event: Event) -> str:
 class RecordingWriter:
     """Writes events to ``path`` as JSON lines; use as a sink (``recorder.write(events)``)."""
 
-    def __init__(self, path: str | Path, header: SessionHeader | None = None, flush_seconds: float = 0.5) -> None:
+    def __init__(self, path: str | Path, header: SessionHeader | None = None, flush_seconds: float = 0.5,
+                 append: bool = False) -> None:
+        """``append``: write after what ``path`` holds (a recording continued), else replace it."""
         self.path = Path(path)
         try:
-            self._file: IO[str] | None = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
+            self._file: IO[str] | None = open(self.path, "a" if append else "w", encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
             raise UserError(f"cannot write recording '{path}': {exc.strerror or exc}") from None
         self.flush_seconds = flush_seconds

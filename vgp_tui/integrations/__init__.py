@@ -67,11 +67,18 @@ def recording_path(path: str | Path) -> Path:
 
 
 def open_recorder(path: Path, model: torch.nn.Module, *, name: str, lr: float | None, clip: float | None,
-                  accumulate: int, enabled: bool, scaler: Any, options: dict[str, Any]) -> Recorder:
+                  accumulate: int, enabled: bool, scaler: Any, options: dict[str, Any],
+                  continues: Recorder | None, global_step: int) -> Recorder:
     """The Recorder of a framework's run: its clip threshold and accumulation shown as remedies (with
     any the user passed), its GradScaler known (the gradients measured are already unscaled), the
-    framework's clipping observed, not repeated (:class:`ObservedClipProbe`)."""
+    framework's clipping observed, not repeated (:class:`ObservedClipProbe`).
+
+    ``continues``: the callback's Recorder of its last training, if any: a second ``fit()`` or
+    ``train()`` with the same callback (resumed, or trained on) is the recording's next run, appended,
+    where it replaced the first without a word. ``global_step``: the optimizer steps the framework
+    has made (a resumed training's): the steps are numbered on from there, as the framework counts."""
     extra = dict(options)  # the user's Recorder options win, as passed to the callback
     remedies = {**run_remedies(clip, accumulate), **extra.pop("remedies", {})}
     kwargs: dict[str, Any] = {"preset": name, "lr": lr, "enabled": enabled, "scaler": scaler, **extra}
-    return Recorder(path, ObservedClipProbe(model), remedies=remedies, **kwargs)
+    return Recorder(path, ObservedClipProbe(model), remedies=remedies, continues=continues,
+                    first_step=global_step + 1, **kwargs)

@@ -67,7 +67,8 @@ class VgpTuiCallback(TrainerCallback):
     """Records the run: one ``step`` record per optimizer step, measured before clipping.
 
     Args:
-        path: the JSON-lines recording to write (replaced if it exists) when training starts.
+        path: the JSON-lines recording to write (replaced if it exists) when training starts; a later
+            ``train()`` with this callback (resumed, or training on) is the recording's next run.
         preset: the name the dashboard shows for the run (default: the model's class name).
         flush_seconds: how often pending steps are written and flushed (see :class:`vgp_tui.Recorder`).
         **recorder_options: further keyword arguments for :class:`vgp_tui.Recorder` (``remedies=``, ...).
@@ -86,6 +87,8 @@ class VgpTuiCallback(TrainerCallback):
         self.flush_seconds = flush_seconds
         self.recorder_options = recorder_options
         self.recorder: Recorder | None = None
+        self._previous: Recorder | None = None
+        """The Recorder of the last training, closed: the next training's goes on with its recording."""
         self._model: nn.Module | None = None
         self._args: TrainingArguments | None = None
         self._optimizer: Any = None
@@ -131,6 +134,7 @@ class VgpTuiCallback(TrainerCallback):
             enabled=state.is_world_process_zero,
             scaler=getattr(optimizer, "scaler", None),  # accelerate's AcceleratedOptimizer, with fp16
             options={"flush_seconds": self.flush_seconds, **self.recorder_options},
+            continues=self._previous, global_step=state.global_step,
         )
         if self.recorder.enabled:
             self._hook = model.register_forward_hook(self._on_forward, with_kwargs=True)
@@ -263,6 +267,7 @@ class VgpTuiCallback(TrainerCallback):
         recorder, self.recorder = self.recorder, None
         if recorder is not None:
             recorder.close(state, message)
+            self._previous = recorder
 
 
 def _tensors(output: Any) -> list[torch.Tensor]:

@@ -50,7 +50,8 @@ class VgpTuiCallback(pl.Callback):
     """Records the run: one ``step`` record per optimizer step, measured in ``on_before_optimizer_step``.
 
     Args:
-        path: the JSON-lines recording to write (replaced if it exists) when training starts.
+        path: the JSON-lines recording to write (replaced if it exists) when training starts; a later
+            ``fit()`` with this callback (resumed, or training on) is the recording's next run.
         preset: the name the dashboard shows for the run (default: the LightningModule's class name).
         flush_seconds: how often pending steps are written and flushed (see :class:`vgp_tui.Recorder`).
         **recorder_options: further keyword arguments for :class:`vgp_tui.Recorder` (``remedies=``, ...).
@@ -70,6 +71,8 @@ class VgpTuiCallback(pl.Callback):
         self.flush_seconds = flush_seconds
         self.recorder_options = recorder_options
         self.recorder: Recorder | None = None
+        self._previous: Recorder | None = None
+        """The Recorder of the last fit, closed: the next fit's goes on with its recording."""
         self._loss: torch.Tensor | None = None
         """Sum of the losses backpropagated since the last optimizer step (each already / accumulate)."""
         self._backwards = 0
@@ -89,6 +92,7 @@ class VgpTuiCallback(pl.Callback):
             accumulate=trainer.accumulate_grad_batches, enabled=trainer.is_global_zero,
             scaler=getattr(trainer.precision_plugin, "scaler", None),  # MixedPrecision unscales before the hook
             options={"flush_seconds": self.flush_seconds, **self.recorder_options},
+            continues=self._previous, global_step=trainer.global_step,
         )
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -146,6 +150,7 @@ class VgpTuiCallback(pl.Callback):
         recorder, self.recorder = self.recorder, None
         if recorder is not None:
             recorder.close(state, message)
+            self._previous = recorder
 
 
 def _norm_clip(trainer: pl.Trainer) -> float | None:
