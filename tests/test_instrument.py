@@ -181,10 +181,12 @@ class _TiedLanguageModel(nn.Module):
 
 
 @pytest.mark.parametrize("zeroing", ["optimizer", "recorder"])
-def test_a_tied_weight_counts_once_in_its_first_layer(tmp_path: Path, zeroing: str) -> None:
+def test_a_tied_weight_counts_once_in_its_last_layer(tmp_path: Path, zeroing: str) -> None:
+    """Counted once, at the output side: its gradient is mostly the head's, and taken for the input
+    side's (the embedding, layer 1) it made the flow look as if the head's gradient reached the input."""
     model, twin = _TiedLanguageModel(), _TiedLanguageModel()
     probe = GradientProbe(model)
-    assert probe.layer_names == ("embed", "mix")  # the head owns nothing but the tied weight
+    assert probe.layer_names == ("mix", "head")  # the embedding owns nothing but the tied weight
     opt = torch.optim.SGD(model.parameters(), lr=0.5)
     twin_opt = torch.optim.SGD(twin.parameters(), lr=0.5)
     path = tmp_path / "r.jsonl"
@@ -209,7 +211,7 @@ def test_a_tied_weight_counts_once_in_its_first_layer(tmp_path: Path, zeroing: s
             twin_opt.zero_grad(set_to_none=True)
     steps = _steps(read_recording(path).events)
     assert [s.total_norm for s in steps] == pytest.approx(twin_totals, rel=1e-5)
-    assert [s.grad_norm[0] for s in steps] == pytest.approx(embed_norms, rel=1e-5)
+    assert [s.grad_norm[-1] for s in steps] == pytest.approx(embed_norms, rel=1e-5)
 
 
 # -- (d) other ranks: no file, no measuring -----------------------------------------------------------

@@ -135,14 +135,23 @@ def default_layer_groups(model: nn.Module) -> list[tuple[str, list[nn.Parameter]
     Models in ``vgp_tui.models`` define ``layer_groups()`` (to merge a layer with its batch norm, say);
     this is the fallback for anyone else's model. Compiled or DDP-wrapped models are named as the
     module inside (see :func:`unwrap_model`).
+
+    A weight that two modules share (a language model's embedding tied to its output head: GPT-2's
+    ``wte`` and ``lm_head``) is the layer of the last of them, the output side. Its gradient, the sum
+    of both uses, is mostly the head's (every position's logits against the sparse rows of the tokens
+    seen): read as the first layer it was the head's gradient taken for the input side's, and a
+    diagnosis found "healthy flow" where every block got a thousandth of it.
     """
     model = unwrap_model(model)
     groups = []
+    last_owner: dict[int, int] = {}
     for name, module in model.named_modules():
         params = [p for p in module.parameters(recurse=False) if p.requires_grad]
         if params:
+            last_owner.update((id(p), len(groups)) for p in params)
             groups.append((layer_name(name) or type(module).__name__, params))
-    return groups
+    owned = [(name, [p for p in params if last_owner[id(p)] == i]) for i, (name, params) in enumerate(groups)]
+    return [(name, params) for name, params in owned if params]
 
 
 def block_layer_groups(model: nn.Module) -> list[tuple[str, list[nn.Parameter]]]:
