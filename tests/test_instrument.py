@@ -1010,3 +1010,19 @@ def test_a_recorder_continues_a_closed_ones_recording_as_its_next_run(tmp_path: 
     with Recorder(path, GradientProbe(model)) as fresh:
         train(fresh, 1)
     assert [(s.run, s.step) for s in read_recording(path).events if isinstance(s, StepMetrics)] == [(1, 1)]
+
+
+def test_a_wrong_path_flush_interval_or_remedies_is_named_at_once(tmp_path: Path) -> None:
+    """Recorder(123, probe) said pathlib's "expected str, bytes or os.PathLike object", remedies=["relu"]
+    "'list' object has no attribute 'items'", and flush_seconds=-1 was taken without a word."""
+    probe = GradientProbe(_mlp())
+    with pytest.raises(TypeError, match=r"^path must be the recording's file name \(a str or Path\), not int 123$"):
+        Recorder(123, probe)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^remedies must map remedy names to values, as \{'activation': 'relu'\}, "
+                                        r"not list \['relu'\]$"):
+        Recorder(tmp_path / "r.jsonl", probe, remedies=["relu"])  # type: ignore[arg-type]
+    for wrong, error in ((-1, ValueError), (math.nan, ValueError), ("1", TypeError)):
+        with pytest.raises(error, match=r"^flush_seconds must be a number of seconds"):
+            Recorder(tmp_path / "r.jsonl", probe, flush_seconds=wrong)  # type: ignore[arg-type]
+    assert not (tmp_path / "r.jsonl").exists()  # (checked before the file is opened)
+    Recorder(tmp_path / "r.jsonl", probe, flush_seconds=0).close()  # 0: a flush every step

@@ -255,6 +255,14 @@ class Recorder:
         if not isinstance(probe, GradientProbe):
             raise TypeError(f"Recorder takes a GradientProbe, not {type(probe).__name__}: "
                             "Recorder(path, vgp_tui.GradientProbe(model))")
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be the recording's file name (a str or Path), not {type(path).__name__} {path!r}")
+        if remedies is not None and not isinstance(remedies, Mapping):
+            raise TypeError("remedies must map remedy names to values, as {'activation': 'relu'}, not "
+                            f"{type(remedies).__name__} {remedies!r}")
+        flush_seconds = _number(flush_seconds, "flush_seconds must be a number of seconds")
+        if not flush_seconds >= 0:
+            raise ValueError(f"flush_seconds must be a number of seconds >= 0 (0: every step), not {flush_seconds!r}")
         self.path = Path(path)
         if continues is not None and not (isinstance(continues, Recorder) and continues.closed):
             raise TypeError("continues must be a closed Recorder whose recording this one goes on with, not "

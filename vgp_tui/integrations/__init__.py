@@ -11,6 +11,7 @@ none of it, so vgp-tui installs and runs without them.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +54,17 @@ def run_remedies(clip: float | None, accumulate: int) -> dict[str, object]:
     return remedies
 
 
+_SET_BY_THE_CALLBACK = ("path", "probe", "continues", "first_step")
+"""Recorder arguments a callback decides itself: the others can be passed to it (``remedies=``, ...)."""
+
+
 def recording_path(path: str | Path) -> Path:
     """``path`` checked where the callback is made, on the rank that will write it (another rank's
     disk may lack the folder): a folder that was not there failed only once the Trainer started,
     after its setup, in a traceback from inside the framework."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"VgpTuiCallback's path must be the recording's file name (a str or Path), not "
+                        f"{type(path).__name__} {path!r}")
     target = Path(path)
     if is_main_process():
         if target.is_dir():
@@ -64,6 +72,19 @@ def recording_path(path: str | Path) -> Path:
         if not target.parent.is_dir():
             raise UserError(f"VgpTuiCallback({str(path)!r}): folder '{target.parent}' does not exist (create it first)")
     return target
+
+
+def check_recorder_options(options: dict[str, Any]) -> None:
+    """The Recorder options passed to a callback, checked by name where it is made: a misspelt one
+    failed only once training started, after the framework's setup, as a TypeError of Recorder's."""
+    import inspect
+
+    own = ("path", "preset", "flush_seconds")  # (the callback's own arguments, before these)
+    takes = [name for name in inspect.signature(Recorder).parameters if name not in (*_SET_BY_THE_CALLBACK, *own)]
+    for name in options:
+        if name not in takes:
+            raise TypeError(f"VgpTuiCallback got an unexpected keyword argument {name!r}: it takes "
+                            f"{', '.join(own)} and these of vgp_tui.Recorder: {', '.join(takes)}")
 
 
 def open_recorder(path: Path, model: torch.nn.Module, *, name: str, lr: float | None, clip: float | None,

@@ -52,7 +52,7 @@ import torch
 from torch import nn
 
 from vgp_tui.engine.instrument import Recorder
-from vgp_tui.integrations import missing, open_recorder, recording_path
+from vgp_tui.integrations import check_recorder_options, missing, open_recorder, recording_path
 
 try:
     from accelerate.state import GradientState
@@ -83,6 +83,7 @@ class VgpTuiCallback(TrainerCallback):
         **recorder_options: Any,
     ) -> None:
         self.path = recording_path(path)
+        check_recorder_options(recorder_options)
         self.preset = preset
         self.flush_seconds = flush_seconds
         self.recorder_options = recorder_options

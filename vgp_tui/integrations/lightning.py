@@ -36,7 +36,7 @@ from typing import Any
 import torch
 
 from vgp_tui.engine.instrument import Recorder
-from vgp_tui.integrations import missing, open_recorder, recording_path
+from vgp_tui.integrations import check_recorder_options, missing, open_recorder, recording_path
 
 try:
     import lightning.pytorch as pl
@@ -67,6 +67,7 @@ class VgpTuiCallback(pl.Callback):
     ) -> None:
         super().__init__()
         self.path = recording_path(path)
+        check_recorder_options(recorder_options)
         self.preset = preset
         self.flush_seconds = flush_seconds
         self.recorder_options = recorder_options
