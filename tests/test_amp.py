@@ -4,6 +4,7 @@ measured in float32. Every number is checked against plain float32 (or float64) 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from pathlib import Path
@@ -13,7 +14,7 @@ import torch
 from torch import nn
 
 from vgp_tui.engine.events import StepMetrics, to_record
-from vgp_tui.engine.instrument import Recorder
+from vgp_tui.engine.instrument import NonFiniteGradientError, Recorder
 from vgp_tui.engine.probe import GradientProbe, default_layer_groups
 from vgp_tui.engine.recording import read_recording
 
@@ -177,3 +178,42 @@ def test_bfloat16_parameters_are_measured_in_float32(tmp_path: Path, zero_grad: 
     for s, layers in zip(steps, expected):
         # bfloat16 keeps 3 significant digits: a norm taken in bfloat16 would miss this by ~1e-3.
         assert s.grad_norm == pytest.approx(layers, rel=1e-5)
+
+
+@pytest.mark.parametrize("unscale_first", [False, True], ids=["scaled", "unscale_"])
+def test_the_alarm_stops_a_scaler_that_skips_at_a_spent_scale(tmp_path: Path, unscale_first: bool) -> None:
+    """A NaN in every gradient from step 3: the scaler skips and halves its scale at every step, for
+    ever, and on_nonfinite="raise" never fired (a skipped step is the scaler's business). Down at a
+    scale of 1 nothing is left to lower: the gradient itself is not finite, and the job stops there,
+    before optimizer.step(); "warn" warns then."""
+    for mode in ("raise", "warn"):
+        model = _mlp()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        scaler = torch.amp.GradScaler("cpu", init_scale=16.0)
+        path = tmp_path / f"{mode}.jsonl"
+        raised = None
+        with pytest.warns(RuntimeWarning, match=r"non-finite gradient at step \d+: layer '2' has norm nan") \
+                if mode == "warn" else contextlib.nullcontext():
+            with Recorder(path, GradientProbe(model), scaler=scaler, flush_seconds=0.0, on_nonfinite=mode) as recorder:
+                for step in range(1, 12):
+                    x, y = _batch(step)
+                    loss = nn.functional.cross_entropy(model(x), y)
+                    scaler.scale(loss).backward()
+                    if step >= 3:
+                        model[2].weight.grad[0, 0] = math.nan
+                    if unscale_first:
+                        scaler.unscale_(optimizer)
+                    try:
+                        recorder.step(loss)
+                    except NonFiniteGradientError as error:
+                        raised = (error.step, scaler.get_scale())
+                        break
+                    scaler.step(optimizer)
+                    scaler.update()
+                    optimizer.zero_grad(set_to_none=True)
+        if mode == "raise":
+            assert raised == (7, 1.0)  # skipped at scales 16, 8, 4 and 2 (steps 3 to 6)
+        else:
+            assert raised is None
+        steps = _steps(path)
+        assert [s.step for s in steps if s.skipped][:4] == [3, 4, 5, 6]

@@ -198,8 +198,9 @@ class Recorder:
             that very :meth:`step`, before ``optimizer.step()`` can spread it into the weights, after
             the step is written. That check reads one flag on the host every step: on CUDA a host-device
             synchronisation per step, the price of stopping in time (a batch job's alarm, not a
-            dashboard's default). A step that the scaler skips is its business and never triggers
-            the alarm. Use the same setting on every rank: under ``torch.distributed`` every rank
+            dashboard's default). A step that the scaler skips is its business and does not
+            trigger the alarm, unless its scale is down to 1 already: then the gradient itself is
+            not finite (a NaN halves the scale at every step, for ever). Use the same setting on every rank: under ``torch.distributed`` every rank
             measures in ``"raise"`` mode, so that all of them raise at the same step instead of the
             others waiting for rank 0 in the next collective.
 
@@ -423,7 +424,7 @@ class Recorder:
             step_lr = self.lr if lr is None or self._writer is None else lr
             row = (_loss_value(loss, measured.device), measured, index, flags)
             self._pending.append(row, (self.step_count, started, step_lr, probe_seconds, observed, reduced))
-        if alarm and verdict is not self._verdicts[_SCALED]:
+        if alarm:
             self._check_finite(measured, total_sq, verdict)
         if self._sharded:
             if self.step_count >= self._reduce_at:
@@ -501,7 +502,10 @@ class Recorder:
         """on_nonfinite="raise": the one host read per step that this mode costs."""
         bad = ~torch.isfinite(total_sq)
         if verdict is not self._verdicts[_NOT_SKIPPED]:
-            bad &= verdict == _NOT_SKIPPED  # the scaler found the Inf and will skip the step
+            # The scaler skips the step and lowers its scale, its business: unless the scale is down
+            # to 1 already, where the gradient itself is not finite (a NaN halves the scale at every
+            # step, for ever, and nothing else would stop the job).
+            bad &= (verdict == _NOT_SKIPPED) | self._scale_spent(bad.device)
         if not bool(bad):
             return
         norms = squares.sqrt().tolist()  # the exceptional path: which layer
@@ -665,9 +669,18 @@ class Recorder:
             start = end
         return blocks[0] if len(blocks) == 1 else torch.cat(blocks)
 
+    def _scale_spent(self, device: torch.device) -> torch.Tensor:
+        """Whether the scaler's scale is down to 1 or less, as a (1,) bool device tensor: a step it
+        skips there is no overflow of the scaling but a gradient that is not finite by itself."""
+        scale = self.scaler._scale  # type: ignore[union-attr]  # (set: the scaler has scaled a loss)
+        return scale.reshape(1).to(device) <= 1.0
+
     def _warn_nonfinite(self, taken: list[tuple[list[float], _StepInfo]]) -> None:
+        spent = (self.scaler is not None and self.scaler.is_enabled() and self.scaler._scale is not None
+                 and any(row[-1] for row, _ in taken) and float(self.scaler._scale) <= 1.0)  # (read at the flush)
         for row, (step, *_) in taken:
-            if not row[-1] and not math.isfinite(row[ROW_TOTAL]):  # (a step the scaler skips is not news)
+            # A step the scaler skips is not news, unless its scale is spent (see _check_finite).
+            if (not row[-1] or spent) and not math.isfinite(row[ROW_TOTAL]):
                 norms = row[ROW_LAYERS:-1]
                 first = next((i for i, v in enumerate(norms) if not math.isfinite(v)), 0)
                 self._warned = True
