@@ -84,6 +84,20 @@ def test_blocks_stay_whole_on_every_row_count() -> None:
         assert all("attn" not in label and "mlp" not in label for label in labels) or len(groups) == len(names)
 
 
+def test_the_layers_outside_the_repeated_blocks_keep_a_row_of_their_own() -> None:
+    """Merged with its neighbour block, the position embedding's 4e-2 hid behind h.0's 9e-5 (a row
+    shows its worst layer), and the final norm behind h.22's: the embeddings, the final norm and the
+    head keep a row each wherever they fit, and the blocks share the rows left evenly."""
+    names = [name for name, _ in default_layer_groups(Transformer())]
+    single = ["wte", "wpe", "ln_f", "lm_head"]
+    for rows in range(len(single) + 1, BLOCKS + len(single)):
+        groups = block_groups(names, rows)
+        labels = block_labels(names, groups)
+        assert len(groups) == rows and [label for label in labels if not label.startswith("h.")] == single, labels
+        sizes = [b - a + 1 for (a, b), label in zip(groups, labels) if label.startswith("h.")]
+        assert max(sizes) - min(sizes) <= len(names) // BLOCKS  # (whole blocks: at most one block apart)
+
+
 def test_worst_order_puts_a_broken_layer_first_then_the_farthest_from_the_head() -> None:
     recent = np.array([1e-9, 5e-3, math.nan, 1e-6, 2e3, 1.0])
     # layer 2 has no finite norm; then exploding (4: 2e3) before vanishing (0: 1e-9, then 3: 1e-6).

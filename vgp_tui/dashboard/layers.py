@@ -119,8 +119,10 @@ def worst_order(recent: Sequence[float] | np.ndarray | None, count: int,
 
 def block_groups(names: Sequence[str], rows: int) -> list[tuple[int, int]]:
     """``names`` in at most ``rows`` rows, (first, last) layer of each: one layer a row where they fit,
-    else whole blocks (:func:`block_of`) a row, the blocks merged as :func:`layer_groups` merges layers
-    where even they do not fit. A row never splits a block unless a single block is all there is."""
+    else whole blocks (:func:`block_of`) a row, where even they do not fit the repeated blocks (``h.0``
+    … ``h.23``) merged evenly and the others (an embedding, the head) a row each, or where not even
+    those fit, the blocks merged as :func:`layer_groups` merges layers. A row never splits a block
+    unless a single block is all there is."""
     count = len(names)
     if rows >= count:
         return [(i, i) for i in range(count)]
@@ -129,7 +131,48 @@ def block_groups(names: Sequence[str], rows: int) -> list[tuple[int, int]]:
         return layer_groups(count, rows)
     ends = [*(s - 1 for s in starts[1:]), count - 1]
     blocks = list(zip(starts, ends))
+    repeated = [any(part.isdigit() for part in names[a].split(".")) for a, _ in blocks]
+    repeated[0] = repeated[-1] = False  # (the diagnosis compares the first and the last: a row each)
+    runs = _runs_of_repeated_blocks(repeated)
+    alone = len(blocks) - sum(b - a for a, b in runs)  # blocks outside the runs, and one row per run
+    if runs and alone <= rows:
+        # The blocks that are not one of many (an embedding, the final norm, the head) keep a row each,
+        # and only the repeated blocks merge: merged with its neighbour block, a position embedding's
+        # 4e-2 hid behind h.0's 9e-5.
+        return [(blocks[a][0], blocks[b][1]) for a, b in _merge_runs(len(blocks), runs, rows)]
     return [(blocks[a][0], blocks[b][1]) for a, b in layer_groups(len(blocks), rows)]
+
+
+def _runs_of_repeated_blocks(repeated: Sequence[bool]) -> list[tuple[int, int]]:
+    """(first, last) of each run of consecutive ``repeated`` blocks (``h.0`` … ``h.23``), two or more long."""
+    runs, start = [], None
+    for i, flag in enumerate([*repeated, False]):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            if i - start >= 2:
+                runs.append((start, i - 1))
+            start = None
+    return runs
+
+
+def _merge_runs(count: int, runs: list[tuple[int, int]], rows: int) -> list[tuple[int, int]]:
+    """``count`` blocks in ``rows`` rows: a row for each block outside ``runs``, and each run's blocks
+    evenly over the rows left, shared between the runs by their length (one at least)."""
+    spare = rows - (count - sum(b - a + 1 for a, b in runs))
+    lengths = np.array([b - a + 1 for a, b in runs])
+    share = np.minimum(lengths, np.maximum(1, spare * lengths // lengths.sum()))
+    for i in np.argsort(-lengths):  # (what rounding down left, to the longest runs first)
+        while share.sum() < spare and share[i] < lengths[i]:
+            share[i] += 1
+    groups: list[tuple[int, int]] = []
+    at = 0
+    for (a, b), rows_of_run in zip(runs, share.tolist()):
+        groups += [(i, i) for i in range(at, a)]
+        edges = a + (np.arange(rows_of_run + 1) * (b - a + 1)) // rows_of_run
+        groups += [(int(lo), int(hi) - 1) for lo, hi in zip(edges[:-1], edges[1:])]
+        at = b + 1
+    return groups + [(i, i) for i in range(at, count)]
 
 
 def block_labels(names: Sequence[str], groups: Sequence[tuple[int, int]]) -> list[str]:
