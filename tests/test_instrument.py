@@ -1026,3 +1026,20 @@ def test_a_wrong_path_flush_interval_or_remedies_is_named_at_once(tmp_path: Path
             Recorder(tmp_path / "r.jsonl", probe, flush_seconds=wrong)  # type: ignore[arg-type]
     assert not (tmp_path / "r.jsonl").exists()  # (checked before the file is opened)
     Recorder(tmp_path / "r.jsonl", probe, flush_seconds=0).close()  # 0: a flush every step
+
+
+def test_the_first_steps_are_timed_from_the_first_step_not_from_the_construction(tmp_path: Path) -> None:
+    """Whatever came between the Recorder and the first step (data loading, a compile) was counted
+    in the first steps' step_ms: 660 ms a step where the loop took a few."""
+    model = _mlp()
+    path = tmp_path / "r.jsonl"
+    with Recorder(path, GradientProbe(model), flush_seconds=1e9) as recorder:
+        time.sleep(1.0)  # the set-up after the Recorder: counted, it made each of 5 steps 200 ms or more
+        for step in range(5):
+            x, y = _batch(step)
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            recorder.step(loss)
+            model.zero_grad()
+    steps = _steps(read_recording(path).events)
+    assert len(steps) == 5 and 0 < steps[0].step_ms < 150  # (a step of this MLP: a millisecond or two)

@@ -310,7 +310,8 @@ class Recorder:
         self._t0 = continues._t0 if continues is not None else time.perf_counter()  # (one clock: a replay's)
         self._pending: StepBuffer[_Row, _StepInfo] = StepBuffer(self._pack)
         self._queued: list[tuple[int, Event]] = []  # (pending steps before it, event): sharded log_remedy
-        self._last_flush = self._last_step_time = time.perf_counter()  # (the latter for step_ms)
+        self._last_flush = time.perf_counter()
+        self._last_step_time: float | None = None  # the start of the last step written (for step_ms)
         self._reduce_at = 1  # sharded: the step at which all ranks next sum their pending squares
         self._interval = 1
         self._last_reduce = (self.step_count, self._last_flush)  # (step, time) of the last sum over ranks
@@ -569,7 +570,11 @@ class Recorder:
         taken = pending.take(ready)
         n = len(taken)
         _, (_, last_time, *_) = taken[-1]
-        step_ms = (last_time - self._last_step_time) * 1000.0 / n
+        if self._last_step_time is None:  # the first steps: timed from the first's start, not from the
+            first_time = taken[0][1][1]   # construction (a model built or data loaded in between)
+            step_ms = (last_time - first_time) * 1000.0 / (n - 1) if n > 1 else 0.0
+        else:
+            step_ms = (last_time - self._last_step_time) * 1000.0 / n
         probe_ms = sum(info[3] for _, info in taken) * 1000.0 / n
         self._last_step_time = last_time
         self._write_steps(taken, step_ms, probe_ms, remaining=len(pending))
