@@ -67,6 +67,19 @@ def _wait_for_steps(fd: int, record: Path, seconds: float = 60) -> bytes:
     raise AssertionError("the dashboard never recorded steps")
 
 
+def _read_until_exit(fd: int, pid: int, seconds: float) -> tuple[int, bytes]:
+    """The exit status of ``pid`` and what it wrote meanwhile, reading all the while (a process that
+    writes to a terminal no one reads would block); killed after ``seconds``."""
+    out = b""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        out += _read(fd, 0.2)
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status), out + _read(fd, 0.1)
+    return _wait_exit(pid, 1), out
+
+
 def _wait_exit(pid: int, seconds: float) -> int:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -88,18 +101,10 @@ def test_quit_restores_the_terminal_and_closes_the_recording(tmp_path: Path, how
             os.write(fd, b"\x03")
         else:
             os.kill(pid, getattr(signal, how))
-        code_holder: list[int] = []
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not code_holder:
-            out += _read(fd, 0.2)
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                code_holder.append(os.waitstatus_to_exitcode(status))
-        if not code_holder:
-            code_holder.append(_wait_exit(pid, 1))
+        code, more = _read_until_exit(fd, pid, 10)
+        out += more
     finally:
         os.close(fd)
-    code = code_holder[0]
     expected = {"ctrl+c": 0, "SIGTERM": 128 + signal.SIGTERM, "SIGHUP": 128 + signal.SIGHUP}[how]
     assert code == expected
     assert RESTORE in out
@@ -125,15 +130,8 @@ def test_quitting_a_dashboard_whose_recording_failed_says_why_and_exits_1(tmp_pa
             out += _read(fd, 0.3)
         out += _read(fd, 2)  # (a failure found at the first flush or only at the close: the same line)
         os.write(fd, b"\x03")
-        deadline = time.monotonic() + 10
-        code = None
-        while code is None and time.monotonic() < deadline:
-            out += _read(fd, 0.2)
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                code = os.waitstatus_to_exitcode(status)
-        if code is None:
-            code = _wait_exit(pid, 1)
+        code, more = _read_until_exit(fd, pid, 10)
+        out += more
     finally:
         os.close(fd)
     said = b" ".join(out.rpartition(RESTORE)[2].split()).decode(errors="replace")
@@ -200,15 +198,7 @@ def test_a_shutdown_stuck_after_a_signal_still_closes_the_recording_and_ends(tmp
     try:
         _wait_for_steps(fd, record)
         os.kill(pid, getattr(signal, how))
-        deadline = time.monotonic() + 30
-        code = None
-        while code is None and time.monotonic() < deadline:
-            _read(fd, 0.2)
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                code = os.waitstatus_to_exitcode(status)
-        if code is None:
-            code = _wait_exit(pid, 1)
+        code, _ = _read_until_exit(fd, pid, 30)
     finally:
         os.close(fd)
     assert code == 128 + getattr(signal, how)

@@ -101,17 +101,21 @@ def _learning_rate(value: object) -> float:
     """``value`` as a learning rate: a finite number, 0 or more (a warm-up may start at 0). A
     one-element tensor is one (an optimizer's ``lr`` may be); a bool or a string is not, as for
     ``clip`` (``float("0.1")`` would take the string)."""
-    if type(value) is float:  # (the usual learning rate: no more than the range check)
-        lr = value
-    elif isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            raise TypeError(f"{_LR}, not a tensor of shape {tuple(value.shape)}")
-        lr = float(value)
-    else:
-        lr = _number(value, _LR)
+    lr = _scalar(value, _LR)
     if not (math.isfinite(lr) and lr >= 0):
         raise ValueError(f"lr must be the optimizer's learning rate, a finite number >= 0, not {value!r}")
     return lr
+
+
+def _scalar(value: object, wanted: str) -> float:
+    """``value``, a number or a one-element tensor, as a float (:func:`_number`'s TypeError otherwise)."""
+    if type(value) is float:  # (the usual case: nothing to check but the range, by the caller)
+        return value
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise TypeError(f"{wanted}, not a tensor of shape {tuple(value.shape)}")
+        return float(value)
+    return _number(value, wanted)
 
 
 def _number(value: object, wanted: str) -> float:
@@ -133,14 +137,7 @@ _LOSS = "loss must be the step's loss, a one-element tensor or a number"
 
 def _clip_norm(value: object) -> float:
     """``value`` as a clipping threshold: a positive number (a bool or a string is not a norm)."""
-    if type(value) is float:  # (the usual threshold: no more than the sign check)
-        norm = value
-    elif isinstance(value, torch.Tensor):
-        if value.numel() != 1:
-            raise TypeError(f"{_CLIP}, not a tensor of shape {tuple(value.shape)}")
-        norm = float(value)
-    else:
-        norm = _number(value, _CLIP)
+    norm = _scalar(value, _CLIP)
     if not norm > 0:
         raise ValueError(f"clip must be a positive total norm (or None for no clipping), not {value!r}")
     return norm
