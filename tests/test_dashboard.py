@@ -644,6 +644,22 @@ async def test_a_full_disk_stops_the_recording_not_the_training(listen: Any) -> 
         await pilot.press("q")
 
 
+async def test_a_recording_that_fails_at_once_is_said_on_screen_from_the_command_line_path() -> None:
+    """As the command line starts it (the session built in the training thread): the toast was
+    raised in the pass that took the new session, whose clearing of the toasts, done again after the
+    next refresh, took it away; shown once, it never came back. The user trained on, unrecorded."""
+    from vgp_tui.dashboard.app import VgpApp
+
+    app = VgpApp(start=lambda: Session(small_sigmoid(), device="cpu"), preset="deep-sigmoid", record="/dev/full")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await wait_for(pilot, lambda: steps(app) > 50)
+        assert app.recorder.error and "No space left on device" in app.recorder.error
+        await pilot.pause(0.2)
+        assert any("training goes on without recording" in n.message for n in app._notifications), \
+            [n.message for n in app._notifications]
+        await pilot.press("q")
+
+
 async def test_out_of_memory_is_reported_with_a_hint(monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 

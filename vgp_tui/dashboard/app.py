@@ -486,7 +486,11 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         recorder = self.recorder
         if recorder is not None and recorder.error and not self._recording_error_shown:
             self._recording_error_shown = True
-            self.notify(f"{recorder.error}; training goes on without recording", severity="error", timeout=15)
+            # After the next refresh: a recording that fails at its first write does so in the pass
+            # that takes the new session, whose clearing of the toasts (done again after the refresh,
+            # clear_toasts) took this one away, and the user trained on unrecorded without a word.
+            self.call_after_refresh(self.notify, f"{recorder.error}; training goes on without recording",
+                                    severity="error", timeout=15)
 
     def _react(self, event: Any, toast: bool = True) -> None:
         """Events that deserve a toast (where ``toast``) or change the remedies bar."""
