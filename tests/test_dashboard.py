@@ -1153,6 +1153,11 @@ async def test_the_status_line_leaves_out_whole_fields_where_it_is_narrow() -> N
     # move that clock): 32 s of recording, step 2 282 at 3 s.
     replay = await shown(80, mode="replay", length=32.4)
     assert replay == " REPLAY  TRAINING  deep-sigmoid · cpu · run 2 · step 2 282 · 00:00:03 / 00:00:32", replay
+    # Paused (no rate: it is not one of now), and narrower: the time in short before anything else goes.
+    paused = await shown(80, mode="replay ×1 paused", length=32.4, stale=True)
+    assert paused == " REPLAY ×1 PAUSED  TRAINING  deep-sigmoid · cpu · run 2 · step 2 282 · 0:03/0:32", paused
+    assert await shown(76, mode="replay ×1 paused", length=32.4) == (
+        " REPLAY ×1 PAUSED  TRAINING  deep-sigmoid · run 2 · step 2 282 · 0:03/0:32")
     assert (await shown(160, mode="replay", length=32.4)).endswith(" · probe 1.2% · 00:00:03 / 00:00:32 · spirals (generated)")
 
 

@@ -715,6 +715,7 @@ async def test_a_replay_shows_how_far_it_is_into_the_recording_and_how_long_that
         await pilot.pause(0.3)
         before = shown()
         assert before is not None and before[0] < 20 and before[1] == "00:01:13", before
+        assert "steps/s" not in str(app.query_one("#status").render())  # paused: no rate of now
         await pilot.press("right")  # 10 s of recording on: the time before the "/" follows
         await wait_for(pilot, lambda: (shown() or (0, ""))[0] >= before[0] + 9)
         await pilot.press("q")

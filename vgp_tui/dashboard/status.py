@@ -24,6 +24,13 @@ def _clock(seconds: float) -> str:
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
+def _short_clock(seconds: float) -> str:
+    """``0:07``, ``12:40``, ``1:02:03``: the clock without its leading zeros, where the line is narrow."""
+    seconds = int(seconds)
+    hours, minutes = seconds // 3600, seconds % 3600 // 60
+    return f"{hours}:{minutes:02d}:{seconds % 60:02d}" if hours else f"{minutes}:{seconds % 60:02d}"
+
+
 class StatusLine(Static):
     """One line at the top; redrawn on every tick (the clock moves even when training is paused)."""
 
@@ -34,14 +41,15 @@ class StatusLine(Static):
         """``state`` overrides the History's (``starting``, before the session exists). ``mark``
         follows the preset's name where ``data_label``, which says the same, is left out (or says
         something else: a replay's names the file). ``stale``: nothing has come for a while (a
-        followed file gone quiet), so the last step's rate is not one of now. ``length``: a replay's
+        followed file gone quiet, a paused replay), so the last step's rate is not one of now. ``length``: a replay's
         recording time in all, shown after the time reached ("00:00:12 / 00:00:32": how far ←/→ go)."""
         run = history.current
         latest = run.latest if run else None
         state = state or history.state
         # (text, style, rank): where the line is too narrow, the highest ranks are left out, so that
-        # it never ends cut in the middle of a field or on a dangling separator.
-        parts: list[tuple[str, str, int]] = []
+        # it never ends cut in the middle of a field or on a dangling separator. A field may be given
+        # as alternatives, longest first: the longest that fits is shown.
+        parts: list[tuple[str | tuple[str, ...], str, int]] = []
         if mode:
             parts.append((f" {mode.upper()} ", BADGE_STYLES["replay"], 0))
         parts.append((f" {state.upper()} ", BADGE_STYLES.get(state, "reverse"), 0))
@@ -70,14 +78,15 @@ class StatusLine(Static):
         if length is None:
             parts.append((f" · {_clock(history.elapsed)}", "", 6))
         else:  # (where a replay is and how far it goes, what the seek keys move: before the file name)
-            parts.append((f" · {_clock(history.elapsed)} / {_clock(length)}", "", 2))
+            parts.append(((f" · {_clock(history.elapsed)} / {_clock(length)}",
+                           f" · {_short_clock(history.elapsed)}/{_short_clock(length)}"), "", 2))
         labelled = None
         if data_label:
             # A live session's data set is the first to go; a replay's label names the file and what
             # of it is missing ("only up to line N"), and while waiting for the file it is all there is.
             labelled = len(parts)
             parts.append((f" · {data_label}", "dim", 0 if mode == "waiting" else 2 if mode else 7))
-        width = self.size.width or sum(len(t) for t, _, _ in parts)
+        width = self.size.width or sum(len(_longest(t)) for t, _, _ in parts)
         kept = _fitting(parts, width)
         if mark and (mode or labelled not in kept):  # (a replay's label is the file's, not the data's)
             parts[named] = (f" {preset}{mark}", "bold", 0)
@@ -85,19 +94,25 @@ class StatusLine(Static):
         text = Text(no_wrap=True, overflow="ellipsis")
         for i, (part, style, rank) in enumerate(parts):
             if rank == 0 or i in kept:
-                text.append(part, style=style or None)
+                text.append(kept.get(i, _longest(part)), style=style or None)
         if text != self._shown:  # the same text again would still be repainted
             self._shown = text
             self.update(text, layout=False)  # one line, always: no layout pass
 
 
-def _fitting(parts: list[tuple[str, str, int]], width: int) -> set[int]:
+def _longest(text: str | tuple[str, ...]) -> str:
+    return text if isinstance(text, str) else text[0]
+
+
+def _fitting(parts: list[tuple[str | tuple[str, ...], str, int]], width: int) -> dict[int, str]:
     """The parts of rank above 0 that fit in ``width`` beside those of rank 0 (always shown: the
-    ellipsis cuts the end), the most important first."""
-    room = width - sum(len(t) for t, _, rank in parts if rank == 0)
-    kept = set()
+    ellipsis cuts the end), the most important first, each with the text it is shown as: the
+    longest of its alternatives that fits."""
+    room = width - sum(len(_longest(t)) for t, _, rank in parts if rank == 0)
+    kept = {}
     for i in sorted((i for i, part in enumerate(parts) if part[2]), key=lambda i: parts[i][2]):
-        if len(parts[i][0]) <= room:
-            kept.add(i)
-            room -= len(parts[i][0])
+        shown = next((t for t in ((parts[i][0],) if isinstance(parts[i][0], str) else parts[i][0]) if len(t) <= room), None)
+        if shown is not None:
+            kept[i] = shown
+            room -= len(shown)
     return kept
