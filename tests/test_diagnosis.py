@@ -434,7 +434,15 @@ def test_a_replay_names_the_fixes_in_words_and_a_model_of_ones_own_gets_the_less
     assert d.kind == "dead" and "He init" in d.text, d.text
     healthy = in_words(verdict(feed(flow(0.05, 0.1), own)), own)
     assert healthy.text == verdict(feed(flow(0.05, 0.1), own)).text  # nothing to try: nothing added
-    console = Console(width=78)  # at 80 columns the advice survives, the verdict is cut if need be
+    from rich.text import Text
+
+    console = Console(width=78)  # the conclusion and the advice survive a cut at 80 columns (a 24-block GPT-2's)
+    gpt = ("Gradient reaches layer 1 (transformer.wpe) at 0.51x of layer 147's (lm_head), but layer 104 "
+           "(transformer.h.17.ln_1) gets 8.4e-4 of it, 3 orders of magnitude less: vanishing inside the network")
+    text = fit_diagnosis(Diagnosis("vanishing", gpt, advice=ADVICE["vanishing"]), 78, console).plain
+    assert len(Text(text).wrap(console, 78)) <= DIAGNOSIS_LINES
+    assert text.startswith("Gradient reaches layer 1 (transformer.wpe)") and "… vanishing inside the network. " in text
+    assert text.endswith(ADVICE["vanishing"]), text  # (it was "but layer 104 (transformer.h.17… To try …")
     for kind, advice in ADVICE.items():
         long = Diagnosis(kind, "diverged at step 19: the gradient of layer 3 (head) went Inf " * 4, advice=advice)
         text = fit_diagnosis(long, 78, console)

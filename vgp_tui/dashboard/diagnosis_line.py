@@ -17,22 +17,33 @@ DIAGNOSIS_LINES = 3
 """The most lines the diagnosis may take (at 80 columns a divergence needs three)."""
 
 
+CONCLUSION = 40
+"""The most characters of a verdict's last clause (after its last ": ") kept whole when it is cut."""
+
+
 def fit_diagnosis(result: Diagnosis, width: int, console: Any) -> Text:
     """The diagnosis as it fits in :data:`DIAGNOSIS_LINES` lines of ``width``: when it is too long
-    the verdict is cut (with "…"), never the keys to press."""
+    the verdict is cut (with "…"), never the keys to press nor the verdict's conclusion, the short
+    clause after its last colon (": vanishing inside the network."): cut at its end, the verdict
+    lost what it said ("but layer 104 (transformer.h.17… To try in the model: …")."""
     text = Text(result.text)
     if len(text.wrap(console, width)) <= DIAGNOSIS_LINES:
         return text
     # (the keys part opens with the period the verdict lacked: after the ellipsis it would read "….")
     keys = result.text[len(result.verdict):].removeprefix(".")
-    low, high = 0, len(result.verdict)
+    verdict = result.verdict
+    colon = verdict.rfind(": ")
+    conclusion = verdict[colon:] if 0 < colon and len(verdict) - colon <= CONCLUSION else ""
+    words = verdict[: len(verdict) - len(conclusion)]
+    ending = (conclusion.removeprefix(":") + ("." if keys and not conclusion.endswith(".") else "")) if conclusion else ""
+    low, high = 0, len(words)
     while low < high:  # the longest cut of the verdict that still fits
         middle = (low + high + 1) // 2
-        if len(Text(result.verdict[:middle].rstrip(" ,;:") + ELLIPSIS + keys).wrap(console, width)) <= DIAGNOSIS_LINES:
+        if len(Text(words[:middle].rstrip(" ,;:") + ELLIPSIS + ending + keys).wrap(console, width)) <= DIAGNOSIS_LINES:
             low = middle
         else:
             high = middle - 1
-    return Text(result.verdict[:low].rstrip(" ,;:") + ELLIPSIS + keys)
+    return Text(words[:low].rstrip(" ,;:") + ELLIPSIS + ending + keys)
 
 
 class DiagnosisLine(Static, Panel):
