@@ -83,6 +83,20 @@ async def test_a_bar_is_red_exactly_when_the_diagnosis_calls_the_layer_vanishing
         assert colours[2] == "green"  # the reference layer itself is healthy by definition
 
 
+async def test_a_layer_that_never_got_a_gradient_is_no_alarm_in_the_flow() -> None:
+    """Its 0 was drawn in the alarm's bold magenta (read as red) beside its muted label."""
+    history = history_of(run_events(("fc0", "spare", "fc1", "head"), [0.2, 0.0, 0.5, 1.0]))
+    app = FlowApp()
+    async with app.run_test(size=(60, 12)):
+        flow = app.query_one(GradientFlow)
+        flow.show(history.current)
+        rows = flow.lines(40, 20)
+        assert rows[1][1].text.strip() == "·" and rows[1][1].style.dim and not rows[1][1].style.bold
+        history = history_of(run_events(("fc0", "fc1", "head"), [math.nan, 0.5, 1.0]))  # a NaN is an alarm
+        flow.show(history.current)
+        assert flow.lines(40, 20)[0][1].style.bold
+
+
 # -- one grouping, readable labels ---------------------------------------------------------------------
 
 

@@ -162,7 +162,9 @@ class GradientFlow(Widget, Panel):
                 fraction = (math.log10(value) - low + 0.05 * (high - low)) / (1.05 * (high - low))
                 drawn = Segment(bar(fraction, bar_width), styles[VERDICT_COLOURS[verdict]])
             else:
-                drawn = Segment(("×" if not math.isfinite(value) else "·").ljust(bar_width), styles["bold magenta"])
+                # (A layer that never got a gradient is no alarm: its 0 is dim, as its verdict.)
+                mark = styles["dim"] if verdict == "unused" else styles["bold magenta"]
+                drawn = Segment(("×" if not math.isfinite(value) else "·").ljust(bar_width), mark)
             label = Segment(short_name(name, label_width, level).rjust(label_width) + " ", styles["dim"])
             rows.append([label, drawn, Segment(f"{format_norm(value):>{VALUE_WIDTH}}", base)])
         return rows
