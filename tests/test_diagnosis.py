@@ -442,6 +442,7 @@ def test_a_replay_names_the_fixes_in_words_and_a_model_of_ones_own_gets_the_less
     text = fit_diagnosis(Diagnosis("vanishing", gpt, advice=ADVICE["vanishing"]), 78, console).plain
     assert len(Text(text).wrap(console, 78)) <= DIAGNOSIS_LINES
     assert text.startswith("Gradient reaches layer 1 (transformer.wpe)") and "… vanishing inside the network. " in text
+    assert text.split("…")[0][-1] != "b" and gpt.startswith(text.split("…")[0] + " "), text  # a whole word, not "b…"
     assert text.endswith(ADVICE["vanishing"]), text  # (it was "but layer 104 (transformer.h.17… To try …")
     for kind, advice in ADVICE.items():
         long = Diagnosis(kind, "diverged at step 19: the gradient of layer 3 (head) went Inf " * 4, advice=advice)

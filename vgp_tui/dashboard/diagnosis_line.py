@@ -36,14 +36,21 @@ def fit_diagnosis(result: Diagnosis, width: int, console: Any) -> Text:
     conclusion = verdict[colon:] if 0 < colon and len(verdict) - colon <= CONCLUSION else ""
     words = verdict[: len(verdict) - len(conclusion)]
     ending = (conclusion.removeprefix(":") + ("." if keys and not conclusion.endswith(".") else "")) if conclusion else ""
+
+    def cut(end: int) -> str:  # after a whole word ("b… vanishing" read as a typo), and not after a comma
+        kept = words[:end]
+        if end < len(words) and not words[end].isspace() and " " in kept:
+            kept = kept[: kept.rfind(" ")]
+        return kept.rstrip(" ,;:") + ELLIPSIS + ending + keys
+
     low, high = 0, len(words)
     while low < high:  # the longest cut of the verdict that still fits
         middle = (low + high + 1) // 2
-        if len(Text(words[:middle].rstrip(" ,;:") + ELLIPSIS + ending + keys).wrap(console, width)) <= DIAGNOSIS_LINES:
+        if len(Text(cut(middle)).wrap(console, width)) <= DIAGNOSIS_LINES:
             low = middle
         else:
             high = middle - 1
-    return Text(words[:low].rstrip(" ,;:") + ELLIPSIS + ending + keys)
+    return Text(cut(low))
 
 
 class DiagnosisLine(Static, Panel):
