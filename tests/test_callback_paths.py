@@ -1,4 +1,5 @@
-"""Both frameworks' VgpTuiCallback check the recording's path where the callback is made."""
+"""Both frameworks' VgpTuiCallback check what they are given where it is given: the recording's path and
+options where the callback is made, the Trainer where it first calls the callback."""
 
 from __future__ import annotations
 
@@ -47,3 +48,41 @@ def test_a_misspelt_option_or_a_path_that_is_no_name_fails_where_the_callback_is
                                         r"Path\), not float 1.0$"):
         callback(1.0)
     assert callback(str(path), on_nonfinite="warn", remedies={"activation": "relu"}).path == path
+
+
+def test_a_callback_given_to_the_other_frameworks_trainer_names_the_one_to_use(tmp_path: Path) -> None:
+    """Each failed with an AttributeError naming a hook ('state_key', 'on_init_end'), not the mistake."""
+    import lightning.pytorch as pl
+    import torch
+    import transformers
+
+    from vgp_tui.integrations import huggingface, lightning
+
+    class Module(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = torch.nn.Linear(2, 1)
+
+        def training_step(self, batch: list[torch.Tensor], index: int) -> torch.Tensor:
+            return self.layer(batch[0]).pow(2).mean()
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(8, 2)), batch_size=4)
+    trainer = pl.Trainer(callbacks=[huggingface.VgpTuiCallback(tmp_path / "a.jsonl")], max_steps=1, logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, default_root_dir=tmp_path)
+    with pytest.raises(TypeError, match=re.escape(
+        "vgp_tui.integrations.huggingface.VgpTuiCallback is for transformers.Trainer: with "
+        "lightning.pytorch.Trainer use vgp_tui.integrations.lightning.VgpTuiCallback"
+    )):
+        trainer.fit(Module(), loader)
+    assert not (tmp_path / "a.jsonl").exists()
+
+    args = transformers.TrainingArguments(output_dir=str(tmp_path / "hf"), max_steps=1, report_to=[], use_cpu=True)
+    with pytest.raises(TypeError, match=re.escape(
+        "vgp_tui.integrations.lightning.VgpTuiCallback is for lightning.pytorch.Trainer: with "
+        "transformers.Trainer use vgp_tui.integrations.huggingface.VgpTuiCallback"
+    )):
+        transformers.Trainer(model=torch.nn.Linear(2, 1), args=args,
+                             callbacks=[lightning.VgpTuiCallback(tmp_path / "b.jsonl")])

@@ -87,6 +87,16 @@ def check_recorder_options(options: dict[str, Any]) -> None:
                             f"{', '.join(own)} and these of vgp_tui.Recorder: {', '.join(takes)}")
 
 
+def for_another_trainer(given_to: str) -> TypeError:
+    """The error of a callback given to the other framework's Trainer (``given_to``: "lightning" or
+    "huggingface"): that Trainer called a hook the callback does not have, an AttributeError that
+    named the hook and not the mistake."""
+    trainers = {"lightning": "lightning.pytorch.Trainer", "huggingface": "transformers.Trainer"}
+    made_for = next(name for name in trainers if name != given_to)
+    return TypeError(f"vgp_tui.integrations.{made_for}.VgpTuiCallback is for {trainers[made_for]}: with "
+                     f"{trainers[given_to]} use vgp_tui.integrations.{given_to}.VgpTuiCallback")
+
+
 def open_recorder(path: Path, model: torch.nn.Module, *, name: str, lr: float | None, clip: float | None,
                   accumulate: int, enabled: bool, scaler: Any, options: dict[str, Any],
                   continues: Recorder | None, global_step: int) -> Recorder:

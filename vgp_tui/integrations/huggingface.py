@@ -52,7 +52,7 @@ import torch
 from torch import nn
 
 from vgp_tui.engine.instrument import Recorder
-from vgp_tui.integrations import check_recorder_options, missing, open_recorder, recording_path
+from vgp_tui.integrations import check_recorder_options, for_another_trainer, missing, open_recorder, recording_path
 
 try:
     from accelerate.state import GradientState
@@ -144,6 +144,17 @@ class VgpTuiCallback(TrainerCallback):
                      **kwargs: Any) -> None:
         self._give_back_clipping(args)
         self._close("finished", f"training finished after {state.global_step} optimizer steps")
+
+    # -- given to lightning.pytorch.Trainer by mistake: none of these is read by transformers ----------
+    @property
+    def state_key(self) -> str:
+        return type(self).__qualname__  # read by Lightning before each hook: missing, an AttributeError
+
+    def setup(self, *args: Any, **kwargs: Any) -> None:
+        raise for_another_trainer("lightning")  # (the first hook a Lightning Trainer calls, in fit())
+
+    def on_exception(self, *args: Any, **kwargs: Any) -> None:
+        pass  # called by Lightning on setup's error: missing, its AttributeError would end the traceback
 
     # -- every optimizer step -----------------------------------------------------------------------
     def on_step_begin(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,

@@ -36,7 +36,7 @@ from typing import Any
 import torch
 
 from vgp_tui.engine.instrument import Recorder
-from vgp_tui.integrations import check_recorder_options, missing, open_recorder, recording_path
+from vgp_tui.integrations import check_recorder_options, for_another_trainer, missing, open_recorder, recording_path
 
 try:
     import lightning.pytorch as pl
@@ -104,6 +104,10 @@ class VgpTuiCallback(pl.Callback):
             self._close("finished", f"interrupted after {trainer.global_step} optimizer steps")
         else:
             self._close("error", f"{type(exception).__name__}: {exception}".splitlines()[0][:200])
+
+    def on_init_end(self, *args: Any, **kwargs: Any) -> None:
+        # Not a Lightning hook: transformers.Trainer's first call to its callbacks, from its __init__.
+        raise for_another_trainer("huggingface")
 
     # -- pauses: validation and the end of an epoch -------------------------------------------------
     def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
