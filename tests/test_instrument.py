@@ -368,9 +368,12 @@ def test_a_parameter_in_two_of_the_users_groups_is_counted_once_and_said() -> No
     user's list asked for."""
     model = _mlp()
     first, second = model[0], model[2]
-    with pytest.warns(RuntimeWarning, match=r"a parameter of layer 'b' is also in layer 'a': it is counted there only"):
+    with pytest.warns(RuntimeWarning, match=r"a parameter of layer 'a' is also in layer 'b': it is counted in the "
+                                            r"last layer that lists it only"):
         probe = GradientProbe(groups=[("a", first.parameters()), ("b", iter([first.weight, second.weight]))])
     assert probe.layer_names == ("a", "b") and len(probe.params) == 3
+    # In the last, as a tied weight of the model's own layers is (the output side's): "a" keeps its bias.
+    assert probe.params[0] is first.bias and {id(p) for p in probe.params[1:]} == {id(first.weight), id(second.weight)}
     import warnings
 
     with warnings.catch_warnings():

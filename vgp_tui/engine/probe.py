@@ -144,14 +144,11 @@ def default_layer_groups(model: nn.Module) -> list[tuple[str, list[nn.Parameter]
     """
     model = unwrap_model(model)
     groups = []
-    last_owner: dict[int, int] = {}
     for name, module in model.named_modules():
         params = [p for p in module.parameters(recurse=False) if p.requires_grad]
         if params:
-            last_owner.update((id(p), len(groups)) for p in params)
             groups.append((layer_name(name) or type(module).__name__, params))
-    owned = [(name, [p for p in params if last_owner[id(p)] == i]) for i, (name, params) in enumerate(groups)]
-    return [(name, params) for name, params in owned if params]
+    return _owned_once(groups)
 
 
 def block_layer_groups(model: nn.Module) -> list[tuple[str, list[nn.Parameter]]]:
@@ -190,20 +187,16 @@ def _parameter_list(name: str, params: object, source: str) -> list[nn.Parameter
 
 
 def _owned_once(groups: LayerGroups) -> list[tuple[str, list[nn.Parameter]]]:
-    """``groups`` with every parameter in the first layer that lists it, and layers left empty dropped.
+    """``groups`` with every parameter in the last layer that lists it, and layers left empty dropped.
 
     A tied weight (a language model's embedding and output head, GPT-2's ``wte`` and ``lm_head``) is
     registered by two modules but is one tensor with one gradient, the sum of both uses: counted in
     both layers it would enter the total norm twice, and clipping would scale by the wrong total
-    (``clip_grad_norm_`` counts it once)."""
-    seen: set[int] = set()
-    owned = []
-    for name, params in groups:
-        mine = [p for p in params if id(p) not in seen]
-        seen.update(id(p) for p in mine)
-        if mine:
-            owned.append((name, mine))
-    return owned
+    (``clip_grad_norm_`` counts it once). The last, the output side, for the reason
+    :func:`default_layer_groups` gives: the same rule for the model's layers and for a user's groups."""
+    last_owner = {id(p): i for i, (_, params) in enumerate(groups) for p in params}
+    owned = [(name, [p for p in params if last_owner[id(p)] == i]) for i, (name, params) in enumerate(groups)]
+    return [(name, params) for name, params in owned if params]
 
 
 def _dtensor_type() -> Any:
@@ -259,15 +252,15 @@ class GradientProbe:
         groups = [(name, _parameter_list(name, params, source)) for name, params in groups]
         owned = _owned_once(groups)
         if given:
-            # The user's own groups: a parameter listed twice is counted in its first group only (as a
+            # The user's own groups: a parameter listed twice is counted in its last group only (as a
             # tied weight is), which they may not expect of a list they wrote: said once, here.
             owner: dict[int, str] = {}
-            repeated = next(((name, owner[id(p)]) for name, params in groups for p in params
+            repeated = next(((owner[id(p)], name) for name, params in groups for p in params
                              if owner.setdefault(id(p), name) != name), None)
             if repeated is not None:
                 warnings.warn(f"GradientProbe: a parameter of layer '{repeated[0]}' is also in layer "
-                              f"'{repeated[1]}': it is counted there only (one tensor, one gradient)",
-                              RuntimeWarning, stacklevel=2)
+                              f"'{repeated[1]}': it is counted in the last layer that lists it only (one "
+                              "tensor, one gradient)", RuntimeWarning, stacklevel=2)
         groups = owned
         self.layer_names: tuple[str, ...] = tuple(name for name, _ in groups)
         self.params: list[nn.Parameter] = [p for _, params in groups for p in params]
