@@ -123,6 +123,41 @@ async def test_replay_controls_pause_speed_and_seek() -> None:
         await pilot.press("q")
 
 
+async def test_a_pause_in_the_recording_moves_the_replays_clock_and_its_seeks(tmp_path: Path) -> None:
+    """A job that paused 45 s (an evaluation) after step 100: the status line stayed at the last
+    record's time for the whole pause, two presses of → (+10 s each) seemed to do nothing, and the
+    step rate of before the pause was shown as the rate of now."""
+    recording = read_recording(FIXTURE)
+    cut = next(i for i, e in enumerate(recording.events) if isinstance(e, StepMetrics) and e.step == 100) + 1
+    paused_at = recording.events[cut - 1].t
+    events = recording.events[:cut] + [replace(e, t=e.t + 45.0) for e in recording.events[cut:]]
+    path = tmp_path / "paused.jsonl"
+    writer = RecordingWriter(path, recording.header)
+    writer.write(events)
+    writer.close()
+    app = make_replay_app(str(path), speed=1.0)
+    async with app.run_test(size=SIZE) as pilot:
+        source = app.session
+        await wait_for(pilot, lambda: app.history.current is not None and app.history.current.latest is not None
+                       and app.history.current.latest.step >= 100)
+        await pilot.press("space")
+        await wait_for(pilot, lambda: source.paused)
+        await pilot.press("right", "right")  # 20 s on: inside the pause, no record there
+        await wait_for(pilot, lambda: source.clock >= paused_at + 19)
+        await pilot.press("space")  # playing the pause: no step comes for a while yet
+        await wait_for(pilot, lambda: not app.playback.paused)
+        await pilot.pause(0.5)
+        assert app.history.current.latest.step == 100
+        reached = int(app.playback.reached)
+        assert reached >= 21, reached
+        status = str(app.query_one("#status").render())
+        assert f"· 00:00:{reached:02d} / 00:00:{int(events[-1].t) + 0:02d}" in status, status
+        assert "steps/s" not in status, status  # the rate before the pause is not one of now
+        await pilot.press("right", "right", "right")  # past the pause: the steps after it come
+        await wait_for(pilot, lambda: app.history.current.latest.step > 100)
+        await pilot.press("q")
+
+
 async def test_follow_shows_steps_appended_by_another_writer_within_a_second(tmp_path: Path) -> None:
     path = tmp_path / "growing.jsonl"
     source_events = read_recording(FIXTURE)

@@ -11,6 +11,7 @@ No Textual here: the app only sees events.
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -156,8 +157,15 @@ class ReplaySource:
             speed=self.speed, paused=self.paused, ended=self.ended,
             following=self.follow and self.error is None and self.position >= len(self.events) and not self.waiting,
             waiting=self.waiting, warning=self.warning, label=self.data_label, name=self.name, device=self.device,
-            commands_applied=self.commands_applied, length=self.length,
+            commands_applied=self.commands_applied, length=self.length, reached=self._reached(),
         )
+
+    def _reached(self) -> float | None:
+        """:attr:`Playback.reached`: whole seconds, so that the screen is told once a second of it."""
+        length = self.length
+        if length is None:
+            return None
+        return float(math.floor(min(self.clock, length)))
 
     @property
     def length(self) -> float | None:

@@ -93,6 +93,10 @@ class Playback:
     length: float | None = None
     """The recording time of its last record (the status line's "00:00:12 / 00:00:32"); None while
     following a file that is still being written."""
+    reached: float | None = None
+    """The recording time the replay has reached, in whole seconds, at most ``length``: its clock runs
+    on through a pause of the recording (an evaluation, a checkpoint), where no record comes, and the
+    seek keys move it there; None while following (the last record's time is where it is)."""
 
 
 Item = Event | NewSession | Notice | Rewind | Playback

@@ -372,10 +372,12 @@ class VgpApp(RemedyActions, ReplayActions, LayerActions, App[None]):
         # The data's own label is the first part a narrow line leaves out (at 120 columns
         # sentiment-lstm's was gone): where it is, the mark that it is not the real data set stays.
         mark = " (synthetic)" if history.current is not None and history.current.stand_in else ""
-        # (A paused replay, or a followed file gone quiet: the last step's rate is not one of now.)
-        stale = self.quiet_for() is not None or (self.replay and self.playback.paused)
+        # (A paused replay, a followed file gone quiet, or a replay in a pause of its recording: the
+        # last step's rate is not one of now.)
+        stale = self.quiet_for() is not None or self.in_recording_pause() or (self.replay and self.playback.paused)
         status.show(history, name, device, label, self._mode(), state=starting, mark=mark, stale=stale,
-                    length=self.playback.length if self.replay else None)
+                    length=self.playback.length if self.replay else None,
+                    reached=self.playback.reached if self.replay else None)
         if self.replay:
             self._replay_housekeeping()
         if not self.query_one("#main").display:

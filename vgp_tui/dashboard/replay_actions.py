@@ -20,6 +20,9 @@ SETTLE_TRIES = 100
 """A --screenshot-at frame reads the layout every SETTLE_SECONDS, at most this many times, until it settles."""
 QUIET_SECONDS = 30.0
 """Following a file that has had no new record for this long, the status line says for how long."""
+RECORDING_PAUSE_SECONDS = 2.0
+"""Recording seconds without a record after which a replay is in a pause of the recorded job (its
+last step's rate is no longer shown as the rate of now)."""
 
 
 def _duration(seconds: float) -> str:
@@ -91,6 +94,12 @@ class ReplayActions:
             return None
         quiet = time.monotonic() - self.fed_at
         return quiet if quiet >= QUIET_SECONDS else None
+
+    def in_recording_pause(self) -> bool:
+        """A replay whose clock is RECORDING_PAUSE_SECONDS or more past the last record shown: the
+        recorded job paused there (an evaluation, a checkpoint), and the replay plays the pause."""
+        reached = self.playback.reached if self.replay else None
+        return reached is not None and reached - self.history.elapsed >= RECORDING_PAUSE_SECONDS
 
     def _mode(self) -> str:
         if not self.replay:

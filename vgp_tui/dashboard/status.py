@@ -37,12 +37,15 @@ class StatusLine(Static):
     _shown: Text | None = None
 
     def show(self, history: History, preset: str, device: str, data_label: str, mode: str = "",
-             state: str | None = None, mark: str = "", stale: bool = False, length: float | None = None) -> None:
+             state: str | None = None, mark: str = "", stale: bool = False, length: float | None = None,
+             reached: float | None = None) -> None:
         """``state`` overrides the History's (``starting``, before the session exists). ``mark``
         follows the preset's name where ``data_label``, which says the same, is left out (or says
         something else: a replay's names the file). ``stale``: nothing has come for a while (a
         followed file gone quiet, a paused replay), so the last step's rate is not one of now. ``length``: a replay's
-        recording time in all, shown after the time reached ("00:00:12 / 00:00:32": how far ←/→ go)."""
+        recording time in all, shown after the time reached ("00:00:12 / 00:00:32": how far ←/→ go).
+        ``reached``: the replay's clock, which runs on through a pause of the recording where no record
+        comes (without it, the time of the last record shown)."""
         run = history.current
         latest = run.latest if run else None
         state = state or history.state
@@ -78,8 +81,9 @@ class StatusLine(Static):
         if length is None:
             parts.append((f" · {_clock(history.elapsed)}", "", 6))
         else:  # (where a replay is and how far it goes, what the seek keys move: before the file name)
-            parts.append(((f" · {_clock(history.elapsed)} / {_clock(length)}",
-                           f" · {_short_clock(history.elapsed)}/{_short_clock(length)}"), "", 2))
+            at = max(history.elapsed, reached or 0.0)  # (a screenshot's records come without the clock)
+            parts.append(((f" · {_clock(at)} / {_clock(length)}", f" · {_short_clock(at)}/{_short_clock(length)}"),
+                          "", 2))
         labelled = None
         if data_label:
             # A live session's data set is the first to go; a replay's label names the file and what
