@@ -602,6 +602,41 @@ def test_mistakes_in_a_loop_are_named_not_recorded_as_numbers(tmp_path: Path) ->
     assert [s.step for s in _steps(read_recording(path).events)] == [1]
 
 
+@pytest.mark.parametrize("clip", [None, 1.0])
+def test_zeroing_between_backward_and_step_is_named_not_recorded_as_a_vanished_gradient(
+    tmp_path: Path, clip: float | None
+) -> None:
+    """recorder.zero_grad() between backward() and step() recorded an exact 0 for every layer, and the
+    dashboard advised ReLU activations for a gradient that "vanished"."""
+    model = _mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    path = tmp_path / "r.jsonl"
+    with Recorder(path, GradientProbe(model)) as recorder:
+        for _ in range(2):  # the documented order, the zeroing first or last
+            recorder.zero_grad()
+            _one_step(recorder, model, clip=clip)
+            optimizer.step()
+        assert recorder.probe.flat_active
+        x, y = _batch(2)
+        for _ in range(2):  # accumulated micro-batches: written by each backward, measured once
+            nn.functional.cross_entropy(model(x), y).backward()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        recorder.step(loss, clip=clip)
+        recorder.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        recorder.zero_grad()  # the mistake: the gradient just computed is gone
+        with pytest.raises(NoGradientError, match=r"^no gradient was written since the gradients were zeroed: "
+                                                  r"measure after loss\.backward\(\), and zero the gradients after "
+                                                  r"optimizer\.step\(\) or before the forward"):
+            recorder.step(loss, clip=clip)
+        with pytest.raises(NoGradientError, match="no gradient was written since the gradients were zeroed"):
+            recorder.probe.measure()
+    steps = _steps(read_recording(path).events)
+    assert len(steps) == 3 and all(s.total_norm > 0 for s in steps)
+
+
 def test_a_second_recorder_on_the_same_file_closes_the_first(tmp_path: Path) -> None:
     model = _mlp()
     path = tmp_path / "r.jsonl"

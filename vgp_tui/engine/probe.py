@@ -65,6 +65,12 @@ NO_GRADIENT = (
 )
 
 
+NO_GRADIENT_SINCE_ZEROED = (
+    "no gradient was written since the gradients were zeroed: measure after loss.backward(), and zero the "
+    "gradients after optimizer.step() or before the forward, not between backward() and the measurement"
+)
+
+
 class NoGradientError(RuntimeError):
     """A measurement found no gradient at all: called before ``backward()``, after the gradients were set
     to None, or with a probe of another model. Zeros would read as a gradient that vanished."""
@@ -298,6 +304,9 @@ class GradientProbe:
         self._packing: _Packing | None = None
         self._packing_checked = not all(p.device.type == "cpu" for p in self.params)  # CUDA fuses _foreach_norm
         self._flat: torch.Tensor | None = None
+        self._zeroed_version = -1
+        """The flat buffer's version counter right after :meth:`zero_grad` zeroed it: unchanged, no
+        backward has written a gradient since (a backward accumulates into it in place)."""
         """(rows, row length) gradient buffer that every ``p.grad`` views, once :meth:`use_flat_grads` ran."""
         self._views: tuple[torch.Tensor, ...] = ()
         self._row_layer: torch.Tensor | None = None
@@ -377,7 +386,18 @@ class GradientProbe:
                 if p.grad is not view:
                     p.grad = view
         flat.zero_()
+        self._zeroed_version = flat._version
         return True
+
+    def _written_flat(self) -> torch.Tensor:
+        """The flat buffer, once a backward has written into it since :meth:`zero_grad`. Zeroed and
+        measured before any backward (``zero_grad()`` called between ``backward()`` and the
+        measurement), every norm was an exact 0, which the diagnosis read as a vanishing gradient."""
+        flat = self._flat
+        assert flat is not None
+        if flat._version == self._zeroed_version:  # (a counter read on the host: no kernel, no sync)
+            raise NoGradientError(NO_GRADIENT_SINCE_ZEROED)
+        return flat
 
     # -- measuring --------------------------------------------------------------------------------
     def grads(self) -> list[torch.Tensor]:
@@ -393,7 +413,7 @@ class GradientProbe:
         per-tensor path). Either way a device tensor, nothing copied to the host.
         """
         if self._flat is not None and self.flat_active:
-            return Sample(torch.linalg.vector_norm(self._flat, dim=1, dtype=self._norm_dtype), False)
+            return Sample(torch.linalg.vector_norm(self._written_flat(), dim=1, dtype=self._norm_dtype), False)
         return Sample(self.measure_packed(), True)
 
     def total_of(self, sample: Sample) -> torch.Tensor:
@@ -461,7 +481,7 @@ class GradientProbe:
         """
         assert not self.sharded, "a sharded probe measures with partial_squares"
         if self._flat is not None and self.flat_active:
-            return torch.linalg.vector_norm(self._flat, dim=1, dtype=self._norm_dtype), self._row_layer  # type: ignore[return-value]
+            return torch.linalg.vector_norm(self._written_flat(), dim=1, dtype=self._norm_dtype), self._row_layer  # type: ignore[return-value]
         grads = [p.grad for p in self.params]
         if any(g is None for g in grads):
             present = [i for i, g in enumerate(grads) if g is not None]
