@@ -884,6 +884,32 @@ def test_on_nonfinite_raise_stops_before_the_optimizer_step(tmp_path: Path, enab
     assert "non-finite gradient at step 3" in events[-1].message
 
 
+def test_the_alarm_names_the_layer_the_diagnosis_names(tmp_path: Path) -> None:
+    """The NaN born in a layer's backward reaches every layer before it: the alarm named the first
+    layer (input side), where the dashboard's diagnosis names the one nearest the output."""
+    from vgp_tui.diagnosis import diagnose
+    from vgp_tui.engine.history import History
+
+    model = _mlp()
+    path = tmp_path / "r.jsonl"
+    with pytest.raises(NonFiniteGradientError) as raised, \
+            Recorder(path, GradientProbe(model), on_nonfinite="raise") as recorder:
+        x, y = _batch(1)
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        model[0].weight.grad[0, 0] = math.nan
+        model[2].weight.grad[0, 0] = math.nan
+        recorder.step(loss)
+    error = raised.value
+    assert (error.layer, error.layers) == ("2", 2)
+    assert str(error) == ("non-finite gradient at step 1: layer '2' has norm nan (and 1 more layer) "
+                          "(stopped before optimizer.step())")
+    history = History()
+    history.extend(read_recording(path).events)
+    said = diagnose(history.current).text  # (what a replay shows at that step)
+    assert "the gradient of layer 2 (2) first became NaN (and 1 more layer)" in said, said
+
+
 def test_on_nonfinite_refuses_unknown_values(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="on_nonfinite must be one of ignore, warn, raise"):
         Recorder(tmp_path / "r.jsonl", GradientProbe(_mlp()), on_nonfinite="stop")

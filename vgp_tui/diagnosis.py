@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from vgp_tui.engine.history import NonFinite, RunHistory
+from vgp_tui.engine.history import NonFinite, RunHistory, more_layers
 from vgp_tui.engine.naming import layer_name, possessive
 from vgp_tui.engine.remedies import REMEDIES, RemedyValue
 
@@ -229,8 +229,7 @@ class _Reader:
         """``the gradient of layer 3 (fc2) first became NaN (and 2 more layers)``."""
         if first.layer is None:
             return f"the loss or the total gradient norm first became {first.what}"
-        more = f" (and {first.layers - 1} more layer{'s' if first.layers > 2 else ''})" if first.layers > 1 else ""
-        return f"the gradient of {self.layer(first.layer)} first became {first.what}{more}"
+        return f"the gradient of {self.layer(first.layer)} first became {first.what}{more_layers(first.layers)}"
 
     def recovered(self) -> str:
         """A sentence about a non-finite stretch the run has left behind, or ""."""

@@ -13,7 +13,7 @@ run). Nothing else in it grows with the number of steps: a run keeps at most MAX
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -441,9 +441,24 @@ class History:
         return sum(r.series.nbytes() for r in self.runs.values())
 
 
+def nonfinite_origin(norms: Sequence[float]) -> tuple[int, int] | None:
+    """(the non-finite layer nearest the output, how many layers are non-finite); None where every
+    norm is finite. Back-propagation reaches the output side first, and a NaN or Inf born in a layer's
+    backward reaches every layer before it: the one nearest the output is where it came from (the
+    diagnosis and the Recorder's alarm name this one, so that they name the same)."""
+    bad = [i for i, v in enumerate(norms) if not math.isfinite(v)]
+    return (bad[-1], len(bad)) if bad else None
+
+
+def more_layers(count: int) -> str:
+    """`` (and 2 more layers)`` after the named one of ``count`` non-finite layers; "" for one."""
+    return f" (and {count - 1} more layer{'s' if count > 2 else ''})" if count > 1 else ""
+
+
 def _non_finite(event: StepMetrics) -> NonFinite:
+    origin = nonfinite_origin(event.grad_norm)
     bad = [i for i, v in enumerate(event.grad_norm) if not math.isfinite(v)]
     values = [event.grad_norm[i] for i in bad] or [v for v in (event.loss, event.total_norm) if not math.isfinite(v)]
     nans = sum(math.isnan(v) for v in values)
     what = "NaN" if nans == len(values) else ("Inf" if nans == 0 else "NaN or Inf")
-    return NonFinite(event.step, bad[-1] if bad else None, what, len(bad))
+    return NonFinite(event.step, origin[0] if origin else None, what, origin[1] if origin else 0)

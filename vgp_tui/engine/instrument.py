@@ -48,6 +48,7 @@ from vgp_tui.engine.events import (
     SessionHeader,
     StateChanged,
 )
+from vgp_tui.engine.history import more_layers, nonfinite_origin
 from vgp_tui.engine.probe import GradientProbe
 from vgp_tui.engine.recording import RecordingWriter, encode_event, step_line
 from vgp_tui.engine.remedies import RemedyValue, get_remedy
@@ -148,19 +149,28 @@ def _distributed_ready() -> bool:
     return bool(dist is not None and dist.is_available() and dist.is_initialized())
 
 
+def _alarm_layer(norms: list[float]) -> tuple[int, int]:
+    """(the layer the non-finite alarm names, how many layers are non-finite): the diagnosis's
+    (:func:`nonfinite_origin`); where only the total overflowed, the largest layer, as one."""
+    return nonfinite_origin(norms) or (max(range(len(norms)), key=norms.__getitem__), 1)
+
+
 class NonFiniteGradientError(FloatingPointError):
     """Raised by ``Recorder.step`` with ``on_nonfinite="raise"``: a gradient is NaN or infinite.
 
-    ``step`` is the recorder's step number, ``layer`` the first layer (input side first) whose gradient
-    norm is not finite, ``norm`` that norm (NaN or Inf).
+    ``step`` is the recorder's step number, ``layer`` the non-finite layer nearest the output (where
+    back-propagation met the NaN or Inf first: the layers before it got theirs from it, as the
+    dashboard's diagnosis says too), ``norm`` its norm (NaN or Inf), ``layers`` how many layers are
+    non-finite.
     """
 
-    def __init__(self, step: int, layer: str, norm: float) -> None:
-        super().__init__(f"non-finite gradient at step {step}: layer {layer!r} has norm {norm} "
+    def __init__(self, step: int, layer: str, norm: float, layers: int = 1) -> None:
+        super().__init__(f"non-finite gradient at step {step}: layer {layer!r} has norm {norm}{more_layers(layers)} "
                          "(stopped before optimizer.step())")
         self.step = step
         self.layer = layer
         self.norm = norm
+        self.layers = layers
 
 
 class Recorder:
@@ -190,7 +200,8 @@ class Recorder:
         first_step: the number of the first step recorded (a resumed training's, to go on counting
             where it stopped); :attr:`step_count` is the number of the last.
         on_nonfinite: what a NaN or Inf gradient does. ``"ignore"`` (the default): it is recorded, as
-            every step is. ``"warn"``: one ``RuntimeWarning`` naming the step and the first such layer,
+            every step is. ``"warn"``: one ``RuntimeWarning`` naming the step and the non-finite layer
+            nearest the output (where back-propagation met it first),
             when the step is flushed (no extra cost). ``"raise"``: :class:`NonFiniteGradientError` from
             that very :meth:`step`, before ``optimizer.step()`` can spread it into the weights, after
             the step is written. That check reads one flag on the host every step: on CUDA a host-device
@@ -507,9 +518,9 @@ class Recorder:
         if not bool(bad):
             return
         norms = squares.sqrt().tolist()  # the exceptional path: which layer
-        first = next((i for i, v in enumerate(norms) if not math.isfinite(v)), 0)
+        origin, count = _alarm_layer(norms)
         self._flush(collective=False)  # every pending row is reduced in this mode: write them all
-        raise NonFiniteGradientError(self.step_count, self.probe.layer_names[first], norms[first])
+        raise NonFiniteGradientError(self.step_count, self.probe.layer_names[origin], norms[origin], count)
 
     # -- writing ------------------------------------------------------------------------------------
     def zero_grad(self) -> None:
@@ -684,11 +695,11 @@ class Recorder:
             # A step the scaler skips is not news, unless its scale is spent (see _check_finite).
             if (not row[-1] or spent) and not math.isfinite(row[ROW_TOTAL]):
                 norms = row[ROW_LAYERS:-1]
-                first = next((i for i, v in enumerate(norms) if not math.isfinite(v)), 0)
+                origin, count = _alarm_layer(norms)
                 self._warned = True
                 warnings.warn(
-                    f"vgp-tui: non-finite gradient at step {step}: layer {self.probe.layer_names[first]!r} "
-                    f"has norm {norms[first]} (warned once; on_nonfinite='raise' stops the job)",
+                    f"vgp-tui: non-finite gradient at step {step}: layer {self.probe.layer_names[origin]!r} "
+                    f"has norm {norms[origin]}{more_layers(count)} (warned once; on_nonfinite='raise' stops the job)",
                     RuntimeWarning,
                     stacklevel=_outside_level(),  # step(), close() or a callback: the line that called it
                 )
