@@ -145,6 +145,27 @@ def test_ghost_label_uses_the_remedies_each_run_started_with() -> None:
     assert ghost_label(ghost, h.current) == "run 1: clip=off"
 
 
+def test_the_ghost_of_a_run_that_was_continued_is_labelled_by_its_steps() -> None:
+    """Recorder(continues=) (a framework's second fit, a resumed job): the earlier part of the same
+    training was labelled "run 1: same remedies", as another try from the same seed."""
+    from dataclasses import replace
+
+    from vgp_tui.dashboard.loss_plot import ghost_label
+
+    h = History()
+    h.add(_run(1, {"clip": None}))
+    h.extend([_step(1, s) for s in range(1, 21)])
+    h.add(replace(_run(2, {"clip": None}), reason="continued"))
+    h.extend([_step(2, s) for s in range(21, 31)])
+    assert ghost_label(h.ghosts()[0], h.current) == "run 1: steps 1–20"
+    again = History()  # a fresh run from the same seed keeps its label
+    again.add(_run(1, {"clip": None}))
+    again.extend([_step(1, s) for s in range(1, 21)])
+    again.add(_run(2, {"clip": None}))
+    again.extend([_step(2, s) for s in range(1, 11)])
+    assert ghost_label(again.ghosts()[0], again.current) == "run 1: same remedies"
+
+
 def test_a_step_the_scaler_skipped_is_counted_not_drawn_nor_called_a_divergence() -> None:
     import math
 

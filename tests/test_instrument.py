@@ -1067,7 +1067,8 @@ def test_a_recorder_continues_a_closed_ones_recording_as_its_next_run(tmp_path: 
     assert result.warning is None and result.header is not None
     steps = [e for e in result.events if isinstance(e, StepMetrics)]
     assert [(s.run, s.step) for s in steps] == [(1, 1), (1, 2), (1, 3), (2, 4), (2, 5)]
-    assert [e.run for e in result.events if isinstance(e, RunStarted)] == [1, 2]
+    runs = [e for e in result.events if isinstance(e, RunStarted)]
+    assert [(e.run, e.reason) for e in runs] == [(1, "start"), (2, "continued")]  # (not another try: resumed)
     times = [e.t for e in result.events if hasattr(e, "t")]
     assert times == sorted(times)
     # A new Recorder without continues= replaces the recording, as it always did.

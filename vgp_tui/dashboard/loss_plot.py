@@ -33,6 +33,7 @@ from textual_plotext.plot import Plot
 from vgp_tui.dashboard.panels import Panel
 from vgp_tui.dashboard.plot_panel import PlotPanel
 from vgp_tui.dashboard.ticks import round_ticks, step_ticks
+from vgp_tui.engine.events import CONTINUED
 from vgp_tui.engine.history import LOSS, History, RunHistory
 from vgp_tui.engine.remedies import REMEDIES, differences, format_value
 from vgp_tui.health import RECENT
@@ -129,8 +130,11 @@ def ghost_label(ghost: RunHistory, current: RunHistory, width: int | None = None
     them). A live remedy the ghost changed on the way to the current run's value reads
     ``clip=off→1``, after the others: it differed for part of the ghost's run only. Longer than
     ``width``, the label names remedies shortly (``act=sigmoid``), then is cut with an ellipsis."""
-    changed = differences(current.started_with, ghost.started_with)
     last = ghost.latest.step if ghost.latest is not None else 0
+    if current.reason == CONTINUED and ghost.first is not None and (current.first is None or last < current.first.step):
+        # The same training, resumed: its earlier steps, not another try from the same seed.
+        return clip_end(f"run {ghost.run}: steps {thousands(ghost.first.step)}–{thousands(last)}", width or 1000)
+    changed = differences(current.started_with, ghost.started_with)
     # Live changes the ghost trained with; one made after its last step (to recover from a
     # divergence, say) came to the next run, not to this one.
     trained = {m.text.split(" ", 1)[0] for m in ghost.markers if m.kind == "remedy" and m.step <= last}

@@ -50,6 +50,11 @@ class SessionHeader:
         )
 
 
+CONTINUED = "continued"
+"""A run's ``reason`` where it goes on with the previous run's training (``Recorder(continues=...)``:
+a framework's second ``fit()`` or ``train()``, a resumed job), numbered on from its steps."""
+
+
 @dataclass(frozen=True)
 class RunStarted:
     """A run began: fresh weights from ``seed`` with these remedies."""
@@ -64,7 +69,7 @@ class RunStarted:
     remedies: dict[str, RemedyValue]
     seed: int
     reason: str = "start"
-    """Why it started: start, restart, remedy, preset."""
+    """Why it started: start, restart, remedy, preset, or :data:`CONTINUED`."""
     time_view: str | None = None
     """Label of the per-time-step gradient view (recurrent presets), None where there is none."""
     stats: str | None = None

@@ -42,6 +42,7 @@ from vgp_tui.engine.events import (
     ROW_LAYERS,
     ROW_LOSS,
     ROW_TOTAL,
+    CONTINUED,
     Event,
     RemedyChanged,
     RunStarted,
@@ -353,6 +354,7 @@ class Recorder:
             layers=probe.layer_names,
             remedies=values,
             seed=torch.initial_seed(),
+            reason=CONTINUED if continues is not None else "start",
             params=sum(p.numel() for p in probe.params),
         )
         self._write([run])
