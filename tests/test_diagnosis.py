@@ -132,12 +132,38 @@ def test_a_spike_within_the_scale_the_run_started_at_is_not_an_explosion() -> No
     assert d.kind == "exploding" and "spiked to 50 at step 91, 5e3x its recent median" in d.text, d.text
 
 
+def grown_into(norms: np.ndarray, row: int) -> np.ndarray:
+    """``norms`` growing a thousandfold over the ten steps before ``row``: an explosion on its way."""
+    norms[row - 10 : row] *= np.geomspace(1.0, 1e3, 10)[:, None]
+    return norms
+
+
 def test_non_finite_gradient_is_exploding_and_names_the_layer() -> None:
-    norms = flow(0.5, 1.0, steps=30)
+    norms = grown_into(flow(0.5, 1.0, steps=30), 27)
     norms[-3, 4] = math.nan
     d = verdict(feed(norms))
     assert d.kind == "exploding"
     assert "step 28" in d.text and "layer 5 (fc4)" in d.text and "NaN" in d.text
+
+
+def test_a_nan_after_steady_norms_is_not_called_an_explosion() -> None:
+    """A NaN in a batch (or a log of 0 in the loss) after steady norms was called exploding, with
+    clipping and a lower learning rate to try: neither helps."""
+    norms = flow(0.5, 1.0, steps=30)
+    norms[-3:, :] = math.nan  # every layer, from step 28 on (the NaN went into the weights)
+    d = verdict(feed(norms))
+    assert d.kind == "nonfinite" and d.fixes == ()
+    assert d.verdict == ("At step 28 the gradient of layer 10 (head) first became NaN (and 9 more layers) with no "
+                         "growth in the gradient before it, and it is still non-finite at step 30: made in that "
+                         "step's batch or loss, not an explosion."), d.verdict
+    from vgp_tui.diagnosis import in_words
+
+    said = in_words(d, {"lr": 0.1}).text  # a recording of the user's own loop
+    assert said.endswith("To try: look in that step's batch and loss for a NaN or Inf (a log of 0, a division by "
+                         "0); torch.autograd.detect_anomaly() names the operation that made it."), said
+    short = flow(0.5, 1.0, steps=4)  # too few steps before it to tell: as before, an explosion
+    short[-1, :] = math.nan
+    assert verdict(feed(short)).kind == "exploding"
 
 
 def test_healthy_flow() -> None:
@@ -369,7 +395,7 @@ def test_the_diagnosis_and_the_per_layer_verdict_read_one_scale(ratio: float) ->
 
 def test_a_divergence_is_told_in_order_first_step_and_layer_then_what_followed() -> None:
     """Layer 3 turns NaN at step 200, layer 4 Inf at step 201: the story starts at step 200, layer 3."""
-    norms = flow(0.3, 1.0, steps=201)
+    norms = grown_into(flow(0.3, 1.0, steps=201), 199)
     norms[199, 2] = math.nan  # step 200, layer 3 (fc2)
     norms[200, 3] = math.inf  # step 201, layer 4 (fc3)
     history = feed(norms)

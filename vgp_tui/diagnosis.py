@@ -26,10 +26,13 @@ SPIKE = 100.0
 explosion. The second keeps a model that has learned from being called exploding: its gradients are
 tiny by then, and one hard batch lifts the norm 100-fold without leaving the scale the run started at
 (the sentiment LSTM near a loss of 1e-3: 1.9 at step 172, 110x its recent median, 36x its first step's 0.052)."""
+STEADY = 10.0
+"""A first NaN or Inf whose last finite total norm before it was at most this many times their median
+came with no growth: made in that step (its batch, the loss), not an explosion ("nonfinite")."""
 UNIT_FRACTION = 0.5
 """Fraction of dead (or saturated) units in a layer above which the diagnosis calls it out."""
 
-KINDS = ("waiting", "error", "diverged", "exploding", "dead", "saturated", "vanishing", "healthy")
+KINDS = ("waiting", "error", "diverged", "nonfinite", "exploding", "dead", "saturated", "vanishing", "healthy")
 """Every ``Diagnosis.kind``, most urgent first."""
 
 
@@ -84,6 +87,8 @@ ADVICE = {
     "exploding": _EXPLODING_ADVICE,
     "diverged": _EXPLODING_ADVICE,  # (the same fixes as an explosion, as the live line offers)
     "dead": "To try: He init, a lower learning rate from the first step, leaky ReLU.",
+    "nonfinite": ("To try: look in that step's batch and loss for a NaN or Inf (a log of 0, a division by 0); "
+                  "torch.autograd.detect_anomaly() names the operation that made it."),
 }
 """The lesson's remedies in words, for a model vgp-tui does not build (a recording of your own loop)."""
 CLIPPED_ADVICE = "To try: a lower clipping threshold, a lower learning rate, a smaller init."
@@ -215,11 +220,17 @@ class _Reader:
         latest = self.run.latest.step if self.run.latest is not None else first.step
         text = f"At step {first.step} {self.first_bad(first)}"
         last = self.run.last_nonfinite_step
+        if first.growth is not None and first.growth <= STEADY:
+            # Steady norms until then: no explosion, and clipping or a lower rate would not help.
+            kind, end = "nonfinite", ": made in that step's batch or loss, not an explosion."
+            text = f"{text} with no growth in the gradient before it"
+        else:
+            kind, end = "exploding", ": exploding."
         if latest == first.step:
-            return "exploding", f"{text}: exploding."
+            return kind, f"{text}{end}"
         if last == latest:
-            return "exploding", f"{text}, and it is still non-finite at step {latest}: exploding."
-        return "exploding", f"{text}; the last non-finite step was {last}, the {latest - last} since are finite: exploding."
+            return kind, f"{text}, and it is still non-finite at step {latest}{end}"
+        return kind, f"{text}; the last non-finite step was {last}, the {latest - last} since are finite{end}"
 
     def still_non_finite(self) -> bool:
         """Whether a NaN or Inf lies among the recent steps the other verdicts read."""

@@ -89,7 +89,7 @@ class DiagnosisLine(Static, Panel):
         if (result, width) == (self.shown, self._width):
             return  # unchanged: no repaint
         self.shown, self._width = result, width
-        self.set_class(result.kind in ("vanishing", "exploding", "diverged", "error"), "bad")
+        self.set_class(result.kind in ("vanishing", "exploding", "nonfinite", "diverged", "error"), "bad")
         self.set_class(result.kind in ("dead", "saturated"), "warn")
         text = fit_diagnosis(result, width, self.app.console)
         lines = max(2, len(text.wrap(self.app.console, width)))

@@ -250,7 +250,17 @@ class NonFinite:
     """``NaN``, ``Inf`` or ``NaN or Inf``: what the layer's (or the loss's) value was."""
     layers: int
     """How many layers were non-finite at that step."""
+    growth: float | None = None
+    """The last finite total norm before it over the median of those before (up to
+    :data:`GROWTH_STEPS` steps): about 1 where the gradient was steady and the NaN came from that
+    step's batch or loss, large where it grew into it; None with fewer than :data:`GROWTH_MIN_STEPS`
+    finite steps before it (too few to tell)."""
 
+
+GROWTH_STEPS = 50
+"""Steps before a first NaN or Inf whose total norms tell whether the gradient grew into it."""
+GROWTH_MIN_STEPS = 5
+"""Fewer finite steps than this before it tell nothing (a run that blew up at once grew into it)."""
 
 TIME_SAMPLES = 5
 """Samples of the gradient back through time a diagnosis takes the median of (one every
@@ -428,7 +438,7 @@ class History:
         if not event.finite:
             run.last_nonfinite_step = event.step
             if run.first_nonfinite is None:
-                run.first_nonfinite = _non_finite(event)
+                run.first_nonfinite = _non_finite(event, run.recent(GROWTH_STEPS, before=event.step).total)
                 run.add_marker(Marker(event.step, "nonfinite", f"first NaN/Inf at step {event.step}"))
         if event.time_grad is not None:
             run.latest_time_grad = event.time_grad
@@ -455,10 +465,13 @@ def more_layers(count: int) -> str:
     return f" (and {count - 1} more layer{'s' if count > 2 else ''})" if count > 1 else ""
 
 
-def _non_finite(event: StepMetrics) -> NonFinite:
+def _non_finite(event: StepMetrics, totals_before: np.ndarray) -> NonFinite:
+    finite = totals_before[np.isfinite(totals_before)]
+    median = float(np.median(finite)) if len(finite) >= GROWTH_MIN_STEPS else 0.0
+    growth = float(finite[-1]) / median if median > 0 else None
     origin = nonfinite_origin(event.grad_norm)
     bad = [i for i, v in enumerate(event.grad_norm) if not math.isfinite(v)]
     values = [event.grad_norm[i] for i in bad] or [v for v in (event.loss, event.total_norm) if not math.isfinite(v)]
     nans = sum(math.isnan(v) for v in values)
     what = "NaN" if nans == len(values) else ("Inf" if nans == 0 else "NaN or Inf")
-    return NonFinite(event.step, origin[0] if origin else None, what, origin[1] if origin else 0)
+    return NonFinite(event.step, origin[0] if origin else None, what, origin[1] if origin else 0, growth)
