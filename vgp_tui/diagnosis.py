@@ -222,7 +222,7 @@ class _Reader:
         last = self.run.last_nonfinite_step
         if first.growth is not None and first.growth <= STEADY:
             # Steady norms until then: no explosion, and clipping or a lower rate would not help.
-            kind, end = "nonfinite", ": made in that step's batch or loss, not an explosion."
+            kind, end = "nonfinite", ": not an explosion."  # (the advice says where to look; a cut keeps this)
             text = f"{text} with no growth in the gradient before it"
         else:
             kind, end = "exploding", ": exploding."
