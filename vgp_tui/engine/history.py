@@ -470,8 +470,8 @@ def _non_finite(event: StepMetrics, totals_before: np.ndarray) -> NonFinite:
     median = float(np.median(finite)) if len(finite) >= GROWTH_MIN_STEPS else 0.0
     growth = float(finite[-1]) / median if median > 0 else None
     origin = nonfinite_origin(event.grad_norm)
-    bad = [i for i, v in enumerate(event.grad_norm) if not math.isfinite(v)]
-    values = [event.grad_norm[i] for i in bad] or [v for v in (event.loss, event.total_norm) if not math.isfinite(v)]
+    values = [v for v in event.grad_norm if not math.isfinite(v)] or [
+        v for v in (event.loss, event.total_norm) if not math.isfinite(v)]
     nans = sum(math.isnan(v) for v in values)
     what = "NaN" if nans == len(values) else ("Inf" if nans == 0 else "NaN or Inf")
     return NonFinite(event.step, origin[0] if origin else None, what, origin[1] if origin else 0, growth)

@@ -304,10 +304,10 @@ class GradientProbe:
         self._packing: _Packing | None = None
         self._packing_checked = not all(p.device.type == "cpu" for p in self.params)  # CUDA fuses _foreach_norm
         self._flat: torch.Tensor | None = None
+        """(rows, row length) gradient buffer that every ``p.grad`` views, once :meth:`use_flat_grads` ran."""
         self._zeroed_version = -1
         """The flat buffer's version counter right after :meth:`zero_grad` zeroed it: unchanged, no
         backward has written a gradient since (a backward accumulates into it in place)."""
-        """(rows, row length) gradient buffer that every ``p.grad`` views, once :meth:`use_flat_grads` ran."""
         self._views: tuple[torch.Tensor, ...] = ()
         self._row_layer: torch.Tensor | None = None
         self._norm_dtype: torch.dtype | None = None
