@@ -612,13 +612,14 @@ def test_zeroing_between_backward_and_step_is_named_not_recorded_as_a_vanished_g
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     path = tmp_path / "r.jsonl"
     with Recorder(path, GradientProbe(model)) as recorder:
-        for _ in range(2):  # the documented order, the zeroing first or last
+        for _ in range(2):  # the documented order: zeroed before the forward
             recorder.zero_grad()
             _one_step(recorder, model, clip=clip)
             optimizer.step()
         assert recorder.probe.flat_active
+        recorder.zero_grad()
         x, y = _batch(2)
-        for _ in range(2):  # accumulated micro-batches: written by each backward, measured once
+        for _ in range(2):  # accumulated micro-batches, then the last one's backward and one measurement
             nn.functional.cross_entropy(model(x), y).backward()
         loss = nn.functional.cross_entropy(model(x), y)
         loss.backward()
