@@ -153,19 +153,14 @@ class ReplaySource:
 
     def playback(self) -> Playback:
         """Where the replay stands now (the screen gets it as a feed item, never by reading these)."""
+        length = self.length
         return Playback(
             speed=self.speed, paused=self.paused, ended=self.ended,
             following=self.follow and self.error is None and self.position >= len(self.events) and not self.waiting,
             waiting=self.waiting, warning=self.warning, label=self.data_label, name=self.name, device=self.device,
-            commands_applied=self.commands_applied, length=self.length, reached=self._reached(),
+            commands_applied=self.commands_applied, length=length,
+            reached=None if length is None else float(math.floor(min(self.clock, length))),  # (told once a second)
         )
-
-    def _reached(self) -> float | None:
-        """:attr:`Playback.reached`: whole seconds, so that the screen is told once a second of it."""
-        length = self.length
-        if length is None:
-            return None
-        return float(math.floor(min(self.clock, length)))
 
     @property
     def length(self) -> float | None:

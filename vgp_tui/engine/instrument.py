@@ -411,9 +411,7 @@ class Recorder:
         if self._sharded or clip is not None or alarm:
             measured = probe.partial_squares(unscale)  # (layers,): the ranks' sum or this step's total needs them
         else:  # the norms of the gradient's pieces: squared and folded into layers at the flush, all steps at once
-            measured, index = probe.partial_norms()
-            if unscale is not None:
-                measured.div_(unscale)  # (a fresh tensor of this step's)
+            measured, index = probe.partial_norms(unscale)
         reduced = not self._sharded
         total_sq = self._nan
         if clip is not None or alarm:

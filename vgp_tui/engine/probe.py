@@ -464,21 +464,28 @@ class GradientProbe:
         """
         if self.sharded:
             return self._sharded_squares(unscale)
-        norms, index = self.partial_norms()
-        if unscale is not None:
-            norms.div_(unscale)  # (in the norms' own dtype: float64 where :meth:`widen` ran)
+        norms, index = self.partial_norms(unscale)
         norms = norms if norms.dtype == torch.float32 else norms.float()
         return self._zeros.index_add(0, index, norms.square_())
 
-    def partial_norms(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def partial_norms(self, unscale: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(norms, layer index)``: the norms of this step's gradient in pieces, and the layer of each
         piece (unsharded probes only). The least work a step can do: :meth:`fold_squares` turns the norms
         of many steps into squared layer norms at once, as :meth:`partial_squares` does for one.
+        ``unscale``: a loss scale the gradients still carry, divided out of the norms (in their own
+        dtype: float64 where :meth:`widen` ran), before anyone squares them.
 
         The pieces are the flat buffer's rows, else the gradient tensors (stacked by shape on a CPU, one
         ``_foreach_norm`` elsewhere). The index is the same tensor object from step to step as long as
         the same gradients exist, so a caller can batch the steps that share it.
         """
+        norms, index = self._piece_norms()
+        if unscale is not None:
+            norms.div_(unscale)  # (a fresh tensor of this step's)
+        return norms, index
+
+    def _piece_norms(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`partial_norms` before any unscaling."""
         assert not self.sharded, "a sharded probe measures with partial_squares"
         if self._flat is not None and self.flat_active:
             return torch.linalg.vector_norm(self._written_flat(), dim=1, dtype=self._norm_dtype), self._row_layer  # type: ignore[return-value]
