@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import warnings
 from pathlib import Path
 
 import pytest
@@ -217,3 +218,48 @@ def test_the_alarm_stops_a_scaler_that_skips_at_a_spent_scale(tmp_path: Path, un
             assert raised is None
         steps = _steps(path)
         assert [s.step for s in steps if s.skipped][:4] == [3, 4, 5, 6]
+
+
+@pytest.mark.parametrize("wrap", ["plain", "compiled"])
+def test_float16_autocast_without_the_scaler_says_to_pass_it_once(tmp_path: Path, wrap: str) -> None:
+    # The scaled gradients' norms would be recorded as the gradient's, 2**8 times too large here: the
+    # one line says how to get the unscaled ones. The watch ends at the first step (no hook left).
+    model = _mlp()
+    watched = torch.compile(model, backend="eager") if wrap == "compiled" else model
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with Recorder(tmp_path / "fp16.jsonl", GradientProbe(watched), flush_seconds=1e9) as recorder:
+        for step in range(1, 4):
+            x, y = _batch(step)
+            with torch.autocast("cpu", dtype=torch.float16):
+                loss = nn.functional.cross_entropy(watched(x), y)
+            scaler.scale(loss).backward()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                recorder.step(loss)
+            said = [str(w.message) for w in caught if "scaler=scaler" in str(w.message)]
+            assert len(said) == (1 if step == 1 else 0), said
+            if step == 1:
+                assert said[0].startswith("vgp-tui: the model ran under float16 autocast and the Recorder "
+                                          "was given no scaler: if a torch.amp.GradScaler scales the loss, "
+                                          "pass it as Recorder(..., scaler=scaler)")
+            assert not watched._forward_pre_hooks
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+
+
+@pytest.mark.parametrize("case", ["scaler given", "bfloat16", "float32"])
+def test_no_scaler_warning_where_none_is_missing(tmp_path: Path, case: str) -> None:
+    model = _mlp()
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8) if case == "scaler given" else None
+    dtype = {"bfloat16": torch.bfloat16}.get(case, torch.float16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with Recorder(tmp_path / "run.jsonl", GradientProbe(model), scaler=scaler, flush_seconds=1e9) as recorder:
+            x, y = _batch(1)
+            with torch.autocast("cpu", dtype=dtype, enabled=case != "float32"):
+                loss = nn.functional.cross_entropy(model(x), y)
+            (scaler.scale(loss) if scaler is not None else loss).backward()
+            recorder.step(loss)
+    assert not model._forward_pre_hooks

@@ -37,6 +37,7 @@ from types import TracebackType
 import torch
 from torch.amp.grad_scaler import OptState  # (imported by torch itself: free)
 
+from vgp_tui.engine.autocast_watch import FORGOTTEN_SCALER, AutocastWatch
 from vgp_tui.engine.events import (
     ROW_CLIPPED,
     ROW_LAYERS,
@@ -194,7 +195,8 @@ class Recorder:
             those of the unscaled gradients, whether or not ``scaler.unscale_(optimizer)`` was called
             before :meth:`step` (the scale is read on the device, no sync), ``clip`` clips the unscaled
             gradients, and a step the scaler will skip (an Inf or NaN gradient) is recorded with
-            ``skipped: true`` (see below).
+            ``skipped: true`` (see below). Left out where the model's forward runs under float16
+            autocast, the first :meth:`step` warns that the norms may be the scaled ones.
         continues: a closed Recorder of the same file whose recording this one goes on with, as its
             next run (the run number after its, its clock): a framework's second ``fit()``, a resumed
             training. Appended to the file instead of replacing it.
@@ -332,10 +334,13 @@ class Recorder:
         self._zero = torch.zeros(1, device=device)
         self._observed: tuple[float, float] | None = None  # (a framework's clip threshold, as float32)
         self._scale_view: tuple[torch.Tensor, torch.Tensor] | None = None  # (scaler._scale, its (1,) float32 view)
+        self._autocast: AutocastWatch | None = None  # (the writing rank's: one warning is enough)
         if self._measuring:
             atexit.register(self._close_at_exit)
         if not self.enabled:
             return
+        if scaler is None and probe.module is not None:
+            self._autocast = AutocastWatch(probe.module, device.type)
         key = self.path.resolve()
         earlier = _OPEN.get(key)
         if earlier is not None and not earlier.closed:
@@ -407,6 +412,7 @@ class Recorder:
         if not self._stepped:
             self._stepped = True
             self._widen_before_overflow(first=True)
+            self._end_autocast_watch(warn=True)
         verdict, unscale = self._scaler_state(self._one.device)
         if self._sharded or clip is not None or alarm:
             measured = probe.partial_squares(unscale)  # (layers,): the ranks' sum or this step's total needs them
@@ -440,6 +446,14 @@ class Recorder:
                 self._flush(collective=True)
         elif self._writer is not None and started - self._last_flush >= self.flush_seconds:
             self.flush()
+
+    def _end_autocast_watch(self, warn: bool) -> None:
+        watch, self._autocast = self._autocast, None
+        if watch is None:
+            return
+        watch.remove()
+        if warn and watch.float16:
+            warnings.warn(FORGOTTEN_SCALER, RuntimeWarning, stacklevel=3)
 
     def _clip_unrecorded(self, clip: float) -> None:
         """Clip as the recording rank's step() does (partial_squares, the sum, _clip), recording
@@ -745,6 +759,7 @@ class Recorder:
             return
         atexit.unregister(self._close_at_exit)
         self._ended = True
+        self._end_autocast_watch(warn=False)
         lost = self._flush(collective=collective and _distributed_ready())
         self._measuring = False
         self._pending.drop()

@@ -247,6 +247,10 @@ class GradientProbe:
             if not isinstance(model, nn.Module):
                 raise TypeError(f"GradientProbe takes the model (an nn.Module), not {type(model).__name__}; "
                                 "to choose the layers yourself pass groups=[(name, [parameters]), ...]")
+        self.module: nn.Module | None = model
+        """The model as given (a DDP or compiled wrapper included): what its user calls, so a hook on it
+        runs in eager Python; None for a probe made from groups alone."""
+        if model is not None:
             model = unwrap_model(model)
         given = groups is not None
         if groups is None:
