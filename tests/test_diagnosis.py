@@ -11,6 +11,7 @@ import pytest
 from vgp_tui.diagnosis import Diagnosis, diagnose
 from vgp_tui.engine.events import RunStarted, StateChanged, StepMetrics
 from vgp_tui.engine.history import History
+from vgp_tui.health import counterparts, layer_verdicts
 
 MLP = {
     "activation": "sigmoid",
@@ -176,18 +177,66 @@ def test_healthy_flow() -> None:
 def test_a_gradient_that_vanishes_between_healthy_ends_is_not_called_healthy() -> None:
     """A language model's tied embedding is its first layer and its output head at once: it gets the
     head's gradient, so "Gradient reaches layer 1 (wte) at 18x of layer 147's: healthy flow" was said
-    while the blocks behind it got 1e-4 of the last layer's gradient."""
+    while the blocks behind it got ever less, block after block, down to 1e-4 of the last block's."""
     layers = ("wte", "h.0", "h.1", "h.2", "ln_f")
-    norms = [[0.36, 2e-5, 8e-6, 1e-5, 0.02]] * 40
+    norms = [[0.36, 1e-9, 1e-7, 1e-5, 0.02]] * 40
     d = verdict(feed(norms, remedies={"lr": 0.003}, layers=layers))
     assert d.kind == "vanishing"
-    assert d.text.startswith("Gradient reaches layer 1 (wte) at 18x of layer 5's (ln_f), but layer 3 (h.1) gets "
-                             "4e-4 of it, 3 orders of magnitude less: vanishing inside the network."), d.text
-    weaker = [[0.36, 2e-4, 8e-5, 1e-4, 0.02]] * 40  # 4e-3 of the last layer's: weakening, not vanishing
+    assert d.text.startswith("Gradient reaches layer 1 (wte) at 18x of layer 5's (ln_f), but layer 2 (h.0) gets "
+                             "1e-4 of what the same layer in the last block, layer 4 (h.2), gets, 4 orders of "
+                             "magnitude less: vanishing inside the network."), d.text
+    weaker = [[0.36, 4e-7, 2e-6, 1e-4, 0.02]] * 40  # 4e-3 of the last block's: weakening, not vanishing
     d = verdict(feed(weaker, remedies={"lr": 0.003}, layers=layers))
     assert d.kind == "healthy" and d.text.startswith(
-        "Gradient reaches layer 1 (wte) at 18x of layer 5's (ln_f), but layer 3 (h.1) gets only 4e-3 of it: "
-        "weakening inside the network, not yet vanishing."), d.text
+        "Gradient reaches layer 1 (wte) at 18x of layer 5's (ln_f), but layer 2 (h.0) gets only 4e-3 of what "
+        "the same layer in the last block, layer 4 (h.2), gets: weakening inside the network, not yet "
+        "vanishing."), d.text
+    # Two blocks say little about depth: their layers are read against the last layer, as a ResNet-18's.
+    two = verdict(feed([[0.36, 2e-5, 8e-6, 0.02]] * 40, remedies={"lr": 0.003}, layers=("wte", "h.0", "h.1", "ln_f")))
+    assert two.kind == "vanishing" and two.text.startswith(
+        "Gradient reaches layer 1 (wte) at 18x of layer 4's (ln_f), but layer 3 (h.1) gets 4e-4 of it, 3 orders "
+        "of magnitude less: vanishing inside the network."), two.text
+
+
+GPT2_LAYERS = ("wpe", *(f"h.{i}.{part}" for i in range(4) for part in ("ln_1", "attn", "ln_2", "mlp")), "ln_f", "lm_head")
+
+
+def _gpt2_norms(depth_factor: float = 1.0) -> list[float]:
+    """A GPT-2's recent norms at its start (as a 12-block one measured, 256 wide): a LayerNorm's few
+    weights 100 times under the block's matrices, the tied embedding-and-head far above every block;
+    each block ``depth_factor`` times the one before it."""
+    blocks = [v * depth_factor ** (i - 3) for i in range(4) for v in (2e-4, 2e-2, 3e-4, 4e-2)]
+    return [9e-3, *blocks, 2e-2, 0.7]
+
+
+def test_a_healthy_transformer_is_read_block_by_block_not_against_its_head() -> None:
+    # Read against the head, a LayerNorm of every block got 3e-4 of it: "vanishing inside the network",
+    # and "try residual connections" advised to a model made of them.
+    d = verdict(feed([_gpt2_norms()] * 40, remedies={"lr": 3e-4}, layers=GPT2_LAYERS))
+    assert d.kind == "healthy" and d.text == (
+        "Gradient reaches layer 1 (wpe) at 0.013x of layer 19's (lm_head): healthy flow."), d.text
+    assert set(layer_verdicts(_gpt2_norms(), names=GPT2_LAYERS)) == {"healthy"}
+    assert layer_verdicts(_gpt2_norms())[1] == "vanishing"  # (what the head alone as reference said)
+    # The same transformer losing a decade a block: its first block's layers vanish, as the panels say.
+    decaying = _gpt2_norms(depth_factor=20.0)
+    d = verdict(feed([decaying] * 40, remedies={"lr": 3e-4}, layers=GPT2_LAYERS))
+    assert d.kind == "vanishing" and "but layer 2 (h.0.ln_1) gets 1.3e-4 of what the same layer in the last " \
+        "block, layer 14 (h.3.ln_1), gets, 4 orders of magnitude less" in d.text, d.text
+    assert layer_verdicts(decaying, names=GPT2_LAYERS)[1:5] == ["vanishing"] * 4
+
+
+def test_counterparts_pair_each_repeated_layer_with_the_last_blocks() -> None:
+    peers = counterparts(GPT2_LAYERS)
+    assert [GPT2_LAYERS[p] if p >= 0 else None for p in peers[:5]] == [None, "h.3.ln_1", "h.3.attn", "h.3.ln_2", "h.3.mlp"]
+    assert peers[-2:] == (-1, -1)
+    # A ResNet-18's stages hold two blocks each: too few to read depth from, so none.
+    resnet = ("stem", "layer1.0.conv1", "layer1.0.conv2", "layer1.1.conv1", "layer1.1.conv2", "fc")
+    assert set(counterparts(resnet)) == {-1}
+    # A layer the last block lacks (a first block's shortcut) has none; an nn.Sequential's layers
+    # ("0", "2", ...) are one container whose last layer is the head.
+    shortcut = ("a.0.conv", "a.0.shortcut", "a.1.conv", "a.2.conv")
+    assert counterparts(shortcut) == (3, -1, 3, 3)
+    assert counterparts(("0", "2", "4", "6")) == (3, 3, 3, 3)
 
 
 def test_dead_relu_units_from_layer_stats() -> None:

@@ -18,7 +18,7 @@ from vgp_tui.engine.naming import layer_name, possessive
 from vgp_tui.engine.remedies import REMEDIES, RemedyValue
 
 # The thresholds live with the per-layer verdict the flow bars and the heatmap use: one scale of health.
-from vgp_tui.health import EXPLODING, HEALTHY, RECENT, VANISHING, median_norms, never_used, reference_layer
+from vgp_tui.health import EXPLODING, HEALTHY, RECENT, VANISHING, median_norms, never_used, reference_layer, references
 from vgp_tui.text import thousands, two_significant
 
 SPIKE = 100.0
@@ -151,6 +151,9 @@ class _Reader:
         """The input-side layer the flow is read at: the first that gets a gradient, or its underflow."""
         self.last = reference_layer(np.where(unused, 0.0, self.median))
         """The layer the others are read against: the output-side one that gets a gradient."""
+        self.refs = references(np.where(unused, 0.0, self.median), run.layers)
+        """The layer each is read against, as the panels read it: :attr:`last`, or a repeated block's
+        layer's counterpart in the last block (:func:`vgp_tui.health.references`)."""
         self.alone = self.first == self.last
         """One layer gets a gradient (or the model has one): nothing to compare it with."""
 
@@ -300,12 +303,15 @@ class _Reader:
         return None
 
     def weakest_inside(self) -> tuple[int, float] | None:
-        """The layer between the first and the last with the smallest share of the last layer's
-        gradient, and that share; None where there is none to read."""
+        """The layer between the first and the last with the smallest share of its reference's
+        gradient (the last layer's, or for a repeated block's layer that of the same layer in the last
+        block: :attr:`refs`), and that share; None where there is none to read."""
         last = float(self.median[self.last])
         if self.last - self.first < 2 or not (math.isfinite(last) and last > 0):
             return None
-        inner = np.asarray(self.median[self.first + 1:self.last], dtype=np.float64) / last
+        inside = slice(self.first + 1, self.last)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            inner = np.asarray(self.median[inside], dtype=np.float64) / self.median[self.refs[inside]]
         inner[[i - self.first - 1 for i in self.unused if self.first < i < self.last]] = np.nan  # (named apart)
         if not np.isfinite(inner).any():
             return None
@@ -327,8 +333,16 @@ class _Reader:
         if share == 0:
             return kind, f"{start}, but none reaches {self.layer(i)}: vanishing inside the network."
         orders = round(-math.log10(share))
-        return kind, (f"{start}, but {self.layer(i)} gets {two_significant(share)} of it, {orders} orders of "
-                      "magnitude less: vanishing inside the network.")
+        return kind, (f"{start}, but {self.layer(i)} gets {two_significant(share)} of {self.of_reference(i)}, "
+                      f"{orders} orders of magnitude less: vanishing inside the network.")
+
+    def of_reference(self, i: int) -> str:
+        """What layer ``i``'s share is of: ``it`` (the last layer's gradient, just named), or ``what
+        the same layer in the last block, layer 140 (h.23.attn), gets``."""
+        ref = int(self.refs[i])
+        if ref == self.last:
+            return "it"
+        return f"what the same layer in the last block, {self.layer(ref)}, gets"
 
     def units(self, kind: str) -> tuple[str, str] | None:
         label = (self.run.stats or "").lower()
@@ -375,8 +389,8 @@ class _Reader:
         weakest = self.weakest_inside()
         if HEALTHY[0] <= ratio and weakest is not None and weakest[1] < HEALTHY[0]:
             i, share = weakest
-            return "healthy", (f"{start}, but {self.layer(i)} gets only {two_significant(share)} of it: weakening "
-                               "inside the network, not yet vanishing.")
+            return "healthy", (f"{start}, but {self.layer(i)} gets only {two_significant(share)} of "
+                               f"{self.of_reference(i)}: weakening inside the network, not yet vanishing.")
         if HEALTHY[0] <= ratio <= HEALTHY[1]:
             return "healthy", f"{start}: healthy flow."
         if ratio < HEALTHY[0]:

@@ -144,7 +144,7 @@ class GradientFlow(Widget, Panel):
         if self._norms is None or not self._layers:
             return [[Segment("waiting…", base)]]
         shown = self.arrangement(height)
-        values = group_rows(np.asarray([self._norms], dtype=float), shown.rows, logs=False)[:, 0].tolist()
+        values = group_rows(np.asarray([self._norms], dtype=float), shown.rows, logs=False, names=self._layers)[:, 0].tolist()
         verdicts = [worst([self._verdicts[i] for i in r]) for r in shown.rows] if self._verdicts else ["unknown"] * len(shown.rows)
         names = shown.labels
         # The bars' scale spans every layer, shown or scrolled away, so a length means the same norm.

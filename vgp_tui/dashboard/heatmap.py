@@ -256,7 +256,7 @@ class GradientHeatmap(Widget, Panel):
         if verdicts is None and len(self._values):
             last = self._values[-RECENT_COLUMNS:]
             recent = nan_median(np.where(np.isfinite(last), last, np.nan))
-            verdicts = layer_verdicts(recent)
+            verdicts = layer_verdicts(recent, names=self._layers)
         self._verdicts = list(verdicts)[:count] if verdicts is not None else None
         self._recent = np.asarray(recent, dtype=np.float64)[:count] if recent is not None else None
         self._version += 1
@@ -367,7 +367,7 @@ class GradientHeatmap(Widget, Panel):
             assert view is not None
             resampled, first, last = resample(view, values, columns)
             every_layer = log_norms(resampled)
-            grid = HeatGrid(group_rows(every_layer, shown.rows), shown.labels, first, last)
+            grid = HeatGrid(group_rows(every_layer, shown.rows, names=self._layers), shown.labels, first, last)
         # The colour scale spans every layer, shown or scrolled away, from the lowest norm any step had
         # to the highest: a colour means the same norm whichever rows are on screen, and at any width.
         # (Spanning the columns' means, one recording read 1e-2..1e+0 at 80 columns, 1e-2..1e+1 at 120.)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from vgp_tui.engine.naming import block_of
-from vgp_tui.health import VERDICTS, layer_verdicts, reference_layer
+from vgp_tui.health import VERDICTS, layer_verdicts, references
 from vgp_tui.text import ELLIPSIS, clip_end
 
 Rows = list[list[int]]
@@ -82,19 +82,20 @@ def arrange(names: Sequence[str], rows: int, view: LayerView = LayerView(),
     if not view.one_per_row:
         groups = block_groups(names, rows)
         return Arrangement([list(range(a, b + 1)) for a, b in groups], block_labels(names, groups), 0, len(groups))
-    order = worst_order(recent, count, verdicts) if view.worst_first else list(range(count))
+    order = worst_order(recent, count, verdicts, names) if view.worst_first else list(range(count))
     first = max(0, min(view.offset, count - rows))
     shown = order[first : first + rows]
     return Arrangement([[i] for i in shown], [names[i] for i in shown], first, count)
 
 
 def worst_order(recent: Sequence[float] | np.ndarray | None, count: int,
-                verdicts: Sequence[str] | None = None) -> list[int]:
+                verdicts: Sequence[str] | None = None, names: Sequence[str] | None = None) -> list[int]:
     """Layer indices from the least healthy: a layer with no finite norm first, then by verdict
     (vanishing and exploding before weakening and growing, healthy before unused: a layer that never
-    got a gradient is no layer of the flow), then by how many whole decades its norm is from the
-    output-side layer's (the reference of every verdict); depth breaks ties. ``verdicts``: the
-    layers' (:func:`vgp_tui.health.run_verdicts`), else read from ``recent``.
+    got a gradient is no layer of the flow), then by how many whole decades its norm is from its
+    reference's (the layer its verdict reads it against, :func:`vgp_tui.health.references`, by the
+    layers' ``names``); depth breaks ties. ``verdicts``: the layers'
+    (:func:`vgp_tui.health.run_verdicts`), else read from ``recent``.
 
     Whole decades, not the exact distance: healthy layers a few percent apart would trade places at
     every redraw, and the two panels, redrawn at different moments, would list different layers."""
@@ -102,14 +103,15 @@ def worst_order(recent: Sequence[float] | np.ndarray | None, count: int,
         return list(range(count))
     values = np.asarray(recent, dtype=np.float64)
     if verdicts is None or len(verdicts) != count:
-        verdicts = layer_verdicts(values)
-    reference = float(values[reference_layer(values)])
+        verdicts = layer_verdicts(values, names=names)
+    refs = references(values, names)
     severity = {v: i for i, v in enumerate(VERDICTS)}
 
     def badness(i: int) -> tuple[int, int, int, int]:
         value = float(values[i])
         if not math.isfinite(value):
             return (0, 0, 0, i)
+        reference = float(values[refs[i]])
         exact = value > 0 and reference > 0 and math.isfinite(reference)
         decades = math.floor(abs(math.log10(value / reference))) if exact else 0
         return (1, -severity[verdicts[i]], -decades, i)
@@ -213,17 +215,21 @@ def layer_groups(count: int, rows: int) -> list[tuple[int, int]]:
     return [(0, 0), *zip(starts.tolist(), ends), (count - 1, count - 1)]
 
 
-def group_rows(values: np.ndarray, rows: Rows, logs: bool = True) -> np.ndarray:
+def group_rows(values: np.ndarray, rows: Rows, logs: bool = True, names: Sequence[str] | None = None) -> np.ndarray:
     """Merge the columns (layers) of ``values`` into one column per row: the history of the row's
-    worst layer at the last time (the newest step shown), the one furthest in decades from the
-    output-side layer's there (:func:`~vgp_tui.health.reference_layer`, as every verdict), so that a vanishing
-    layer shows as surely as an exploding one. (The row's largest value hid a layer norm at 2e-5
+    worst layer at the last time (the newest step shown), the one the most whole decades from its
+    reference's there (:func:`~vgp_tui.health.references` by the layers' ``names``, as every verdict),
+    so that a vanishing layer shows as surely as an exploding one; among those as many decades off,
+    the farthest; where all are within a decade of theirs, the smallest. (Where every layer is read
+    against the same layer in the last block, the layers of a healthy block are all a little off
+    theirs, and the farthest was a LayerNorm in one row and an attention matrix, 100 times larger,
+    in the next: stripes that looked like a problem. The smallest is the same kind in every row.) (The row's largest value hid a layer norm at 2e-5
     among its block's 1e-3. The worst layer taken step by step made rows jump three decades when a
     block's worst went from a layer over the output layer's norm to one under it, though no layer
     had moved by one: a row is one layer's history.)
 
     At any time a NaN in the row wins, then an Inf, then an exactly zero gradient: a broken layer is
-    never hidden by merging. Where the output layer's own value at the last time is not finite there
+    never hidden by merging. Where a layer's reference has no finite value at the last time there
     is no distance to read, and the row's layer is the one with the largest finite value there.
     ``logs``: the values are log10 norms (the heatmap's), else norms (the flow panel's, one time).
     Returns rows x times (layers become rows).
@@ -235,11 +241,11 @@ def group_rows(values: np.ndarray, rows: Rows, logs: bool = True) -> np.ndarray:
         return values[:, [r[0] for r in rows]].T
     with np.errstate(divide="ignore", invalid="ignore"):
         decades = values if logs else np.log10(values)  # (a norm of 0 is -inf, as in the heatmap's logs)
-    reference = np.nan
+    reference = np.full(values.shape[1] if values.ndim == 2 else 0, np.nan)
     if len(decades):
         with np.errstate(over="ignore"):
             norms = values[-1] if not logs else 10.0 ** decades[-1]  # (a norm of 0: no gradient)
-        reference = decades[-1, reference_layer(norms)]
+        reference = decades[-1, references(norms, names)]
     times = np.arange(values.shape[0])
     merged = []
     for r in rows:
@@ -249,9 +255,14 @@ def group_rows(values: np.ndarray, rows: Rows, logs: bool = True) -> np.ndarray:
         block = decades[:, r]
         newest = block[-1] if len(block) else np.full(len(r), np.nan)
         with np.errstate(invalid="ignore"):
-            finite = np.isfinite(newest)
-            key = np.abs(newest - reference) if np.isfinite(reference) else newest
-        worst = int(np.argmax(np.where(finite, key, -np.inf)))
+            exact = np.abs(newest - reference[r])
+        distance = np.floor(exact)
+        measured = np.flatnonzero(np.isfinite(distance))
+        if measured.size:  # the most whole decades off, then the farthest; within a decade, the smallest
+            within = np.where(distance >= 1, -exact, newest)[measured]
+            worst = int(measured[np.lexsort((within, -distance[measured]))[0]])
+        else:  # no distance to read: the largest finite norm
+            worst = int(np.argmax(np.where(np.isfinite(newest), newest, -np.inf)))
         tier = np.select([np.isnan(block), block == np.inf, block == -np.inf], [3, 2, 1], 0)
         broken = values[:, r][times, np.argmax(tier, axis=1)]
         merged.append(np.where(tier.max(axis=1, initial=0) > 0, broken, values[:, r[worst]]))
@@ -265,7 +276,7 @@ def merge_layers(logs: np.ndarray, names: Sequence[str], rows: int, view: LayerV
     Returns (rows x time, labels): a layer's name, a block's, or a range where a row merges layers.
     """
     shown = arrange(names, rows, view, recent)
-    return group_rows(logs, shown.rows), shown.labels
+    return group_rows(logs, shown.rows, names=names), shown.labels
 
 
 def range_label(first: str, last: str) -> str:
