@@ -6,8 +6,8 @@ layer: an absolute norm says little (it depends on the loss and the width), but 
 thousandth of what the head gets is starving. A layer of a repeated block (``h.3.attn``) is judged
 against the same layer in the last of those blocks (``h.23.attn``) instead: like with like. A
 transformer's head is a large matrix that the loss reaches first, and a LayerNorm's few weights have a
-small norm by their size alone; read against the head, every block of a healthy GPT-2 was called
-vanishing, and "add residual connections" advised to a model made of them. What vanishing means is a
+small norm by their size alone; read against the head, the LayerNorms of every block of a healthy
+GPT-2 were called vanishing, and residual connections advised to a model made of them. What vanishing means is a
 gradient that shrinks with depth, which the same layer block after block shows. Pure numpy, no
 Textual, no torch.
 """
@@ -41,7 +41,7 @@ _SEVERITY = {v: i for i, v in enumerate(VERDICTS)}
 
 
 def ratio_verdict(ratio: float) -> str:
-    """The verdict on a layer that gets ``ratio`` times the last layer's gradient."""
+    """The verdict on a layer that gets ``ratio`` times its reference's gradient (:func:`references`)."""
     if not ratio >= 0:  # NaN (or an impossible negative): nothing to compare
         return "unknown"
     if ratio < VANISHING:

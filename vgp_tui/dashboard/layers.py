@@ -220,13 +220,13 @@ def group_rows(values: np.ndarray, rows: Rows, logs: bool = True, names: Sequenc
     worst layer at the last time (the newest step shown), the one the most whole decades from its
     reference's there (:func:`~vgp_tui.health.references` by the layers' ``names``, as every verdict),
     so that a vanishing layer shows as surely as an exploding one; among those as many decades off,
-    the farthest; where all are within a decade of theirs, the smallest. (Where every layer is read
+    the farthest; where all are within a decade of theirs, the smallest. (The row's largest value hid
+    a layer norm at 2e-5 among its block's 1e-3. The worst layer taken step by step made rows jump
+    three decades when a block's worst went from a layer over the output layer's norm to one under
+    it, though no layer had moved by one: a row is one layer's history. And where every layer is read
     against the same layer in the last block, the layers of a healthy block are all a little off
-    theirs, and the farthest was a LayerNorm in one row and an attention matrix, 100 times larger,
-    in the next: stripes that looked like a problem. The smallest is the same kind in every row.) (The row's largest value hid a layer norm at 2e-5
-    among its block's 1e-3. The worst layer taken step by step made rows jump three decades when a
-    block's worst went from a layer over the output layer's norm to one under it, though no layer
-    had moved by one: a row is one layer's history.)
+    theirs: the farthest was a LayerNorm in one row and an attention matrix, 100 times larger, in
+    the next, stripes that looked like a problem; the smallest is the same kind in every row.)
 
     At any time a NaN in the row wins, then an Inf, then an exactly zero gradient: a broken layer is
     never hidden by merging. Where a layer's reference has no finite value at the last time there
