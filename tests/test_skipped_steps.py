@@ -101,10 +101,10 @@ async def test_the_skipped_count_is_shown_only_when_there_are_some_and_ranks_abo
 
     assert "skipped" not in await shown(history(()), 160)  # a run whose scaler skipped nothing: as before
     two = history((2281, 2282))
-    assert (await shown(two, 160)).startswith(" TRAINING  deep-sigmoid · cpu · run 2 · step 2 280 · 2 skipped · ")
+    assert (await shown(two, 160)).startswith(" TRAINING  deep-sigmoid · cpu · run 2 · step 2 282 · 2 skipped · ")
     # Narrow: the count outlasts the device, the rate and the clock (it says how to read the step).
-    assert await shown(two, 56) == " TRAINING  deep-sigmoid · run 2 · step 2 280 · 2 skipped"
-    assert await shown(two, 45) == " TRAINING  deep-sigmoid · run 2 · step 2 280"
+    assert await shown(two, 56) == " TRAINING  deep-sigmoid · run 2 · step 2 282 · 2 skipped"
+    assert await shown(two, 45) == " TRAINING  deep-sigmoid · run 2 · step 2 282"
     # Steps that clipping scaled down are counted beside them (a user's step(clip=) left no trace).
     clipped = History()
     clipped.add(RunStarted(run=1, t=0.0, preset="custom", layers=("a", "b"), remedies={}, seed=0))
@@ -143,15 +143,21 @@ def test_a_screenshot_at_a_skipped_step_shows_the_step_before_warns_and_exits_1(
     source.sinks.append(history.extend)  # (the Playback items it also puts there are not events: ignored)
     source.run()
     assert history.current.latest.step == SKIP_AT - 1 and history.current.skipped_steps == 1
+    assert history.current.reached == SKIP_AT
     expected = (f"{amp_recording}: step {SKIP_AT} of run 1 was skipped by the GradScaler (no gradients to draw); "
-                f"the frame shows step {SKIP_AT - 1}")
+                f"the panels show step {SKIP_AT - 1}")
     assert source.shortfall == expected
     out = tmp_path / "shot.svg"
     done = _vgp("replay", str(amp_recording), "--screenshot-at", str(SKIP_AT), "-o", str(out))
     assert done.returncode == 1, done.stderr
     assert done.stderr.strip().splitlines() == [f"vgp-tui: warning: {expected}"]
     svg = out.read_text()
-    assert f"step&#160;{SKIP_AT - 1}" in svg and "1&#160;skipped" in svg  # the frame as it was, and the count
+    # The status line is at the step asked for, and its count is of the steps up to it: at the skip's
+    # step it read "step 4 · 1 skipped", a count that took in a step it had not reached.
+    assert f"step&#160;{SKIP_AT}&#160;·&#160;1&#160;skipped" in svg, svg
+    before = tmp_path / "before.svg"  # the step before: nothing skipped yet
+    done = _vgp("replay", str(amp_recording), "--screenshot-at", str(SKIP_AT - 1), "-o", str(before))
+    assert done.returncode == 0 and "skipped" not in before.read_text()
     later = tmp_path / "later.svg"  # a step after it is drawn: no warning, status 0
     done = _vgp("replay", str(amp_recording), "--screenshot-at", str(SKIP_AT + 1), "-o", str(later))
     assert done.returncode == 0 and done.stderr == "", done.stderr
@@ -178,10 +184,10 @@ def test_the_frame_named_in_a_warning_is_the_last_step_drawn(tmp_path: Path) -> 
     # A GradScaler's first steps often overflow (its initial scale is large): nothing drawn yet.
     early = _written(tmp_path / "early.jsonl", {1, 2})
     assert _shortfall(early, 2) == (f"{early}: step 2 of run 1 was skipped by the GradScaler (no gradients to draw); "
-                                    "the frame shows no step")
+                                    "the panels show no step")
     assert _shortfall(early, 3) is None
     # Past the end of a recording whose last step was skipped: the frame is of the step before it.
     ends = _written(tmp_path / "ends.jsonl", {7, 8})
-    assert _shortfall(ends, 50) == f"{ends} has no step 50: it ends at step 8 of run 1; the frame shows step 6"
+    assert _shortfall(ends, 50) == f"{ends} has no step 50: it ends at step 8 of run 1; the panels show step 6"
     assert _shortfall(ends, 50, run=1) == (f"{ends} has no step 50 in run 1: run 1 ends at step 8; "
-                                           "the frame shows step 6")
+                                           "the panels show step 6")

@@ -367,7 +367,7 @@ def replay_command(file: str, speed: float, follow: bool, screenshot_at: int | N
 
     --follow waits for FILE if it does not exist yet and starts at the end of what is written.
     --screenshot-at exits with status 1 (after writing the frame of the last step there is) when
-    the recording has no such step, or the GradScaler skipped it (the frame shows the step before).
+    the recording has no such step, or the GradScaler skipped it (the panels show the step before).
     """
     from vgp_tui.dashboard import make_replay_app, run_replay
 

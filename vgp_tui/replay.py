@@ -102,7 +102,7 @@ class ReplaySource:
         """With ``follow``: why following stopped (the file that appeared is not a recording)."""
         self.shortfall: str | None = None
         """With ``until_step``: why the frame is not at that step (the recording ends before it, or the
-        step was skipped by a GradScaler, so the frame shows the last step drawn before it)."""
+        step was skipped by a GradScaler, so the panels show the last step drawn before it)."""
         self._to_live_end = follow
         """Jump to the end of what is written once the header is read (start of a follow)."""
         self._paused_at_end = False
@@ -362,7 +362,7 @@ class ReplaySource:
             self.shortfall = (f"{self.path} has no step {step} in run {last_run}: run {last_run} starts at step "
                               f"{shown.step}; the frame shows step {shown.step}")  # type: ignore[union-attr]
         if shown.skipped and self.shortfall is None:  # type: ignore[union-attr]
-            # A skipped step is counted, not drawn: the frame shows the step before it, which is not
+            # A skipped step is counted, not drawn: the panels show the step before it, which is not
             # what was asked for, so it is a shortfall like a missing step (a warning and status 1).
             # (A run that ends before the step already said so, naming the step drawn.)
             self.shortfall = self._describe_skipped(step, shown, end)  # type: ignore[arg-type]
@@ -376,16 +376,18 @@ class ReplaySource:
         return events[:end]
 
     def _drawn(self, run: int, end: int) -> str:
-        """What the frame shows of run ``run`` fed up to index ``end``: its last step not skipped by a
-        GradScaler (a skipped step is not drawn: the status line stays at the step before it)."""
-        drawn = next((e for e in reversed(self.events[:end + 1])
-                      if isinstance(e, StepMetrics) and e.run == run and not e.skipped), None)
-        return f"step {drawn.step}" if drawn is not None else "no step"
+        """What the frame shows of run ``run`` fed up to index ``end``. A step skipped by a GradScaler
+        is not drawn: the status line reaches it, but the panels stay at the last step drawn before."""
+        steps = [e for e in self.events[:end + 1] if isinstance(e, StepMetrics) and e.run == run]
+        drawn = next((e for e in reversed(steps) if not e.skipped), None)
+        if steps and not steps[-1].skipped:
+            return f"the frame shows step {steps[-1].step}"
+        return f"the panels show step {drawn.step}" if drawn is not None else "the panels show no step"
 
     def _describe_skipped(self, step: int, shown: StepMetrics, index: int) -> str:
         which = f"step {step}" if shown.step == step else f"step {shown.step} (there is no step {step})"
         return (f"{self.path}: {which} of run {shown.run} was skipped by the GradScaler (no gradients to draw); "
-                f"the frame shows {self._drawn(shown.run, index)}")
+                f"{self._drawn(shown.run, index)}")
 
     def _describe_shortfall(self, step: int, run: int | None = None) -> str:
         last = next((e for e in reversed(self.events) if isinstance(e, StepMetrics) and run in (None, e.run)), None)
@@ -394,12 +396,10 @@ class ReplaySource:
         if run is not None:
             if last is None:
                 return f"{self.path} has no step {step} in run {run}: run {run} has no step records"
-            return (f"{self.path} has no step {step} in run {run}: run {run} ends at step {last.step}; "
-                    f"the frame shows {shows}")
+            return f"{self.path} has no step {step} in run {run}: run {run} ends at step {last.step}; {shows}"
         if last is None:
             return f"{self.path} has no step {step}: {read} has no step records; the frame shows none"
-        return (f"{self.path} has no step {step}: {read} ends at step {last.step} of run {last.run}; "
-                f"the frame shows {shows}")
+        return f"{self.path} has no step {step}: {read} ends at step {last.step} of run {last.run}; {shows}"
 
     def _emit(self, items: list[Any]) -> None:
         for sink in self.sinks:

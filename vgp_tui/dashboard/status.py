@@ -61,7 +61,8 @@ class StatusLine(Static):
         parts.append((f" · {device}", "", 3))
         if run is not None:
             parts.append((f" · run {run.run}", "", 1))
-            parts.append((f" · step {thousands(latest.step if latest else 0)}", "", 0))
+            # The step reached, skipped or not: the skipped count beside it is of the steps up to it.
+            parts.append((f" · step {thousands(run.reached)}", "", 0))
             if run.skipped_steps:
                 # The steps a mixed-precision scaler skipped are not drawn (nothing was applied): without
                 # this, an AMP run's overflows left no trace on screen. Ranked next after the run number: it

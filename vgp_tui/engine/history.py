@@ -299,6 +299,10 @@ class RunHistory:
     """Of those, steps where clipping scaled the gradient down."""
     skipped_steps: int = 0
     """Steps a mixed-precision scaler skipped (their gradient overflowed; nothing was applied)."""
+    reached: int = 0
+    """The last step the run took, skipped or not: where the status line says it is. (``latest`` is
+    the last one drawn; "step 26 · 23 skipped" at a skipped step 27 counted a skip the step had not
+    reached.)"""
     first_nonfinite: NonFinite | None = None
     """Where the run first went NaN or Inf (kept for the whole run, however long)."""
     last_nonfinite_step: int | None = None
@@ -422,6 +426,7 @@ class History:
         run = self.runs.get(event.run)
         if run is None or len(event.grad_norm) != len(run.layers):
             return  # a step of a forgotten run, or a malformed one: nothing to draw it against
+        run.reached = event.step
         if event.skipped:
             # A mixed-precision scaler found Inf in this step's scaled gradient and did not apply it:
             # no update happened, so it is counted, not drawn and not called a divergence.
