@@ -123,6 +123,21 @@ def test_recorded_norms_equal_plain_autograd(tmp_path: Path) -> None:
         assert s.lr == pytest.approx(0.1 / s.step)
 
 
+def test_a_recorder_told_no_learning_rate_records_none_not_zero(tmp_path: Path) -> None:
+    # A Recorder built without lr= wrote "lr":0.0 at every step of a loop whose SGD ran at 0.5.
+    model = _mlp()
+    path = tmp_path / "r.jsonl"
+    with Recorder(path, GradientProbe(model), flush_seconds=0.0) as recorder:
+        for step in range(1, 4):
+            x, y = _batch(step)
+            nn.functional.cross_entropy(model(x), y).backward()
+            recorder.step(float(step), lr=0.25 if step == 2 else None)  # one step says its own
+            model.zero_grad(set_to_none=True)
+    lines = [line for line in path.read_text().splitlines() if '"type":"step"' in line]
+    assert ['"lr":null' in line for line in lines] == [True, False, True], lines
+    assert [s.lr for s in _steps(read_recording(path).events)] == [None, 0.25, None]
+
+
 def test_nan_gradients_are_recorded_not_dropped(tmp_path: Path) -> None:
     model = _mlp()
     path = tmp_path / "r.jsonl"
@@ -133,7 +148,7 @@ def test_nan_gradients_are_recorded_not_dropped(tmp_path: Path) -> None:
         recorder.step(loss)
     (step,) = _steps(read_recording(path).events)
     assert math.isnan(step.loss) and math.isnan(step.total_norm) and all(math.isnan(v) for v in step.grad_norm)
-    assert step.lr == 0.0
+    assert step.lr is None  # (not told)
 
 
 # -- (c) clipping is clip_grad_norm_'s ----------------------------------------------------------------

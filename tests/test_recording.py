@@ -191,7 +191,7 @@ def test_the_documented_minimal_recording_is_read_with_what_it_leaves_out_filled
     assert isinstance(run, RunStarted) and run.layers == ("fc0", "fc1", "head") and run.t == 0.0
     assert isinstance(first, StepMetrics) and isinstance(second, StepMetrics)
     assert first.total_norm == pytest.approx(math.sqrt(3e-12**2 + 1e-06**2 + 0.21**2))
-    assert (first.clipped, first.lr, first.step_ms) == (None, 0.0, 0.0)
+    assert (first.clipped, first.lr, first.step_ms) == (None, None, 0.0)
 
 
 def test_a_record_without_t_takes_the_time_of_the_record_before_it() -> None:

@@ -98,7 +98,9 @@ class StepMetrics:
     """L2 norm of the whole gradient, before clipping."""
     clipped: bool | None = None
     """Whether clipping scaled the gradient down; None when clipping is off."""
-    lr: float = 0.0
+    lr: float | None = None
+    """The learning rate of the step; None (written null) where it was not given: a Recorder built
+    without ``lr=`` wrote 0.0, which read as a learning rate of zero."""
     step_ms: float = 0.0
     """Wall time of the whole step (forward, backward, probe, clip, update), averaged over a flush."""
     probe_ms: float = 0.0
@@ -126,7 +128,7 @@ Recorder of user loops both pack it so and unpack it with :func:`step_from_row`.
 
 
 def step_from_row(
-    run: int, step: int, t: float, row: list[float], lr: float, step_ms: float, probe_ms: float,
+    run: int, step: int, t: float, row: list[float], lr: float | None, step_ms: float, probe_ms: float,
     time_grad: tuple[float, ...] | None = None, layer_stats: tuple[float, ...] | None = None,
 ) -> StepMetrics:
     """The event of one packed row (see ``ROW_LOSS``), once it is on the host."""
@@ -323,6 +325,7 @@ def _optional(decode: Any) -> Any:
 _DECODERS: dict[str, Any] = {
     "int": _decode_int,
     "float": _decode_float,
+    "float | None": _optional(_decode_float),
     "str": _decode_str,
     "bool": _decode_bool,
     "bool | None": _optional(_decode_bool),

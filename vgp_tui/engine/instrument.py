@@ -85,7 +85,7 @@ per-layer squared norms, summed over the ranks once its info says so; and its fl
 defaults). The flush stacks these column by column, a few kernels for all its steps, so that a step
 does no more than measure: squaring, folding into layers and packing wait for the flush."""
 
-_StepInfo = tuple[int, float, float, float, "float | None", bool]
+_StepInfo = tuple[int, float, "float | None", float, "float | None", bool]
 """What the host knows of a pending step: its number, ``time.perf_counter()`` when :meth:`Recorder.step`
 began, its lr, the seconds the probe took, the clipping threshold that only decides "clipped" (a
 framework's, with a probe that does not clip: None otherwise), and whether the row's squares are whole
@@ -182,7 +182,8 @@ class Recorder:
         path: the JSON-lines file to write (replaced if it exists).
         probe: a :class:`GradientProbe` of the model; its layer names go into the ``run`` record.
         preset: the name shown as the preset in the dashboard.
-        lr: the learning rate, recorded with every step that does not pass its own ``lr``.
+        lr: the learning rate, recorded with every step that does not pass its own ``lr`` (without
+            either, a step's ``lr`` is written ``null``: not known).
         remedies: remedy values to show, e.g. ``{"activation": "relu", "init": "he"}`` (names and values
             as ``vgp-tui --remedy`` takes them).
         flush_seconds: how often pending steps are copied to the host, written and flushed to the file.
@@ -288,7 +289,7 @@ class Recorder:
         self.on_nonfinite = on_nonfinite
         self._flat_tried = False
         self.enabled = is_main_process() if enabled is None else bool(enabled)
-        self.lr = _learning_rate(lr) if lr is not None else 0.0
+        self.lr: float | None = _learning_rate(lr) if lr is not None else None  # (unknown: written null)
         self.flush_seconds = flush_seconds
         self.step_count = first_step - 1
         self._stepped = False  # step() ran
@@ -370,7 +371,7 @@ class Recorder:
 
         Args:
             loss: the step's loss, a one-element tensor (kept on the device) or a number.
-            lr: the learning rate of this step (default: the constructor's ``lr``, or 0).
+            lr: the learning rate of this step (default: the constructor's ``lr``, or ``null``).
             clip: clip the gradients to this total norm, as ``clip_grad_norm_`` would, reusing the
                 measured norm (no second pass); the record says whether it clipped. None: no clipping.
 

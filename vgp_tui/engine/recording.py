@@ -99,7 +99,7 @@ def _literal(value: object) -> str:
 
 def step_line(
     run: int, step: int, t: float, loss: float, grad_norm: Sequence[float], total_norm: float,
-    clipped: bool | None, lr: float, step_ms: float, probe_ms: float,
+    clipped: bool | None, lr: float | None, step_ms: float, probe_ms: float,
     time_grad: Sequence[float] | None = None, layer_stats: Sequence[float] | None = None, skipped: bool = False,
     float32: bool = False,
 ) -> str:
@@ -116,7 +116,7 @@ def step_line(
     return (
         f'{{"type":"step","run":{run},"step":{step},"t":{_number(t)},"loss":{number(loss)},'
         f'"grad_norm":{numbers(grad_norm)},"total_norm":{number(total_norm)},"clipped":{_literal(clipped)},'
-        f'"lr":{_number(lr)},"step_ms":{_number(step_ms)},"probe_ms":{_number(probe_ms)},'
+        f'"lr":{"null" if lr is None else _number(lr)},"step_ms":{_number(step_ms)},"probe_ms":{_number(probe_ms)},'
         f'"time_grad":{"null" if time_grad is None else numbers(time_grad)},'
         f'"layer_stats":{"null" if layer_stats is None else numbers(layer_stats)}{extra}}}'
     )
