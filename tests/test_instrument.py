@@ -123,6 +123,37 @@ def test_recorded_norms_equal_plain_autograd(tmp_path: Path) -> None:
         assert s.lr == pytest.approx(0.1 / s.step)
 
 
+def _deep_sigmoid(depth: int = 31) -> nn.Module:
+    torch.manual_seed(0)
+    layers: list[nn.Module] = [nn.Linear(2, 64), nn.Sigmoid()]
+    for _ in range(depth - 2):
+        layers += [nn.Linear(64, 64), nn.Sigmoid()]
+    return nn.Sequential(*layers, nn.Linear(64, 3))
+
+
+@pytest.mark.parametrize("path", ["per-tensor", "per-tensor, clip", "flat buffer"])
+def test_the_tiniest_vanishing_norms_are_recorded_as_autograd_computes_them(tmp_path: Path, path: str) -> None:
+    # A 31-layer sigmoid MLP: its first layers' gradients are 4e-27 to 1e-22. Their elements' float32
+    # squares are 0, and the first six layers were recorded as exactly 0 (the 9th off in its 6th digit).
+    model = _deep_sigmoid()
+    probe = GradientProbe(model)
+    out = tmp_path / "r.jsonl"
+    with Recorder(out, probe, flush_seconds=0.0) as recorder:
+        if path == "flat buffer":
+            recorder.zero_grad()
+        x, y = torch.randn(128, 2), torch.randint(0, 3, (128,))
+        nn.functional.cross_entropy(model(x), y).backward()
+        expected = [math.sqrt(sum(float(p.grad.double().norm()) ** 2 for p in params))
+                    for _, params in default_layer_groups(model)]
+        assert expected[0] < 1e-25 and expected[5] < 1e-21  # (what the model is here for)
+        measured, total = probe.measure()
+        assert measured.tolist() == pytest.approx(expected, rel=1e-6, abs=0)  # (approx has abs=1e-12 by default)
+        recorder.step(1.0, clip=1e9 if path == "per-tensor, clip" else None)
+    (step,) = _steps(read_recording(out).events)
+    assert list(step.grad_norm) == pytest.approx(expected, rel=1e-6, abs=0)
+    assert step.total_norm == pytest.approx(math.sqrt(sum(v * v for v in expected)), rel=1e-6)
+
+
 def test_a_recorder_told_no_learning_rate_records_none_not_zero(tmp_path: Path) -> None:
     # A Recorder built without lr= wrote "lr":0.0 at every step of a loop whose SGD ran at 0.5.
     model = _mlp()

@@ -284,11 +284,20 @@ class GradientProbe:
         alone): :meth:`Recorder.zero_grad` clears their gradients too."""
         self._layer_of_param = [i for i, (_, params) in enumerate(groups) for _ in params]
         device = self.params[0].device
+        on_cpu = all(p.device.type == "cpu" for p in self.params)
         self._layer_index = torch.tensor(self._layer_of_param, device=device)
-        self._zeros = torch.zeros(len(self.layer_names), device=device)
+        # On a CPU the norms, and the squares up to the layers' square roots, are float64: a vanishing
+        # layer's gradient elements below about 1e-23 have float32 squares of 0, and a 31-layer sigmoid
+        # MLP's first six layers were recorded as exactly 0 where autograd says 4e-27 to 1e-22 (below
+        # about 1e-19 the squares are subnormal: digits lost). The cost (docs/benchmarks.md section 6):
+        # the flat buffer's norm of a 20 x 64 MLP, 12 us in float32 and 24 in float64, alone; but a
+        # float32 square that is subnormal costs the CPU ~100 times a normal one, and in a training
+        # loop of that MLP with a third of them subnormal, float32 took 145 us and float64 47.
+        self._squares_dtype = torch.float64 if on_cpu else torch.float32
+        self._zeros = torch.zeros(len(self.layer_names), device=device, dtype=self._squares_dtype)
         # _foreach_norm in the gradients' own dtype would round bfloat16 norms to 3 digits (and overflow
         # float16 ones); float32 output costs nothing extra, but is only asked for where it changes something.
-        self._foreach_dtype = (
+        self._foreach_dtype = torch.float64 if on_cpu else (
             torch.float32 if any(p.dtype in (torch.float16, torch.bfloat16) for p in self.params) else None
         )
         self.wide = False
@@ -306,7 +315,7 @@ class GradientProbe:
         if self.sharded:
             self._init_sharding()
         self._packing: _Packing | None = None
-        self._packing_checked = not all(p.device.type == "cpu" for p in self.params)  # CUDA fuses _foreach_norm
+        self._packing_checked = not on_cpu  # CUDA fuses _foreach_norm
         self._flat: torch.Tensor | None = None
         """(rows, row length) gradient buffer that every ``p.grad`` views, once :meth:`use_flat_grads` ran."""
         self._zeroed_version = -1
@@ -361,7 +370,7 @@ class GradientProbe:
                 p.grad = view
                 views.append(view)
         self._flat = flat
-        self._norm_dtype = (torch.float64 if self.wide else
+        self._norm_dtype = (torch.float64 if self.wide or self._squares_dtype == torch.float64 else
                             torch.float32 if first.dtype in (torch.float16, torch.bfloat16) else None)
         self._views = tuple(views)
         self._row_layer = torch.tensor(
@@ -453,13 +462,14 @@ class GradientProbe:
     def widen(self) -> None:
         """Measure the norms in float64 from now on. A float32 norm sums its squares in float32, which
         overflows once the norm passes 2**64: gradients a GradScaler still scales get there when its
-        scale grows without end (under bfloat16, which never overflows). Four times the cost of the
-        float32 norms on a CPU: only for the loops that need it (:class:`~vgp_tui.Recorder` asks)."""
+        scale grows without end (under bfloat16, which never overflows). Off the CPU only for the loops
+        that need it (:class:`~vgp_tui.Recorder` asks); on a CPU the norms are float64 already."""
         self.wide = True
         self._foreach_dtype = self._norm_dtype = torch.float64
 
     def partial_squares(self, unscale: torch.Tensor | None = None) -> torch.Tensor:
-        """``(layers,)`` float32 device tensor: this rank's share of each layer's squared gradient norm.
+        """``(layers,)`` device tensor (float64 on a CPU, else float32): this rank's share of each
+        layer's squared gradient norm.
 
         Unsharded, that is the squared norms themselves; sharded, the squares of this rank's shards,
         which :meth:`all_reduce` (on every rank) sums into the whole gradient's. No collective here.
@@ -469,7 +479,7 @@ class GradientProbe:
         if self.sharded:
             return self._sharded_squares(unscale)
         norms, index = self.partial_norms(unscale)
-        norms = norms if norms.dtype == torch.float32 else norms.float()
+        norms = norms if norms.dtype == self._squares_dtype else norms.to(self._squares_dtype)
         return self._zeros.index_add(0, index, norms.square_())
 
     def partial_norms(self, unscale: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -507,9 +517,10 @@ class GradientProbe:
         return torch.stack(norms), self._layer_index
 
     def fold_squares(self, norms: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """``(steps, layers)`` float32 squared layer norms from ``(steps, pieces)`` norms that
-        :meth:`partial_norms` returned with this ``index``: the same numbers as :meth:`partial_squares`."""
-        squares = norms.float().square_()  # (a fresh tensor: the caller's stack of the steps)
+        """``(steps, layers)`` squared layer norms (float64 on a CPU, else float32) from ``(steps,
+        pieces)`` norms that :meth:`partial_norms` returned with this ``index``: the same numbers as
+        :meth:`partial_squares`."""
+        squares = norms.to(self._squares_dtype).square_()  # (a fresh tensor: the caller's stack of the steps)
         return squares.new_zeros(len(norms), self.num_layers).index_add_(1, index, squares)
 
     def _sharded_squares(self, unscale: torch.Tensor | None) -> torch.Tensor:
@@ -530,7 +541,7 @@ class GradientProbe:
         squares = torch.stack(norms)
         if unscale is not None:
             squares.div_(unscale)
-        squares = squares if squares.dtype == torch.float32 else squares.float()
+        squares = squares if squares.dtype == self._squares_dtype else squares.to(self._squares_dtype)
         squares.square_()
         if weights is not None:
             squares.mul_(weights)
