@@ -483,3 +483,16 @@ async def test_the_loss_title_says_nan_when_the_last_loss_is_and_fits_a_narrow_p
         await pilot.pause()
         title = str(app.query_one(LossPlot).border_title)
         assert title == "Loss NaN · log axis", title  # the key's reminder goes where it does not fit
+
+
+async def test_a_loss_of_zero_is_not_called_nan_on_the_log_axis() -> None:
+    """A loss of exactly 0 has no place on a log axis: the panel said "no finite loss to plot (NaN/Inf)"."""
+    zero, nan = History(), History()
+    for h, loss in ((zero, 0.0), (nan, math.nan)):
+        h.add(RunStarted(1, 0.0, "p", ("a",), {}, 0))
+        for step in range(1, 11):
+            h.add(StepMetrics(1, step, 0.01 * step, loss, (1.0,), 1.0))
+    text = "\n".join(line.text for line in await rendered(zero, (120, 40)))
+    assert "no loss above 0 for a log axis (y: linear)" in text and "NaN" not in text, text
+    text = "\n".join(line.text for line in await rendered(nan, (120, 40)))
+    assert "no finite loss to plot (NaN/Inf)" in text, text

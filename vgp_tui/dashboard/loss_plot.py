@@ -432,7 +432,10 @@ class LossPlot(PlotPanel, Panel):
             plt.title("waiting for the first steps…")
             return
         if span is None:
-            plt.title("no finite loss to plot (NaN/Inf)")
+            # A loss of 0 (or below) is finite, but has no place on a log axis (to_axis: -inf): it was
+            # called NaN/Inf. The linear axis draws it.
+            off_log = self.log_scale and any(np.isneginf(line.values).any() for line in lines)
+            plt.title("no loss above 0 for a log axis (y: linear)" if off_log else "no finite loss to plot (NaN/Inf)")
             return
         current = lines[0].run
         low, high = span
