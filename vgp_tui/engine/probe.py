@@ -622,7 +622,8 @@ class GradientProbe:
         """
         if self._flat is not None and self.flat_active:
             return self.fold([self.sample()])[0]
-        return self.norms_of(self.all_reduce(self.partial_squares()))
+        norms = self.norms_of(self.all_reduce(self.partial_squares()))
+        return norms if norms.dtype == torch.float32 else norms.float()  # (square roots of float64 squares)
 
     def measure(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(layer_norms, total_norm)`` as device tensors: shape (layers,) and a scalar.
