@@ -479,8 +479,7 @@ class GradientProbe:
         if self.sharded:
             return self._sharded_squares(unscale)
         norms, index = self.partial_norms(unscale)
-        norms = norms if norms.dtype == self._squares_dtype else norms.to(self._squares_dtype)
-        return self._zeros.index_add(0, index, norms.square_())
+        return self._zeros.index_add(0, index, norms.to(self._squares_dtype).square_())  # (to: itself if already)
 
     def partial_norms(self, unscale: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(norms, layer index)``: the norms of this step's gradient in pieces, and the layer of each
@@ -541,8 +540,7 @@ class GradientProbe:
         squares = torch.stack(norms)
         if unscale is not None:
             squares.div_(unscale)
-        squares = squares if squares.dtype == self._squares_dtype else squares.to(self._squares_dtype)
-        squares.square_()
+        squares = squares.to(self._squares_dtype).square_()
         if weights is not None:
             squares.mul_(weights)
         return self._zeros.index_add(0, index, squares)
@@ -623,7 +621,7 @@ class GradientProbe:
         if self._flat is not None and self.flat_active:
             return self.fold([self.sample()])[0]
         norms = self.norms_of(self.all_reduce(self.partial_squares()))
-        return norms if norms.dtype == torch.float32 else norms.float()  # (square roots of float64 squares)
+        return norms.float()  # (square roots of a CPU's float64 squares; itself where float32 already)
 
     def measure(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(layer_norms, total_norm)`` as device tensors: shape (layers,) and a scalar.
