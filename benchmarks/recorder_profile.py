@@ -20,8 +20,10 @@ flat buffer), flushing every ``flush_seconds`` as by default.
 * **Parts** (``--parts``): the method of section 1 of docs/benchmarks.md (interleaved blocks, ratio to
   the loop without anything around it) for single pieces of the Recorder's work done after backward:
   copying the loss, the per-tensor path's gathering copy alone, the gathering with its row norms
-  (``GradientProbe.partial_norms``), ``torch._foreach_norm`` instead, and the whole Recorder on both
-  paths.
+  (``GradientProbe.partial_norms``, float64 on a CPU), the same gathering into a float32 block with
+  float32 row norms (not exact where a vanishing layer's squares are subnormal: what float64 costs,
+  and the floor of any float32 measurement), ``torch._foreach_norm`` (float32) instead, and the whole
+  Recorder on both paths.
 """
 
 from __future__ import annotations
@@ -170,8 +172,8 @@ class Part(po.RecordedLoop):
     """The plain loop doing one piece of the Recorder's work after backward, its results kept as the
     Recorder keeps them until the block's end."""
 
-    KINDS = ("loss copy", "gathering copy only", "gathering + row norms", "torch._foreach_norm",
-             "Recorder", "Recorder + recorder.zero_grad()")
+    KINDS = ("loss copy", "gathering copy only", "gathering + row norms", "gathering + float32 row norms",
+             "torch._foreach_norm (float32)", "Recorder", "Recorder + recorder.zero_grad()")
 
     def __init__(self, setup: po.Setup, kind: str, workdir: str) -> None:
         super().__init__(setup)
@@ -181,6 +183,7 @@ class Part(po.RecordedLoop):
         self.probe = GradientProbe(self.model)
         self.kept: list[Any] = []
         self.recorder: Recorder | None = None
+        self.block32: tuple[torch.Tensor, list[torch.Tensor]] | None = None
         if kind.startswith("Recorder"):
             file = tempfile.NamedTemporaryFile(dir=workdir, suffix=".jsonl", delete=False).name
             self.recorder = Recorder(file, self.probe, flush_seconds=1e9, enabled=True)
@@ -198,7 +201,19 @@ class Part(po.RecordedLoop):
                 torch._foreach_copy_(plan.views, [grads[i] for i in plan.packed])
         elif kind == "gathering + row norms":
             self.kept.append(self.probe.partial_norms()[0])
-        elif kind == "torch._foreach_norm":
+        elif kind == "gathering + float32 row norms":
+            grads = [p.grad for p in self.params]
+            plan = self.probe._packing_plan(grads)
+            if plan is not None:
+                if self.block32 is None:  # the plan's layout, in float32 (the probe's block is float64)
+                    block = torch.zeros(plan.rows.shape, dtype=torch.float32, device=plan.rows.device)
+                    line = block.view(-1)
+                    views = [line[v.storage_offset() : v.storage_offset() + v.numel()].view(v.shape) for v in plan.views]
+                    self.block32 = (block, views)
+                block, views = self.block32
+                torch._foreach_copy_(views, [grads[i] for i in plan.packed])
+                self.kept.append(torch.linalg.vector_norm(block, dim=1))
+        elif kind == "torch._foreach_norm (float32)":
             self.kept.append(torch.stack(torch._foreach_norm([p.grad for p in self.params], 2)))
 
     def zero_grad(self) -> None:

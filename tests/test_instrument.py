@@ -1019,6 +1019,9 @@ def test_packed_cpu_block_is_made_once_and_measures_every_step_afresh() -> None:
         with Ops() as ops:
             probe.partial_norms()
         assert ops.names == ["_foreach_copy_", "linalg_vector_norm"]  # into the kept block: nothing allocated but the norms
+        # ... a float64 block, so the copy is the conversion: the norm of a float32 one in float64
+        # converted all of it again, into a fresh allocation, inside the norm (where no op shows it).
+        assert probe._packing is not None and probe._packing.rows.dtype == torch.float64
         optimizer.zero_grad(set_to_none=True)
 
 

@@ -22,10 +22,13 @@ Either way the total norm comes from the same numbers, so clipping costs no seco
 gradients, and nothing is copied to the host: the trainer keeps each step's sample on the device and
 copies a whole batch of steps at once, so there is no ``.item()`` per layer and, on CUDA, no
 host-device synchronisation per step. NaN and Inf are kept as they are (a layer with a NaN gradient
-shows NaN, the total too). Norms are taken in float32 whatever the gradients' dtype (bfloat16 or
-float16 gradients would lose digits, or overflow, in their own); squares are summed in float32 too, so
-a layer norm above about 1e19 reads as Inf. docs/benchmarks.md has the measurements behind these
-choices.
+shows NaN, the total too). On a CPU norms are taken, and their squares summed, in float64: in float32
+the squares of a vanishing layer's elements below about 1e-19 are subnormal or 0, and the layer would
+read 0 where autograd says 1e-27. Elsewhere in float32 whatever the gradients' dtype (bfloat16 or
+float16 gradients would lose digits, or overflow, in their own), squares summed in float32 too, so a
+layer norm above about 1e19 reads as Inf (a GradScaler's loop widens to float64 before that:
+:meth:`GradientProbe.widen`). Either way the recorded norms are float32. docs/benchmarks.md has the
+measurements behind these choices.
 
 **Wrapped and distributed models.** ``GradientProbe(model)`` looks through ``torch.compile``'s
 ``OptimizedModule`` and ``DistributedDataParallel`` (and ``DataParallel``) to the user's own module, so
@@ -96,7 +99,8 @@ class _Packing(NamedTuple):
     """How the per-tensor path measures on a CPU, where ``_foreach_norm`` is a loop of one norm per
     tensor: the small gradients are copied into one block laid out as the flat buffer is (each layer
     whole rows, zero padding at its end) by ONE ``_foreach_copy_``, whose row norms are ONE kernel;
-    the large ones are measured one by one.
+    the large ones are measured one by one. The block is of the measuring dtype (float64), so the
+    copy is also the conversion.
 
     The block is made once and kept: a fresh one each step would be a third of a megabyte from
     malloc every step, which glibc may hand back to the system at the free and fault in again at
@@ -555,6 +559,10 @@ class GradientProbe:
             return None
         params = self.params
         small = [p.numel() <= _PACK_MAX and p.dtype == params[0].dtype for p in params]
+        # The block holds the measuring dtype (float64 on a CPU): the copy converts on the way in, for
+        # about 5 us more than a float32 copy, where a float32 block's norm in float64 converted the
+        # whole block again, into a fresh allocation, for 35 (docs/benchmarks.md, section 6).
+        dtype = self._foreach_dtype or params[0].dtype
         if sum(small) < 2:
             return None
         sizes = [0] * self.num_layers
@@ -562,7 +570,7 @@ class GradientProbe:
             sizes[layer] += p.numel() if small_one else 0
         row = choose_row_length([n for n in sizes if n] or [1])
         rows_of = [math.ceil(n / row) for n in sizes]
-        block = torch.zeros(sum(rows_of), row, dtype=params[0].dtype, device=params[0].device)
+        block = torch.zeros(sum(rows_of), row, dtype=dtype, device=params[0].device)
         line = block.view(-1)
         packed, views = [], []
         offset = 0
@@ -590,6 +598,7 @@ class GradientProbe:
         plan = self._packing
         assert plan is not None
         torch._foreach_copy_(plan.views, [grads[i] for i in plan.packed])
+        # (dtype: the block's own on a CPU, so nothing is converted; a block made before widen() is not)
         norms = torch.linalg.vector_norm(plan.rows, dim=1, dtype=self._foreach_dtype)
         if plan.singles:
             large = torch._foreach_norm([grads[i] for i in plan.singles], 2, dtype=self._foreach_dtype)
