@@ -143,3 +143,44 @@ def test_probe_and_clip_do_not_synchronise_on_cuda() -> None:
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert layer.is_cuda
+
+
+def _vanishing_mlp() -> nn.Module:
+    torch.manual_seed(0)
+    layers: list[nn.Module] = [nn.Linear(2, 64), nn.Sigmoid()]
+    for _ in range(28):
+        layers += [nn.Linear(64, 64), nn.Sigmoid()]
+    return nn.Sequential(*layers, nn.Linear(64, 3))
+
+
+@pytest.mark.parametrize("scratch", ["whole buffer", "rows at a time", "rows too long: the norm converts"])
+def test_a_cpu_flat_buffer_measured_in_its_float64_scratch_equals_autograd(monkeypatch: pytest.MonkeyPatch, scratch: str) -> None:
+    # The float32 flat buffer is copied into a kept float64 block to be measured; a buffer larger than
+    # the block goes through it rows at a time, one whose rows are longer than it by the norm itself.
+    # Each way the first layers' 1e-26 norms are autograd's (in float32 their squares are 0).
+    import vgp_tui.engine.probe as probe_module
+
+    model = _vanishing_mlp()
+    probe = GradientProbe(model)
+    assert probe.use_flat_grads()
+    flat = probe._flat
+    assert flat is not None
+    row = flat.shape[1]
+    limit = {"whole buffer": flat.numel(), "rows at a time": 3 * row + 1, "rows too long: the norm converts": row - 1}[scratch]
+    monkeypatch.setattr(probe_module, "_SCRATCH_MAX", limit)
+    for step in range(2):  # the kept block measures each step afresh
+        probe.zero_grad()
+        x = torch.randn(64, 2, generator=torch.Generator().manual_seed(step))
+        nn.functional.cross_entropy(model(x), torch.arange(64) % 3).backward()
+        expected = [math.sqrt(sum(float(p.grad.double().norm()) ** 2 for p in params))
+                    for _, params in default_layer_groups(model)]
+        assert expected[0] < 1e-20  # (what the model is here for)
+        layers, total = probe.measure()
+        assert layers.tolist() == pytest.approx(expected, rel=1e-6, abs=0)
+        assert total.item() == pytest.approx(math.sqrt(sum(v * v for v in expected)), rel=1e-6)
+    kept = probe._scratch
+    if scratch == "rows too long: the norm converts":
+        assert kept is None
+    else:
+        assert kept is not None and kept.dtype == torch.float64
+        assert len(kept) == (len(flat) if scratch == "whole buffer" else 3)
