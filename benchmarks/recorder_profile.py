@@ -19,11 +19,11 @@ flat buffer), flushing every ``flush_seconds`` as by default.
   and one flush.
 * **Parts** (``--parts``): the method of section 1 of docs/benchmarks.md (interleaved blocks, ratio to
   the loop without anything around it) for single pieces of the Recorder's work done after backward:
-  copying the loss, the per-tensor path's gathering copy alone, the gathering with its row norms
-  (``GradientProbe.partial_norms``, float64 on a CPU), the same gathering into a float32 block with
-  float32 row norms (not exact where a vanishing layer's squares are subnormal: what float64 costs,
-  and the floor of any float32 measurement), ``torch._foreach_norm`` (float32) instead, and the whole
-  Recorder on both paths.
+  copying the loss (as the Recorder does: on a CPU ``.item()``), the per-tensor path's gathering copy
+  alone, the gathering with its row norms (``GradientProbe.partial_norms``, float64 on a CPU), the
+  same gathering into a float32 block with float32 row norms (not exact where a vanishing layer's
+  squares are subnormal: what float64 costs, and the floor of any float32 measurement),
+  ``torch._foreach_norm`` (float32) instead, and the whole Recorder on both paths.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common as po  # noqa: E402  (the methodology's helpers)
 
-from vgp_tui.engine.instrument import DEFAULT_FLUSH_SECONDS, Recorder  # noqa: E402
+from vgp_tui.engine.instrument import DEFAULT_FLUSH_SECONDS, Recorder, _loss_value  # noqa: E402
 from vgp_tui.engine.probe import GradientProbe  # noqa: E402
 
 PHASES = ("forward+backward", "recorder.step", "optimizer.step", "zero_grad", "flush per step")
@@ -192,8 +192,8 @@ class Part(po.RecordedLoop):
         kind = self.kind
         if self.recorder is not None:
             self.recorder.step(loss)
-        elif kind == "loss copy":
-            self.kept.append(loss.detach().to(dtype=torch.float32, copy=True))
+        elif kind == "loss copy":  # (as the Recorder keeps it: on a CPU the number, elsewhere a tensor)
+            self.kept.append(_loss_value(loss, loss.device))
         elif kind == "gathering copy only":
             grads = [p.grad for p in self.params]
             plan = self.probe._packing_plan(grads)

@@ -17,8 +17,8 @@ after the last write folds all pending steps into per-layer norms together, copi
 with one transfer, writes them as ``step`` records (docs/recording-format.md) and flushes the file, so
 while the loop runs a reader following it sees a step within about ``flush_seconds`` and a crash loses
 at most that much (:meth:`Recorder.flush` writes them before a pause that has no step). There is no
-``.item()`` and, on CUDA, no host-device synchronisation between flushes (``on_nonfinite="raise"`` is
-the one exception, by design).
+``.item()`` per layer and, on CUDA, no host-device synchronisation between flushes (``on_nonfinite="raise"``
+is the one exception, by design); on a CPU, where nothing waits for a device, a step reads its loss.
 """
 
 from __future__ import annotations
@@ -78,8 +78,9 @@ _OPEN: weakref.WeakValueDictionary[Path, Recorder] = weakref.WeakValueDictionary
 (a notebook cell run again), whose exit hook would otherwise write its tail into the new recording."""
 
 
-_Row = tuple[torch.Tensor, torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"]
-"""A pending step on the device: its loss (0-d float32, a copy); its measurement, either the norms of
+_Row = tuple["torch.Tensor | float", torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"]
+"""A pending step on the device: its loss (a copy: on a CPU the number itself, elsewhere a 0-d float32
+device tensor; :func:`_loss_value`); its measurement, either the norms of
 the gradient's pieces with the layer index of :meth:`GradientProbe.partial_norms`, or (index None) the
 per-layer squared norms, summed over the ranks once its info says so; and its flags (None: the
 defaults). The flush stacks these column by column, a few kernels for all its steps, so that a step
@@ -523,7 +524,7 @@ class Recorder:
         return self._verdicts[_SCALED], kept[1]
 
     def _check_finite(self, squares: torch.Tensor, total_sq: torch.Tensor, verdict: torch.Tensor) -> None:
-        """on_nonfinite="raise": the one host read per step that this mode costs."""
+        """on_nonfinite="raise": the host read per step that this mode costs (on CUDA a synchronisation)."""
         bad = ~torch.isfinite(total_sq)
         if verdict is not self._verdicts[_NOT_SKIPPED]:
             # The scaler skips the step and lowers its scale, its business: unless the scale is down
@@ -669,7 +670,7 @@ class Recorder:
         """The pending rows as one block of norms (what :meth:`StepBuffer.take` copies to the host):
         ``(steps, 3 + layers + 1)``, loss, clipped, total, layers (ROW_* order), then skipped (0 or 1)."""
         n = len(rows)
-        losses = torch.stack([row[0] for row in rows]).unsqueeze(1)
+        losses = _loss_column([row[0] for row in rows], self._one)
         squares = self._layer_squares(rows)
         if all(row[3] is None for row in rows):  # no clipping, no scaler: nothing to decide per step
             norms = self.probe.norms_of(squares)
@@ -841,13 +842,29 @@ def _outside_level() -> int:
     return level
 
 
-def _loss_value(loss: torch.Tensor | float, device: torch.device) -> torch.Tensor:
-    """The step's loss as a 0-d float32 tensor on ``device``: a copy, since the caller's tensor may be
-    changed in place before the flush reads it (an ``all_reduce`` for logging, say)."""
+def _loss_value(loss: torch.Tensor | float, device: torch.device) -> torch.Tensor | float:
+    """The step's loss, copied, since the caller's tensor may be changed in place before the flush
+    reads it (an ``all_reduce`` for logging, say). On a CPU the number itself: reading a CPU tensor
+    waits for no device, and in a plain loop of the deep-sigmoid MLP the copy as a tensor cost 1.2 %
+    of the step where ``.item()`` cost nothing measurable (docs/benchmarks.md, section 6). Elsewhere
+    a 0-d float32 tensor on ``device``: reading it would be a host-device synchronisation per step."""
     if isinstance(loss, torch.Tensor):  # (one element: step() checked it)
+        if device.type == "cpu" and loss.device.type == "cpu":
+            return loss.item()
         value = loss.detach().to(device=device, dtype=torch.float32, copy=True)
         return value if value.dim() == 0 else value.reshape(())
-    return torch.tensor(float(loss), device=device, dtype=torch.float32)
+    if device.type == "cpu":
+        return loss  # (a float: step() made it one)
+    return torch.tensor(loss, device=device, dtype=torch.float32)
+
+
+def _loss_column(losses: list[torch.Tensor | float], like: torch.Tensor) -> torch.Tensor:
+    """``(steps, 1)`` float32 on ``like``'s device: the pending steps' losses (:func:`_loss_value`)."""
+    if all(type(v) is float for v in losses):
+        return torch.tensor(losses, dtype=torch.float32, device=like.device).unsqueeze(1)
+    values = [v if isinstance(v, torch.Tensor) else torch.tensor(v, dtype=torch.float32, device=like.device)
+              for v in losses]
+    return torch.stack(values).unsqueeze(1)
 
 
 def _plain(value: object) -> RemedyValue:
