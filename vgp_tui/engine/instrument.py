@@ -544,9 +544,10 @@ class Recorder:
 
         The first call moves every gradient into one flat buffer, as the built-in trainer keeps them,
         so each later :meth:`step` measures the buffer's rows whatever the number of parameter tensors,
-        where the per-tensor path first gathers the separate gradients. On a CPU, whose norms are float64, the float32 buffer is converted as the gathering would have
-        been, and the two paths cost about the same (docs/benchmarks.md, section 6: 1.087 and 1.085
-        times a plain step of a small MLP, side by side). The buffer is zeroed in place, as
+        where the per-tensor path first gathers the separate gradients. On a CPU, whose norms are
+        float64, the float32 buffer is converted as the gathering would have been, and the two paths
+        cost about the same (docs/benchmarks.md, section 6: 1.087 and 1.085 times a plain step of a
+        small MLP, side by side). The buffer is zeroed in place, as
         ``optimizer.zero_grad(set_to_none=False)`` does: a parameter that gets no gradient in a step
         keeps zeros rather than None. With ``optimizer.zero_grad()`` (which sets gradients to None) the
         recorder still works, on the per-tensor path; the buffer is only made for those who call this,

@@ -431,7 +431,7 @@ class GradientProbe:
         kept for the purpose (rows at a time, at most :data:`_SCRATCH_MAX` elements): the norm's own
         conversion allocated twice the buffer every step, which the allocator may hand back to the
         system and fault in again (a plain loop of the deep-sigmoid MLP with the Recorder's flat
-        buffer: 1.115 times the step without it, 1.094 with the scratch; docs/benchmarks.md, section 6).
+        buffer: 1.111 times the step without it, 1.096 with the scratch; docs/benchmarks.md, section 6).
         """
         flat = self._written_flat()
         dtype = self._norm_dtype
