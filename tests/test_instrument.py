@@ -28,6 +28,8 @@ from vgp_tui.engine.recording import RecordingError, RecordingReader, read_recor
 from vgp_tui.errors import UserError
 from vgp_tui.replay import StopReplay, ToEnd
 
+from vanishing_models import deep_sigmoid
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 # What the README example trains (the test below fails if the example and these drift apart).
 README_LAYERS = ("fc0", "fc1", "fc2", "fc3", "fc4", "fc5", "fc6", "fc7", "head")
@@ -123,19 +125,11 @@ def test_recorded_norms_equal_plain_autograd(tmp_path: Path) -> None:
         assert s.lr == pytest.approx(0.1 / s.step)
 
 
-def _deep_sigmoid(depth: int = 31) -> nn.Module:
-    torch.manual_seed(0)
-    layers: list[nn.Module] = [nn.Linear(2, 64), nn.Sigmoid()]
-    for _ in range(depth - 2):
-        layers += [nn.Linear(64, 64), nn.Sigmoid()]
-    return nn.Sequential(*layers, nn.Linear(64, 3))
-
-
 @pytest.mark.parametrize("path", ["per-tensor", "per-tensor, clip", "flat buffer"])
 def test_the_tiniest_vanishing_norms_are_recorded_as_autograd_computes_them(tmp_path: Path, path: str) -> None:
     # A 31-layer sigmoid MLP: its first layers' gradients are 4e-27 to 1e-22. Their elements' float32
     # squares are 0, and the first six layers were recorded as exactly 0 (the 9th off in its 6th digit).
-    model = _deep_sigmoid()
+    model = deep_sigmoid()
     probe = GradientProbe(model)
     out = tmp_path / "r.jsonl"
     with Recorder(out, probe, flush_seconds=0.0) as recorder:

@@ -10,6 +10,8 @@ from torch import nn
 
 from vgp_tui.engine.probe import GradientProbe, default_layer_groups
 
+from vanishing_models import deep_sigmoid
+
 
 def _net() -> nn.Module:
     torch.manual_seed(0)
@@ -145,14 +147,6 @@ def test_probe_and_clip_do_not_synchronise_on_cuda() -> None:
     assert layer.is_cuda
 
 
-def _vanishing_mlp() -> nn.Module:
-    torch.manual_seed(0)
-    layers: list[nn.Module] = [nn.Linear(2, 64), nn.Sigmoid()]
-    for _ in range(28):
-        layers += [nn.Linear(64, 64), nn.Sigmoid()]
-    return nn.Sequential(*layers, nn.Linear(64, 3))
-
-
 @pytest.mark.parametrize("scratch", ["whole buffer", "rows at a time", "rows too long: the norm converts"])
 def test_a_cpu_flat_buffer_measured_in_its_float64_scratch_equals_autograd(monkeypatch: pytest.MonkeyPatch, scratch: str) -> None:
     # The float32 flat buffer is copied into a kept float64 block to be measured; a buffer larger than
@@ -160,7 +154,7 @@ def test_a_cpu_flat_buffer_measured_in_its_float64_scratch_equals_autograd(monke
     # Each way the first layers' 1e-26 norms are autograd's (in float32 their squares are 0).
     import vgp_tui.engine.probe as probe_module
 
-    model = _vanishing_mlp()
+    model = deep_sigmoid()
     probe = GradientProbe(model)
     assert probe.use_flat_grads()
     flat = probe._flat

@@ -590,12 +590,12 @@ class GradientProbe:
             return None
         params = self.params
         small = [p.numel() <= _PACK_MAX and p.dtype == params[0].dtype for p in params]
+        if sum(small) < 2:
+            return None
         # The block holds the measuring dtype (float64 on a CPU): the copy converts on the way in, for
         # about 5 us more than a float32 copy, where a float32 block's norm in float64 converted the
         # whole block again, into a fresh allocation, for 35 (docs/benchmarks.md, section 6).
         dtype = self._foreach_dtype or params[0].dtype
-        if sum(small) < 2:
-            return None
         sizes = [0] * self.num_layers
         for p, layer, small_one in zip(params, self._layer_of_param, small):
             sizes[layer] += p.numel() if small_one else 0
