@@ -125,19 +125,29 @@ def test_recorded_norms_equal_plain_autograd(tmp_path: Path) -> None:
         assert s.lr == pytest.approx(0.1 / s.step)
 
 
-@pytest.mark.parametrize("path", ["per-tensor", "per-tensor, clip", "flat buffer"])
-def test_the_tiniest_vanishing_norms_are_recorded_as_autograd_computes_them(tmp_path: Path, path: str) -> None:
+CUDA = pytest.param("cuda", marks=[pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")])
+
+
+@pytest.mark.parametrize("device", ["cpu", CUDA])
+@pytest.mark.parametrize("path", ["per-tensor", "per-tensor, clip", "per-tensor, a layer without gradient", "flat buffer"])
+def test_the_tiniest_vanishing_norms_are_recorded_as_autograd_computes_them(tmp_path: Path, path: str, device: str) -> None:
     # A 31-layer sigmoid MLP: its first layers' gradients are 4e-27 to 1e-22. Their elements' float32
-    # squares are 0, and the first six layers were recorded as exactly 0 (the 9th off in its 6th digit).
+    # squares are 0, and the first six layers were recorded as exactly 0 (the 9th off in its 6th digit),
+    # on a CPU until the norms were float64 there, on CUDA until they were float64 everywhere. A layer
+    # that gets no gradient sends the CPU to _foreach_norm, the per-tensor path CUDA always takes.
     model = deep_sigmoid()
+    if path == "per-tensor, a layer without gradient":
+        model.add_module("unused", nn.Linear(3, 3))  # (after the head: the forward never reaches it)
+    model.to(device)
+    forward = model[:-1] if path == "per-tensor, a layer without gradient" else model
     probe = GradientProbe(model)
     out = tmp_path / "r.jsonl"
     with Recorder(out, probe, flush_seconds=0.0) as recorder:
         if path == "flat buffer":
             recorder.zero_grad()
-        x, y = torch.randn(128, 2), torch.randint(0, 3, (128,))
-        nn.functional.cross_entropy(model(x), y).backward()
-        expected = [math.sqrt(sum(float(p.grad.double().norm()) ** 2 for p in params))
+        x, y = torch.randn(128, 2, device=device), torch.randint(0, 3, (128,), device=device)
+        nn.functional.cross_entropy(forward(x), y).backward()
+        expected = [math.sqrt(sum(float(p.grad.double().norm()) ** 2 for p in params if p.grad is not None))
                     for _, params in default_layer_groups(model)]
         assert expected[0] < 1e-25 and expected[5] < 1e-21  # (what the model is here for)
         measured, total = probe.measure()
@@ -146,6 +156,26 @@ def test_the_tiniest_vanishing_norms_are_recorded_as_autograd_computes_them(tmp_
     (step,) = _steps(read_recording(out).events)
     assert list(step.grad_norm) == pytest.approx(expected, rel=1e-6, abs=0)
     assert step.total_norm == pytest.approx(math.sqrt(sum(v * v for v in expected)), rel=1e-6)
+
+
+@pytest.mark.parametrize("path", ["per-tensor", "flat buffer"])
+def test_off_the_cpu_the_norms_are_measured_in_float64_too(path: str) -> None:
+    # On CUDA the squares of a vanishing layer's float32 gradient underflow as they do on a CPU; the
+    # probe measured there in float32 (its first layers read 0: the CUDA case of the test above). The
+    # meta device is not the CPU and computes nothing: what is checked here is the dtypes of the work.
+    model = _mlp().to("meta")
+    probe = GradientProbe(model)
+    if path == "flat buffer":
+        assert probe.use_flat_grads()
+    x = torch.zeros(16, 6, device="meta")
+    model(x).sum().backward()
+    norms, _ = probe.partial_norms()
+    assert norms.dtype == torch.float64 and norms.device.type == "meta"
+    assert probe.partial_squares().dtype == torch.float64
+    assert probe.measure_packed().dtype == torch.float32  # (what is recorded: float32 values)
+    if path == "flat buffer":
+        assert probe.sample().values.dtype == torch.float64
+        assert probe._scratch is not None and probe._scratch.device.type == "meta"  # (kept where the buffer is)
 
 
 def test_a_recorder_told_no_learning_rate_records_none_not_zero(tmp_path: Path) -> None:

@@ -64,10 +64,6 @@ ON_NONFINITE = ("ignore", "warn", "raise")
 # flags of its own (None): those are the defaults, and leaving them out saves it a concatenation.
 _CLIPPED, _SKIP, _TOTAL_SQ = range(3)
 _NOT_SKIPPED, _SKIPPED, _SCALED = 0.0, 1.0, 2.0
-_WIDE_SCALE = 2.0**40
-"""A GradScaler's scale from which the norms are measured in float64: a float32 norm overflows past
-2**64, and a scaled gradient gets there when the scale does (with norms up to 2**24), 24 doublings
-later: 48 000 steps at the scaler's default growth interval, many flushes to notice it in."""
 _MAX_INTERVAL = 4096
 """Most steps between two reductions of a sharded probe (bounds the rows kept on the device)."""
 DEFAULT_FLUSH_SECONDS = 0.5
@@ -409,11 +405,10 @@ class Recorder:
             # threshold, which the flush has anyway, so this step measures as one without clipping.
             observed, clip = self._threshold32(clip), None
         # Gradients still scaled by a GradScaler are measured unscaled before anything squares them: a
-        # bfloat16 loop's scale, never lowered by an overflow, passes 2**64 in a long run, and the
-        # squares of the scaled norms overflowed float32 (every step recorded Inf, and skipped).
+        # bfloat16 loop's scale, never lowered by an overflow, grows without end, and the squares of
+        # the scaled norms overflowed float32 once it passed 2**64 (every step recorded Inf, and skipped).
         if not self._stepped:
             self._stepped = True
-            self._widen_before_overflow(first=True)
             self._end_autocast_watch(warn=True)
         verdict, unscale = self._scaler_state(self._one.device)
         if self._sharded or clip is not None or alarm:
@@ -485,17 +480,6 @@ class Recorder:
             self._observed = last = (clip, torch.tensor(float(clip), dtype=torch.float32).item())
         return last[1]
 
-    def _widen_before_overflow(self, first: bool = False) -> None:
-        """Measure in float64 (:meth:`GradientProbe.widen`) once the scaler's scale passes
-        :data:`_WIDE_SCALE`: read at every flush (on CUDA, a sync of the flush's, not of a step), and
-        before the ``first`` step, from the scale the scaler starts with (or was loaded with)."""
-        scaler = self.scaler
-        if self.probe.wide or scaler is None or not scaler.is_enabled():
-            return
-        scale = scaler._init_scale if first or scaler._scale is None else scaler._scale
-        if float(scale) >= _WIDE_SCALE:
-            self.probe.widen()
-
     def _scaler_state(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(the scaler's verdict on this step, as a (1,) device tensor; the scale the gradients still
         carry, a (1,) float32 device tensor, or None where they carry none)."""
@@ -544,8 +528,8 @@ class Recorder:
 
         The first call moves every gradient into one flat buffer, as the built-in trainer keeps them,
         so each later :meth:`step` measures the buffer's rows whatever the number of parameter tensors,
-        where the per-tensor path first gathers the separate gradients. On a CPU, whose norms are
-        float64, the float32 buffer is converted as the gathering would have been, and the two paths
+        where the per-tensor path first gathers the separate gradients. The norms are float64, so the
+        float32 buffer is converted as the gathering would have been, and on a CPU the two paths
         cost about the same (docs/benchmarks.md, section 6: 1.087 and 1.085 times a plain step of a
         small MLP, side by side). The buffer is zeroed in place, as
         ``optimizer.zero_grad(set_to_none=False)`` does: a parameter that gets no gradient in a step
@@ -576,7 +560,6 @@ class Recorder:
         """Write the pending rows that can be written; returns how many could not (not summed yet)."""
         if not self._measuring:
             return 0
-        self._widen_before_overflow()
         now = time.perf_counter()
         self._last_flush = now
         pending = self._pending

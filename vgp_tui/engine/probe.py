@@ -22,13 +22,13 @@ Either way the total norm comes from the same numbers, so clipping costs no seco
 gradients, and nothing is copied to the host: the trainer keeps each step's sample on the device and
 copies a whole batch of steps at once, so there is no ``.item()`` per layer and, on CUDA, no
 host-device synchronisation per step. NaN and Inf are kept as they are (a layer with a NaN gradient
-shows NaN, the total too). On a CPU norms are taken, and their squares summed, in float64: in float32
-the squares of a vanishing layer's elements below about 1e-19 are subnormal or 0, and the layer would
-read 0 where autograd says 1e-27. Elsewhere in float32 whatever the gradients' dtype (bfloat16 or
-float16 gradients would lose digits, or overflow, in their own), squares summed in float32 too, so a
-layer norm above about 1e19 reads as Inf (a GradScaler's loop widens to float64 before that:
-:meth:`GradientProbe.widen`). Either way the recorded norms are float32. docs/benchmarks.md has the
-measurements behind these choices.
+shows NaN, the total too). Norms are taken, and their squares summed, in float64 on every device and
+whatever the gradients' dtype (:data:`MEASURING_DTYPE`): in float32 the squares of a vanishing layer's
+elements below about 1e-19 are subnormal or 0, and the layer would read 0 where autograd says 1e-27;
+a layer norm above about 1e19 would read Inf; bfloat16 or float16 would lose digits, or overflow, in
+their own. The recorded norms are float32. On CUDA ``_foreach_norm`` converts each element as it
+reads it (no copy); the flat buffer is converted into a kept float64 scratch. docs/benchmarks.md has
+the measurements behind these choices.
 
 **Wrapped and distributed models.** ``GradientProbe(model)`` looks through ``torch.compile``'s
 ``OptimizedModule`` and ``DistributedDataParallel`` (and ``DataParallel``) to the user's own module, so
@@ -96,8 +96,14 @@ the copy costs less than a norm call of its own (about 1 us; docs/benchmarks.md,
 
 
 _SCRATCH_MAX = 1 << 20
-"""Most elements (8 MB of float64) of the scratch block that a CPU's float32 flat buffer is measured in,
+"""Most elements (8 MB of float64) of the scratch block that a float32 flat buffer is measured in,
 rows at a time; a buffer whose rows are longer is converted by the norm itself."""
+
+MEASURING_DTYPE = torch.float64
+"""The dtype of every norm and square the probe computes, on every device. Measured in float32, a
+31-layer sigmoid MLP's first six layers read exactly 0 where autograd says 4e-27 to 1e-22: their
+gradient elements' squares underflow (below about 1e-19 they are subnormal and lose digits). On a CPU
+a subnormal float32 square also costs about 100 times a normal one (docs/benchmarks.md, section 6)."""
 
 
 class _Packing(NamedTuple):
@@ -295,22 +301,7 @@ class GradientProbe:
         device = self.params[0].device
         on_cpu = all(p.device.type == "cpu" for p in self.params)
         self._layer_index = torch.tensor(self._layer_of_param, device=device)
-        # On a CPU the norms, and the squares up to the layers' square roots, are float64: a vanishing
-        # layer's gradient elements below about 1e-23 have float32 squares of 0, and a 31-layer sigmoid
-        # MLP's first six layers were recorded as exactly 0 where autograd says 4e-27 to 1e-22 (below
-        # about 1e-19 the squares are subnormal: digits lost). The cost (docs/benchmarks.md section 6):
-        # the flat buffer's norm of a 20 x 64 MLP, 12 us in float32 and 24 in float64, alone; but a
-        # float32 square that is subnormal costs the CPU ~100 times a normal one, and in a training
-        # loop of that MLP with a third of them subnormal, float32 took 145 us and float64 47.
-        self._squares_dtype = torch.float64 if on_cpu else torch.float32
-        self._zeros = torch.zeros(len(self.layer_names), device=device, dtype=self._squares_dtype)
-        # _foreach_norm in the gradients' own dtype would round bfloat16 norms to 3 digits (and overflow
-        # float16 ones); float32 output costs nothing extra, but is only asked for where it changes something.
-        self._foreach_dtype = torch.float64 if on_cpu else (
-            torch.float32 if any(p.dtype in (torch.float16, torch.bfloat16) for p in self.params) else None
-        )
-        self.wide = False
-        """Measuring in float64 (:meth:`widen`)."""
+        self._zeros = torch.zeros(len(self.layer_names), device=device, dtype=MEASURING_DTYPE)
         dtensor = _dtensor_type()
         self._dtensor = dtensor if dtensor is not None and any(isinstance(p, dtensor) for p in self.params) else None
         self.sharded: bool = self._dtensor is not None
@@ -332,10 +323,8 @@ class GradientProbe:
         backward has written a gradient since (a backward accumulates into it in place)."""
         self._views: tuple[torch.Tensor, ...] = ()
         self._row_layer: torch.Tensor | None = None
-        self._norm_dtype: torch.dtype | None = None
-        """float32 for half-precision gradients, whose norms would overflow their own dtype."""
         self._scratch: torch.Tensor | None = None
-        """float64 rows that a float32 flat buffer is copied into to be measured on a CPU (:meth:`_flat_row_norms`)."""
+        """float64 rows that the flat buffer is copied into to be measured (:meth:`_flat_row_norms`)."""
 
     @property
     def num_layers(self) -> int:
@@ -382,8 +371,6 @@ class GradientProbe:
                 views.append(view)
         self._flat = flat
         self._scratch = None  # (sized for this buffer when first measured)
-        self._norm_dtype = (torch.float64 if self.wide or self._squares_dtype == torch.float64 else
-                            torch.float32 if first.dtype in (torch.float16, torch.bfloat16) else None)
         self._views = tuple(views)
         self._row_layer = torch.tensor(
             [layer for layer, n in enumerate(rows_of) for _ in range(n)], device=first.device
@@ -425,22 +412,24 @@ class GradientProbe:
         return flat
 
     def _flat_row_norms(self) -> torch.Tensor:
-        """The norm of every row of the flat buffer, in the measuring dtype.
+        """The float64 norm of every row of the flat buffer.
 
-        A float32 buffer measured in float64 on a CPU is first copied into a float64 scratch block
-        kept for the purpose (rows at a time, at most :data:`_SCRATCH_MAX` elements): the norm's own
-        conversion allocated twice the buffer every step, which the allocator may hand back to the
-        system and fault in again (a plain loop of the deep-sigmoid MLP with the Recorder's flat
-        buffer: 1.111 times the step without it, 1.096 with the scratch; docs/benchmarks.md, section 6).
+        The buffer is first copied into a float64 scratch block kept for the purpose (rows at a time,
+        at most :data:`_SCRATCH_MAX` elements). The norm's own conversion allocated twice the buffer
+        every step: on a CPU the allocator may hand that back to the system and fault it in again (a
+        plain loop of the deep-sigmoid MLP with the Recorder's flat buffer: 1.111 times the step
+        without it, 1.096 with the scratch; docs/benchmarks.md, section 6), and on a GPU it is twice
+        the gradient's memory again, at the peak of the step (CUDA converts as it reduces only from
+        half precision to float32).
         """
         flat = self._written_flat()
-        dtype = self._norm_dtype
-        if dtype != torch.float64 or flat.dtype == dtype or flat.device.type != "cpu" or flat.shape[1] > _SCRATCH_MAX:
+        dtype = MEASURING_DTYPE
+        if flat.dtype == dtype or flat.shape[1] > _SCRATCH_MAX:
             return torch.linalg.vector_norm(flat, dim=1, dtype=dtype)
         scratch = self._scratch
         if scratch is None:
             rows = min(flat.shape[0], _SCRATCH_MAX // flat.shape[1])
-            scratch = self._scratch = torch.empty(rows, flat.shape[1], dtype=dtype)
+            scratch = self._scratch = torch.empty(rows, flat.shape[1], dtype=dtype, device=flat.device)
         if len(scratch) == len(flat):
             return torch.linalg.vector_norm(scratch.copy_(flat), dim=1)
         step = len(scratch)
@@ -494,34 +483,25 @@ class GradientProbe:
                         packed[i, 0] = t
         return packed
 
-    def widen(self) -> None:
-        """Measure the norms in float64 from now on. A float32 norm sums its squares in float32, which
-        overflows once the norm passes 2**64: gradients a GradScaler still scales get there when its
-        scale grows without end (under bfloat16, which never overflows). Off the CPU only for the loops
-        that need it (:class:`~vgp_tui.Recorder` asks); on a CPU the norms are float64 already."""
-        self.wide = True
-        self._foreach_dtype = self._norm_dtype = torch.float64
-
     def partial_squares(self, unscale: torch.Tensor | None = None) -> torch.Tensor:
-        """``(layers,)`` device tensor (float64 on a CPU, else float32): this rank's share of each
-        layer's squared gradient norm.
+        """``(layers,)`` float64 device tensor: this rank's share of each layer's squared gradient norm.
 
         Unsharded, that is the squared norms themselves; sharded, the squares of this rank's shards,
         which :meth:`all_reduce` (on every rank) sums into the whole gradient's. No collective here.
         ``unscale``: a loss scale the gradients still carry, divided out of the norms before they are
-        squared (squared, a scaled norm past 2**64 overflows float32).
+        squared (a bfloat16 loop's scale grows without end: squared, the scaled norms would overflow).
         """
         if self.sharded:
             return self._sharded_squares(unscale)
         norms, index = self.partial_norms(unscale)
-        return self._zeros.index_add(0, index, norms.to(self._squares_dtype).square_())  # (to: itself if already)
+        return self._zeros.index_add(0, index, norms.square_())  # (norms: a fresh tensor of this step's)
 
     def partial_norms(self, unscale: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """``(norms, layer index)``: the norms of this step's gradient in pieces, and the layer of each
         piece (unsharded probes only). The least work a step can do: :meth:`fold_squares` turns the norms
         of many steps into squared layer norms at once, as :meth:`partial_squares` does for one.
-        ``unscale``: a loss scale the gradients still carry, divided out of the norms (in their own
-        dtype: float64 where :meth:`widen` ran), before anyone squares them.
+        ``unscale``: a loss scale the gradients still carry, divided out of the norms (float64) before
+        anyone squares them.
 
         The pieces are the flat buffer's rows, else the gradient tensors (stacked by shape on a CPU, one
         ``_foreach_norm`` elsewhere). The index is the same tensor object from step to step as long as
@@ -543,18 +523,17 @@ class GradientProbe:
             if not present:
                 raise NoGradientError(NO_GRADIENT)
             grads = [grads[i] for i in present]
-            norms = torch._foreach_norm(grads, 2, dtype=self._foreach_dtype)  # type: ignore[arg-type]
+            norms = torch._foreach_norm(grads, 2, dtype=MEASURING_DTYPE)  # type: ignore[arg-type]
             return torch.stack(norms), self._layer_index[present]
         if self._packing_plan(grads) is not None:  # type: ignore[arg-type]
             return self._packed_norms(grads)  # type: ignore[arg-type]  # a CPU: two kernels, not one a tensor
-        norms = torch._foreach_norm(grads, 2, dtype=self._foreach_dtype)  # type: ignore[arg-type]  # one fused call
+        norms = torch._foreach_norm(grads, 2, dtype=MEASURING_DTYPE)  # type: ignore[arg-type]  # one fused call
         return torch.stack(norms), self._layer_index
 
     def fold_squares(self, norms: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """``(steps, layers)`` squared layer norms (float64 on a CPU, else float32) from ``(steps,
-        pieces)`` norms that :meth:`partial_norms` returned with this ``index``: the same numbers as
-        :meth:`partial_squares`."""
-        squares = norms.to(self._squares_dtype).square_()  # (a fresh tensor: the caller's stack of the steps)
+        """``(steps, layers)`` float64 squared layer norms from ``(steps, pieces)`` norms that
+        :meth:`partial_norms` returned with this ``index``: the same numbers as :meth:`partial_squares`."""
+        squares = norms.square_()  # (a fresh tensor: the caller's stack of the steps)
         return squares.new_zeros(len(norms), self.num_layers).index_add_(1, index, squares)
 
     def _sharded_squares(self, unscale: torch.Tensor | None) -> torch.Tensor:
@@ -571,11 +550,11 @@ class GradientProbe:
         else:
             index = self._layer_index
         grads, weights = self._local_shards(grads, present)  # type: ignore[arg-type]
-        norms = torch._foreach_norm(grads, 2, dtype=self._foreach_dtype)  # type: ignore[arg-type]  # one fused call
+        norms = torch._foreach_norm(grads, 2, dtype=MEASURING_DTYPE)  # type: ignore[arg-type]  # one fused call
         squares = torch.stack(norms)
         if unscale is not None:
             squares.div_(unscale)
-        squares = squares.to(self._squares_dtype).square_()
+        squares.square_()
         if weights is not None:
             squares.mul_(weights)
         return self._zeros.index_add(0, index, squares)
@@ -592,10 +571,10 @@ class GradientProbe:
         small = [p.numel() <= _PACK_MAX and p.dtype == params[0].dtype for p in params]
         if sum(small) < 2:
             return None
-        # The block holds the measuring dtype (float64 on a CPU): the copy converts on the way in, for
-        # about 5 us more than a float32 copy, where a float32 block's norm in float64 converted the
-        # whole block again, into a fresh allocation, for 35 (docs/benchmarks.md, section 6).
-        dtype = self._foreach_dtype or params[0].dtype
+        # The block holds the measuring dtype (float64): the copy converts on the way in, for about 5 us
+        # more than a float32 copy, where a float32 block's norm in float64 converted the whole block
+        # again, into a fresh allocation, for 35 (docs/benchmarks.md, section 6).
+        dtype = MEASURING_DTYPE
         sizes = [0] * self.num_layers
         for p, layer, small_one in zip(params, self._layer_of_param, small):
             sizes[layer] += p.numel() if small_one else 0
@@ -629,11 +608,10 @@ class GradientProbe:
         plan = self._packing
         assert plan is not None
         torch._foreach_copy_(plan.views, [grads[i] for i in plan.packed])
-        # (dtype: the block's own on a CPU, so nothing is converted; a block made before widen() is not)
-        norms = torch.linalg.vector_norm(plan.rows, dim=1, dtype=self._foreach_dtype)
+        norms = torch.linalg.vector_norm(plan.rows, dim=1)  # (float64 already: nothing is converted)
         if plan.singles:
-            large = torch._foreach_norm([grads[i] for i in plan.singles], 2, dtype=self._foreach_dtype)
-            norms = torch.cat([norms, torch.stack(large).to(norms.dtype)])
+            large = torch._foreach_norm([grads[i] for i in plan.singles], 2, dtype=MEASURING_DTYPE)
+            norms = torch.cat([norms, torch.stack(large)])
         return norms, plan.index
 
     def all_reduce(self, squares: torch.Tensor) -> torch.Tensor:
@@ -661,7 +639,7 @@ class GradientProbe:
         if self._flat is not None and self.flat_active:
             return self.fold([self.sample()])[0]
         norms = self.norms_of(self.all_reduce(self.partial_squares()))
-        return norms.float()  # (square roots of a CPU's float64 squares; itself where float32 already)
+        return norms.float()  # (square roots of the float64 squares)
 
     def measure(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(layer_norms, total_norm)`` as device tensors: shape (layers,) and a scalar.
@@ -751,6 +729,6 @@ class GradientProbe:
                     shape = meshes[mesh_id].shape
                     copies = math.prod(n for n, pl in zip(shape, placements) if pl.is_replicate())
                     values.append(1.0 / copies)
-            weights = None if all(v == 1.0 for v in values) else torch.tensor(values, device=self._zeros.device)
+            weights = None if all(v == 1.0 for v in values) else torch.tensor(values, dtype=MEASURING_DTYPE, device=self._zeros.device)
             self._weights = (tuple(key), weights)
         return local, weights
