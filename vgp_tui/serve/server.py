@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 
 from aiohttp import web
 from aiohttp.web_runner import GracefulExit
 from textual_serve.app_service import AppService
+from textual_serve.download_manager import DOWNLOAD_CHUNK_SIZE, DownloadManager
 from textual_serve.server import Server, to_int
 
 from vgp_tui.serve.page import render_page
@@ -23,6 +24,12 @@ log = logging.getLogger("textual-serve")
 
 STOP_SECONDS = 5.0
 """How long a tab's process may take to quit at each step of :meth:`TabSession.stop`."""
+
+CHUNK_WAIT_SECONDS = 120.0
+"""How long a download waits for a chunk from a running tab's process (:class:`PatientDownloads`)."""
+
+PROCESS_CHECK_SECONDS = 1.0
+"""How often a waiting download looks whether the tab's process is still there."""
 
 
 class TabSession(AppService):
@@ -60,6 +67,49 @@ class TabSession(AppService):
                 draining.cancel()
 
 
+class PatientDownloads(DownloadManager):
+    """textual-serve's downloads (ctrl+s: the SVG the visitor's browser opens), waiting for each chunk
+    as long as the tab's process runs, up to :data:`CHUNK_WAIT_SECONDS`.
+
+    textual-serve gives up after 4 s without a chunk, and its own queue accounting then fails, so the
+    browser's page never finished loading (it stayed blank). A tab's process answers that late on a
+    loaded machine: the dashboard is drawing, a training runs beside it (in CI, with a CPU hog beside
+    two tabs and the browser on two cores, once in three runs). A tab closed meanwhile ends the
+    download at once, as in textual-serve (its session puts an end marker in the queue)."""
+
+    async def download(self, delivery_key: str) -> AsyncGenerator[bytes, None]:
+        download = self._active_downloads[delivery_key]
+        service = download.app_service
+        request = {"type": "deliver_chunk_request", "key": delivery_key, "size": DOWNLOAD_CHUNK_SIZE,
+                   "name": download.name}
+        try:
+            while await service.send_meta(request):
+                chunk = await _next_chunk(download.incoming_chunks, service)
+                if not chunk:  # the end of the file, a closed tab, or a tab's process gone
+                    return
+                yield chunk
+            log.warning("a download stopped: its tab's process could not be asked for more")
+        finally:
+            self._active_downloads.pop(delivery_key, None)
+
+
+async def _next_chunk(chunks: asyncio.Queue[bytes | None], service: AppService) -> bytes | None:
+    """The next chunk from ``service``'s process; None where it ends before sending one or lets
+    :data:`CHUNK_WAIT_SECONDS` pass without one."""
+    waited = 0.0
+    while waited < CHUNK_WAIT_SECONDS:
+        try:
+            return await asyncio.wait_for(chunks.get(), PROCESS_CHECK_SECONDS)
+        except asyncio.TimeoutError:
+            waited += PROCESS_CHECK_SECONDS
+            process = service._process
+            if process is None or process.returncode is not None:
+                log.warning("a download stopped: its tab's process ended before sending it")
+                return None
+    log.warning("a download stopped: its tab's process sent nothing for %g s", CHUNK_WAIT_SECONDS)
+    return None
+
+
 async def _drain(stream: asyncio.StreamReader) -> None:
     """Read ``stream`` to its end, for no one."""
     while await stream.read(1 << 16):
@@ -79,6 +129,7 @@ class DashboardServer(Server):
         # exec: the shell textual-serve starts the command with becomes the tab's process, so that
         # ending the process (TabSession.stop) ends the app, not a shell that leaves it behind.
         super().__init__(f"exec {command}", host=host, port=port, title=title)
+        self.download_manager = PatientDownloads()
         self.what = what
         self.max_sessions = max_sessions
         self.full_message = full_message
