@@ -503,9 +503,10 @@ class GradientProbe:
         ``unscale``: a loss scale the gradients still carry, divided out of the norms (float64) before
         anyone squares them.
 
-        The pieces are the flat buffer's rows, else the gradient tensors (stacked by shape on a CPU, one
-        ``_foreach_norm`` elsewhere). The index is the same tensor object from step to step as long as
-        the same gradients exist, so a caller can batch the steps that share it.
+        The pieces are the flat buffer's rows, else the gradient tensors (on a CPU the small ones copied
+        into one float64 block and measured by its rows, :class:`_Packing`; one ``_foreach_norm``
+        elsewhere). The index is the same tensor object from step to step as long as the same gradients
+        exist, so a caller can batch the steps that share it.
         """
         norms, index = self._piece_norms()
         if unscale is not None:
