@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import math
 import os
 import re
@@ -1108,6 +1109,29 @@ def test_the_recorded_loss_is_the_value_at_step_time(tmp_path: Path) -> None:
             loss.mul_(0.0)  # an in-place change after step() (an all_reduce for logging, say)
     (step,) = _steps(read_recording(path).events)
     assert step.loss == pytest.approx(value, rel=1e-7)
+
+
+@pytest.mark.parametrize("clip", [None, 1e9])
+def test_the_recorded_norms_are_float32_values_written_exactly(tmp_path: Path, clip: float | None) -> None:
+    # The format's promise (docs/recording-format.md): float32 values, rounded once, whose 9 digits
+    # identify them. The float64 norms went to the file unrounded: their 9 digits named no float32
+    # (0.123456789 where a float32 reads 0.123456791), and a reader's float32 of them could differ
+    # from the value by a unit in the last place. Both ways of packing a flush (with per-step flags or without).
+    model = _mlp()
+    path = tmp_path / "r.jsonl"
+    with Recorder(path, GradientProbe(model), flush_seconds=1e9) as recorder:
+        for step in range(1, 9):
+            x, y = _batch(step)
+            nn.functional.cross_entropy(model(x), y).backward()
+            recorder.step(float(step), clip=clip)
+            model.zero_grad(set_to_none=True)
+    lines = [json.loads(line) for line in path.read_text().splitlines() if '"type":"step"' in line]
+    written = [text for record in lines for text in (*record["grad_norm"], record["total_norm"])]
+    assert len(written) == 8 * 4
+    raw = re.findall(r'"(?:grad_norm|total_norm)":(\[[^\]]*\]|[^,]*)', path.read_text())
+    texts = [t for part in raw for t in part.strip("[]").split(",")]
+    assert len(texts) == len(written)
+    assert [t for t in texts if "%.9g" % np.float32(float(t)) != t] == []
 
 
 def test_an_observed_threshold_decides_clipped_at_the_flush_as_the_device_would(tmp_path: Path) -> None:

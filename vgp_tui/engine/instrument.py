@@ -653,13 +653,17 @@ class Recorder:
         self._reduce_at = self.step_count + self._interval
 
     def _pack(self, rows: list[_Row]) -> torch.Tensor:
-        """The pending rows as one block of norms (what :meth:`StepBuffer.take` copies to the host):
-        ``(steps, 3 + layers + 1)``, loss, clipped, total, layers (ROW_* order), then skipped (0 or 1)."""
+        """The pending rows as one float32 block (what :meth:`StepBuffer.take` copies to the host):
+        ``(steps, 3 + layers + 1)``, loss, clipped, total, layers (ROW_* order), then skipped (0 or 1).
+
+        The norms, measured in float64, are rounded to float32 here, once: the recording's numbers are
+        float32 values, written with the 9 digits that identify them (unrounded, their 9 digits named
+        no float32), and the total compared with an observed clipping threshold as the device would."""
         n = len(rows)
         losses = _loss_column([row[0] for row in rows], self._one)
         squares = self._layer_squares(rows)
         if all(row[3] is None for row in rows):  # no clipping, no scaler: nothing to decide per step
-            norms = self.probe.norms_of(squares)
+            norms = self.probe.norms_of(squares).float()
             return torch.cat([losses, self._clip_off.expand(n, 1), norms, self._zero.expand(n, 1)], dim=1)
         default = self._default_flags
         flags = torch.stack([default if row[3] is None else row[3] for row in rows])
@@ -667,7 +671,7 @@ class Recorder:
         norms = torch.cat([total_sq.unsqueeze(1), squares], dim=1).sqrt_()
         verdict = flags[:, _SKIP]
         skipped = (verdict == _SKIPPED) | ((verdict == _SCALED) & ~torch.isfinite(norms[:, 0]))
-        return torch.cat([losses, flags[:, _CLIPPED : _CLIPPED + 1], norms, skipped.float().unsqueeze(1)], dim=1)
+        return torch.cat([losses, flags[:, _CLIPPED : _CLIPPED + 1].float(), norms.float(), skipped.float().unsqueeze(1)], dim=1)
 
     def _layer_squares(self, rows: list[_Row]) -> torch.Tensor:
         """``(steps, layers)`` squared layer norms of the rows: the pieces' norms of each run of steps
