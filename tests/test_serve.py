@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -328,12 +329,7 @@ def test_a_screenshot_reaches_the_browser_from_a_tab_that_answers_late(tmp_path:
             tab.add_init_script(KEEP_TERMINALS)
             tab.goto(server.url)
             _screen_until(tab, lambda text: shown_step(text) == 40, "step 40", server)
-            tab.click("body")
-            with tab.context.expect_page(timeout=WAIT * 1000) as opened:
-                tab.keyboard.press("Control+s")
-            shot = opened.value
-            shot.wait_for_load_state(timeout=WAIT * 1000)
-            svg = shot.content()
+            svg = _saved_svg(tab)
             assert "<svg" in svg and "Gradient" in svg and "deep-sigmoid" in svg, svg[:200]
         finally:
             browser.close()
@@ -369,14 +365,7 @@ def test_the_browser_shows_the_dashboard_following_a_recording_as_it_is_written(
                 _screen_until(tab, lambda text: shown_step(text) == 120, "step 120, written after the page opened", server)
             assert tabs[0].title() == "vgp-tui · run.jsonl"
             tabs[0].screenshot(path=os.environ.get("VGP_TUI_SERVE_FRAME") or str(tmp_path / "frame.png"))
-            # ctrl+s in a tab gives the visitor the SVG (the browser opens it), not a file on the server.
-            tabs[0].click("body")
-            with tabs[0].context.expect_page(timeout=WAIT * 1000) as opened:
-                tabs[0].keyboard.press("Control+s")
-            shot = opened.value
-            assert "/download/" in shot.url, shot.url
-            shot.wait_for_load_state()
-            svg = shot.content()  # (a download is served once: this is the page the browser opened)
+            svg = _saved_svg(tabs[0])
             assert "<svg" in svg and "Gradient" in svg and "deep-sigmoid" in svg, svg[:200]
             # SIGTERM with the tabs open: the server and the tabs' processes stop at once, and quietly
             # (collected after aiohttp closed its loop, each stopped tab's subprocess transport printed
@@ -418,6 +407,18 @@ class RecordingWriter:
                 self.written += 1
                 if pause:
                     time.sleep(pause)
+
+
+def _saved_svg(tab: Any) -> str:
+    """What ctrl+s in ``tab`` gives the visitor: the SVG, which the browser opens in a new tab (not a
+    file on the server). A download is served once: this is the page the browser opened."""
+    tab.click("body")
+    with tab.context.expect_page(timeout=WAIT * 1000) as opened:
+        tab.keyboard.press("Control+s")
+    shot = opened.value
+    assert "/download/" in shot.url, shot.url
+    shot.wait_for_load_state()
+    return shot.content()
 
 
 def _screen_until(tab: object, done: Callable[[str], bool], what: str, server: Served) -> str:
